@@ -1,0 +1,21 @@
+"""Model files in, validated Graph out. One module per format; this picks by file extension."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DwsError
+from ..ir import Graph
+from ..validate import validate
+from .json_graph import load_json_graph
+
+LOADERS = {".json": load_json_graph}
+
+
+def load_model(path) -> Graph:
+    path = Path(path)
+    if not path.exists():
+        raise DwsError(f"{path}: no such file")
+    loader = LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise DwsError(f"{path}: unsupported model format '{path.suffix}'; supported: {', '.join(LOADERS)}")
+    return validate(loader(path))

@@ -1,0 +1,126 @@
+"""Graph IR: tensors (NHWC, TFLite quantization conventions) and ops in execution order.
+
+Importers build a Graph; `validate` checks it once, so every later stage (reference, planner,
+backends) can rely on consistent shapes, dtypes and quantization without checking again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DTYPES = {"float32": np.float32, "int8": np.int8, "int32": np.int32}
+ACTIVATIONS = ("none", "relu", "relu6", "clamp")
+
+
+@dataclass
+class Quant:
+    """Affine quantization real = scale * (q - zero_point), per tensor or per channel along `axis`."""
+    scale: np.ndarray        # float64 [1] or [channels]
+    zero_point: np.ndarray   # int32, same length as scale
+    axis: int | None = None  # None: per tensor
+
+    @property
+    def per_channel(self) -> bool:
+        return self.axis is not None
+
+
+@dataclass
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    quant: Quant | None = None
+    data: np.ndarray | None = None   # constant tensors (weights, bias) only
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(DTYPES[self.dtype]).itemsize
+
+
+@dataclass
+class Activation:
+    """Fused activation. `clamp` carries real-valued bounds; relu/relu6 are special cases of it."""
+    kind: str = "none"
+    low: float | None = None
+    high: float | None = None
+
+    def bounds(self) -> tuple[float | None, float | None]:
+        return {"none": (None, None), "relu": (0.0, None), "relu6": (0.0, 6.0),
+                "clamp": (self.low, self.high)}[self.kind]
+
+
+@dataclass
+class Conv2DAttrs:
+    """Shared by Conv2D and DepthwiseConv2D. `pad` is explicit (top, bottom, left, right)."""
+    stride: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0)
+    depth_multiplier: int = 1
+    activation: Activation = field(default_factory=Activation)
+
+
+@dataclass
+class AddAttrs:
+    activation: Activation = field(default_factory=Activation)
+
+
+@dataclass
+class Op:
+    index: int
+    name: str
+    type: str                 # "Conv2D" | "DepthwiseConv2D" | "Add"
+    inputs: list[str]         # conv: [input, filter, bias?]; add: [a, b]
+    outputs: list[str]
+    attrs: Conv2DAttrs | AddAttrs
+
+    def where(self) -> str:
+        return f"op {self.index} '{self.name}' ({self.type})"
+
+
+@dataclass
+class Graph:
+    name: str
+    tensors: dict[str, Tensor]
+    ops: list[Op]
+    inputs: list[str]
+    outputs: list[str]
+    source: str = ""          # file the graph came from, for error messages
+
+    def tensor(self, name: str) -> Tensor:
+        return self.tensors[name]
+
+    def activation_tensors(self) -> list[Tensor]:
+        """Non-constant tensors in first-use order: graph inputs, then op outputs."""
+        names = list(self.inputs) + [o for op in self.ops for o in op.outputs]
+        return [self.tensors[n] for n in dict.fromkeys(names)]
+
+    @property
+    def dtype(self) -> str:
+        """The activation dtype; graphs are all-float32 or all-int8 (int32 only for bias)."""
+        return self.tensors[self.inputs[0]].dtype
+
+
+def same_padding(in_size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TFLite SAME padding: output = ceil(in / stride), extra padding goes after."""
+    out = -(-in_size // stride)
+    effective = (kernel - 1) * dilation + 1
+    total = max((out - 1) * stride + effective - in_size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_output_hw(in_hw: tuple[int, int], kernel_hw: tuple[int, int], a: Conv2DAttrs) -> tuple[int, int]:
+    top, bottom, left, right = a.pad
+    out = []
+    for size, k, s, d, p0, p1 in ((in_hw[0], kernel_hw[0], a.stride[0], a.dilation[0], top, bottom),
+                                  (in_hw[1], kernel_hw[1], a.stride[1], a.dilation[1], left, right)):
+        out.append((size + p0 + p1 - ((k - 1) * d + 1)) // s + 1)
+    return out[0], out[1]

@@ -1,0 +1,77 @@
+"""TFLite fixed-point arithmetic (reference kernels, default double rounding), vectorised in NumPy.
+
+These functions define the int8 semantics of the whole tool: the NumPy reference uses them directly
+and the C backends emit code that computes exactly the same integers.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """Real multiplier -> (Q31 multiplier, shift), as tflite::QuantizeMultiplier."""
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = round(q * (1 << 31))       # std::round: halves away from zero (q > 0 here)
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return int(q_fixed), int(shift)
+
+
+def saturating_rounding_doubling_high_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    total = ab + nudge
+    # C++ integer division truncates toward zero.
+    high = np.where(total >= 0, total >> 31, -((-total) >> 31))
+    overflow = (a == INT32_MIN) & (b == INT32_MIN)
+    return np.where(overflow, INT32_MAX, high).astype(np.int64)
+
+
+def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.int64)
+    exponent = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """tflite::MultiplyByQuantizedMultiplier; int32 wrap-around of the left shift as in C++."""
+    shift = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    shifted = np.asarray(x, dtype=np.int64) << left
+    shifted = ((shifted + (1 << 31)) % (1 << 32)) - (1 << 31)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
+
+
+def quantize_value(real: float, scale: float, zero_point: int) -> int:
+    """tflite's Quantize of an activation bound: zero_point + round(real / scale), divided in float32
+    as the C++ does (the scale is a float there)."""
+    return int(zero_point + round_half_away(float(np.float32(real) / np.float32(scale))))
+
+
+def round_half_away(x: float) -> int:
+    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+
+
+def activation_range_int8(low: float | None, high: float | None, scale: float, zero_point: int) -> tuple[int, int]:
+    """tflite CalculateActivationRangeQuantized for int8 outputs."""
+    qmin, qmax = -128, 127
+    if low is not None:
+        qmin = max(qmin, quantize_value(low, scale, zero_point))
+    if high is not None:
+        qmax = min(qmax, quantize_value(high, scale, zero_point))
+    return qmin, qmax

@@ -1,0 +1,87 @@
+"""NumPy reference of each op, float32 and int8 (TFLite reference-kernel semantics).
+
+Float math is done in float64 so the reference is the more accurate side of every comparison.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Activation, Graph, Op
+from ..qparams import add_qparams, conv_qparams
+from ..quant import multiply_by_quantized_multiplier
+
+
+def _windows(x: np.ndarray, kh: int, kw: int, attrs, pad_value) -> np.ndarray:
+    """[N,H,W,C] -> [N,OH,OW,KH,KW,C] patches after explicit padding with `pad_value`."""
+    top, bottom, left, right = attrs.pad
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=pad_value)
+    (sh, sw), (dh, dw) = attrs.stride, attrs.dilation
+    oh = (xp.shape[1] - ((kh - 1) * dh + 1)) // sh + 1
+    ow = (xp.shape[2] - ((kw - 1) * dw + 1)) // sw + 1
+    rows = (np.arange(oh) * sh)[:, None] + np.arange(kh) * dh          # [OH,KH]
+    cols = (np.arange(ow) * sw)[:, None] + np.arange(kw) * dw          # [OW,KW]
+    return xp[:, rows[:, None, :, None], cols[None, :, None, :], :]     # [N,OH,OW,KH,KW,C]
+
+
+def _conv_acc(graph: Graph, op: Op, x: np.ndarray, pad_value) -> np.ndarray:
+    """Sum of products over the receptive field, before bias; float64 or int64."""
+    w = graph.tensor(op.inputs[1]).data
+    patches = _windows(x, w.shape[1], w.shape[2], op.attrs, pad_value)
+    acc_type = np.int64 if x.dtype.kind == "i" else np.float64
+    patches, w = patches.astype(acc_type), w.astype(acc_type)
+    if op.type == "DepthwiseConv2D":
+        mult = op.attrs.depth_multiplier
+        patches = np.repeat(patches, mult, axis=5)          # output channel c*mult+m reads input c
+        return np.einsum("nhwijc,ijc->nhwc", patches, w[0])
+    return np.einsum("nhwijc,oijc->nhwo", patches, w)
+
+
+def _bias(graph: Graph, op: Op):
+    return graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else 0
+
+
+def _float_activation(y: np.ndarray, act: Activation) -> np.ndarray:
+    low, high = act.bounds()
+    if low is not None:
+        y = np.maximum(y, low)
+    if high is not None:
+        y = np.minimum(y, high)
+    return y
+
+
+def conv_float(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
+    acc = _conv_acc(graph, op, x.astype(np.float64), 0.0) + _bias(graph, op)
+    return _float_activation(acc, op.attrs.activation)
+
+
+def conv_int8(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
+    q = conv_qparams(graph, op)
+    # Padding contributes (zero_point + input_offset) * w = 0, exactly as TFLite skips it.
+    acc = _conv_acc(graph, op, x.astype(np.int64) + q.input_offset, 0)
+    acc = acc + np.asarray(_bias(graph, op), dtype=np.int64)
+    y = multiply_by_quantized_multiplier(acc, q.multiplier, q.shift) + q.output_offset
+    return np.clip(y, q.act_min, q.act_max).astype(np.int8)
+
+
+def add_float(graph: Graph, op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return _float_activation(a.astype(np.float64) + b, op.attrs.activation)
+
+
+def add_int8(graph: Graph, op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    q = add_qparams(graph, op)
+    sa = multiply_by_quantized_multiplier((a.astype(np.int64) + q.input1_offset) << q.left_shift,
+                                          q.input1_multiplier, q.input1_shift)
+    sb = multiply_by_quantized_multiplier((b.astype(np.int64) + q.input2_offset) << q.left_shift,
+                                          q.input2_multiplier, q.input2_shift)
+    y = multiply_by_quantized_multiplier(sa + sb, q.output_multiplier, q.output_shift) + q.output_offset
+    return np.clip(y, q.act_min, q.act_max).astype(np.int8)
+
+
+KERNELS = {
+    ("Conv2D", "float32"): conv_float,
+    ("DepthwiseConv2D", "float32"): conv_float,
+    ("Add", "float32"): add_float,
+    ("Conv2D", "int8"): conv_int8,
+    ("DepthwiseConv2D", "int8"): conv_int8,
+    ("Add", "int8"): add_int8,
+}

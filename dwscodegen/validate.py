@@ -1,0 +1,152 @@
+"""Semantic checks of a Graph, run once after import: structure, shapes, dtypes, quantization.
+
+Every message names the op or tensor and says what was expected, so a user can fix the model file.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DwsError
+from .ir import Graph, Op, Tensor, conv_output_hw
+
+
+def validate(graph: Graph) -> Graph:
+    src = graph.source or graph.name
+
+    def fail(what: str) -> DwsError:
+        return DwsError(f"{src}: {what}")
+
+    _check_structure(graph, fail)
+    dtype = graph.dtype
+    if dtype not in ("float32", "int8"):
+        raise fail(f"graph input '{graph.inputs[0]}' has dtype {dtype}; activations must be float32 or int8")
+    for t in graph.activation_tensors():
+        _check_activation_tensor(t, dtype, fail)
+    for op in graph.ops:
+        if op.type == "Add":
+            _check_add(graph, op, fail)
+        else:
+            _check_conv(graph, op, dtype, fail)
+    return graph
+
+
+def _check_structure(graph: Graph, fail) -> None:
+    names = set()
+    for op in graph.ops:
+        if op.name in names:
+            raise fail(f"{op.where()}: duplicate op name")
+        names.add(op.name)
+    available = set(graph.inputs) | {n for n, t in graph.tensors.items() if t.is_const}
+    for name in graph.inputs:
+        if name not in graph.tensors:
+            raise fail(f"graph input '{name}' is not declared in 'tensors'")
+        if graph.tensors[name].is_const:
+            raise fail(f"graph input '{name}' has constant data; inputs are supplied at run time")
+    for op in graph.ops:
+        for name in op.inputs:
+            if name not in available:
+                raise fail(f"{op.where()}: input '{name}' is neither a graph input, a constant, nor the "
+                           "output of an earlier op (ops must be listed in execution order)")
+        if len(op.outputs) != 1:
+            raise fail(f"{op.where()}: expects exactly one output, got {len(op.outputs)}")
+        out = op.outputs[0]
+        if out in available:
+            raise fail(f"{op.where()}: output '{out}' is already defined (a graph input, constant or "
+                       "earlier op output); every tensor has one producer")
+        available.add(out)
+    for name in graph.outputs:
+        if name not in graph.tensors:
+            raise fail(f"graph output '{name}' is not declared in 'tensors'")
+        if name in graph.inputs or graph.tensors[name].is_const:
+            raise fail(f"graph output '{name}' must be produced by an op")
+        if name not in available:
+            raise fail(f"graph output '{name}' is not produced by any op")
+
+
+def _check_activation_tensor(t: Tensor, dtype: str, fail) -> None:
+    if t.dtype != dtype:
+        raise fail(f"tensor '{t.name}' is {t.dtype} but the graph's activations are {dtype} "
+                   "(a graph is all-float32 or all-int8)")
+    if dtype == "int8":
+        if t.quant is None or t.quant.per_channel or len(t.quant.scale) != 1:
+            raise fail(f"tensor '{t.name}': int8 activations need per-tensor quant {{scale, zero_point}}")
+        _check_quant_values(t, fail)
+
+
+def _check_quant_values(t: Tensor, fail) -> None:
+    q = t.quant
+    if len(q.scale) != len(q.zero_point):
+        raise fail(f"tensor '{t.name}': quant has {len(q.scale)} scales but {len(q.zero_point)} zero points")
+    if not np.all(np.isfinite(q.scale)) or np.any(q.scale <= 0):
+        raise fail(f"tensor '{t.name}': quant scales must be finite and > 0")
+    if np.any(q.zero_point < -128) or np.any(q.zero_point > 127):
+        raise fail(f"tensor '{t.name}': int8 zero points must be in [-128, 127]")
+
+
+def _check_conv(graph: Graph, op: Op, dtype: str, fail) -> None:
+    x, w = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1])
+    y = graph.tensor(op.outputs[0])
+    where = op.where()
+    if not w.is_const:
+        raise fail(f"{where}: filter '{w.name}' must be a constant tensor with data")
+    _, kh, kw, _ = w.shape
+    in_c = x.shape[3]
+    if op.type == "DepthwiseConv2D":
+        out_c = in_c * op.attrs.depth_multiplier
+        expected = (1, kh, kw, out_c)
+        if w.shape != expected:
+            raise fail(f"{where}: filter shape {list(w.shape)} does not match input channels {in_c} x "
+                       f"multiplier {op.attrs.depth_multiplier} (expected {list(expected)})")
+        channel_axis = 3
+    else:
+        out_c = w.shape[0]
+        if w.shape[3] != in_c:
+            raise fail(f"{where}: filter shape {list(w.shape)} has {w.shape[3]} input channels but input "
+                       f"'{x.name}' has {in_c}")
+        channel_axis = 0
+    oh, ow = conv_output_hw(x.shape[1:3], (kh, kw), op.attrs)
+    if oh < 1 or ow < 1:
+        raise fail(f"{where}: kernel {kh}x{kw} (dilation {list(op.attrs.dilation)}) does not fit input "
+                   f"{x.shape[1]}x{x.shape[2]} with padding {list(op.attrs.pad)}")
+    expected_out = (x.shape[0], oh, ow, out_c)
+    if y.shape != expected_out:
+        raise fail(f"{where}: output '{y.name}' has shape {list(y.shape)} but the op computes "
+                   f"{list(expected_out)}")
+    if len(op.inputs) == 3:
+        b = graph.tensor(op.inputs[2])
+        bias_dtype = "int32" if dtype == "int8" else "float32"
+        if not b.is_const or b.shape != (out_c,) or b.dtype != bias_dtype:
+            raise fail(f"{where}: bias '{b.name}' must be a constant {bias_dtype} tensor of shape "
+                       f"[{out_c}], got {b.dtype} {list(b.shape)}")
+    if w.dtype != dtype:
+        raise fail(f"{where}: filter '{w.name}' is {w.dtype} but the graph's activations are {dtype}")
+    if dtype == "int8":
+        _check_filter_quant(w, channel_axis, out_c, where, fail)
+
+
+def _check_filter_quant(w: Tensor, channel_axis: int, out_c: int, where: str, fail) -> None:
+    q = w.quant
+    if q is None:
+        raise fail(f"{where}: int8 filter '{w.name}' has no quant parameters")
+    _check_quant_values(w, fail)
+    if np.any(q.zero_point != 0):
+        raise fail(f"{where}: filter '{w.name}' must be symmetric (zero_point 0), as TFLite requires")
+    if q.per_channel:
+        if q.axis != channel_axis or len(q.scale) != out_c:
+            raise fail(f"{where}: per-channel filter quant must be along axis {channel_axis} with {out_c} "
+                       f"scales, got axis {q.axis} with {len(q.scale)}")
+    elif len(q.scale) != 1:
+        raise fail(f"{where}: filter '{w.name}' has {len(q.scale)} scales but no quant axis")
+
+
+def _check_add(graph: Graph, op: Op, fail) -> None:
+    where = op.where()
+    if len(op.inputs) != 2:
+        raise fail(f"{where}: expects exactly two inputs")
+    a, b, y = (graph.tensor(n) for n in (*op.inputs, op.outputs[0]))
+    for t in (a, b):
+        if t.is_const:
+            raise fail(f"{where}: constant input '{t.name}' is not supported; Add takes two activations")
+    if not (a.shape == b.shape == y.shape):
+        raise fail(f"{where}: shapes {list(a.shape)} + {list(b.shape)} -> {list(y.shape)} must all be equal "
+                   "(broadcasting is not supported)")
