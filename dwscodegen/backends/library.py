@@ -1,0 +1,92 @@
+"""Assemble a C library from a backend's kernels: header, weights, arena, run function.
+
+Everything here is backend-independent, which is what makes the backends interchangeable: the same
+API, the same arena plan and the same layer hook whichever road produced the kernels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__
+from ..ir import Graph
+from ..planner import ArenaPlan, plan_arena
+from .kernel import Kernel
+from .render import C_TYPES, c_identifier, render
+
+C_KEYWORDS = {"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
+              "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict",
+              "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union",
+              "unsigned", "void", "volatile", "while", "arena", "arena_words"}
+
+
+@dataclass(frozen=True)
+class Library:
+    name: str
+    files: dict[str, str]     # file name -> content
+    arena_bytes: int
+    const_bytes: int
+    plan: ArenaPlan
+
+
+def _param_names(graph: Graph) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for role, tensors in (("input", graph.inputs), ("output", graph.outputs)):
+        for i, t in enumerate(tensors):
+            base = c_identifier(t)
+            if base in C_KEYWORDS or base in names.values() or base.startswith("dws_"):
+                base = f"{role}{i}_{base}"
+            names[t] = base
+    return names
+
+
+def macs(graph: Graph) -> int:
+    total = 0
+    for op in graph.ops:
+        if op.type == "Add":
+            continue
+        w = graph.tensor(op.inputs[1])
+        y = graph.tensor(op.outputs[0])
+        per_output = w.shape[1] * w.shape[2] * (w.shape[3] if op.type == "Conv2D" else 1)
+        total += y.size * per_output
+    return total
+
+
+def assemble(graph: Graph, kernels: list[Kernel], backend: str) -> Library:
+    plan = plan_arena(graph)
+    ctype = C_TYPES[graph.dtype]
+    params = _param_names(graph)
+    element = 1 if graph.dtype == "int8" else 4
+
+    def pointer(tensor: str) -> str:
+        if tensor in params:
+            return params[tensor]
+        offset = plan.offset(tensor) // element
+        return f"ARENA + {offset}" if offset else "ARENA"
+
+    calls = []
+    for op, kernel in zip(graph.ops, kernels):
+        args = [pointer(t) for t in op.inputs if not graph.tensor(t).is_const] + [pointer(op.outputs[0])]
+        calls.append(dict(fn=kernel.fn, args=args, bytes=graph.tensor(op.outputs[0]).nbytes))
+    io = []
+    for role, tensors in (("input", graph.inputs), ("output", graph.outputs)):
+        for t in tensors:
+            tensor = graph.tensor(t)
+            q = tensor.quant
+            io.append(dict(role=role.capitalize(), tensor=t, dtype=tensor.dtype, shape=list(tensor.shape),
+                           size=tensor.size, macro=f"{graph.name.upper()}_{params[t].upper()}",
+                           scale=None if q is None else float(q.scale[0]),
+                           zero_point=None if q is None else int(q.zero_point[0])))
+    arena_table = [f"{name:<24} bytes {plan.offsets[name]:>7} .. {plan.offsets[name] + graph.tensor(name).nbytes}"
+                   for name in sorted(plan.offsets, key=lambda n: (plan.offsets[n], n))]
+    lib = dict(
+        name=graph.name, macro=graph.name.upper(), guard=f"{graph.name.upper()}_H", version=__version__,
+        source=Path(graph.source).name or graph.name, backend=backend, dtype=graph.dtype,
+        ops=graph.ops, macs=macs(graph), const_bytes=sum(k.const_bytes for k in kernels),
+        arena_bytes=plan.size, arena_table=arena_table, io=io,
+        params=", ".join([f"const {ctype} *{params[t]}" for t in graph.inputs]
+                         + [f"{ctype} *{params[t]}" for t in graph.outputs]),
+        first_input=params[graph.inputs[0]], kernels=[k.source for k in kernels], calls=calls)
+    files = {f"{graph.name}.h": render("library/library.h.j2", lib=lib),
+             f"{graph.name}.c": render("library/library.c.j2", lib=lib)}
+    return Library(name=graph.name, files=files, arena_bytes=plan.size, const_bytes=lib["const_bytes"], plan=plan)

@@ -1,0 +1,67 @@
+"""The Jinja environment for C templates, and deterministic C literal formatting."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import jinja2
+import numpy as np
+
+from ..paths import TEMPLATES_DIR
+
+C_TYPES = {"float32": "float", "int8": "int8_t", "int32": "int32_t"}
+
+
+def c_float(value) -> str:
+    """Shortest float32 literal that reads back to the same float (deterministic, exact)."""
+    v = np.float32(value)
+    if not np.isfinite(v):
+        raise ValueError(f"non-finite constant {v}")
+    text = np.format_float_scientific(v, unique=True, trim="-", exp_digits=2)
+    mantissa, exponent = text.split("e")
+    exponent = int(exponent)
+    if -4 <= exponent < 8:
+        text = np.format_float_positional(v, unique=True, trim="-")
+    if "." not in text and "e" not in text:
+        text += ".0"
+    return text + "f"
+
+
+def c_int(value) -> str:
+    v = int(value)
+    # INT32_MIN cannot be written as a plain literal in C.
+    return "(-2147483647 - 1)" if v == -(1 << 31) else str(v)
+
+
+def plus_term(value) -> str:
+    """' + 5', ' - 22' or '' for 0: how a person writes adding a constant."""
+    v = int(value)
+    return f" + {v}" if v > 0 else f" - {-v}" if v < 0 else ""
+
+
+def c_array_body(values, per_line: int = 16, indent: str = "    ") -> str:
+    """Array initialiser rows of `per_line` values each."""
+    flat = np.asarray(values).reshape(-1)
+    fmt = c_float if flat.dtype.kind == "f" else c_int
+    items = [fmt(v) for v in flat]
+    rows = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    return ",\n".join(indent + r for r in rows)
+
+
+def c_identifier(text: str) -> str:
+    ident = re.sub(r"\W", "_", text)
+    return ident if re.match(r"[A-Za-z_]", ident) else "_" + ident
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    env.filters.update(plus_term=plus_term, c_float=c_float, c_int=c_int, c_array=c_array_body, c_type=C_TYPES.__getitem__)
+    return env
+
+
+def render(template: str, **context) -> str:
+    return environment().get_template(template).render(**context)
