@@ -1,0 +1,30 @@
+# Two entry points on a fresh Debian machine: `make demo` and `make test`.
+# Both install what is missing (apt toolchains as root, a .venv with the package), then do their job.
+VENV      ?= .venv
+PYTHON    ?= python3
+BIN       := $(VENV)/bin
+STAMP     := $(VENV)/.stamp-installed
+# FULL=1 (CI) also runs the tests marked slow: the whole QEMU target matrix.
+PYTEST_MARKS := $(if $(FULL),-m "",)
+
+.PHONY: setup demo test clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/install-system-deps.sh
+	scripts/install-system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,tvm]'
+	touch $@
+
+demo: setup
+	$(BIN)/dwscodegen generate examples/mbv2_inverted_residual_s8.json -t x86_64 -o out/mbv2_inverted_residual_s8
+	$(BIN)/dwscodegen verify examples/mbv2_inverted_residual_s8.json -t x86_64
+	$(BIN)/dwscodegen verify examples/mbv2_inverted_residual_f32.json -t x86_64
+
+test: setup
+	$(BIN)/pytest $(PYTEST_MARKS)
+
+clean:
+	rm -rf out build .pytest_cache

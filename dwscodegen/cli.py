@@ -1,0 +1,105 @@
+"""Command line: `dwscodegen generate | verify`. User errors become click errors, never tracebacks."""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import DwsError
+from .targets import available_targets, load_target
+
+
+def user_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DwsError as exc:
+            raise click.ClickException(str(exc)) from None
+    return wrapper
+
+
+model_arg = click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+target_opt = click.option("-t", "--target", required=True, metavar="TARGET",
+                          help=f"Target name, a file in targets/: {', '.join(available_targets())}.")
+backend_opt = click.option("--backend", default="templates", show_default=True, type=click.Choice(["templates"]),
+                           help="Code generation road: Jinja C templates.")
+
+
+@click.group()
+@click.version_option(__version__, prog_name="dwscodegen")
+def main():
+    """Depthwise-separable CNN graphs to self-contained, verified C for Cortex-M and x86."""
+
+
+@main.command()
+@model_arg
+@target_opt
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for <name>.h and <name>.c; replaced atomically, never left half-written.")
+@backend_opt
+@user_errors
+def generate(model: Path, target: str, outdir: Path, backend: str):
+    """Generate a C library (<name>.h, <name>.c) for MODEL on TARGET."""
+    from .backends import generate_library
+    from .importers import load_model
+    from .output import write_output_dir
+
+    tgt = load_target(target)
+    graph = load_model(model)
+    lib = generate_library(graph, tgt, backend)
+    manifest = dict(graph=graph.name, model=model.name, target=tgt.name, backend=backend, version=__version__,
+                    arena_bytes=lib.arena_bytes, constant_bytes=lib.const_bytes, files=sorted(lib.files))
+    write_output_dir(outdir, lib.files, manifest)
+    click.echo(f"wrote {outdir}/: {', '.join(sorted(lib.files))} "
+               f"({len(graph.ops)} layers, arena {lib.arena_bytes} B, constants {lib.const_bytes} B)")
+
+
+@main.command()
+@model_arg
+@target_opt
+@backend_opt
+@click.option("--inputs", "runs", default=3, show_default=True, type=click.IntRange(1, 1000),
+              help="Number of seeded random inputs to check.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random inputs.")
+@click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(1), help="Seconds per run.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the report as JSON to this file.")
+@user_errors
+def verify(model: Path, target: str, backend: str, runs: int, seed: int, timeout: float, json_path: Path | None):
+    """Build MODEL's library for TARGET, run it and compare with the NumPy reference.
+
+    int8 must be bit-exact; float32 within 1e-5 * max(1, max|reference|). Exits 0 only if every output matches.
+    """
+    from .importers import load_model
+    from .verify import verify_graph
+
+    tgt = load_target(target)
+    graph = load_model(model)
+    click.echo(f"{graph.name}: {len(graph.ops)} layers, {graph.dtype}, on {tgt.name} ({backend} backend), "
+               f"{runs} seeded input(s), seed {seed}")
+    report = verify_graph(graph, tgt, backend, runs=runs, seed=seed, timeout=timeout)
+    for c in report.comparisons:
+        click.echo(f"  output {c.summary()}")
+    if report.layer_instructions:
+        click.echo(f"  executed instructions (QEMU, not cycles): total {sum(report.layer_instructions):,}")
+        for op, count in zip(graph.ops, report.layer_instructions):
+            click.echo(f"    {op.index:>3} {op.name:<24} {op.type:<16} {count:>12,}")
+    if report.first_bad_layer:
+        click.echo(f"  {report.first_bad_layer}")
+    if json_path:
+        json_path.write_text(json.dumps(_report_json(report), indent=2) + "\n")
+    if not report.ok:
+        raise click.ClickException(f"{graph.name} on {tgt.name}: generated code does not match the reference")
+    click.echo("PASS")
+
+
+def _report_json(report) -> dict:
+    return dict(graph=report.graph, target=report.target, backend=report.backend, runs=report.runs, ok=report.ok,
+                outputs=[dict(tensor=c.tensor, ok=c.ok, mismatches=c.mismatches, total=c.total,
+                              max_abs_err=c.max_abs_err, tolerance=c.tolerance) for c in report.comparisons],
+                first_bad_layer=report.first_bad_layer, layer_instructions=report.layer_instructions,
+                sizes=report.sizes)

@@ -1,0 +1,44 @@
+"""Compare generated-code results with the reference: int8 bit-exact, float32 within tolerance."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FLOAT_RTOL = 1e-5   # max abs error allowed is FLOAT_RTOL * max(1, max |reference|)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    tensor: str
+    ok: bool
+    mismatches: int
+    total: int
+    max_abs_err: float
+    tolerance: float
+    details: tuple[str, ...]   # a few worst elements, "[0, 3, 4, 7]: got 17, expected 18"
+
+    def summary(self) -> str:
+        kind = "bit-exact" if self.tolerance == 0 else f"max abs err {self.max_abs_err:.3g} (tol {self.tolerance:.3g})"
+        if self.ok:
+            return f"'{self.tensor}': OK, {self.total} values, {kind}"
+        return (f"'{self.tensor}': MISMATCH, {self.mismatches} of {self.total} values differ, "
+                f"max abs err {self.max_abs_err:.6g}; " + "; ".join(self.details))
+
+
+def compare(tensor: str, got: np.ndarray, expected: np.ndarray, worst: int = 5) -> Comparison:
+    got = got.reshape(expected.shape)
+    if expected.dtype.kind == "f":
+        tolerance = FLOAT_RTOL * max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+        diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        bad = diff > tolerance
+    else:
+        tolerance = 0.0
+        diff = np.abs(got.astype(np.int64) - expected.astype(np.int64))
+        bad = diff != 0
+    order = np.argsort(-diff, axis=None, kind="stable")[:worst]
+    details = tuple(f"{list(np.unravel_index(i, expected.shape))}: got {got.flat[i]}, expected {expected.flat[i]}"
+                    for i in order if bad.flat[i])
+    return Comparison(tensor=tensor, ok=not bad.any(), mismatches=int(bad.sum()), total=expected.size,
+                      max_abs_err=float(diff.max(initial=0.0)), tolerance=tolerance, details=details)

@@ -1,0 +1,135 @@
+"""Generate, build, run on the target, and compare with the NumPy reference.
+
+On a mismatch the harness is rebuilt with per-layer tracing and the first layer that differs from
+the reference is named, so a wrong kernel is found without a debugger.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .backends import Library, generate_library
+from .backends.render import C_TYPES, render
+from .compare import Comparison, compare
+from .errors import DwsError
+from .ir import DTYPES, Graph
+from .reference import run_graph
+from .runner import RunResult
+from .targets import Target
+from .toolchain import compile_program
+
+HOOK = "dws_layer_hook"
+
+
+@dataclass
+class VerifyReport:
+    graph: str
+    target: str
+    backend: str
+    runs: int
+    comparisons: list[Comparison]
+    first_bad_layer: str | None = None
+    layer_instructions: list[int] | None = None      # per layer, first run (Cortex-M only)
+    sizes: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.comparisons)
+
+
+def random_inputs(graph: Graph, seed: int, runs: int) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    sets = []
+    for _ in range(runs):
+        inputs = {}
+        for name in graph.inputs:
+            t = graph.tensor(name)
+            if t.dtype == "int8":
+                inputs[name] = rng.integers(-128, 128, size=t.shape, dtype=np.int8)
+            else:
+                inputs[name] = rng.normal(0.0, 1.0, size=t.shape).astype(np.float32)
+        sets.append(inputs)
+    return sets
+
+
+def write_harness(graph: Graph, lib: Library, build_dir: Path) -> list[Path]:
+    """Library files plus the harness main.c in build_dir; returns the C sources to compile."""
+    for name, text in lib.files.items():
+        (build_dir / name).write_text(text)
+    tensors = [graph.tensor(n) for n in graph.inputs], [graph.tensor(n) for n in graph.outputs]
+    args = [f"in{i}" for i in range(len(graph.inputs))] + [f"out{i}" for i in range(len(graph.outputs))]
+    main = render("harness/main.c.j2", name=graph.name, ctype=C_TYPES[graph.dtype], inputs=tensors[0],
+                  outputs=tensors[1], args=", ".join(args))
+    (build_dir / "harness_main.c").write_text(main)
+    return [build_dir / f"{graph.name}.c", build_dir / "harness_main.c"]
+
+
+def run_program(target: Target, exe: Path, args: list[str], cwd: Path, timeout: float,
+                count_marker: str | None = None) -> RunResult:
+    if target.runner == "qemu":
+        from .runner.qemu import run_qemu
+        return run_qemu(exe, target, args, cwd, timeout, count_marker=count_marker)
+    from .runner.native import run_native
+    return run_native(exe, args, cwd, timeout)
+
+
+def _run_checked(target: Target, exe: Path, runs: int, cwd: Path, timeout: float, count: bool) -> RunResult:
+    result = run_program(target, exe, [str(runs)], cwd, timeout, count_marker=HOOK if count else None)
+    if result.returncode != 0:
+        output = (result.stderr + result.stdout).strip()[-2000:]
+        raise DwsError(f"the generated program failed on {target.name} (exit code {result.returncode}): {output}")
+    return result
+
+
+def _read(path: Path, tensor) -> np.ndarray:
+    data = np.fromfile(path, dtype=DTYPES[tensor.dtype])
+    if data.size != tensor.size:
+        raise DwsError(f"{path.name}: expected {tensor.size} values of '{tensor.name}', got {data.size}")
+    return data.reshape(tensor.shape)
+
+
+def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs: int = 3, seed: int = 0,
+                 timeout: float = 120.0, build_dir: Path | None = None) -> VerifyReport:
+    lib = generate_library(graph, target, backend)
+    with tempfile.TemporaryDirectory(prefix="dwscodegen-verify-") as tmp:
+        work = Path(build_dir or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        sources = write_harness(graph, lib, work)
+        exe = compile_program(target, sources, [work], work / "harness", defines={"DWS_LAYER_HOOK": HOOK})
+        input_sets = random_inputs(graph, seed, runs)
+        for r, inputs in enumerate(input_sets):
+            for i, name in enumerate(graph.inputs):
+                inputs[name].tofile(work / f"in_{r}_{i}.bin")
+        result = _run_checked(target, exe, runs, work, timeout, count=target.runner == "qemu")
+        report = VerifyReport(graph=graph.name, target=target.name, backend=backend, runs=runs, comparisons=[],
+                              sizes={"arena": lib.arena_bytes, "constants": lib.const_bytes})
+        if result.marker_counts:
+            marks = result.marker_counts[:len(graph.ops) + 1]
+            report.layer_instructions = [b - a for a, b in zip(marks, marks[1:])]
+        references = [run_graph(graph, inputs) for inputs in input_sets]
+        for i, name in enumerate(graph.outputs):
+            tensor = graph.tensor(name)
+            got = np.stack([_read(work / f"out_{r}_{i}.bin", tensor) for r in range(runs)])
+            expected = np.stack([ref[name] for ref in references])
+            report.comparisons.append(compare(name, got, expected))
+        if not report.ok:
+            report.first_bad_layer = _first_bad_layer(graph, target, sources, work, runs, references, timeout)
+        return report
+
+
+def _first_bad_layer(graph: Graph, target: Target, sources: list[Path], work: Path, runs: int,
+                     references: list[dict], timeout: float) -> str:
+    exe = compile_program(target, sources, [work], work / "harness_trace",
+                          defines={"DWS_LAYER_HOOK": HOOK, "DWS_TRACE": "1"})
+    _run_checked(target, exe, runs, work, timeout, count=False)
+    for op in graph.ops:
+        tensor = graph.tensor(op.outputs[0])
+        got = np.stack([_read(work / f"trace_{r}_{op.index}.bin", tensor) for r in range(runs)])
+        expected = np.stack([ref[op.outputs[0]] for ref in references])
+        c = compare(tensor.name, got, expected)
+        if not c.ok:
+            return f"{op.where()} is the first layer that differs: {c.summary()}"
+    return "every layer output matches the reference; the difference is in how outputs are written"
