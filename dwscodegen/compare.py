@@ -23,10 +23,16 @@ class Comparison:
         if self.ok:
             return f"'{self.tensor}': OK, {self.total} values, {kind}"
         return (f"'{self.tensor}': MISMATCH, {self.mismatches} of {self.total} values differ, "
-                f"max abs err {self.max_abs_err:.6g}; " + "; ".join(self.details))
+                f"max abs err {self.max_abs_err:.6g}" + "".join(f"\n      {d}" for d in self.details))
 
 
-def compare(tensor: str, got: np.ndarray, expected: np.ndarray, worst: int = 5) -> Comparison:
+def _position(index: tuple, runs_axis: bool) -> str:
+    index = [int(i) for i in index]
+    return f"run {index[0]} at {index[1:]}" if runs_axis else f"at {index}"
+
+
+def compare(tensor: str, got: np.ndarray, expected: np.ndarray, worst: int = 5, runs_axis: bool = False) -> Comparison:
+    """Compare one tensor; with runs_axis the first axis indexes the seeded input sets."""
     got = got.reshape(expected.shape)
     if expected.dtype.kind == "f":
         tolerance = FLOAT_RTOL * max(1.0, float(np.max(np.abs(expected), initial=0.0)))
@@ -38,7 +44,8 @@ def compare(tensor: str, got: np.ndarray, expected: np.ndarray, worst: int = 5) 
         diff = np.abs(got.astype(np.int64) - expected.astype(np.int64))
         bad = diff != 0
     order = np.argsort(-diff, axis=None, kind="stable")[:worst]
-    details = tuple(f"{list(np.unravel_index(i, expected.shape))}: got {got.flat[i]}, expected {expected.flat[i]}"
+    details = tuple(f"{_position(np.unravel_index(i, expected.shape), runs_axis)}: got {got.flat[i]}, "
+                    f"expected {expected.flat[i]}"
                     for i in order if bad.flat[i])
     return Comparison(tensor=tensor, ok=not bad.any(), mismatches=int(bad.sum()), total=expected.size,
                       max_abs_err=float(diff.max(initial=0.0)), tolerance=tolerance, details=details)

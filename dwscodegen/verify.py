@@ -114,7 +114,7 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
             tensor = graph.tensor(name)
             got = np.stack([_read(work / f"out_{r}_{i}.bin", tensor) for r in range(runs)])
             expected = np.stack([ref[name] for ref in references])
-            report.comparisons.append(compare(name, got, expected))
+            report.comparisons.append(compare(name, got, expected, runs_axis=True))
         if not report.ok:
             report.first_bad_layer = _first_bad_layer(graph, target, sources, work, runs, references, timeout)
         return report
@@ -129,7 +129,7 @@ def _first_bad_layer(graph: Graph, target: Target, sources: list[Path], work: Pa
         tensor = graph.tensor(op.outputs[0])
         got = np.stack([_read(work / f"trace_{r}_{op.index}.bin", tensor) for r in range(runs)])
         expected = np.stack([ref[op.outputs[0]] for ref in references])
-        c = compare(tensor.name, got, expected)
+        c = compare(tensor.name, got, expected, runs_axis=True)
         if not c.ok:
             return f"{op.where()} is the first layer that differs: {c.summary()}"
     return "every layer output matches the reference; the difference is in how outputs are written"
