@@ -1,0 +1,38 @@
+"""A wrong kernel is caught, and the report names the elements and the first layer that differ."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import dwscodegen.verify as verify_mod
+from dwscodegen.importers import load_model
+from dwscodegen.targets import load_target
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "mbv2_inverted_residual_s8.json"
+
+
+def test_off_by_one_rounding_in_one_layer_is_localized(monkeypatch):
+    real = verify_mod.generate_library
+
+    def with_bug_in_dw(graph, target, backend):
+        lib = real(graph, target, backend)
+        c_name = f"{graph.name}.c"
+        text = lib.files[c_name]
+        # Break layer 1 only: its requantization gets an extra +1 before clamping.
+        needle = "out[c] = dws_clamp_s8(dws_multiply_by_quantized_multiplier(acc, layer1_dw_multiplier[c], "
+        assert text.count(needle) == 1
+        text = text.replace(needle, "out[c] = dws_clamp_s8(1 + dws_multiply_by_quantized_multiplier(acc, "
+                                    "layer1_dw_multiplier[c], ")
+        return replace(lib, files={**lib.files, c_name: text})
+
+    monkeypatch.setattr(verify_mod, "generate_library", with_bug_in_dw)
+    report = verify_mod.verify_graph(load_model(EXAMPLE), load_target("x86_64"), runs=2, seed=3)
+    assert not report.ok
+    (c,) = report.comparisons
+    assert c.mismatches > 0 and c.details and "expected" in c.details[0]
+    assert report.first_bad_layer.startswith("op 1 'dw' (DepthwiseConv2D) is the first layer that differs")
+
+
+def test_correct_library_passes():
+    report = verify_mod.verify_graph(load_model(EXAMPLE), load_target("x86_64"), runs=2, seed=3)
+    assert report.ok and report.first_bad_layer is None
