@@ -4,6 +4,7 @@ float32 is compared with numpy (1e-5); int8 bit-exactly with a numpy TFLite requ
 with int64 arithmetic (independent of dwscodegen.reference)."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -54,15 +55,17 @@ def _dw_te(x, w, pads, stride, dilation, pad_value, acc_dtype):
         name="acc")
 
 
-def schedule_dw(func, c_split):
-    """Inline padding, tile channels, compute the accumulator per output element, unroll kh x kw."""
+def schedule_dw(func, c_split, stages=("acc",)):
+    """Inline padding, tile channels, compute the accumulator (and the other per-element `stages`,
+    consumers first) inside the channel loop so they shrink to one scalar, unroll kh x kw."""
     sch = s_tir.Schedule(func)
     sch.compute_inline(sch.get_sblock("pad"))
     n, h, w, c = sch.get_loops(sch.get_sblock("out"))
     co, ci = sch.split(c, [None, c_split])
     sch.reorder(n, h, co, w, ci)
+    for stage in stages:
+        sch.compute_at(sch.get_sblock(stage), ci)
     acc = sch.get_sblock("acc")
-    sch.compute_at(acc, ci)
     rh, rw = sch.get_loops(acc)[-2:]
     sch.unroll(rh)
     sch.unroll(rw)
@@ -80,21 +83,32 @@ def dw_f32_func(shape, k, stride, pads, c_split):
     return schedule_dw(te.create_prim_func([x, wt, bias, out]), c_split)
 
 
-def tflite_requantize(x, mult, shift):
-    """TFLite MultiplyByQuantizedMultiplier as an explicit int32/int64 TIR expression:
-    SaturatingRoundingDoublingHighMul(x * 2^left, mult) then RoundingDivideByPOT(., right).
-    (tirx.q_multiply_shift rounds once, half up, and cannot take a per-channel shift; see report.)"""
+# TFLite MultiplyByQuantizedMultiplier(x, mult, shift) = rounding_divide(doubling_high_mul(x, mult,
+# shift), shift) as explicit int32/int64 TIR.  Not tirx.q_multiply_shift: it does not lower with a
+# runtime (per-channel) shift, and q_multiply_shift_per_axis rounds once, half up -- not TFLite's
+# double rounding.  Two functions so kernels can store `high` in its own stage: CSE leaves
+# expressions with loads alone, and one inlined expression repeats the int64 product 6 times.
+
+def doubling_high_mul(x, mult, shift):
+    """SaturatingRoundingDoublingHighMul(x * 2^max(shift, 0), mult)."""
+    i32, i64 = "int32", "int64"
+    # x * (1 << left), not x << left: shifting a negative value left is undefined in C.
+    a = x * tirx.shift_left(tirx.const(1, i32), te.max(shift, tirx.const(0, i32)))
+    ab = a.astype(i64) * mult.astype(i64)
+    nudge = tirx.Select(ab >= tirx.const(0, i64), tirx.const(1 << 30, i64), tirx.const(1 - (1 << 30), i64))
+    # C '/' truncates toward zero, as TFLite's int64 division does.  Only INT32_MIN * INT32_MIN reaches
+    # 2^31: saturate with an int64 min.  (Testing `a == INT32_MIN` in int32 does not work: the TVM 0.27
+    # simplifier folds an int32 compare with INT32_MIN to false.)
+    high = tirx.truncdiv(ab + nudge, tirx.const(1 << 31, i64))
+    return te.min(high, tirx.const(INT32_MAX, i64)).astype(i32)
+
+
+def rounding_divide(high, shift):
+    """RoundingDivideByPOT(high, max(-shift, 0)): round half away from zero."""
     i32, i64 = "int32", "int64"
     c32 = lambda v: tirx.const(v, i32)  # noqa: E731
-    c64 = lambda v: tirx.const(v, i64)  # noqa: E731
-    left = te.max(shift, c32(0))
     right = te.max(c32(0) - shift, c32(0))
-    a = x * tirx.shift_left(c32(1), left)  # multiply, not a << left: shifting a negative is UB in C
-    ab = a.astype(i64) * mult.astype(i64)
-    nudge = tirx.Select(ab >= c64(0), c64(1 << 30), c64(1 - (1 << 30)))
-    high = tirx.truncdiv(ab + nudge, c64(1 << 31)).astype(i32)  # C '/' truncates toward zero
-    high = tirx.Select(tirx.all(a == c32(INT32_MIN), mult == c32(INT32_MIN)), c32(INT32_MAX), high)
-    mask = (tirx.shift_left(c64(1), right.astype(i64)) - c64(1)).astype(i32)
+    mask = (tirx.shift_left(tirx.const(1, i64), right.astype(i64)) - tirx.const(1, i64)).astype(i32)
     remainder = tirx.bitwise_and(high, mask)
     threshold = tirx.shift_right(mask, c32(1)) + tirx.Select(high < c32(0), c32(1), c32(0))
     return tirx.shift_right(high, right) + tirx.Select(remainder > threshold, c32(1), c32(0))
@@ -108,13 +122,15 @@ def dw_int8_func(shape, k, stride, pads, c_split, in_off, out_off, act_min, act_
     mult = te.placeholder((c,), "int32", "mult")
     shift = te.placeholder((c,), "int32", "shift")
     acc = _dw_te(x, wt, pads, stride, 1, lambda v: v.astype("int32") + tirx.const(in_off, "int32"), "int32")
+    high = te.compute(acc.shape, lambda b, i, j, ch: doubling_high_mul(acc[b, i, j, ch] + bias[ch], mult[ch],
+                                                                       shift[ch]), name="high")
 
     def epilogue(b, i, j, ch):
-        y = tflite_requantize(acc[b, i, j, ch] + bias[ch], mult[ch], shift[ch]) + tirx.const(out_off, "int32")
+        y = rounding_divide(high[b, i, j, ch], shift[ch]) + tirx.const(out_off, "int32")
         return te.min(te.max(y, tirx.const(act_min, "int32")), tirx.const(act_max, "int32")).astype("int8")
 
     out = te.compute(acc.shape, epilogue, name="out")
-    return schedule_dw(te.create_prim_func([x, wt, bias, mult, shift, out]), c_split)
+    return schedule_dw(te.create_prim_func([x, wt, bias, mult, shift, out]), c_split, ("high", "acc"))
 
 
 def requant_func(n):
@@ -122,8 +138,11 @@ def requant_func(n):
     x = te.placeholder((n,), "int32", "x")
     m = te.placeholder((n,), "int32", "mult")
     s = te.placeholder((n,), "int32", "shift")
-    y = te.compute((n,), lambda i: tflite_requantize(x[i], m[i], s[i]), name="y")
-    return te.create_prim_func([x, m, s, y])
+    high = te.compute((n,), lambda i: doubling_high_mul(x[i], m[i], s[i]), name="high")
+    y = te.compute((n,), lambda i: rounding_divide(high[i], s[i]), name="y")
+    sch = s_tir.Schedule(te.create_prim_func([x, m, s, y]))
+    sch.compute_at(sch.get_sblock("high"), sch.get_loops(sch.get_sblock("y"))[0])
+    return sch.mod["main"]
 
 
 # ----------------------------------------------------------------------------- numpy oracles
@@ -274,13 +293,28 @@ def test_requantize_ties_negatives_saturation_bit_exact(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
-def test_int8_compiles_for_cortex_m4(tmp_path, int8_src):
-    (tmp_path / "k.c").write_text(int8_src)
+@pytest.mark.parametrize("kernel", ["int8", "float32"])
+def test_compiles_for_cortex_m4(tmp_path, int8_src, kernel):
+    src = int8_src if kernel == "int8" else prim_func_to_c(dw_f32_func((1, 9, 7, 6), 3, 2, (1, 1, 1, 1), 2), "dw_f32")
+    (tmp_path / "k.c").write_text(src)
     _compile("arm-none-eabi-gcc", tmp_path / "k.c", tmp_path / "k.o", ARM_FLAGS)
+    # Self-contained: e.g. the int64 '/ 2^31' must not become a libgcc __aeabi_ldivmod call.
+    nm = subprocess.run(["arm-none-eabi-nm", "-u", str(tmp_path / "k.o")], capture_output=True, text=True)
+    assert nm.returncode == 0 and nm.stdout.strip() == ""
+
+
+def test_big_temporary_is_rejected():
+    """Without compute_inline the padded input (10x8x6 floats) would need TVMBackendAllocWorkspace."""
+    from dwscodegen.errors import DwsError
+    x = te.placeholder((1, 9, 7, 6), "float32", "in")
+    w = te.placeholder((3, 3, 6), "float32", "w")
+    acc = _dw_te(x, w, (1, 1, 1, 1), 2, 1, lambda v: v, "float32")
+    out = te.compute(acc.shape, lambda *i: acc(*i), name="out")
+    with pytest.raises(DwsError, match="temporaries need"):
+        prim_func_to_c(te.create_prim_func([x, w, out]), "too_big")
 
 
 def test_output_is_plain_and_deterministic(int8_src):
-    import re
     f32 = prim_func_to_c(dw_f32_func((1, 9, 7, 6), 3, 2, (1, 0, 2, 1), 4), "dw_f32")
     for src in (int8_src, f32):
         assert not re.search(r"TVM|tvm|DLTensor|__cplusplus|extern", src)

@@ -15,9 +15,6 @@ import re
 
 from ..errors import DwsError
 
-# Element size of the C types the C code generator prints for scalar stack arrays.
-_C_SIZEOF = {"float": 4, "double": 8, "int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2,
-             "int32_t": 4, "uint32_t": 4, "int64_t": 8, "uint64_t": 8, "bool": 1}
 _C_NOT_CALLS = {"if", "for", "while", "switch", "return", "sizeof"}
 _TVM_LEFTOVER = re.compile(r"TVM|tvm|DLTensor|DLDataType|DLDevice")
 
@@ -112,16 +109,19 @@ def _signature_param(decl: str, const: bool) -> str:
     return f"{'const ' if const else ''}{m.group(1)} *restrict {m.group(2)}"
 
 
-def _check_stack(body: str, name: str, max_stack_bytes: int) -> None:
-    for ctype, var, n in re.findall(r"^\s*(\w+) (\w+)\[(\d+)\];", body, re.M):
-        size = _C_SIZEOF.get(ctype, 8) * int(n)
-        if size > max_stack_bytes:
-            raise DwsError(
-                f"{name}: temporary {var} is a {size}-byte stack array (limit {max_stack_bytes}); "
-                "compute_inline it, compute_at it deeper, or pass it as an explicit scratch buffer")
+def _check_temporaries(mod, name: str, max_stack_bytes: int) -> None:
+    """Reject big temporaries before LowerTVMBuiltin sees them: above 1 KiB it would emit
+    TVMBackendAllocWorkspace (and, without MakePackedAPI's device attrs, fails outright); below,
+    they would become stack arrays, too big for a Cortex-M stack."""
+    from tvm.s_tir.analysis import calculate_allocated_bytes
+    sizes = {scope: int(n) for scope, n in calculate_allocated_bytes(mod)[name].items()}
+    if sum(sizes.values()) > max_stack_bytes:
+        raise DwsError(
+            f"{name}: temporaries need {sizes} bytes (limit {max_stack_bytes}); compute_inline them "
+            "(padding), compute_at them deeper, or pass the scratch buffer as an explicit parameter")
 
 
-def _lower_to_codegen_source(func, name: str, target_kind: str) -> tuple[str, set[int]]:
+def _lower_to_codegen_source(func, name: str, target_kind: str, max_stack_bytes: int) -> tuple[str, set[int]]:
     import tvm
     from tvm import tirx
 
@@ -131,6 +131,7 @@ def _lower_to_codegen_source(func, name: str, target_kind: str) -> tuple[str, se
     mod = tirx.transform.BindTarget(target)(mod)
     with tvm.transform.PassContext(opt_level=3):
         mod = tvm.transform.Sequential(_s_tir_passes())(mod)
+        _check_temporaries(mod, name, max_stack_bytes)
         mod = tvm.IRModule({name: _bind_pointer_params(mod[name], name)})
         # Host finalisation (tvm/s_tir/pipeline.py finalize_host_passes): LowerTVMBuiltin turns
         # big/dynamic allocations into TVMBackendAllocWorkspace (rejected later), LowerIntrin
@@ -159,7 +160,7 @@ def prim_func_to_c(func, name: str, target_kind: str = "c", *, with_includes: bo
         raise DwsError(f"{name!r} is not a C identifier")
     if target_kind != "c":
         raise DwsError(f"target_kind {target_kind!r}: only 'c' emits C source")
-    src, written = _lower_to_codegen_source(func, name, target_kind)
+    src, written = _lower_to_codegen_source(func, name, target_kind, max_stack_bytes)
     decls, body = _function_definition(src, name)
 
     leftover = _TVM_LEFTOVER.search(body)
@@ -167,7 +168,6 @@ def prim_func_to_c(func, name: str, target_kind: str = "c", *, with_includes: bo
         line = body[:leftover.start()].count("\n")
         raise DwsError(f"{name}: lowered C still needs the TVM runtime ({body.splitlines()[line].strip()!r}); "
                        "temporaries must be inlined, kept small or passed as scratch parameters")
-    _check_stack(body, name, max_stack_bytes)
 
     params = [_signature_param(d, i not in written) for i, d in enumerate(decls)]
     # A parameter the schedule never touches would trip -Wunused-parameter.
