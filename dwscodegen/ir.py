@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 DTYPES = {"float32": np.float32, "int8": np.int8, "int32": np.int32}
+OP_TYPES = ("Conv2D", "DepthwiseConv2D", "Add", "AveragePool2D", "MaxPool2D", "FullyConnected", "Softmax",
+            "Reshape")
 ACTIVATIONS = ("none", "relu", "relu6", "clamp")
 
 
@@ -74,13 +76,38 @@ class AddAttrs:
 
 
 @dataclass
+class PoolAttrs:
+    """AveragePool2D / MaxPool2D. `pad` is explicit (top, bottom, left, right)."""
+    filter: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0)
+    activation: Activation = field(default_factory=Activation)
+
+
+@dataclass
+class FullyConnectedAttrs:
+    """Input flattened to [N, K], weights [O, K]."""
+    activation: Activation = field(default_factory=Activation)
+
+
+@dataclass
+class SoftmaxAttrs:
+    beta: float = 1.0
+
+
+@dataclass
+class NoAttrs:
+    """Reshape (shape comes from the output tensor)."""
+
+
+@dataclass
 class Op:
     index: int
     name: str
-    type: str                 # "Conv2D" | "DepthwiseConv2D" | "Add"
-    inputs: list[str]         # conv: [input, filter, bias?]; add: [a, b]
+    type: str                 # one of OP_TYPES
+    inputs: list[str]         # conv / fully connected: [input, filter, bias?]; add: [a, b]; others: [input]
     outputs: list[str]
-    attrs: Conv2DAttrs | AddAttrs
+    attrs: Conv2DAttrs | AddAttrs | PoolAttrs | FullyConnectedAttrs | SoftmaxAttrs | NoAttrs
 
     def where(self) -> str:
         return f"op {self.index} '{self.name}' ({self.type})"

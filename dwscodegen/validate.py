@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import DwsError
-from .ir import Graph, Op, Tensor, conv_output_hw
+from .ir import Conv2DAttrs, Graph, Op, Tensor, conv_output_hw
 
 
 def validate(graph: Graph) -> Graph:
@@ -22,11 +22,11 @@ def validate(graph: Graph) -> Graph:
         raise fail(f"graph input '{graph.inputs[0]}' has dtype {dtype}; activations must be float32 or int8")
     for t in graph.activation_tensors():
         _check_activation_tensor(t, dtype, fail)
+    checks = {"Add": _check_add, "Conv2D": _check_conv, "DepthwiseConv2D": _check_conv,
+              "AveragePool2D": _check_pool, "MaxPool2D": _check_pool, "FullyConnected": _check_fully_connected,
+              "Softmax": _check_softmax, "Reshape": _check_reshape}
     for op in graph.ops:
-        if op.type == "Add":
-            _check_add(graph, op, fail)
-        else:
-            _check_conv(graph, op, dtype, fail)
+        checks[op.type](graph, op, dtype, fail)
     return graph
 
 
@@ -139,7 +139,7 @@ def _check_filter_quant(w: Tensor, channel_axis: int, out_c: int, where: str, fa
         raise fail(f"{where}: filter '{w.name}' has {len(q.scale)} scales but no quant axis")
 
 
-def _check_add(graph: Graph, op: Op, fail) -> None:
+def _check_add(graph: Graph, op: Op, dtype: str, fail) -> None:
     where = op.where()
     if len(op.inputs) != 2:
         raise fail(f"{where}: expects exactly two inputs")
@@ -150,3 +150,77 @@ def _check_add(graph: Graph, op: Op, fail) -> None:
     if not (a.shape == b.shape == y.shape):
         raise fail(f"{where}: shapes {list(a.shape)} + {list(b.shape)} -> {list(y.shape)} must all be equal "
                    "(broadcasting is not supported)")
+
+
+def _single_input(graph: Graph, op: Op, fail) -> tuple[Tensor, Tensor]:
+    if len(op.inputs) != 1:
+        raise fail(f"{op.where()}: expects exactly one input, got {len(op.inputs)}")
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if x.is_const:
+        raise fail(f"{op.where()}: input '{x.name}' must be an activation, not a constant")
+    return x, y
+
+
+def _same_quant(op: Op, x: Tensor, y: Tensor, fail) -> None:
+    """TFLite's int8 pooling and reshape keep the input's quantization; anything else is a different op."""
+    if x.quant is not None and (x.quant.scale[0] != y.quant.scale[0] or x.quant.zero_point[0] != y.quant.zero_point[0]):
+        raise fail(f"{op.where()}: int8 input and output quantization must be equal "
+                   f"(scale {x.quant.scale[0]:g}/{y.quant.scale[0]:g}, zero point "
+                   f"{x.quant.zero_point[0]}/{y.quant.zero_point[0]})")
+
+
+def _check_pool(graph: Graph, op: Op, dtype: str, fail) -> None:
+    x, y = _single_input(graph, op, fail)
+    a = op.attrs
+    if len(x.shape) != 4:
+        raise fail(f"{op.where()}: input must be 4-D NHWC, got {list(x.shape)}")
+    if min(a.filter) < 1 or min(a.stride) < 1:
+        raise fail(f"{op.where()}: filter {list(a.filter)} and stride {list(a.stride)} must be >= 1")
+    oh, ow = conv_output_hw(x.shape[1:3], a.filter, Conv2DAttrs(stride=a.stride, pad=a.pad))
+    expected = (x.shape[0], oh, ow, x.shape[3])
+    if y.shape != expected:
+        raise fail(f"{op.where()}: output '{y.name}' has shape {list(y.shape)} but the op computes {list(expected)}")
+    if dtype == "int8":
+        _same_quant(op, x, y, fail)
+
+
+def _check_fully_connected(graph: Graph, op: Op, dtype: str, fail) -> None:
+    where = op.where()
+    if len(op.inputs) not in (2, 3):
+        raise fail(f"{where}: expects inputs [input, weights] or [input, weights, bias]")
+    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    if not w.is_const or len(w.shape) != 2:
+        raise fail(f"{where}: weights '{w.name}' must be a constant [outputs, inputs] matrix, got {list(w.shape)}")
+    units, depth = w.shape
+    if x.size % depth:
+        raise fail(f"{where}: input '{x.name}' {list(x.shape)} has {x.size} values, not a multiple of the "
+                   f"weights' input size {depth}")
+    if y.size != x.size // depth * units or y.shape[-1] != units:
+        raise fail(f"{where}: output '{y.name}' has shape {list(y.shape)}; expected [{x.size // depth}, {units}]")
+    if len(op.inputs) == 3:
+        b = graph.tensor(op.inputs[2])
+        bias_dtype = "int32" if dtype == "int8" else "float32"
+        if not b.is_const or b.shape != (units,) or b.dtype != bias_dtype:
+            raise fail(f"{where}: bias '{b.name}' must be a constant {bias_dtype} tensor of shape [{units}]")
+    if w.dtype != dtype:
+        raise fail(f"{where}: weights '{w.name}' are {w.dtype} but the graph's activations are {dtype}")
+    if dtype == "int8":
+        _check_filter_quant(w, 0, units, where, fail)
+
+
+def _check_softmax(graph: Graph, op: Op, dtype: str, fail) -> None:
+    x, y = _single_input(graph, op, fail)
+    if x.shape != y.shape:
+        raise fail(f"{op.where()}: output shape {list(y.shape)} must equal input shape {list(x.shape)}")
+    if dtype == "int8" and (abs(y.quant.scale[0] - 1 / 256) > 1e-12 or y.quant.zero_point[0] != -128):
+        raise fail(f"{op.where()}: int8 softmax output must have scale 1/256 and zero point -128 (TFLite's "
+                   f"requirement), got {y.quant.scale[0]:g} and {y.quant.zero_point[0]}")
+
+
+def _check_reshape(graph: Graph, op: Op, dtype: str, fail) -> None:
+    x, y = _single_input(graph, op, fail)
+    if x.size != y.size:
+        raise fail(f"{op.where()}: cannot reshape {list(x.shape)} ({x.size} values) to {list(y.shape)} "
+                   f"({y.size} values)")
+    if dtype == "int8":
+        _same_quant(op, x, y, fail)

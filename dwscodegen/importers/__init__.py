@@ -7,8 +7,9 @@ from ..errors import DwsError
 from ..ir import Graph
 from ..validate import validate
 from .json_graph import load_json_graph
+from .tflite_model import load_tflite
 
-LOADERS = {".json": load_json_graph}
+LOADERS = {".json": load_json_graph, ".tflite": load_tflite}
 
 
 def load_model(path) -> Graph:

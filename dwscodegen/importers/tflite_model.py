@@ -1,0 +1,192 @@
+"""Load a .tflite flatbuffer into the IR with the `tflite` package (no TensorFlow needed).
+
+Only what the IR can express exactly is accepted; anything else (an op, dtype, option or quantization
+scheme) is an error naming the operator, never an approximation.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DwsError
+from ..ir import (Activation, AddAttrs, Conv2DAttrs, FullyConnectedAttrs, Graph, NoAttrs, Op, PoolAttrs, Quant,
+                  SoftmaxAttrs, Tensor, same_padding)
+
+TENSOR_TYPES = {0: "float32", 2: "int32", 9: "int8"}
+TENSOR_TYPE_NAMES = {0: "FLOAT32", 1: "FLOAT16", 2: "INT32", 3: "UINT8", 4: "INT64", 6: "BOOL", 7: "INT16", 9: "INT8"}
+ACTIVATIONS = {0: Activation("none"), 1: Activation("relu"), 2: Activation("clamp", -1.0, 1.0), 3: Activation("relu6")}
+ACTIVATION_NAMES = {4: "TANH", 5: "SIGN_BIT", 6: "RELU_N1_TO_1"}
+
+
+def _tflite():
+    import tflite   # imported lazily: only this importer needs it
+    return tflite
+
+
+class _Reader:
+    def __init__(self, path: Path, buf: bytes):
+        self.path = path
+        self.tfl = _tflite()
+        self.model = self.tfl.Model.GetRootAsModel(buf, 0)
+        self.names = {v: k for k, v in vars(self.tfl.BuiltinOperator).items() if not k.startswith("_")}
+
+    def fail(self, where: str, what: str) -> DwsError:
+        return DwsError(f"{self.path}: {where}: {what}")
+
+
+def load_tflite(path: Path) -> Graph:
+    path = Path(path)
+    try:
+        buf = path.read_bytes()
+    except OSError as exc:
+        raise DwsError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(buf) < 8 or buf[4:8] != b"TFL3":
+        raise DwsError(f"{path}: not a TFLite model (no 'TFL3' flatbuffer identifier); is the file truncated "
+                       "or of another format?")
+    try:
+        return _convert(_Reader(path, buf))
+    except DwsError:
+        raise
+    except Exception as exc:   # a damaged flatbuffer surfaces as any error while walking offsets
+        raise DwsError(f"{path}: corrupt or truncated TFLite flatbuffer ({type(exc).__name__}: {exc})") from None
+
+
+def _convert(r: _Reader) -> Graph:
+    if r.model.SubgraphsLength() != 1:
+        raise r.fail("model", f"{r.model.SubgraphsLength()} subgraphs; only single-subgraph models (no control "
+                              "flow) are supported")
+    sg = r.model.Subgraphs(0)
+    tensors: dict[int, Tensor] = {}
+    used = set()
+
+    def tensor(index: int) -> Tensor:
+        if index not in tensors:
+            tensors[index] = _tensor(r, sg, index, used)
+        return tensors[index]
+
+    ops = []
+    for i in range(sg.OperatorsLength()):
+        ops.append(_op(r, sg, i, tensor))
+    graph_tensors = {t.name: t for t in tensors.values()}
+    name = re.sub(r"\W", "_", r.path.stem)
+    name = name if re.match(r"[A-Za-z_]", name) else "model_" + name
+    return Graph(name=name, tensors=graph_tensors, ops=ops,
+                 inputs=[tensor(int(i)).name for i in sg.InputsAsNumpy()],
+                 outputs=[tensor(int(i)).name for i in sg.OutputsAsNumpy()], source=str(r.path))
+
+
+def _tensor(r: _Reader, sg, index: int, used: set) -> Tensor:
+    t = sg.Tensors(index)
+    raw_name = t.Name().decode(errors="replace") if t.Name() else f"tensor{index}"
+    # TFLite names fuse every source op ("a/Relu;a/BiasAdd;..."): keep the first part, made unique.
+    name = raw_name.split(";")[0] or f"tensor{index}"
+    if name in used:
+        name = f"{name}#{index}"
+    used.add(name)
+    if t.Type() not in TENSOR_TYPES:
+        type_name = TENSOR_TYPE_NAMES.get(t.Type(), str(t.Type()))
+        raise r.fail(f"tensor {index} '{name}'", f"unsupported type {type_name}; supported: float32, int8, int32")
+    dtype = TENSOR_TYPES[t.Type()]
+    shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+    tensor = Tensor(name=name, shape=shape or (1,), dtype=dtype)
+    q = t.Quantization()
+    if q is not None and q.ScaleLength():
+        if q.DetailsType() != 0:
+            raise r.fail(f"tensor '{name}'", "custom quantization details are not supported")
+        scale = q.ScaleAsNumpy().astype(np.float32).astype(np.float64)
+        zero_point = (q.ZeroPointAsNumpy().astype(np.int32) if q.ZeroPointLength()
+                      else np.zeros(len(scale), np.int32))
+        axis = int(q.QuantizedDimension()) if len(scale) > 1 else None
+        tensor.quant = Quant(scale=scale, zero_point=zero_point, axis=axis)
+    buffer = r.model.Buffers(t.Buffer()) if t.Buffer() < r.model.BuffersLength() else None
+    if buffer is not None and buffer.DataLength():
+        data = buffer.DataAsNumpy().tobytes()
+        expected = tensor.nbytes
+        if len(data) != expected:
+            raise r.fail(f"tensor '{name}'", f"buffer has {len(data)} bytes, shape {list(shape)} needs {expected}")
+        tensor.data = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(tensor.shape).copy()
+    return tensor
+
+
+def _padding(r, where: str, code: int, in_shape, kernel, stride, dilation) -> tuple[int, int, int, int]:
+    if code == 1:   # VALID
+        return (0, 0, 0, 0)
+    if code == 0:   # SAME
+        return (same_padding(in_shape[1], kernel[0], stride[0], dilation[0])
+                + same_padding(in_shape[2], kernel[1], stride[1], dilation[1]))
+    raise r.fail(where, f"unknown padding code {code}")
+
+
+def _activation(r, where: str, code: int) -> Activation:
+    if code not in ACTIVATIONS:
+        raise r.fail(where, f"fused activation {ACTIVATION_NAMES.get(code, code)} is not supported")
+    return ACTIVATIONS[code]
+
+
+def _options(r, op, cls_name: str):
+    table = op.BuiltinOptions()
+    cls = getattr(r.tfl, cls_name)
+    opts = cls()
+    if table is None:
+        return None
+    opts.Init(table.Bytes, table.Pos)
+    return opts
+
+
+def _op(r: _Reader, sg, i: int, tensor) -> Op:
+    op = sg.Operators(i)
+    code_table = r.model.OperatorCodes(op.OpcodeIndex())
+    code = max(code_table.BuiltinCode(), code_table.DeprecatedBuiltinCode())
+    kind = r.names.get(code, f"builtin {code}")
+    inputs = [int(t) for t in op.InputsAsNumpy()] if op.InputsLength() else []
+    outputs = [int(t) for t in op.OutputsAsNumpy()] if op.OutputsLength() else []
+    out_name = tensor(outputs[0]).name if outputs else f"op{i}"
+    where = f"operator {i} ({kind}, output '{out_name}')"
+    name = f"{kind.lower()}_{i}"
+    ins = [tensor(t).name for t in inputs if t >= 0]
+    outs = [tensor(t).name for t in outputs]
+    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        cls = "Conv2DOptions" if kind == "CONV_2D" else "DepthwiseConv2DOptions"
+        o = _options(r, op, cls)
+        x, w = tensor(inputs[0]), tensor(inputs[1])
+        if len(x.shape) != 4 or len(w.shape) != 4:
+            raise r.fail(where, f"expects 4-D input and filter, got {list(x.shape)} and {list(w.shape)}")
+        stride = (o.StrideH(), o.StrideW())
+        dilation = (o.DilationHFactor() or 1, o.DilationWFactor() or 1)
+        multiplier = 1
+        if kind == "DEPTHWISE_CONV_2D":
+            multiplier = o.DepthMultiplier() or w.shape[3] // max(x.shape[3], 1)
+        if w.dtype != x.dtype:
+            raise r.fail(where, f"{x.dtype} input with {w.dtype} filter (hybrid / dynamic-range quantization) is "
+                                "not supported; use a fully int8 or fully float32 model")
+        attrs = Conv2DAttrs(stride=stride, dilation=dilation, depth_multiplier=multiplier,
+                            pad=_padding(r, where, o.Padding(), x.shape, w.shape[1:3], stride, dilation),
+                            activation=_activation(r, where, o.FusedActivationFunction()))
+        return Op(i, name, "Conv2D" if kind == "CONV_2D" else "DepthwiseConv2D", ins, outs, attrs)
+    if kind == "ADD":
+        o = _options(r, op, "AddOptions")
+        return Op(i, name, "Add", ins, outs, AddAttrs(_activation(r, where, o.FusedActivationFunction() if o else 0)))
+    if kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        o = _options(r, op, "Pool2DOptions")
+        x = tensor(inputs[0])
+        filt, stride = (o.FilterHeight(), o.FilterWidth()), (o.StrideH(), o.StrideW())
+        attrs = PoolAttrs(filter=filt, stride=stride, pad=_padding(r, where, o.Padding(), x.shape, filt, stride, (1, 1)),
+                          activation=_activation(r, where, o.FusedActivationFunction()))
+        return Op(i, name, "AveragePool2D" if kind == "AVERAGE_POOL_2D" else "MaxPool2D", ins, outs, attrs)
+    if kind == "FULLY_CONNECTED":
+        o = _options(r, op, "FullyConnectedOptions")
+        if o is not None and o.WeightsFormat() != 0:
+            raise r.fail(where, "shuffled weights format is not supported")
+        if tensor(inputs[1]).dtype != tensor(inputs[0]).dtype:
+            raise r.fail(where, "hybrid (float input, int8 weights) fully connected is not supported")
+        act = _activation(r, where, o.FusedActivationFunction() if o else 0)
+        return Op(i, name, "FullyConnected", ins, outs, FullyConnectedAttrs(act))
+    if kind == "SOFTMAX":
+        o = _options(r, op, "SoftmaxOptions")
+        return Op(i, name, "Softmax", ins, outs, SoftmaxAttrs(beta=float(np.float32(o.Beta() if o else 1.0))))
+    if kind == "RESHAPE":
+        return Op(i, name, "Reshape", ins[:1], outs, NoAttrs())
+    raise r.fail(where, f"operator {kind} is not supported; supported: CONV_2D, DEPTHWISE_CONV_2D, ADD, "
+                        "AVERAGE_POOL_2D, MAX_POOL_2D, FULLY_CONNECTED, SOFTMAX, RESHAPE")
