@@ -35,6 +35,7 @@ void Fault_Handler(void);
 #define SYS_EXIT 0x18
 #define SYS_EXIT_EXTENDED 0x20
 #define ADP_Stopped_ApplicationExit 0x20026
+#define ADP_Stopped_RunTimeErrorUnknown 0x20023
 
 static int semihost(int op, void *arg)
 {
@@ -49,7 +50,8 @@ static void semihost_exit(int code)
 {
     uint32_t block[2] = {ADP_Stopped_ApplicationExit, (uint32_t)code};
     semihost(SYS_EXIT_EXTENDED, block);
-    semihost(SYS_EXIT, (void *)ADP_Stopped_ApplicationExit); /* host without the extension */
+    /* host without the extension: plain SYS_EXIT only knows success (0) or failure (1) */
+    semihost(SYS_EXIT, (void *)(code == 0 ? ADP_Stopped_ApplicationExit : ADP_Stopped_RunTimeErrorUnknown));
     for (;;) {
     }
 }
@@ -92,7 +94,8 @@ static int fetch_argv(void)
 
 /* newlib's rdimon _sbrk only grows the heap below the stack pointer; our heap lives in its own
  * region (see the linker script), so this strong definition replaces the weak library one. */
-void *_sbrk(ptrdiff_t incr)
+void *_sbrk(ptrdiff_t incr);
+__attribute__((used)) void *_sbrk(ptrdiff_t incr) /* used: only libc calls it (matters with -flto) */
 {
     static char *brk = __heap_start__;
     char *prev = brk;
@@ -104,12 +107,45 @@ void *_sbrk(ptrdiff_t incr)
     return prev;
 }
 
+#if __ARM_ARCH == 7
+/* Armv7-M MPU. On the MPS2 boards unmapped addresses read as zero and ignore writes, so a wild
+ * pointer or a stack overflow would silently run on (the stack would grow down into the code).
+ * With the default map disabled (PRIVDEFENA=0) only these regions are accessible and anything
+ * else is a MemManage fault: code read-only, RAM and stack not executable. */
+extern char __flash_region__[], __flash_region_size__[], __ram_region__[], __ram_region_size__[];
+extern char __stackram_region__[], __stackram_region_size__[];
+#define MPU_CTRL (*(volatile uint32_t *)0xE000ED94u)
+#define MPU_RNR (*(volatile uint32_t *)0xE000ED98u)
+#define MPU_RBAR (*(volatile uint32_t *)0xE000ED9Cu)
+#define MPU_RASR (*(volatile uint32_t *)0xE000EDA0u)
+#define RASR_XN (1u << 28)
+#define RASR_AP_RW (3u << 24)
+#define RASR_AP_RO (6u << 24)
+#define RASR_NORMAL_WB (1u << 17 | 1u << 16) /* TEX=0 C=1 B=1: Normal memory, so unaligned ok */
+
+static void mpu_region(uint32_t n, const char *base, const char *size, uint32_t attrs)
+{
+    uint32_t log2 = 31u - (uint32_t)__builtin_clz((uint32_t)size);
+    MPU_RNR = n;
+    MPU_RBAR = (uint32_t)base;
+    MPU_RASR = attrs | RASR_NORMAL_WB | (log2 - 1u) << 1 | 1u;
+}
+
+static void mpu_init(void)
+{
+    mpu_region(0, __flash_region__, __flash_region_size__, RASR_AP_RO);
+    mpu_region(1, __ram_region__, __ram_region_size__, RASR_AP_RW | RASR_XN);
+    mpu_region(2, __stackram_region__, __stackram_region_size__, RASR_AP_RW | RASR_XN);
+    MPU_CTRL = 1u; /* ENABLE, PRIVDEFENA=0; the system region (SCB, MPU) stays accessible */
+}
+#endif
+
 /* -nostartfiles drops crti.o, which normally defines these; newlib's __libc_init_array and
  * exit()'s __libc_fini_array still call them. */
 void _init(void);
 void _fini(void);
-void _init(void) {}
-void _fini(void) {}
+__attribute__((used)) void _init(void) {}
+__attribute__((used)) void _fini(void) {}
 extern void __libc_init_array(void);
 
 void Reset_Handler(void)
@@ -121,19 +157,23 @@ void Reset_Handler(void)
     SCB_CPACR |= 0xFu << 20;
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 #endif
-    /* .data is loaded in the code region and copied; .bss zeroed (QEMU RAM happens to be
-     * zero, but a real part's is not, and a second run must not see stale values). */
+    /* .data is loaded into the code region and copied out; .bss is zeroed (QEMU's RAM starts
+     * zeroed, a real part's does not). */
     memcpy(__data_start__, __data_load__, (size_t)((char *)__data_end__ - (char *)__data_start__));
     memset(__bss_start__, 0, (size_t)((char *)__bss_end__ - (char *)__bss_start__));
 
-#if __ARM_ARCH >= 8
-    /* Armv8-M stack limit: an overflow becomes a UsageFault (STKOF) instead of corruption. */
-    __asm__ volatile("msr msplim, %0" : : "r"(__stack_bottom__));
-#endif
     /* Report MemManage/BusFault/UsageFault as themselves, not escalated to HardFault, and
      * trap integer division by zero (otherwise silently 0 on Cortex-M). */
     SCB_SHCSR |= (1u << 16) | (1u << 17) | (1u << 18);
     SCB_CCR |= 1u << 4;
+#if __ARM_ARCH == 7
+    mpu_init();
+#endif
+#if __ARM_ARCH >= 8
+    /* Armv8-M stack limit: an overflow becomes a UsageFault (STKOF) instead of corruption.
+     * (The MPS2-TZ/MPS3 boards already fault on unmapped addresses; no MPU needed.) */
+    __asm__ volatile("msr msplim, %0" : : "r"(__stack_bottom__));
+#endif
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 
     initialise_monitor_handles();
@@ -165,10 +205,29 @@ static void put_hex(uint32_t v)
 static const char *const exc_names[] = {"?",        "Reset",      "NMI",        "HardFault",
                                         "MemManage", "BusFault",   "UsageFault", "SecureFault"};
 
+/* CFSR bits worth a word for a user (MemManage 0-7, BusFault 8-15, UsageFault 16-31); the
+ * first match is printed, so the stacking errors (the real cause) come first. */
+static const struct { uint32_t bit; const char *what; } cfsr_reasons[] = {
+    {1u << 4 | 1u << 12, "stack overflow (exception entry could not push the frame)"},
+    {1u << 0, "instruction fetch from a forbidden address"},
+    {1u << 1, "data access to a forbidden address (mmfar)"},
+    {1u << 8, "instruction fetch from an unmapped or blocked address"},
+    {1u << 9, "data access to an unmapped or blocked address (bfar)"},
+    {1u << 10, "imprecise data bus error"},
+    {1u << 16, "undefined instruction"},
+    {1u << 17, "invalid state (e.g. a jump to an address with bit 0 clear)"},
+    {1u << 18, "invalid exception return"},
+    {1u << 19, "FPU/MVE instruction with the coprocessor disabled or absent"},
+    {1u << 20, "stack overflow (stack limit register)"},
+    {1u << 24, "unaligned access"},
+    {1u << 25, "integer division by zero"},
+};
+
 /* Called with the exception frame (if it looks valid) and EXC_RETURN, on a private stack. */
 __attribute__((noreturn, used)) static void fault_report(uint32_t *frame, uint32_t exc_return)
 {
     uint32_t ipsr;
+    size_t i;
     __asm__ volatile("mrs %0, ipsr" : "=r"(ipsr));
     ipsr &= 0x1FFu;
     fault_len = 0;
@@ -177,15 +236,25 @@ __attribute__((noreturn, used)) static void fault_report(uint32_t *frame, uint32
     put_str(" (exception ");
     put_hex(ipsr);
     put_str(") pc=");
-    /* Only read the stacked frame if it lies inside the stack; a stacking fault leaves it bogus. */
-    if (frame >= __stack_bottom__ && frame + 8 <= __stack_top__) {
+    /* Only read the stacked frame if it was written (no stacking error / stack-limit fault)
+     * and lies inside the stack. */
+    if (SCB_CFSR & (1u << 4 | 1u << 12 | 1u << 20)) {
+        put_str("? (exception frame not stacked)");
+    } else if (frame >= __stack_bottom__ && frame + 8 <= __stack_top__) {
         put_hex(frame[6]);
         put_str(" lr=");
         put_hex(frame[5]);
     } else {
         put_str("? (stack pointer outside the stack)");
     }
-    put_str(" cfsr=");
+    for (i = 0; i < sizeof cfsr_reasons / sizeof cfsr_reasons[0]; i++) {
+        if (SCB_CFSR & cfsr_reasons[i].bit) {
+            put_str(": ");
+            put_str(cfsr_reasons[i].what);
+            break;
+        }
+    }
+    put_str("\n    cfsr=");
     put_hex(SCB_CFSR);
     put_str(" hfsr=");
     put_hex(SCB_HFSR);
@@ -221,25 +290,28 @@ __attribute__((naked)) void Fault_Handler(void)
 }
 
 /* ---- vector table: 16 system entries + 16 IRQs, all unexpected ones go to Fault_Handler ---- */
-typedef void (*vector_t)(void);
+/* A union keeps ISO C happy: entry 0 is a data address (initial MSP), the rest are code. */
+typedef union {
+    void (*handler)(void);
+    const void *sp;
+} vector_t;
+#define F {.handler = Fault_Handler}
+#define RESERVED {.handler = 0}
 
 __attribute__((section(".vectors"), used)) const vector_t dws_vectors[32] = {
-    (vector_t)__stack_top__, /* initial MSP */
-    Reset_Handler,
-    Fault_Handler, /* NMI */
-    Fault_Handler, /* HardFault */
-    Fault_Handler, /* MemManage */
-    Fault_Handler, /* BusFault */
-    Fault_Handler, /* UsageFault */
-    Fault_Handler, /* SecureFault (Armv8-M) */
-    0, 0, 0,
-    Fault_Handler, /* SVCall */
-    Fault_Handler, /* DebugMonitor */
-    0,
-    Fault_Handler, /* PendSV */
-    Fault_Handler, /* SysTick */
-    Fault_Handler, Fault_Handler, Fault_Handler, Fault_Handler, /* IRQs: none are enabled */
-    Fault_Handler, Fault_Handler, Fault_Handler, Fault_Handler,
-    Fault_Handler, Fault_Handler, Fault_Handler, Fault_Handler,
-    Fault_Handler, Fault_Handler, Fault_Handler, Fault_Handler,
+    {.sp = __stack_top__}, /* initial MSP */
+    {.handler = Reset_Handler},
+    F, /* NMI */
+    F, /* HardFault */
+    F, /* MemManage */
+    F, /* BusFault */
+    F, /* UsageFault */
+    F, /* SecureFault (Armv8-M) */
+    RESERVED, RESERVED, RESERVED,
+    F, /* SVCall */
+    F, /* DebugMonitor */
+    RESERVED,
+    F, /* PendSV */
+    F, /* SysTick */
+    F, F, F, F, F, F, F, F, F, F, F, F, F, F, F, F, /* IRQ 0-15: none are enabled */
 };
