@@ -25,8 +25,10 @@ def user_errors(fn):
 model_arg = click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 target_opt = click.option("-t", "--target", required=True, metavar="TARGET",
                           help=f"Target name, a file in targets/: {', '.join(available_targets())}.")
-backend_opt = click.option("--backend", default="templates", show_default=True, type=click.Choice(["templates"]),
-                           help="Code generation road: Jinja C templates.")
+backend_opt = click.option("--backend", default="templates", show_default=True,
+                           type=click.Choice(["templates", "tvm"]),
+                           help="Code generation road: Jinja C templates, or TVM (TE/TIR schedules lowered to "
+                                "plain C; needs apache-tvm). Both give the same API and bit-identical int8 results.")
 
 
 @click.group()
@@ -41,21 +43,34 @@ def main():
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory for <name>.h and <name>.c; replaced atomically, never left half-written.")
 @backend_opt
+@click.option("--flash", metavar="SIZE", help="Flash budget (e.g. 512K); default: the target file's part.")
+@click.option("--ram", metavar="SIZE", help="RAM budget (e.g. 128K); default: the target file's part.")
 @user_errors
-def generate(model: Path, target: str, outdir: Path, backend: str):
-    """Generate a C library (<name>.h, <name>.c) for MODEL on TARGET."""
+def generate(model: Path, target: str, outdir: Path, backend: str, flash: str | None, ram: str | None):
+    """Generate a C library (<name>.h, <name>.c) for MODEL on TARGET.
+
+    The library is compiled once for TARGET to measure its flash and RAM; a library that does not fit
+    the target's part (or --flash/--ram) is an error and nothing is written.
+    """
     from .backends import generate_library
+    from .footprint import check_fit, measure, parse_size
     from .importers import load_model
     from .output import write_output_dir
 
     tgt = load_target(target)
+    budgets = (parse_size(flash) if flash else None, parse_size(ram) if ram else None)
     graph = load_model(model)
     lib = generate_library(graph, tgt, backend)
+    fp = measure(lib, tgt)
+    problems = check_fit(fp, tgt, *budgets)
+    if problems:
+        raise DwsError(f"{graph.name} does not fit {tgt.name}: " + "; ".join(problems)
+                       + ". Use a larger part (--flash/--ram) or a smaller model.")
     manifest = dict(graph=graph.name, model=model.name, target=tgt.name, backend=backend, version=__version__,
-                    arena_bytes=lib.arena_bytes, constant_bytes=lib.const_bytes, files=sorted(lib.files))
+                    arena_bytes=lib.arena_bytes, footprint=fp.as_dict(), files=sorted(lib.files))
     write_output_dir(outdir, lib.files, manifest)
-    click.echo(f"wrote {outdir}/: {', '.join(sorted(lib.files))} "
-               f"({len(graph.ops)} layers, arena {lib.arena_bytes} B, constants {lib.const_bytes} B)")
+    click.echo(f"wrote {outdir}/: {', '.join(sorted(lib.files))} ({len(graph.ops)} layers)")
+    click.echo(f"  {tgt.name}: {fp.summary()}")
 
 
 @main.command()
@@ -82,6 +97,9 @@ def verify(model: Path, target: str, backend: str, runs: int, seed: int, timeout
     click.echo(f"{graph.name}: {len(graph.ops)} layers, {graph.dtype}, on {tgt.name} ({backend} backend), "
                f"{runs} seeded input(s), seed {seed}")
     report = verify_graph(graph, tgt, backend, runs=runs, seed=seed, timeout=timeout)
+    click.echo(f"  {tgt.name}: {report.footprint.summary()}")
+    for problem in report.fit_problems:
+        click.echo(f"  warning: does not fit the target's part: {problem}")
     for c in report.comparisons:
         click.echo(f"  output {c.summary()}")
     if report.layer_instructions:
@@ -101,5 +119,7 @@ def _report_json(report) -> dict:
     return dict(graph=report.graph, target=report.target, backend=report.backend, runs=report.runs, ok=report.ok,
                 outputs=[dict(tensor=c.tensor, ok=c.ok, mismatches=c.mismatches, total=c.total,
                               max_abs_err=c.max_abs_err, tolerance=c.tolerance) for c in report.comparisons],
-                first_bad_layer=report.first_bad_layer, layer_instructions=report.layer_instructions,
-                sizes=report.sizes)
+                first_bad_layer=report.first_bad_layer,
+                instructions=None if report.layer_instructions is None else dict(
+                    total=sum(report.layer_instructions), per_layer=report.layer_instructions),
+                footprint=report.footprint.as_dict(), fits=not report.fit_problems, fit_problems=report.fit_problems)

@@ -69,6 +69,18 @@ def _trim(text: str) -> str:
     return "\n".join(lines)
 
 
+def compile_object(target: Target, source: Path, out: Path, extra_flags: tuple[str, ...] = ()) -> Path:
+    """Compile one C file to an object with the target's flags (no link); used to measure a library."""
+    if shutil.which(target.cc) is None:
+        raise DwsError(toolchain_available(target)[1])
+    cmd = [target.cc, *WARNING_FLAGS, *target.cflags, *extra_flags, "-c", str(source), "-o", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", cwd=Path(out).parent)
+    if proc.returncode != 0:
+        raise DwsError(f"compiling for target '{target.name}' failed:\n$ {shlex.join(cmd)}\n"
+                       f"{_trim(proc.stderr or proc.stdout)}")
+    return Path(out)
+
+
 def compile_program(target: Target, sources: list[Path], include_dirs: list[Path], out: Path,
                     defines: dict[str, str] | None = None) -> Path:
     """Compile and link `sources` into the executable/ELF `out`; returns `out`.

@@ -15,6 +15,7 @@ from .backends import Library, generate_library
 from .backends.render import C_TYPES, render
 from .compare import Comparison, compare
 from .errors import DwsError
+from .footprint import Footprint, check_fit, measure
 from .ir import DTYPES, Graph
 from .reference import run_graph
 from .runner import RunResult
@@ -33,7 +34,8 @@ class VerifyReport:
     comparisons: list[Comparison]
     first_bad_layer: str | None = None
     layer_instructions: list[int] | None = None      # per layer, first run (Cortex-M only)
-    sizes: dict = field(default_factory=dict)
+    footprint: Footprint | None = None
+    fit_problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -104,8 +106,9 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
             for i, name in enumerate(graph.inputs):
                 inputs[name].tofile(work / f"in_{r}_{i}.bin")
         result = _run_checked(target, exe, runs, work, timeout, count=target.runner == "qemu")
+        footprint = measure(lib, target)
         report = VerifyReport(graph=graph.name, target=target.name, backend=backend, runs=runs, comparisons=[],
-                              sizes={"arena": lib.arena_bytes, "constants": lib.const_bytes})
+                              footprint=footprint, fit_problems=check_fit(footprint, target))
         if result.marker_counts:
             marks = result.marker_counts[:len(graph.ops) + 1]
             report.layer_instructions = [b - a for a, b in zip(marks, marks[1:])]

@@ -1,0 +1,121 @@
+"""Every example verifies bit-exactly under QEMU, with exact, repeatable per-layer instruction counts.
+
+M4 and M55 run by default; the full five-core matrix is marked slow (CI runs it with `make test FULL=1`).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import dwscodegen.verify as verify_mod
+from dwscodegen.cli import main
+from dwscodegen.errors import DwsError
+from dwscodegen.importers import load_model
+from dwscodegen.targets import load_target
+from dwscodegen.toolchain import toolchain_available
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.json"))
+QUICK = ["cortex-m4", "cortex-m55"]
+FULL = ["cortex-m3", "cortex-m7", "cortex-m33"]
+
+
+def cortex_m(name: str):
+    target = load_target(name)
+    ok, why = toolchain_available(target)
+    if not ok:
+        pytest.skip(why)
+    return target
+
+
+def _check(model: Path, target_name: str):
+    target = cortex_m(target_name)
+    graph = load_model(model)
+    report = verify_mod.verify_graph(graph, target, runs=2, seed=4)
+    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert len(report.layer_instructions) == len(graph.ops)
+    assert all(n > 0 for n in report.layer_instructions)
+    assert report.footprint.flash > report.footprint.rodata > 0 and not report.fit_problems
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("target_name", QUICK)
+@pytest.mark.parametrize("model", EXAMPLES, ids=lambda p: p.stem)
+def test_example_on_cortex_m(model, target_name):
+    _check(model, target_name)
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@pytest.mark.parametrize("target_name", FULL)
+@pytest.mark.parametrize("model", EXAMPLES, ids=lambda p: p.stem)
+def test_example_on_every_cortex_m(model, target_name):
+    _check(model, target_name)
+
+
+@pytest.mark.qemu
+def test_instruction_counts_identical_across_runs():
+    target = cortex_m("cortex-m4")
+    graph = load_model(EXAMPLES[0])
+    first = verify_mod.verify_graph(graph, target, runs=1, seed=0).layer_instructions
+    second = verify_mod.verify_graph(graph, target, runs=1, seed=0).layer_instructions
+    assert first == second
+
+
+@pytest.mark.qemu
+def test_verify_cli_reports_counts_and_footprint(tmp_path):
+    cortex_m("cortex-m4")
+    report = tmp_path / "r.json"
+    model = next(p for p in EXAMPLES if p.stem == "dscnn_block_s8")
+    result = CliRunner().invoke(main, ["verify", str(model), "-t", "cortex-m4", "--inputs", "1", "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "executed instructions (QEMU, not cycles)" in result.output and "flash" in result.output
+    import json
+    data = json.loads(report.read_text())
+    assert data["ok"] and data["fits"]
+    assert data["instructions"]["total"] == sum(data["instructions"]["per_layer"])
+    assert data["footprint"]["ram"] >= 8000   # the arena alone is 8000 bytes
+
+
+def _inject(monkeypatch, statement: str):
+    """Make the generated run function misbehave at its start (hang or fault)."""
+    real = verify_mod.generate_library
+
+    def broken(graph, target, backend):
+        lib = real(graph, target, backend)
+        c_name = f"{graph.name}.c"
+        text = lib.files[c_name].replace("    DWS_AFTER_LAYER(-1,", f"    {statement}\n    DWS_AFTER_LAYER(-1,", 1)
+        return replace(lib, files={**lib.files, c_name: text})
+
+    monkeypatch.setattr(verify_mod, "generate_library", broken)
+
+
+@pytest.mark.qemu
+def test_hanging_library_fails_within_timeout(monkeypatch):
+    target = cortex_m("cortex-m4")
+    _inject(monkeypatch, "for (volatile int spin = 0; spin >= 0; spin = 0) { }")
+    with pytest.raises(DwsError, match="cortex-m4.*did not finish within 3"):
+        verify_mod.verify_graph(load_model(EXAMPLES[0]), target, runs=1, timeout=3)
+
+
+@pytest.mark.qemu
+def test_faulting_library_fails_with_message(monkeypatch):
+    target = cortex_m("cortex-m4")
+    _inject(monkeypatch, "*(volatile int *)0x0EEEEEE0 = 1;")
+    with pytest.raises(DwsError, match="(?s)failed on cortex-m4.*FAULT: MemManage"):
+        verify_mod.verify_graph(load_model(EXAMPLES[0]), target, runs=1, timeout=20)
+
+
+@pytest.mark.qemu
+def test_model_too_large_for_part_is_a_clear_error(tmp_path):
+    cortex_m("cortex-m4")
+    out = tmp_path / "out"
+    model = next(p for p in EXAMPLES if p.stem == "mbv2_inverted_residual_f32")
+    result = CliRunner().invoke(main, ["generate", str(model), "-t", "cortex-m4", "-o", str(out), "--ram", "16K"])
+    assert result.exit_code == 1
+    assert "does not fit cortex-m4: RAM: needs" in result.output and "16,384 B" in result.output
+    assert not out.exists()
+    ok = CliRunner().invoke(main, ["generate", str(model), "-t", "cortex-m4", "-o", str(out), "--ram", "64K"])
+    assert ok.exit_code == 0, ok.output
