@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 
 demo: setup
 	$(BIN)/dwscodegen generate examples/mbv2_inverted_residual_s8.json -t x86_64 -o out/mbv2_inverted_residual_s8
+	$(BIN)/dwscodegen verify examples/mbv2_inverted_residual_s8.json -t cortex-m4
 	$(BIN)/dwscodegen verify examples/mbv2_inverted_residual_s8.json -t x86_64
 	$(BIN)/dwscodegen verify examples/mbv2_inverted_residual_f32.json -t x86_64
 

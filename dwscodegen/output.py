@@ -26,8 +26,10 @@ def write_output_dir(outdir: Path, files: dict[str, str], manifest: dict) -> Non
             raise DwsError(f"output directory '{outdir}' exists and was not written by dwscodegen "
                            f"(no {MANIFEST}); choose a new directory or remove it first")
     parent = outdir.resolve().parent
-    if not parent.is_dir():
-        raise DwsError(f"cannot create '{outdir}': parent directory '{parent}' does not exist")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)   # only reached once generation has succeeded
+    except OSError as exc:
+        raise DwsError(f"cannot create '{parent}': {exc.strerror}") from None
     staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.tmp-", dir=parent))
     try:
         for name, text in {**files, MANIFEST: json.dumps(manifest, indent=2, sort_keys=True) + "\n"}.items():
