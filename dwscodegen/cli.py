@@ -123,3 +123,30 @@ def _report_json(report) -> dict:
                 instructions=None if report.layer_instructions is None else dict(
                     total=sum(report.layer_instructions), per_layer=report.layer_instructions),
                 footprint=report.footprint.as_dict(), fits=not report.fit_problems, fit_problems=report.fit_problems)
+
+
+@main.command()
+@model_arg
+@click.option("-t", "--target", default="x86_64", show_default=True, metavar="TARGET",
+              help="Target whose compiler measures flash and RAM.")
+@user_errors
+def inspect(model: Path, target: str):
+    """Print MODEL's layers: op, shapes, MACs, parameters, arena offsets; totals of MACs, flash and RAM."""
+    from .backends import generate_library
+    from .footprint import measure
+    from .graph_stats import layer_rows
+    from .importers import load_model
+
+    tgt = load_target(target)
+    graph = load_model(model)
+    lib = generate_library(graph, tgt)
+    rows = layer_rows(graph, lib.plan)
+    click.echo(f"{graph.name} ({model.name}): {len(graph.ops)} layers, {graph.dtype}")
+    header = f"{'#':>3} {'name':<22} {'op':<16} {'input':<16} {'output':<16} {'MACs':>11} {'params':>8} {'arena':>13}"
+    click.echo(header)
+    for r in rows:
+        click.echo(f"{r.index:>3} {r.name[:22]:<22} {r.op:<16} {r.input_shape:<16} {r.output_shape:<16} "
+                   f"{r.macs:>11,} {r.params:>8,} {r.arena:>13}")
+    fp = measure(lib, tgt)
+    click.echo(f"total: {sum(r.macs for r in rows):,} MACs, {sum(r.params for r in rows):,} parameters; "
+               f"{tgt.name}: {fp.summary()}; arena {lib.arena_bytes:,} B")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from ..graph_stats import op_macs
 from ..ir import Graph
 from ..planner import ArenaPlan, plan_arena
 from .kernel import Kernel
@@ -38,18 +39,6 @@ def _param_names(graph: Graph) -> dict[str, str]:
                 base = f"{role}{i}_{base}"
             names[t] = base
     return names
-
-
-def macs(graph: Graph) -> int:
-    total = 0
-    for op in graph.ops:
-        if op.type == "Add":
-            continue
-        w = graph.tensor(op.inputs[1])
-        y = graph.tensor(op.outputs[0])
-        per_output = w.shape[1] * w.shape[2] * (w.shape[3] if op.type == "Conv2D" else 1)
-        total += y.size * per_output
-    return total
 
 
 def assemble(graph: Graph, kernels: list[Kernel], backend: str) -> Library:
@@ -82,7 +71,7 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str) -> Library:
     lib = dict(
         name=graph.name, macro=graph.name.upper(), guard=f"{graph.name.upper()}_H", version=__version__,
         source=Path(graph.source).name or graph.name, backend=backend, dtype=graph.dtype,
-        ops=graph.ops, macs=macs(graph), const_bytes=sum(k.const_bytes for k in kernels),
+        ops=graph.ops, macs=sum(op_macs(graph, op) for op in graph.ops), const_bytes=sum(k.const_bytes for k in kernels),
         arena_bytes=plan.size, arena_table=arena_table, io=io,
         params=", ".join([f"const {ctype} *{params[t]}" for t in graph.inputs]
                          + [f"{ctype} *{params[t]}" for t in graph.outputs]),
