@@ -11,7 +11,7 @@ import numpy as np
 
 DTYPES = {"float32": np.float32, "int8": np.int8, "int32": np.int32}
 OP_TYPES = ("Conv2D", "DepthwiseConv2D", "Add", "AveragePool2D", "MaxPool2D", "FullyConnected", "Softmax",
-            "Reshape")
+            "Reshape", "Mean", "Pad", "Concatenation", "Quantize", "Dequantize", "Relu", "Relu6")
 ACTIVATIONS = ("none", "relu", "relu6", "clamp")
 
 
@@ -96,8 +96,24 @@ class SoftmaxAttrs:
 
 
 @dataclass
+class MeanAttrs:
+    """Mean over H and W of an NHWC tensor (global average pooling)."""
+    keep_dims: bool = True
+
+
+@dataclass
+class PadAttrs:
+    paddings: tuple[tuple[int, int], ...] = ()   # (before, after) per dimension
+
+
+@dataclass
+class ConcatAttrs:
+    axis: int = 3                                 # non-negative
+
+
+@dataclass
 class NoAttrs:
-    """Reshape (shape comes from the output tensor)."""
+    """Reshape (shape comes from the output tensor), Quantize, Dequantize, Relu, Relu6."""
 
 
 @dataclass
@@ -107,7 +123,8 @@ class Op:
     type: str                 # one of OP_TYPES
     inputs: list[str]         # conv / fully connected: [input, filter, bias?]; add: [a, b]; others: [input]
     outputs: list[str]
-    attrs: Conv2DAttrs | AddAttrs | PoolAttrs | FullyConnectedAttrs | SoftmaxAttrs | NoAttrs
+    attrs: (Conv2DAttrs | AddAttrs | PoolAttrs | FullyConnectedAttrs | SoftmaxAttrs | MeanAttrs | PadAttrs
+            | ConcatAttrs | NoAttrs)
 
     def where(self) -> str:
         return f"op {self.index} '{self.name}' ({self.type})"
@@ -132,8 +149,15 @@ class Graph:
 
     @property
     def dtype(self) -> str:
-        """The activation dtype; graphs are all-float32 or all-int8 (int32 only for bias)."""
+        """The graph input's dtype (the compute dtype of a graph without Quantize/Dequantize)."""
         return self.tensors[self.inputs[0]].dtype
+
+    def op_dtype(self, op: Op) -> str:
+        """The dtype an op computes in: its first input's (Quantize: float32 in, int8 out)."""
+        return self.tensors[op.inputs[0]].dtype
+
+    def activation_dtypes(self) -> set[str]:
+        return {t.dtype for t in self.activation_tensors()}
 
 
 def same_padding(in_size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:

@@ -11,6 +11,11 @@ import numpy as np
 
 from .ir import Graph, Op
 from .quant import activation_range_int8, quantize_multiplier
+from .reference.elementwise import RequantizeParams, relu_params
+from .reference.fully_connected import FullyConnectedParams, fully_connected_params
+from .reference.pool import MeanParams, mean_params
+from .reference.shape_ops import concat_params
+from .reference.softmax import SoftmaxParams, softmax_params
 
 ADD_LEFT_SHIFT = 20   # tflite's headroom for int8 Add
 
@@ -78,3 +83,38 @@ def add_qparams(graph: Graph, op: Op) -> AddQParams:
         output_offset=int(y.quant.zero_point[0]), left_shift=ADD_LEFT_SHIFT,
         input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2, input2_shift=s2,
         output_multiplier=mo, output_shift=so, act_min=act_min, act_max=act_max)
+
+
+def _scale_zp(graph: Graph, name: str) -> tuple[float, int]:
+    q = graph.tensor(name).quant
+    return f32(q.scale[0]), int(q.zero_point[0])
+
+
+def output_activation_range(graph: Graph, op: Op) -> tuple[int, int]:
+    """int8 clamp bounds of an op's fused activation, in its output's quantization."""
+    low, high = op.attrs.activation.bounds()
+    return activation_range_int8(low, high, *_scale_zp(graph, op.outputs[0]))
+
+
+def fully_connected_qparams(graph: Graph, op: Op) -> FullyConnectedParams:
+    w = graph.tensor(op.inputs[1])
+    low, high = op.attrs.activation.bounds()
+    return fully_connected_params(*_scale_zp(graph, op.inputs[0]), w.quant.scale, int(w.quant.zero_point[0]),
+                                  *_scale_zp(graph, op.outputs[0]), w.shape[0], low, high)
+
+
+def softmax_qparams(graph: Graph, op: Op) -> SoftmaxParams:
+    return softmax_params(_scale_zp(graph, op.inputs[0])[0], op.attrs.beta)
+
+
+def mean_qparams(graph: Graph, op: Op) -> MeanParams:
+    x = graph.tensor(op.inputs[0])
+    return mean_params(*_scale_zp(graph, op.inputs[0]), *_scale_zp(graph, op.outputs[0]), x.shape[1] * x.shape[2])
+
+
+def relu_qparams(graph: Graph, op: Op) -> RequantizeParams:
+    return relu_params(op.type.lower(), *_scale_zp(graph, op.inputs[0]), *_scale_zp(graph, op.outputs[0]))
+
+
+def concat_qparams(graph: Graph, op: Op) -> list[RequantizeParams]:
+    return concat_params([_scale_zp(graph, n) for n in op.inputs], *_scale_zp(graph, op.outputs[0]))

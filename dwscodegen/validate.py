@@ -17,17 +17,32 @@ def validate(graph: Graph) -> Graph:
         return DwsError(f"{src}: {what}")
 
     _check_structure(graph, fail)
-    dtype = graph.dtype
-    if dtype not in ("float32", "int8"):
-        raise fail(f"graph input '{graph.inputs[0]}' has dtype {dtype}; activations must be float32 or int8")
     for t in graph.activation_tensors():
-        _check_activation_tensor(t, dtype, fail)
+        _check_activation_tensor(t, fail)
     checks = {"Add": _check_add, "Conv2D": _check_conv, "DepthwiseConv2D": _check_conv,
               "AveragePool2D": _check_pool, "MaxPool2D": _check_pool, "FullyConnected": _check_fully_connected,
-              "Softmax": _check_softmax, "Reshape": _check_reshape}
+              "Softmax": _check_softmax, "Reshape": _check_reshape, "Mean": _check_mean, "Pad": _check_pad,
+              "Concatenation": _check_concat, "Quantize": _check_quantize, "Dequantize": _check_quantize,
+              "Relu": _check_relu, "Relu6": _check_relu}
     for op in graph.ops:
+        dtype = graph.op_dtype(op)
+        _check_io_dtypes(graph, op, dtype, fail)
         checks[op.type](graph, op, dtype, fail)
     return graph
+
+
+def _check_io_dtypes(graph: Graph, op: Op, dtype: str, fail) -> None:
+    """Activations of an op share its dtype; only Quantize (float32 -> int8) and Dequantize change it."""
+    out_dtype = {"Quantize": "int8", "Dequantize": "float32"}.get(op.type, dtype)
+    in_dtype = {"Quantize": "float32", "Dequantize": "int8"}.get(op.type, dtype)
+    for name in op.inputs:
+        t = graph.tensor(name)
+        if not t.is_const and t.dtype != in_dtype:
+            raise fail(f"{op.where()}: input '{name}' is {t.dtype} but the op computes in {in_dtype}")
+    y = graph.tensor(op.outputs[0])
+    if y.dtype != out_dtype:
+        raise fail(f"{op.where()}: output '{y.name}' is {y.dtype}; expected {out_dtype} (only Quantize and "
+                   "Dequantize change an activation's dtype)")
 
 
 def _check_structure(graph: Graph, fail) -> None:
@@ -63,11 +78,10 @@ def _check_structure(graph: Graph, fail) -> None:
             raise fail(f"graph output '{name}' is not produced by any op")
 
 
-def _check_activation_tensor(t: Tensor, dtype: str, fail) -> None:
-    if t.dtype != dtype:
-        raise fail(f"tensor '{t.name}' is {t.dtype} but the graph's activations are {dtype} "
-                   "(a graph is all-float32 or all-int8)")
-    if dtype == "int8":
+def _check_activation_tensor(t: Tensor, fail) -> None:
+    if t.dtype not in ("float32", "int8"):
+        raise fail(f"tensor '{t.name}' is {t.dtype}; activations must be float32 or int8")
+    if t.dtype == "int8":
         if t.quant is None or t.quant.per_channel or len(t.quant.scale) != 1:
             raise fail(f"tensor '{t.name}': int8 activations need per-tensor quant {{scale, zero_point}}")
         _check_quant_values(t, fail)
@@ -224,3 +238,52 @@ def _check_reshape(graph: Graph, op: Op, dtype: str, fail) -> None:
                    f"({y.size} values)")
     if dtype == "int8":
         _same_quant(op, x, y, fail)
+
+
+def _check_mean(graph: Graph, op: Op, dtype: str, fail) -> None:
+    x, y = _single_input(graph, op, fail)
+    if len(x.shape) != 4:
+        raise fail(f"{op.where()}: Mean reduces H and W of a 4-D NHWC input, got {list(x.shape)}")
+    n, _, _, c = x.shape
+    expected = (n, 1, 1, c) if op.attrs.keep_dims else (n, c)
+    if y.shape != expected:
+        raise fail(f"{op.where()}: output '{y.name}' has shape {list(y.shape)} but the op computes {list(expected)}")
+
+
+def _check_pad(graph: Graph, op: Op, dtype: str, fail) -> None:
+    x, y = _single_input(graph, op, fail)
+    pads = op.attrs.paddings
+    if len(pads) != len(x.shape) or any(len(p) != 2 or min(p) < 0 for p in pads):
+        raise fail(f"{op.where()}: paddings must be [before, after] >= 0 for each of the {len(x.shape)} "
+                   f"dimensions, got {[list(p) for p in pads]}")
+    expected = tuple(d + a + b for d, (a, b) in zip(x.shape, pads))
+    if y.shape != expected:
+        raise fail(f"{op.where()}: output '{y.name}' has shape {list(y.shape)} but the op computes {list(expected)}")
+    if dtype == "int8":
+        _same_quant(op, x, y, fail)
+
+
+def _check_concat(graph: Graph, op: Op, dtype: str, fail) -> None:
+    y = graph.tensor(op.outputs[0])
+    xs = [graph.tensor(n) for n in op.inputs]
+    axis = op.attrs.axis
+    if not 0 <= axis < len(y.shape):
+        raise fail(f"{op.where()}: axis {axis} is out of range for rank {len(y.shape)}")
+    for x in xs:
+        if x.is_const or len(x.shape) != len(y.shape) or any(
+                a != b for i, (a, b) in enumerate(zip(x.shape, y.shape)) if i != axis):
+            raise fail(f"{op.where()}: input '{x.name}' {list(x.shape)} does not concatenate into "
+                       f"{list(y.shape)} along axis {axis}")
+    if sum(x.shape[axis] for x in xs) != y.shape[axis]:
+        raise fail(f"{op.where()}: inputs add up to {sum(x.shape[axis] for x in xs)} along axis {axis}, output "
+                   f"has {y.shape[axis]}")
+
+
+def _check_quantize(graph: Graph, op: Op, dtype: str, fail) -> None:
+    x, y = _single_input(graph, op, fail)
+    if x.shape != y.shape:
+        raise fail(f"{op.where()}: output shape {list(y.shape)} must equal input shape {list(x.shape)}")
+
+
+def _check_relu(graph: Graph, op: Op, dtype: str, fail) -> None:
+    _check_quantize(graph, op, dtype, fail)

@@ -17,7 +17,7 @@ from .compare import Comparison, compare
 from .errors import DwsError
 from .footprint import Footprint, check_fit, measure
 from .ir import DTYPES, Graph
-from .reference import run_graph
+from .reference.graph import run_graph
 from .runner import RunResult
 from .targets import Target
 from .toolchain import compile_program
@@ -63,8 +63,8 @@ def write_harness(graph: Graph, lib: Library, build_dir: Path) -> list[Path]:
         (build_dir / name).write_text(text)
     tensors = [graph.tensor(n) for n in graph.inputs], [graph.tensor(n) for n in graph.outputs]
     args = [f"in{i}" for i in range(len(graph.inputs))] + [f"out{i}" for i in range(len(graph.outputs))]
-    main = render("harness/main.c.j2", name=graph.name, ctype=C_TYPES[graph.dtype], inputs=tensors[0],
-                  outputs=tensors[1], args=", ".join(args))
+    typed = [[dict(size=t.size, ctype=C_TYPES[t.dtype]) for t in group] for group in tensors]
+    main = render("harness/main.c.j2", name=graph.name, inputs=typed[0], outputs=typed[1], args=", ".join(args))
     (build_dir / "harness_main.c").write_text(main)
     return [build_dir / f"{graph.name}.c", build_dir / "harness_main.c"]
 

@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from dwscodegen.importers import load_model  # noqa: E402
-from dwscodegen.reference import run_graph  # noqa: E402
+from dwscodegen.reference.graph import run_graph  # noqa: E402
 
 
 def conv(name, kind, x, w, y, **attrs):

@@ -51,7 +51,7 @@ BAD = {
     "unsupported_dtype": (_edit(lambda d: tensor(d, "dw_out").__setitem__("dtype", "float16")),
                           ["tensor 'dw_out'", "unsupported dtype 'float16'"]),
     "mixed_dtype": (_edit(lambda d: tensor(d, "dw_out").update(dtype="float32")),
-                    ["tensor 'dw_out' is float32", "int8"]),
+                    ["op 0 'dw1'", "output 'dw_out' is float32; expected int8"]),
     "bad_padding": (_edit(lambda d: op(d, "dw1").__setitem__("padding", "FULL")),
                     ["op 0 'dw1'", "padding must be", "'FULL'"]),
     "negative_padding": (_edit(lambda d: op(d, "dw1").__setitem__("padding", [1, -1, 0, 0])),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dwscodegen.compare import compare
-from dwscodegen.reference import run_graph
+from dwscodegen.reference.graph import run_graph
 from layers import ConvCase, add_graph, conv_graph
 
 pytest.importorskip("ai_edge_litert")

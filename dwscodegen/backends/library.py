@@ -41,17 +41,27 @@ def _param_names(graph: Graph) -> dict[str, str]:
     return names
 
 
+def comment_safe(text: str) -> str:
+    return text.replace("*/", "* /")
+
+
 def assemble(graph: Graph, kernels: list[Kernel], backend: str) -> Library:
     plan = plan_arena(graph)
-    ctype = C_TYPES[graph.dtype]
     params = _param_names(graph)
-    element = 1 if graph.dtype == "int8" else 4
+    # The arena has the type of its float tensors if it holds any (int8 views of it are character
+    # accesses, always allowed); otherwise words, for alignment.
+    arena_float = any(graph.tensor(n).dtype == "float32" for n in plan.offsets)
 
     def pointer(tensor: str) -> str:
         if tensor in params:
             return params[tensor]
-        offset = plan.offset(tensor) // element
+        offset = plan.offset(tensor)
+        if graph.tensor(tensor).dtype == "float32":
+            return f"arena + {offset // 4}" if offset else "arena"
         return f"ARENA + {offset}" if offset else "ARENA"
+
+    def decl(name: str, const: bool) -> str:
+        return f"{'const ' if const else ''}{C_TYPES[graph.tensor(name).dtype]} *{params[name]}"
 
     calls = []
     for op, kernel in zip(graph.ops, kernels):
@@ -62,19 +72,20 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str) -> Library:
         for t in tensors:
             tensor = graph.tensor(t)
             q = tensor.quant
-            io.append(dict(role=role.capitalize(), tensor=t, dtype=tensor.dtype, shape=list(tensor.shape),
+            io.append(dict(role=role.capitalize(), tensor=comment_safe(t), dtype=tensor.dtype, shape=list(tensor.shape),
                            size=tensor.size, macro=f"{graph.name.upper()}_{params[t].upper()}",
                            scale=None if q is None else float(q.scale[0]),
                            zero_point=None if q is None else int(q.zero_point[0])))
-    arena_table = [f"{name:<24} bytes {plan.offsets[name]:>7} .. {plan.offsets[name] + graph.tensor(name).nbytes}"
+    arena_table = [comment_safe(f"{name:<24} bytes {plan.offsets[name]:>7} .. {plan.offsets[name] + graph.tensor(name).nbytes}")
                    for name in sorted(plan.offsets, key=lambda n: (plan.offsets[n], n))]
     lib = dict(
         name=graph.name, macro=graph.name.upper(), guard=f"{graph.name.upper()}_H", version=__version__,
-        source=Path(graph.source).name or graph.name, backend=backend, dtype=graph.dtype,
+        source=comment_safe(Path(graph.source).name or graph.name), backend=backend,
+        needs_int8=any(graph.op_dtype(op) == "int8" or op.type == "Quantize" for op in graph.ops),
+        needs_float=any(graph.op_dtype(op) == "float32" for op in graph.ops), arena_float=arena_float,
         ops=graph.ops, macs=sum(op_macs(graph, op) for op in graph.ops), const_bytes=sum(k.const_bytes for k in kernels),
         arena_bytes=plan.size, arena_table=arena_table, io=io,
-        params=", ".join([f"const {ctype} *{params[t]}" for t in graph.inputs]
-                         + [f"{ctype} *{params[t]}" for t in graph.outputs]),
+        params=", ".join([decl(t, True) for t in graph.inputs] + [decl(t, False) for t in graph.outputs]),
         first_input=params[graph.inputs[0]], kernels=[k.source for k in kernels], calls=calls)
     files = {f"{graph.name}.h": render("library/library.h.j2", lib=lib),
              f"{graph.name}.c": render("library/library.c.j2", lib=lib)}

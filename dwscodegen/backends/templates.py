@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import qparams as qp
 from ..ir import Graph, Op
-from ..qparams import add_qparams, conv_qparams
+from ..reference import fully_connected as fc
 from ..targets import Target
 from .kernel import Kernel
+from .library import comment_safe
 from .render import c_identifier, render
 
 
@@ -24,7 +26,6 @@ def _conv_context(graph: Graph, op: Op) -> dict:
     a = op.attrs
     low, high = a.activation.bounds()
     ctx = dict(
-        fn=kernel_name(op), title=f"op {op.index} '{op.name}' ({op.type})",
         H=x.shape[1], W=x.shape[2], C=x.shape[3], OH=y.shape[1], OW=y.shape[2], OC=y.shape[3],
         KH=w.shape[1], KW=w.shape[2], SH=a.stride[0], SW=a.stride[1], DH=a.dilation[0], DW=a.dilation[1],
         PT=a.pad[0], PL=a.pad[2], MULT=a.depth_multiplier, activation=_activation_label(op),
@@ -34,8 +35,8 @@ def _conv_context(graph: Graph, op: Op) -> dict:
         filt = w.data.reshape(-1)                       # [KH][KW][OC], TFLite's layout
     else:
         filt = w.data.reshape(w.shape[0], -1)           # [OC][KH*KW*IC]
-    if graph.dtype == "int8":
-        q = conv_qparams(graph, op)
+    if graph.op_dtype(op) == "int8":
+        q = qp.conv_qparams(graph, op)
         bias = bias.astype(np.int64)
         if a.pad == (0, 0, 0, 0):
             # Without padding every tap reads a real input, so sum((x + off) * w) = sum(x * w) + off * sum(w).
@@ -53,34 +54,124 @@ def _conv_context(graph: Graph, op: Op) -> dict:
     return ctx
 
 
-def _template(op: Op, graph: Graph) -> str:
-    suffix = "s8" if graph.dtype == "int8" else "f32"
-    if op.type == "Add":
-        return f"kernels/add_{suffix}.c.j2"
-    if op.type == "DepthwiseConv2D":
-        return f"kernels/depthwise_conv2d_{suffix}.c.j2"
-    w = graph.tensor(op.inputs[1])
-    if w.shape[1:3] == (1, 1) and op.attrs.pad == (0, 0, 0, 0):
-        return f"kernels/pointwise_conv2d_{suffix}.c.j2"
-    return f"kernels/conv2d_{suffix}.c.j2"
+def _add_context(graph: Graph, op: Op) -> dict:
+    low, high = op.attrs.activation.bounds()
+    ctx = dict(N=graph.tensor(op.outputs[0]).size, activation=_activation_label(op), act_low=low, act_high=high)
+    if graph.op_dtype(op) == "int8":
+        ctx["q"] = qp.add_qparams(graph, op)
+    return ctx
+
+
+def _pool_context(graph: Graph, op: Op) -> dict:
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    a = op.attrs
+    low, high = a.activation.bounds()
+    ctx = dict(N=x.shape[0], H=x.shape[1], W=x.shape[2], C=x.shape[3], KH=a.filter[0], KW=a.filter[1],
+               SH=a.stride[0], SW=a.stride[1], PT=a.pad[0], PL=a.pad[2], OH=y.shape[1], OW=y.shape[2],
+               act_low=low, act_high=high, activation=_activation_label(op))
+    if graph.op_dtype(op) == "int8":
+        ctx["act_min"], ctx["act_max"] = qp.output_activation_range(graph, op)
+    return ctx
+
+
+def _fully_connected_context(graph: Graph, op: Op) -> dict:
+    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    units, depth = w.shape
+    bias = graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else None
+    low, high = op.attrs.activation.bounds()
+    ctx = dict(N=x.size // depth, K=depth, O=units, weights=w.data, act_low=low, act_high=high,
+               activation=_activation_label(op))
+    if graph.op_dtype(op) == "int8":
+        p = qp.fully_connected_qparams(graph, op)
+        ctx.update(bias=fc.folded_bias(w.data, bias, p), weights_offset=p.weights_offset,
+                   output_offset=p.output_offset, scale=p.scale, act_min=p.act_min, act_max=p.act_max)
+    else:
+        ctx["bias"] = bias
+    return ctx
+
+
+def _softmax_context(graph: Graph, op: Op) -> dict:
+    x = graph.tensor(op.inputs[0])
+    ctx = dict(outer=x.size // x.shape[-1], depth=x.shape[-1], beta=op.attrs.beta)
+    if graph.op_dtype(op) == "int8":
+        p = qp.softmax_qparams(graph, op)
+        ctx.update(input_multiplier=p.input_multiplier, input_left_shift=p.input_left_shift, diff_min=p.diff_min)
+    return ctx
+
+
+def _mean_context(graph: Graph, op: Op) -> dict:
+    x = graph.tensor(op.inputs[0])
+    ctx = dict(N=x.shape[0], HW=x.shape[1] * x.shape[2], C=x.shape[3])
+    if graph.op_dtype(op) == "int8":
+        p = qp.mean_qparams(graph, op)
+        ctx.update(input_zero_point=p.input_zero_point, output_zero_point=p.output_zero_point,
+                   multiplier=p.multiplier, shift=p.shift)
+    return ctx
+
+
+def _pad_context(graph: Graph, op: Op) -> dict:
+    y = graph.tensor(op.outputs[0])
+    ctx = dict(shape=graph.tensor(op.inputs[0]).shape, paddings=[list(p) for p in op.attrs.paddings])
+    if y.dtype == "int8":
+        ctx["pad_value"] = int(y.quant.zero_point[0])
+    return ctx
+
+
+def _concat_context(graph: Graph, op: Op) -> dict:
+    axis = op.attrs.axis
+    shapes = [graph.tensor(n).shape for n in op.inputs]
+    inputs = [dict(size=int(np.prod(s[axis:]))) for s in shapes]
+    if graph.op_dtype(op) == "int8":
+        for inp, q in zip(inputs, qp.concat_qparams(graph, op)):
+            inp["q"] = q
+    return dict(outer=int(np.prod(shapes[0][:axis])), inputs=inputs)
+
+
+def _quantize_context(graph: Graph, op: Op) -> dict:
+    q = graph.tensor(op.outputs[0] if op.type == "Quantize" else op.inputs[0]).quant
+    return dict(size=graph.tensor(op.inputs[0]).size, scale=float(q.scale[0]), zero_point=int(q.zero_point[0]))
+
+
+def _relu_context(graph: Graph, op: Op) -> dict:
+    ctx = dict(size=graph.tensor(op.inputs[0]).size, activation=op.type.lower())
+    if graph.op_dtype(op) == "int8":
+        p = qp.relu_qparams(graph, op)
+        ctx.update(input_zero_point=p.input_zero_point, output_zero_point=p.output_zero_point,
+                   multiplier=p.multiplier, shift=p.shift, act_min=p.act_min, act_max=p.act_max)
+    else:
+        ctx.update(act_low=0.0, act_high=6.0 if op.type == "Relu6" else None)
+    return ctx
+
+
+# op type -> (template stem, context builder)
+KERNELS = {
+    "Conv2D": ("conv2d", _conv_context), "DepthwiseConv2D": ("depthwise_conv2d", _conv_context),
+    "Add": ("add", _add_context), "AveragePool2D": ("avg_pool2d", _pool_context),
+    "MaxPool2D": ("max_pool2d", _pool_context), "FullyConnected": ("fully_connected", _fully_connected_context),
+    "Softmax": ("softmax", _softmax_context), "Mean": ("mean", _mean_context), "Pad": ("pad", _pad_context),
+    "Concatenation": ("concatenation", _concat_context), "Quantize": ("quantize", _quantize_context),
+    "Dequantize": ("dequantize", _quantize_context), "Relu": ("relu", _relu_context),
+    "Relu6": ("relu", _relu_context), "Reshape": ("reshape", lambda g, op: dict(size=g.tensor(op.inputs[0]).size)),
+}
+CONSTANT_KEYS = ("filter", "weights", "bias", "multiplier", "shift", "scale")
+
+
+def _template(graph: Graph, op: Op) -> str:
+    stem = KERNELS[op.type][0]
+    if op.type == "Conv2D" and graph.tensor(op.inputs[1]).shape[1:3] == (1, 1) and op.attrs.pad == (0, 0, 0, 0):
+        stem = "pointwise_conv2d"
+    # Quantize and Dequantize convert between the two; their templates carry the int8 side's suffix.
+    int8 = graph.op_dtype(op) == "int8" or op.type == "Quantize"
+    return f"kernels/{stem}_{'s8' if int8 else 'f32'}.c.j2"
 
 
 def generate_kernels(graph: Graph, target: Target) -> list[Kernel]:
     del target   # the portable C kernels are the same for every target (SIMD variants come per target)
     kernels = []
     for op in graph.ops:
-        if op.type == "Add":
-            ctx = dict(fn=kernel_name(op), title=f"op {op.index} '{op.name}' (Add)",
-                       N=graph.tensor(op.outputs[0]).size, activation=_activation_label(op))
-            low, high = op.attrs.activation.bounds()
-            ctx.update(act_low=low, act_high=high)
-            if graph.dtype == "int8":
-                ctx["q"] = add_qparams(graph, op)
-            const_bytes = 0
-        else:
-            ctx = _conv_context(graph, op)
-            const_bytes = sum(np.asarray(ctx[k]).nbytes for k in ("filter", "bias", "multiplier", "shift")
-                              if k in ctx)
-        kernels.append(Kernel(op_index=op.index, fn=ctx["fn"], source=render(_template(op, graph), k=ctx),
+        ctx = KERNELS[op.type][1](graph, op)
+        ctx.update(fn=kernel_name(op), title=comment_safe(f"op {op.index} '{op.name}' ({op.type})"))
+        const_bytes = sum(np.asarray(ctx[k]).nbytes for k in CONSTANT_KEYS if ctx.get(k) is not None)
+        kernels.append(Kernel(op_index=op.index, fn=ctx["fn"], source=render(_template(graph, op), k=ctx),
                               const_bytes=const_bytes))
     return kernels

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import qparams as qp
 from ..ir import Activation, Graph, Op
-from ..qparams import add_qparams, conv_qparams
 from ..quant import multiply_by_quantized_multiplier
+from . import elementwise as ew
+from . import fully_connected as fc
+from . import pool, shape_ops, softmax
 
 
 def _windows(x: np.ndarray, kh: int, kw: int, attrs, pad_value) -> np.ndarray:
@@ -55,7 +58,7 @@ def conv_float(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
 
 
 def conv_int8(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
-    q = conv_qparams(graph, op)
+    q = qp.conv_qparams(graph, op)
     # Padding contributes (zero_point + input_offset) * w = 0, exactly as TFLite skips it.
     acc = _conv_acc(graph, op, x.astype(np.int64) + q.input_offset, 0)
     acc = acc + np.asarray(_bias(graph, op), dtype=np.int64)
@@ -68,7 +71,7 @@ def add_float(graph: Graph, op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def add_int8(graph: Graph, op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    q = add_qparams(graph, op)
+    q = qp.add_qparams(graph, op)
     sa = multiply_by_quantized_multiplier((a.astype(np.int64) + q.input1_offset) << q.left_shift,
                                           q.input1_multiplier, q.input1_shift)
     sb = multiply_by_quantized_multiplier((b.astype(np.int64) + q.input2_offset) << q.left_shift,
@@ -77,11 +80,61 @@ def add_int8(graph: Graph, op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(y, q.act_min, q.act_max).astype(np.int8)
 
 
+def _int8(graph: Graph, op: Op) -> bool:
+    return graph.op_dtype(op) == "int8"
+
+
+def _by_dtype(int8_fn, float_fn):
+    return lambda graph, op, *xs: (int8_fn if _int8(graph, op) else float_fn)(graph, op, *xs)
+
+
+def _pool(int8_kernel, float_kernel):
+    def run(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
+        a = op.attrs
+        if _int8(graph, op):
+            return int8_kernel(x, a.filter, a.stride, a.pad, *qp.output_activation_range(graph, op))
+        return float_kernel(x, a.filter, a.stride, a.pad, *a.activation.bounds())
+    return run
+
+
+def fully_connected(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
+    w = graph.tensor(op.inputs[1]).data
+    bias = _bias(graph, op) if len(op.inputs) > 2 else None
+    if _int8(graph, op):
+        return fc.fully_connected_int8(x, w, bias, qp.fully_connected_qparams(graph, op))
+    return fc.fully_connected_f32(x, w, bias, *op.attrs.activation.bounds())
+
+
+def _output_quant(graph: Graph, op: Op) -> tuple[float, int]:
+    q = graph.tensor(op.outputs[0]).quant
+    return float(np.float32(q.scale[0])), int(q.zero_point[0])
+
+
+def _input_quant(graph: Graph, op: Op) -> tuple[float, int]:
+    q = graph.tensor(op.inputs[0]).quant
+    return float(np.float32(q.scale[0])), int(q.zero_point[0])
+
+
 KERNELS = {
-    ("Conv2D", "float32"): conv_float,
-    ("DepthwiseConv2D", "float32"): conv_float,
-    ("Add", "float32"): add_float,
-    ("Conv2D", "int8"): conv_int8,
-    ("DepthwiseConv2D", "int8"): conv_int8,
-    ("Add", "int8"): add_int8,
+    "Conv2D": _by_dtype(conv_int8, conv_float),
+    "DepthwiseConv2D": _by_dtype(conv_int8, conv_float),
+    "Add": _by_dtype(add_int8, add_float),
+    "AveragePool2D": _pool(pool.avg_pool_int8, pool.avg_pool_f32),
+    "MaxPool2D": _pool(pool.max_pool_int8, pool.max_pool_f32),
+    "FullyConnected": fully_connected,
+    "Softmax": _by_dtype(lambda g, op, x: softmax.softmax_int8(x, qp.softmax_qparams(g, op)),
+                         lambda g, op, x: softmax.softmax_f32(x, op.attrs.beta)),
+    "Reshape": lambda g, op, x: x.reshape(g.tensor(op.outputs[0]).shape),
+    "Mean": _by_dtype(lambda g, op, x: pool.mean_int8(x, qp.mean_qparams(g, op), op.attrs.keep_dims),
+                      lambda g, op, x: pool.mean_f32(x, op.attrs.keep_dims)),
+    "Pad": _by_dtype(lambda g, op, x: shape_ops.pad_int8(x, op.attrs.paddings, _output_quant(g, op)[1]),
+                     lambda g, op, x: shape_ops.pad_f32(x, op.attrs.paddings)),
+    "Concatenation": _by_dtype(
+        lambda g, op, *xs: shape_ops.concatenation_int8(xs, qp.concat_qparams(g, op), op.attrs.axis),
+        lambda g, op, *xs: shape_ops.concatenation_f32(xs, op.attrs.axis)),
+    "Quantize": lambda g, op, x: ew.quantize_int8(x, *_output_quant(g, op)),
+    "Dequantize": lambda g, op, x: ew.dequantize_int8(x, *_input_quant(g, op)),
+    "Relu": _by_dtype(lambda g, op, x: ew.requantize_int8(x, qp.relu_qparams(g, op)), lambda g, op, x: ew.relu_f32(x)),
+    "Relu6": _by_dtype(lambda g, op, x: ew.requantize_int8(x, qp.relu_qparams(g, op)),
+                       lambda g, op, x: ew.relu6_f32(x)),
 }

@@ -1,0 +1,182 @@
+"""SOFTMAX: float32 and int8 (TFLite semantics), array level.
+
+int8 follows TFLite's `reference_ops::Softmax` for quantized types (reference/softmax.h): the input
+difference to the row maximum is scaled to Q5.26 by PreprocessSoftmaxScaling (kScaledDiffIntegerBits
+= 5), exponentiated with gemmlowp's fixed-point `exp_on_negative_values`, accumulated in Q12.19,
+inverted with `one_over_one_plus_x_for_x_in_0_1` (GetReciprocal) and rescaled to the int8 output
+(scale 1/256, zero point -128). Every helper below is a literal port of the gemmlowp/TFLite integer
+code, vectorised; templates/library/fixedpoint.c.j2 is the same code in C.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..quant import (INT32_MAX, INT32_MIN, quantize_multiplier, rounding_divide_by_pot,
+                     saturating_rounding_doubling_high_mul)
+
+SCALED_DIFF_INTEGER_BITS = 5      # Q5.26 input to exp()
+ACCUMULATION_INTEGER_BITS = 12    # Q12.19 sum of exps
+OUTPUT_SCALE = 1.0 / 256.0        # what TFLite requires of an int8 softmax output
+OUTPUT_ZERO_POINT = -128
+
+# gemmlowp constants (fixedpoint.h), raw Q0.31 unless noted.
+EXP_CONSTANT_TERM = 1895147668            # exp(-1/8)
+ONE_THIRD = 715827883                     # 1/3
+EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
+              (2, 39332535), (3, 720401), (4, 242))   # (exponent, exp(-2^exponent))
+CONST_48_OVER_17 = 1515870810             # Q2.29
+CONST_NEG_32_OVER_17 = -1010580540        # Q2.29
+
+
+@dataclass(frozen=True)
+class SoftmaxParams:
+    input_multiplier: int     # Q31 multiplier of beta * input_scale * 2^(31-5), capped
+    input_left_shift: int     # >= 0
+    diff_min: int             # input differences below this contribute exactly 0
+
+
+def softmax_params(input_scale: float, beta: float) -> SoftmaxParams:
+    """PreprocessSoftmaxScaling + CalculateInputRadius, as TFLite's Prepare (float32 scale and beta
+    widened to double; double rounding build, so the multiplier cap is 2^31 - 1)."""
+    scale, b = float(np.float32(input_scale)), float(np.float32(beta))
+    real = min(b * scale * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)), float((1 << 31) - 1))
+    multiplier, shift = quantize_multiplier(real)
+    if shift < 0:
+        raise ValueError(f"softmax input scale * beta = {b * scale} too small (left shift {shift} < 0)")
+    return SoftmaxParams(multiplier, shift, -calculate_input_radius(SCALED_DIFF_INTEGER_BITS, shift))
+
+
+def calculate_input_radius(input_integer_bits: int, input_left_shift: int, total_signed_bits: int = 31) -> int:
+    max_input_rescaled = (1.0 * ((1 << input_integer_bits) - 1) * float(1 << (total_signed_bits - input_integer_bits))
+                          / float(1 << input_left_shift))
+    return int(math.floor(max_input_rescaled))
+
+
+# ----------------------------------------------------------------------------------------------
+# gemmlowp fixed point, int32 raw values held in int64 arrays
+# ----------------------------------------------------------------------------------------------
+
+def _i32(x) -> np.ndarray:
+    """Wrap to int32 (two's complement), as the C++ int32 arithmetic does."""
+    x = np.asarray(x, dtype=np.int64)
+    return ((x + (1 << 31)) % (1 << 32)) - (1 << 31)
+
+
+def _mul(a, b) -> np.ndarray:
+    """FixedPoint * FixedPoint: SaturatingRoundingDoublingHighMul of the raw values."""
+    return saturating_rounding_doubling_high_mul(a, b)
+
+
+def saturating_rounding_multiply_by_pot(x, exponent: int) -> np.ndarray:
+    """gemmlowp SaturatingRoundingMultiplyByPOT<exponent> for int32."""
+    x = np.asarray(x, dtype=np.int64)
+    if exponent == 0:
+        return x
+    if exponent < 0:
+        return rounding_divide_by_pot(x, -exponent)
+    threshold = (1 << (31 - exponent)) - 1
+    shifted = _i32(x << exponent)
+    return np.where(x > threshold, INT32_MAX, np.where(x < -threshold, INT32_MIN, shifted))
+
+
+def exp_on_interval_between_negative_one_quarter_and_0_excl(a) -> np.ndarray:
+    """Q0.31 in [-1/4, 0) -> Q0.31 exp(a)."""
+    x = _i32(np.asarray(a, dtype=np.int64) + (1 << 28))          # a + 1/8
+    x2 = _mul(x, x)
+    x3 = _mul(x2, x)
+    x4 = _mul(x2, x2)
+    x4_over_4 = saturating_rounding_multiply_by_pot(x4, -2)
+    poly = saturating_rounding_multiply_by_pot(_i32(_mul(_i32(x4_over_4 + x3), ONE_THIRD) + x2), -1)
+    return _i32(EXP_CONSTANT_TERM + _mul(EXP_CONSTANT_TERM, _i32(x + poly)))
+
+
+def exp_on_negative_values(a, integer_bits: int = SCALED_DIFF_INTEGER_BITS) -> np.ndarray:
+    """gemmlowp exp_on_negative_values: Q(integer_bits) raw a <= 0 -> Q0.31 raw exp(a)."""
+    a = np.asarray(a, dtype=np.int64)
+    fractional_bits = 31 - integer_bits
+    one_quarter = 1 << (fractional_bits - 2)
+    mask = one_quarter - 1
+    a_mod_quarter_minus_one_quarter = _i32((a & mask) - one_quarter)
+    result = exp_on_interval_between_negative_one_quarter_and_0_excl(
+        saturating_rounding_multiply_by_pot(a_mod_quarter_minus_one_quarter, integer_bits))   # Rescale<0>
+    remainder = _i32(a_mod_quarter_minus_one_quarter - a)
+    for exponent, multiplier in EXP_BARREL:
+        if integer_bits > exponent:
+            bit = 1 << (fractional_bits + exponent)
+            result = np.where((remainder & bit) != 0, _mul(result, multiplier), result)
+    if integer_bits > 5:
+        clamp = -(1 << (36 - integer_bits))
+        result = np.where(a < clamp, 0, result)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def rounding_half_sum(a, b) -> np.ndarray:
+    s = np.asarray(a, dtype=np.int64) + np.asarray(b, dtype=np.int64)
+    sign = np.where(s >= 0, 1, -1)
+    total = s + sign
+    return np.where(total >= 0, total // 2, -((-total) // 2))    # C++ division truncates
+
+
+def one_over_one_plus_x_for_x_in_0_1(a) -> np.ndarray:
+    """gemmlowp: Q0.31 a in [0, 1) -> Q0.31 1/(1+a) by three Newton-Raphson steps in Q2.29."""
+    half_denominator = rounding_half_sum(a, INT32_MAX)
+    x = _i32(CONST_48_OVER_17 + _mul(half_denominator, CONST_NEG_32_OVER_17))
+    one_q2 = 1 << 29
+    for _ in range(3):
+        half_denominator_times_x = _mul(half_denominator, x)
+        one_minus = _i32(one_q2 - half_denominator_times_x)
+        x = _i32(x + saturating_rounding_multiply_by_pot(_mul(x, one_minus), 2))   # Rescale<2> of Q4
+    return saturating_rounding_multiply_by_pot(x, 1)                                   # Rescale<0>(Q1)
+
+
+def count_leading_zeros_u32(x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.int64) & 0xFFFFFFFF
+    n = np.full(x.shape, 32, dtype=np.int64)
+    for i in range(32):
+        n = np.where((x >> i) != 0, 31 - i, n)
+    return n
+
+
+def get_reciprocal(x, x_integer_digits: int) -> tuple[np.ndarray, np.ndarray]:
+    """TFLite GetReciprocal: (Q0.31 shifted scale, num_bits_over_unit) of x > 0 in Q(x_integer_digits)."""
+    x = np.asarray(x, dtype=np.int64)
+    headroom_plus_one = count_leading_zeros_u32(x)
+    num_bits_over_unit = x_integer_digits - headroom_plus_one
+    shifted_sum_minus_one = _i32(((x << headroom_plus_one) & 0xFFFFFFFF) - (1 << 31))
+    return one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one), num_bits_over_unit
+
+
+# ----------------------------------------------------------------------------------------------
+# The ops
+# ----------------------------------------------------------------------------------------------
+
+def softmax_int8(x: np.ndarray, params: SoftmaxParams) -> np.ndarray:
+    """Softmax over the last axis; int8 output with scale 1/256 and zero point -128."""
+    x = np.asarray(x)
+    rows = x.reshape(-1, x.shape[-1]).astype(np.int64)
+    diff = rows - rows.max(axis=1, keepdims=True)
+    live = diff >= params.diff_min
+    # MultiplyByQuantizedMultiplierGreaterThanOne: SRDHM(diff * 2^left_shift, multiplier)
+    scaled = _mul(_i32(diff * (1 << params.input_left_shift)), params.input_multiplier)
+    exps = exp_on_negative_values(scaled)
+    rescaled = saturating_rounding_multiply_by_pot(exps, -ACCUMULATION_INTEGER_BITS)   # Rescale<12>
+    sum_of_exps = _i32(np.where(live, rescaled, 0).sum(axis=1, keepdims=True))
+    shifted_scale, num_bits_over_unit = get_reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS)
+    exponent = num_bits_over_unit + 31 - 8
+    if (exponent > 31).any():
+        # gemmlowp asserts exponent <= 31 in RoundingDivideByPOT: TFLite's kernel aborts here.
+        raise ValueError("softmax row sum of exps reaches 2^28 (about 512 entries at the row maximum): "
+                         "outside what TFLite's int8 reference kernel can compute")
+    unsat = rounding_divide_by_pot(_mul(shifted_scale, exps), exponent)
+    out = np.clip(unsat - 128, -128, 127)
+    return np.where(live, out, -128).astype(np.int8).reshape(x.shape)
+
+
+def softmax_f32(x: np.ndarray, beta: float = 1.0) -> np.ndarray:
+    """Float softmax over the last axis, in float64 (the accurate side of every comparison)."""
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp((x - x.max(axis=-1, keepdims=True)) * float(np.float32(beta)))
+    return e / e.sum(axis=-1, keepdims=True)
