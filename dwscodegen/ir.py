@@ -138,6 +138,9 @@ class Graph:
     inputs: list[str]
     outputs: list[str]
     source: str = ""          # file the graph came from, for error messages
+    # tensor name -> its name in the source model file (TFLite/ONNX names are long or not unique),
+    # so oracles that run the original file can be read back per tensor
+    origin: dict[str, str] = field(default_factory=dict)
 
     def tensor(self, name: str) -> Tensor:
         return self.tensors[name]
