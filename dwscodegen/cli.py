@@ -81,22 +81,27 @@ def generate(model: Path, target: str, outdir: Path, backend: str, flash: str | 
               help="Number of seeded random inputs to check.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random inputs.")
 @click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(1), help="Seconds per run.")
+@click.option("--oracle", default="auto", show_default=True, type=click.Choice(["auto", "numpy", "tflite"]),
+              help="What the outputs must equal: auto = the TFLite interpreter's reference kernels for .tflite "
+                   "models (when ai-edge-litert is installed), the NumPy reference otherwise.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report as JSON to this file.")
 @user_errors
-def verify(model: Path, target: str, backend: str, runs: int, seed: int, timeout: float, json_path: Path | None):
+def verify(model: Path, target: str, backend: str, runs: int, seed: int, timeout: float, oracle: str,
+           json_path: Path | None):
     """Build MODEL's library for TARGET, run it and compare with the NumPy reference.
 
     int8 must be bit-exact; float32 within 1e-5 * max(1, max|reference|). Exits 0 only if every output matches.
     """
     from .importers import load_model
-    from .verify import verify_graph
+    from .verify import ORACLE_LABELS, choose_oracle, verify_graph
 
     tgt = load_target(target)
     graph = load_model(model)
-    click.echo(f"{graph.name}: {len(graph.ops)} layers, {graph.dtype}, on {tgt.name} ({backend} backend), "
-               f"{runs} seeded input(s), seed {seed}")
-    report = verify_graph(graph, tgt, backend, runs=runs, seed=seed, timeout=timeout)
+    oracle = choose_oracle(graph, oracle)
+    click.echo(f"{graph.name}: {len(graph.ops)} layers, {'/'.join(sorted(graph.activation_dtypes()))}, on {tgt.name} "
+               f"({backend} backend), {runs} seeded input(s), seed {seed}; oracle: {ORACLE_LABELS[oracle]}")
+    report = verify_graph(graph, tgt, backend, runs=runs, seed=seed, timeout=timeout, oracle=oracle)
     click.echo(f"  {tgt.name}: {report.footprint.summary()}")
     for problem in report.fit_problems:
         click.echo(f"  warning: does not fit the target's part: {problem}")
@@ -116,7 +121,8 @@ def verify(model: Path, target: str, backend: str, runs: int, seed: int, timeout
 
 
 def _report_json(report) -> dict:
-    return dict(graph=report.graph, target=report.target, backend=report.backend, runs=report.runs, ok=report.ok,
+    return dict(graph=report.graph, target=report.target, backend=report.backend, runs=report.runs,
+                oracle=report.oracle, ok=report.ok,
                 outputs=[dict(tensor=c.tensor, ok=c.ok, mismatches=c.mismatches, total=c.total,
                               max_abs_err=c.max_abs_err, tolerance=c.tolerance) for c in report.comparisons],
                 first_bad_layer=report.first_bad_layer,
@@ -141,7 +147,7 @@ def inspect(model: Path, target: str):
     graph = load_model(model)
     lib = generate_library(graph, tgt)
     rows = layer_rows(graph, lib.plan)
-    click.echo(f"{graph.name} ({model.name}): {len(graph.ops)} layers, {graph.dtype}")
+    click.echo(f"{graph.name} ({model.name}): {len(graph.ops)} layers, {'/'.join(sorted(graph.activation_dtypes()))}")
     header = f"{'#':>3} {'name':<22} {'op':<16} {'input':<16} {'output':<16} {'MACs':>11} {'params':>8} {'arena':>13}"
     click.echo(header)
     for r in rows:

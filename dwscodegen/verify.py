@@ -25,17 +25,43 @@ from .toolchain import compile_program
 HOOK = "dws_layer_hook"
 
 
+ORACLES = ("auto", "numpy", "tflite")
+
+
+def choose_oracle(graph: Graph, oracle: str) -> str:
+    """auto: the model's own framework when it came from one (and is installed), else the NumPy reference."""
+    from .oracles import tflite_interpreter
+    is_tflite = Path(graph.source).suffix.lower() == ".tflite"
+    if oracle == "auto":
+        return "tflite" if is_tflite and tflite_interpreter.available() else "numpy"
+    if oracle == "tflite" and not is_tflite:
+        raise DwsError(f"the tflite oracle needs a .tflite model, not '{graph.source}'")
+    return oracle
+
+
+def oracle_values(graph: Graph, oracle: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if oracle == "tflite":
+        from .oracles.tflite_interpreter import run_tflite
+        return run_tflite(Path(graph.source), graph, inputs)
+    return run_graph(graph, inputs)
+
+
+ORACLE_LABELS = {"numpy": "NumPy reference", "tflite": "TFLite interpreter (BUILTIN_REF reference kernels)"}
+
+
 @dataclass
 class VerifyReport:
     graph: str
     target: str
     backend: str
     runs: int
+    oracle: str
     comparisons: list[Comparison]
     first_bad_layer: str | None = None
     layer_instructions: list[int] | None = None      # per layer, first run (Cortex-M only)
     footprint: Footprint | None = None
     fit_problems: list[str] = field(default_factory=list)
+    layers: list[tuple] = field(default_factory=list)     # (op, Comparison) when layers were checked
 
     @property
     def ok(self) -> bool:
@@ -94,7 +120,10 @@ def _read(path: Path, tensor) -> np.ndarray:
 
 
 def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs: int = 3, seed: int = 0,
-                 timeout: float = 120.0, build_dir: Path | None = None) -> VerifyReport:
+                 timeout: float = 120.0, build_dir: Path | None = None, oracle: str = "auto",
+                 check_layers: bool = False) -> VerifyReport:
+    """check_layers: also compare every intermediate layer output with the oracle (report.layers)."""
+    oracle = choose_oracle(graph, oracle)
     lib = generate_library(graph, target, backend)
     with tempfile.TemporaryDirectory(prefix="dwscodegen-verify-") as tmp:
         work = Path(build_dir or tmp)
@@ -107,32 +136,44 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
                 inputs[name].tofile(work / f"in_{r}_{i}.bin")
         result = _run_checked(target, exe, runs, work, timeout, count=target.runner == "qemu")
         footprint = measure(lib, target)
-        report = VerifyReport(graph=graph.name, target=target.name, backend=backend, runs=runs, comparisons=[],
+        report = VerifyReport(graph=graph.name, target=target.name, backend=backend, runs=runs, oracle=oracle,
+                              comparisons=[],
                               footprint=footprint, fit_problems=check_fit(footprint, target))
         if result.marker_counts:
             marks = result.marker_counts[:len(graph.ops) + 1]
             report.layer_instructions = [b - a for a, b in zip(marks, marks[1:])]
-        references = [run_graph(graph, inputs) for inputs in input_sets]
+        references = [oracle_values(graph, oracle, inputs) for inputs in input_sets]
         for i, name in enumerate(graph.outputs):
             tensor = graph.tensor(name)
             got = np.stack([_read(work / f"out_{r}_{i}.bin", tensor) for r in range(runs)])
             expected = np.stack([ref[name] for ref in references])
             report.comparisons.append(compare(name, got, expected, runs_axis=True))
+        if check_layers or not report.ok:
+            report.layers = _layer_comparisons(graph, target, sources, work, runs, references, timeout)
         if not report.ok:
-            report.first_bad_layer = _first_bad_layer(graph, target, sources, work, runs, references, timeout)
+            report.first_bad_layer = _first_bad_layer(report.layers)
         return report
 
 
-def _first_bad_layer(graph: Graph, target: Target, sources: list[Path], work: Path, runs: int,
-                     references: list[dict], timeout: float) -> str:
+def _layer_comparisons(graph: Graph, target: Target, sources: list[Path], work: Path, runs: int,
+                       references: list[dict], timeout: float) -> list[tuple]:
+    """Rebuild with DWS_TRACE and compare every layer's output that the oracle kept: [(op, Comparison)]."""
     exe = compile_program(target, sources, [work], work / "harness_trace",
                           defines={"DWS_LAYER_HOOK": HOOK, "DWS_TRACE": "1"})
     _run_checked(target, exe, runs, work, timeout, count=False)
+    result = []
     for op in graph.ops:
         tensor = graph.tensor(op.outputs[0])
+        if any(tensor.name not in ref for ref in references):
+            continue   # the oracle did not keep this tensor
         got = np.stack([_read(work / f"trace_{r}_{op.index}.bin", tensor) for r in range(runs)])
-        expected = np.stack([ref[op.outputs[0]] for ref in references])
-        c = compare(tensor.name, got, expected, runs_axis=True)
+        expected = np.stack([ref[tensor.name] for ref in references])
+        result.append((op, compare(tensor.name, got, expected, runs_axis=True)))
+    return result
+
+
+def _first_bad_layer(layers: list[tuple]) -> str:
+    for op, c in layers:
         if not c.ok:
             return f"{op.where()} is the first layer that differs: {c.summary()}"
     return "every layer output matches the reference; the difference is in how outputs are written"

@@ -60,10 +60,11 @@ def _convert(r: _Reader) -> Graph:
     sg = r.model.Subgraphs(0)
     tensors: dict[int, Tensor] = {}
     used = set()
+    origin: dict[str, str] = {}
 
     def tensor(index: int) -> Tensor:
         if index not in tensors:
-            tensors[index] = _tensor(r, sg, index, used)
+            tensors[index] = _tensor(r, sg, index, used, origin)
         return tensors[index]
 
     ops = []
@@ -74,10 +75,10 @@ def _convert(r: _Reader) -> Graph:
     name = name if re.match(r"[A-Za-z_]", name) else "model_" + name
     return Graph(name=name, tensors=graph_tensors, ops=ops,
                  inputs=[tensor(int(i)).name for i in sg.InputsAsNumpy()],
-                 outputs=[tensor(int(i)).name for i in sg.OutputsAsNumpy()], source=str(r.path))
+                 outputs=[tensor(int(i)).name for i in sg.OutputsAsNumpy()], source=str(r.path), origin=origin)
 
 
-def _tensor(r: _Reader, sg, index: int, used: set) -> Tensor:
+def _tensor(r: _Reader, sg, index: int, used: set, origin: dict) -> Tensor:
     t = sg.Tensors(index)
     raw_name = t.Name().decode(errors="replace") if t.Name() else f"tensor{index}"
     # TFLite names fuse every source op ("a/Relu;a/BiasAdd;..."): keep the first part, made unique.
@@ -85,6 +86,7 @@ def _tensor(r: _Reader, sg, index: int, used: set) -> Tensor:
     if name in used:
         name = f"{name}#{index}"
     used.add(name)
+    origin[name] = raw_name
     if t.Type() not in TENSOR_TYPES:
         type_name = TENSOR_TYPE_NAMES.get(t.Type(), str(t.Type()))
         raise r.fail(f"tensor {index} '{name}'", f"unsupported type {type_name}; supported: float32, int8, int32")

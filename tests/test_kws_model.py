@@ -1,0 +1,52 @@
+"""The real MLPerf Tiny DS-CNN keyword-spotting model (../shared/models), against the TFLite interpreter.
+
+Every layer's output of the generated C is compared with the interpreter's reference kernels
+(experimental_preserve_all_tensors), not only the final softmax. Skips when ../shared is absent.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dwscodegen.importers import load_model
+from dwscodegen.oracles import tflite_interpreter
+from dwscodegen.targets import load_target
+from dwscodegen.toolchain import toolchain_available
+from dwscodegen.verify import verify_graph
+
+MODELS = Path(__file__).resolve().parent.parent.parent / "shared" / "models"
+KWS_INT8 = MODELS / "kws_ref_model.tflite"
+
+pytestmark = [pytest.mark.skipif(not KWS_INT8.is_file(), reason=f"{KWS_INT8} not present (needs ../shared)"),
+              pytest.mark.skipif(not tflite_interpreter.available(), reason="ai-edge-litert not installed")]
+
+
+def _target(name: str):
+    target = load_target(name)
+    ok, why = toolchain_available(target)
+    if not ok:
+        pytest.skip(why)
+    return target
+
+
+def _verify_every_layer(target_name: str, runs: int):
+    graph = load_model(KWS_INT8)
+    report = verify_graph(graph, _target(target_name), runs=runs, seed=11, oracle="tflite", check_layers=True)
+    assert report.oracle == "tflite"
+    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert len(report.layers) == len(graph.ops)      # the interpreter kept every intermediate tensor
+    bad = [f"{op.where()}: {c.summary()}" for op, c in report.layers if not c.ok]
+    assert not bad, bad
+    return report
+
+
+def test_kws_int8_bit_exact_on_x86():
+    _verify_every_layer("x86_64", runs=4)
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
+def test_kws_int8_bit_exact_on_cortex_m(target_name):
+    report = _verify_every_layer(target_name, runs=2)
+    assert len(report.layer_instructions) == 13 and sum(report.layer_instructions) > 1_000_000
