@@ -11,13 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DwsError
-from ..ir import (Activation, AddAttrs, Conv2DAttrs, FullyConnectedAttrs, Graph, NoAttrs, Op, PoolAttrs, Quant,
-                  SoftmaxAttrs, Tensor, same_padding)
+from ..ir import (Activation, AddAttrs, ConcatAttrs, Conv2DAttrs, FullyConnectedAttrs, Graph, MeanAttrs, NoAttrs, Op,
+                  PadAttrs, PoolAttrs, Quant, SoftmaxAttrs, Tensor, same_padding)
 
 TENSOR_TYPES = {0: "float32", 2: "int32", 9: "int8"}
 TENSOR_TYPE_NAMES = {0: "FLOAT32", 1: "FLOAT16", 2: "INT32", 3: "UINT8", 4: "INT64", 6: "BOOL", 7: "INT16", 9: "INT8"}
 ACTIVATIONS = {0: Activation("none"), 1: Activation("relu"), 2: Activation("clamp", -1.0, 1.0), 3: Activation("relu6")}
-ACTIVATION_NAMES = {4: "TANH", 5: "SIGN_BIT", 6: "RELU_N1_TO_1"}
+ACTIVATION_NAMES = {4: "TANH", 5: "SIGN_BIT"}
+SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX",
+             "RESHAPE", "MEAN", "PAD", "CONCATENATION", "QUANTIZE", "DEQUANTIZE", "RELU", "RELU6")
 
 
 def _tflite():
@@ -190,5 +192,31 @@ def _op(r: _Reader, sg, i: int, tensor) -> Op:
         return Op(i, name, "Softmax", ins, outs, SoftmaxAttrs(beta=float(np.float32(o.Beta() if o else 1.0))))
     if kind == "RESHAPE":
         return Op(i, name, "Reshape", ins[:1], outs, NoAttrs())
-    raise r.fail(where, f"operator {kind} is not supported; supported: CONV_2D, DEPTHWISE_CONV_2D, ADD, "
-                        "AVERAGE_POOL_2D, MAX_POOL_2D, FULLY_CONNECTED, SOFTMAX, RESHAPE")
+    if kind == "MEAN":
+        x, axes = tensor(inputs[0]), tensor(inputs[1])
+        o = _options(r, op, "ReducerOptions")
+        if axes.data is None or sorted(int(a) % len(x.shape) for a in axes.data.reshape(-1)) != [1, 2]:
+            raise r.fail(where, "MEAN is supported over the spatial axes [1, 2] of a 4-D NHWC tensor only")
+        return Op(i, name, "Mean", ins[:1], outs, MeanAttrs(keep_dims=bool(o.KeepDims()) if o else False))
+    if kind == "PAD":
+        paddings = tensor(inputs[1])
+        if len(inputs) > 2 or paddings.data is None:
+            raise r.fail(where, "PAD needs constant paddings and no explicit constant value (PADV2)")
+        pads = tuple((int(a), int(b)) for a, b in paddings.data.reshape(-1, 2))
+        return Op(i, name, "Pad", ins[:1], outs, PadAttrs(paddings=pads))
+    if kind == "CONCATENATION":
+        o = _options(r, op, "ConcatenationOptions")
+        rank = len(tensor(outputs[0]).shape)
+        if o is not None and o.FusedActivationFunction() != 0:
+            raise r.fail(where, "a fused activation on CONCATENATION is not supported")
+        return Op(i, name, "Concatenation", ins, outs, ConcatAttrs(axis=(o.Axis() if o else 0) % rank))
+    if kind in ("QUANTIZE", "DEQUANTIZE"):
+        x, y = tensor(inputs[0]), tensor(outputs[0])
+        expected = ("float32", "int8") if kind == "QUANTIZE" else ("int8", "float32")
+        if (x.dtype, y.dtype) != expected:
+            raise r.fail(where, f"{kind} from {x.dtype} to {y.dtype} is not supported; only "
+                                f"{expected[0]} -> {expected[1]}")
+        return Op(i, name, kind.capitalize(), ins, outs, NoAttrs())
+    if kind in ("RELU", "RELU6"):
+        return Op(i, name, kind.capitalize(), ins, outs, NoAttrs())
+    raise r.fail(where, f"operator {kind} is not supported; supported: {', '.join(SUPPORTED)}")

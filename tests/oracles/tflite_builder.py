@@ -307,6 +307,9 @@ _OPS: dict[str, tuple[int, Callable | None, set[str]]] = {
                    _empty(tflite.DequantizeOptionsStart, tflite.DequantizeOptionsEnd), set()),
     "RELU": (tflite.BuiltinOptions.NONE, None, set()),
     "RELU6": (tflite.BuiltinOptions.NONE, None, set()),
+    # Ops dwscodegen does not support, for tests of the importer's error messages.
+    "LOGISTIC": (tflite.BuiltinOptions.NONE, None, set()),
+    "TANH": (tflite.BuiltinOptions.NONE, None, set()),
 }
 
 SUPPORTED_OPS = tuple(_OPS)
