@@ -13,10 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DwsError
-from ..ir import (ACTIVATIONS, DTYPES, Activation, AddAttrs, Conv2DAttrs, Graph, Op, Quant, Tensor,
-                  same_padding)
-
-OP_TYPES = ("Conv2D", "DepthwiseConv2D", "Add")
+from ..ir import (ACTIVATIONS, DTYPES, OP_TYPES, Activation, AddAttrs, ConcatAttrs, Conv2DAttrs, FullyConnectedAttrs,
+                  Graph, MeanAttrs, NoAttrs, Op, PadAttrs, PoolAttrs, Quant, SoftmaxAttrs, Tensor, same_padding)
 
 
 class _Ctx:
@@ -180,6 +178,44 @@ def _padding(ctx: _Ctx, where: str, spec, in_shape, kernel_hw, stride, dilation)
     raise ctx.fail(where, f"padding must be \"SAME\", \"VALID\" or [top, bottom, left, right], got {spec!r}")
 
 
+def _simple_attrs(ctx: _Ctx, where: str, kind: str, spec: dict, activation: Activation, tensors, inputs):
+    """Attributes of every op but the convolutions (None for those)."""
+    if kind == "Add":
+        return AddAttrs(activation=activation)
+    if kind in ("AveragePool2D", "MaxPool2D"):
+        filt = _ints(ctx, where, "filter", spec.get("filter"), 2)
+        stride = _ints(ctx, where, "stride", spec.get("stride", [1, 1]), 2)
+        if min(filt) < 1 or min(stride) < 1:
+            raise ctx.fail(where, f"filter and stride must be >= 1, got {list(filt)} and {list(stride)}")
+        x = tensors[inputs[0]] if inputs else None
+        if x is None or len(x.shape) != 4:
+            raise ctx.fail(where, "expects one 4-D NHWC input")
+        pad = _padding(ctx, where, spec.get("padding", "VALID"), x.shape, filt, stride, (1, 1))
+        return PoolAttrs(filter=filt, stride=stride, pad=pad, activation=activation)
+    if kind == "FullyConnected":
+        return FullyConnectedAttrs(activation=activation)
+    if kind == "Softmax":
+        beta = spec.get("beta", 1.0)
+        if not isinstance(beta, (int, float)) or beta <= 0:
+            raise ctx.fail(where, f"beta must be a positive number, got {beta!r}")
+        return SoftmaxAttrs(beta=float(np.float32(beta)))
+    if kind == "Mean":
+        return MeanAttrs(keep_dims=bool(spec.get("keep_dims", True)))
+    if kind == "Pad":
+        pads = spec.get("paddings")
+        if not isinstance(pads, list) or not all(isinstance(p, list) and len(p) == 2 for p in pads):
+            raise ctx.fail(where, f"paddings must be a list of [before, after] pairs, got {pads!r}")
+        return PadAttrs(paddings=tuple(_ints(ctx, where, "paddings", p, 2) for p in pads))
+    if kind == "Concatenation":
+        axis = spec.get("axis", 3)
+        if not isinstance(axis, int) or axis < 0:
+            raise ctx.fail(where, f"axis must be a non-negative integer, got {axis!r}")
+        return ConcatAttrs(axis=axis)
+    if kind in ("Reshape", "Quantize", "Dequantize", "Relu", "Relu6"):
+        return NoAttrs()
+    return None
+
+
 def _op(ctx: _Ctx, i: int, spec, tensors: dict[str, Tensor]) -> Op:
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise ctx.fail(f"op {i}", "expected an object with a string 'name'")
@@ -195,9 +231,8 @@ def _op(ctx: _Ctx, i: int, spec, tensors: dict[str, Tensor]) -> Op:
             if n not in tensors:
                 raise ctx.fail(where, f"{key[:-1]} tensor '{n}' is not declared in 'tensors'")
     activation = _activation(ctx, where, spec.get("activation", "none"))
-    if kind == "Add":
-        attrs = AddAttrs(activation=activation)
-    else:
+    attrs = _simple_attrs(ctx, where, kind, spec, activation, tensors, inputs)
+    if attrs is None:
         if len(inputs) not in (2, 3):
             raise ctx.fail(where, "expects inputs [input, filter] or [input, filter, bias]")
         stride = _ints(ctx, where, "stride", spec.get("stride", [1, 1]), 2)
