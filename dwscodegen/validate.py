@@ -132,9 +132,11 @@ def _check_conv(graph: Graph, op: Op, dtype: str, fail) -> None:
         if not b.is_const or b.shape != (out_c,) or b.dtype != bias_dtype:
             raise fail(f"{where}: bias '{b.name}' must be a constant {bias_dtype} tensor of shape "
                        f"[{out_c}], got {b.dtype} {list(b.shape)}")
-    if w.dtype != dtype:
-        raise fail(f"{where}: filter '{w.name}' is {w.dtype} but the graph's activations are {dtype}")
-    if dtype == "int8":
+    hybrid = op.type == "Conv2D" and dtype == "float32" and w.dtype == "int8"
+    if w.dtype != dtype and not hybrid:
+        raise fail(f"{where}: filter '{w.name}' is {w.dtype} but the op's activations are {dtype} (an int8 filter "
+                   "with float32 activations, TFLite's hybrid quantization, is supported for Conv2D only)")
+    if w.dtype == "int8":
         _check_filter_quant(w, channel_axis, out_c, where, fail)
 
 

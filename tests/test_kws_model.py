@@ -17,6 +17,7 @@ from dwscodegen.verify import verify_graph
 
 MODELS = Path(__file__).resolve().parent.parent.parent / "shared" / "models"
 KWS_INT8 = MODELS / "kws_ref_model.tflite"
+KWS_FLOAT = MODELS / "kws_ref_model_float32.tflite"   # float32 with a hybrid (int8-weight) first conv
 
 pytestmark = [pytest.mark.skipif(not KWS_INT8.is_file(), reason=f"{KWS_INT8} not present (needs ../shared)"),
               pytest.mark.skipif(not tflite_interpreter.available(), reason="ai-edge-litert not installed")]
@@ -30,8 +31,8 @@ def _target(name: str):
     return target
 
 
-def _verify_every_layer(target_name: str, runs: int):
-    graph = load_model(KWS_INT8)
+def _verify_every_layer(target_name: str, runs: int, model=KWS_INT8):
+    graph = load_model(model)
     report = verify_graph(graph, _target(target_name), runs=runs, seed=11, oracle="tflite", check_layers=True)
     assert report.oracle == "tflite"
     assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
@@ -50,3 +51,13 @@ def test_kws_int8_bit_exact_on_x86():
 def test_kws_int8_bit_exact_on_cortex_m(target_name):
     report = _verify_every_layer(target_name, runs=2)
     assert len(report.layer_instructions) == 13 and sum(report.layer_instructions) > 1_000_000
+
+
+def test_kws_float32_on_x86():
+    _verify_every_layer("x86_64", runs=3, model=KWS_FLOAT)
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
+def test_kws_float32_on_cortex_m(target_name):
+    _verify_every_layer(target_name, runs=1, model=KWS_FLOAT)

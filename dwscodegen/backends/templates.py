@@ -6,6 +6,8 @@ import numpy as np
 from .. import qparams as qp
 from ..ir import Graph, Op
 from ..reference import fully_connected as fc
+from ..reference.ops import onnx_requant_scales
+from ..reference.ops import is_hybrid
 from ..targets import Target
 from .kernel import Kernel
 from .library import comment_safe
@@ -48,8 +50,12 @@ def _conv_context(graph: Graph, op: Op) -> dict:
         else:
             ctx["in_offset"] = q.input_offset
         ctx.update(multiplier=q.multiplier, shift=q.shift, output_offset=q.output_offset,
-                   act_min=q.act_min, act_max=q.act_max)
+                   act_min=q.act_min, act_max=q.act_max, requant=a.requant)
+        if a.requant == "onnx":
+            ctx.update(scale=onnx_requant_scales(graph, op), multiplier=None, shift=None)
         bias = bias.astype(np.int32)
+    if is_hybrid(graph, op):
+        ctx["filter_scale"] = np.broadcast_to(w.quant.scale.astype(np.float32), (y.shape[3],))
     ctx.update(filter=filt, bias=bias)
     return ctx
 
@@ -84,7 +90,10 @@ def _fully_connected_context(graph: Graph, op: Op) -> dict:
     if graph.op_dtype(op) == "int8":
         p = qp.fully_connected_qparams(graph, op)
         ctx.update(bias=fc.folded_bias(w.data, bias, p), weights_offset=p.weights_offset,
-                   output_offset=p.output_offset, scale=p.scale, act_min=p.act_min, act_max=p.act_max)
+                   output_offset=p.output_offset, scale=p.scale, act_min=p.act_min, act_max=p.act_max,
+                   requant=op.attrs.requant)
+        if op.attrs.requant == "onnx":
+            ctx["scale"] = onnx_requant_scales(graph, op)
     else:
         ctx["bias"] = bias
     return ctx
@@ -158,6 +167,8 @@ CONSTANT_KEYS = ("filter", "weights", "bias", "multiplier", "shift", "scale")
 
 def _template(graph: Graph, op: Op) -> str:
     stem = KERNELS[op.type][0]
+    if op.type == "Conv2D" and is_hybrid(graph, op):
+        return "kernels/conv2d_hybrid_f32.c.j2"
     if op.type == "Conv2D" and graph.tensor(op.inputs[1]).shape[1:3] == (1, 1) and op.attrs.pad == (0, 0, 0, 0):
         stem = "pointwise_conv2d"
     # Quantize and Dequantize convert between the two; their templates carry the int8 side's suffix.

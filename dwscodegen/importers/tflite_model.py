@@ -162,9 +162,9 @@ def _op(r: _Reader, sg, i: int, tensor) -> Op:
         multiplier = 1
         if kind == "DEPTHWISE_CONV_2D":
             multiplier = o.DepthMultiplier() or w.shape[3] // max(x.shape[3], 1)
-        if w.dtype != x.dtype:
+        if w.dtype != x.dtype and not (kind == "CONV_2D" and (x.dtype, w.dtype) == ("float32", "int8")):
             raise r.fail(where, f"{x.dtype} input with {w.dtype} filter (hybrid / dynamic-range quantization) is "
-                                "not supported; use a fully int8 or fully float32 model")
+                                "supported for CONV_2D only; use a fully int8 or fully float32 model")
         attrs = Conv2DAttrs(stride=stride, dilation=dilation, depth_multiplier=multiplier,
                             pad=_padding(r, where, o.Padding(), x.shape, w.shape[1:3], stride, dilation),
                             activation=_activation(r, where, o.FusedActivationFunction()))

@@ -10,6 +10,7 @@ from .. import qparams as qp
 from ..ir import Activation, Graph, Op
 from ..quant import multiply_by_quantized_multiplier
 from . import elementwise as ew
+from . import hybrid
 from . import fully_connected as fc
 from . import pool, shape_ops, softmax
 
@@ -57,13 +58,49 @@ def conv_float(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
     return _float_activation(acc, op.attrs.activation)
 
 
+def conv_hybrid(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
+    w = graph.tensor(op.inputs[1])
+    scales = np.broadcast_to(w.quant.scale.astype(np.float32), (graph.tensor(op.outputs[0]).shape[3],))
+    bias = graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else None
+    return hybrid.hybrid_conv(x, scales, bias, op.attrs, lambda xq: _conv_acc(graph, op, xq, 0))
+
+
+def is_hybrid(graph: Graph, op: Op) -> bool:
+    """float32 activations with an int8 filter: TFLite's dynamic-range quantized convolution."""
+    return graph.op_dtype(op) == "float32" and graph.tensor(op.inputs[1]).dtype == "int8"
+
+
+def conv_float_or_hybrid(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
+    return (conv_hybrid if is_hybrid(graph, op) else conv_float)(graph, op, x)
+
+
 def conv_int8(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
     q = qp.conv_qparams(graph, op)
     # Padding contributes (zero_point + input_offset) * w = 0, exactly as TFLite skips it.
     acc = _conv_acc(graph, op, x.astype(np.int64) + q.input_offset, 0)
     acc = acc + np.asarray(_bias(graph, op), dtype=np.int64)
+    if op.attrs.requant == "onnx":
+        return requantize_onnx(acc, onnx_requant_scales(graph, op), q.output_offset, q.act_min, q.act_max)
     y = multiply_by_quantized_multiplier(acc, q.multiplier, q.shift) + q.output_offset
     return np.clip(y, q.act_min, q.act_max).astype(np.int8)
+
+
+def onnx_requant_scales(graph: Graph, op: Op) -> np.ndarray:
+    """float32 per output channel, as onnxruntime's QLinearConv / QGemm / QLinearMatMul compute them:
+    x_scale * w_scale[c] / y_scale, in float32 arithmetic (product first)."""
+    x, w, y = (graph.tensor(n).quant for n in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    channels = graph.tensor(op.outputs[0]).shape[-1]
+    w_scales = np.broadcast_to(w.scale.astype(np.float32), (channels,))
+    return (np.float32(x.scale[0]) * w_scales / np.float32(y.scale[0])).astype(np.float32)
+
+
+def requantize_onnx(acc: np.ndarray, scale: np.ndarray, zero_point: int, act_min: int, act_max: int) -> np.ndarray:
+    """onnxruntime's MlasRequantizeOutput: float32(int32 acc) * float32 scale (rounded to float32), clamped
+    to [act_min - zp, act_max - zp], rounded half to even, plus the zero point."""
+    acc32 = ((np.asarray(acc, dtype=np.int64) + (1 << 31)) % (1 << 32)) - (1 << 31)     # int32 accumulator
+    v = acc32.astype(np.float32) * np.asarray(scale, dtype=np.float32)
+    v = np.clip(v, np.float32(act_min - zero_point), np.float32(act_max - zero_point))
+    return (np.rint(v).astype(np.int32) + zero_point).astype(np.int8)
 
 
 def add_float(graph: Graph, op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -100,6 +137,12 @@ def _pool(int8_kernel, float_kernel):
 def fully_connected(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
     w = graph.tensor(op.inputs[1]).data
     bias = _bias(graph, op) if len(op.inputs) > 2 else None
+    if _int8(graph, op) and op.attrs.requant == "onnx":
+        p = qp.fully_connected_qparams(graph, op)
+        rows = np.asarray(x, dtype=np.int64).reshape(-1, w.shape[1])
+        acc = (rows + p.input_offset) @ (w.astype(np.int64) + p.weights_offset).T
+        acc = acc + (0 if bias is None else np.asarray(bias, dtype=np.int64))
+        return requantize_onnx(acc, onnx_requant_scales(graph, op), p.output_offset, p.act_min, p.act_max)
     if _int8(graph, op):
         return fc.fully_connected_int8(x, w, bias, qp.fully_connected_qparams(graph, op))
     return fc.fully_connected_f32(x, w, bias, *op.attrs.activation.bounds())
@@ -116,7 +159,7 @@ def _input_quant(graph: Graph, op: Op) -> tuple[float, int]:
 
 
 KERNELS = {
-    "Conv2D": _by_dtype(conv_int8, conv_float),
+    "Conv2D": _by_dtype(conv_int8, conv_float_or_hybrid),
     "DepthwiseConv2D": _by_dtype(conv_int8, conv_float),
     "Add": _by_dtype(add_int8, add_float),
     "AveragePool2D": _pool(pool.avg_pool_int8, pool.avg_pool_f32),
