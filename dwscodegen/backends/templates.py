@@ -9,6 +9,7 @@ from ..reference import fully_connected as fc
 from ..reference.ops import onnx_requant_scales
 from ..reference.ops import is_hybrid
 from ..targets import Target
+from . import simd
 from .kernel import Kernel
 from .library import comment_safe
 from .render import c_identifier, render
@@ -177,12 +178,17 @@ def _template(graph: Graph, op: Op) -> str:
 
 
 def generate_kernels(graph: Graph, target: Target) -> list[Kernel]:
-    del target   # the portable C kernels are the same for every target (SIMD variants come per target)
+    """Portable C kernels, except where simd.py has a variant for the target's features."""
     kernels = []
     for op in graph.ops:
         ctx = KERNELS[op.type][1](graph, op)
         ctx.update(fn=kernel_name(op), title=comment_safe(f"op {op.index} '{op.name}' ({op.type})"))
-        const_bytes = sum(np.asarray(ctx[k]).nbytes for k in CONSTANT_KEYS if ctx.get(k) is not None)
-        kernels.append(Kernel(op_index=op.index, fn=ctx["fn"], source=render(_template(graph, op), k=ctx),
+        template = _template(graph, op)
+        variant = simd.select(graph, op, target, ctx)
+        if variant is not None:
+            template, ctx = variant
+        const_bytes = sum(np.asarray(ctx[k]).nbytes for k in ctx.get("constant_keys", CONSTANT_KEYS)
+                          if ctx.get(k) is not None)
+        kernels.append(Kernel(op_index=op.index, fn=ctx["fn"], source=render(template, k=ctx),
                               const_bytes=const_bytes))
     return kernels
