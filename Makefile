@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	scripts/install-system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,tvm]'
+	$(BIN)/pip install --quiet -e '.[test,tvm,tflite,onnx,distributed]'
 	touch $@
 
 demo: setup

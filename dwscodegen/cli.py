@@ -43,10 +43,13 @@ def main():
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory for <name>.h and <name>.c; replaced atomically, never left half-written.")
 @backend_opt
+@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Tuning database from `tune`: use the best recorded schedule per layer.")
 @click.option("--flash", metavar="SIZE", help="Flash budget (e.g. 512K); default: the target file's part.")
 @click.option("--ram", metavar="SIZE", help="RAM budget (e.g. 128K); default: the target file's part.")
 @user_errors
-def generate(model: Path, target: str, outdir: Path, backend: str, flash: str | None, ram: str | None):
+def generate(model: Path, target: str, outdir: Path, backend: str, db_path: Path | None, flash: str | None,
+             ram: str | None):
     """Generate a C library (<name>.h, <name>.c) for MODEL on TARGET.
 
     The library is compiled once for TARGET to measure its flash and RAM; a library that does not fit
@@ -60,7 +63,7 @@ def generate(model: Path, target: str, outdir: Path, backend: str, flash: str | 
     tgt = load_target(target)
     budgets = (parse_size(flash) if flash else None, parse_size(ram) if ram else None)
     graph = load_model(model)
-    lib = generate_library(graph, tgt, backend)
+    lib = generate_library(graph, tgt, backend, _tuned(graph, db_path, tgt, backend))
     fp = measure(lib, tgt)
     problems = check_fit(fp, tgt, *budgets)
     if problems:
@@ -81,14 +84,16 @@ def generate(model: Path, target: str, outdir: Path, backend: str, flash: str | 
               help="Number of seeded random inputs to check.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random inputs.")
 @click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(1), help="Seconds per run.")
+@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Tuning database from `tune`: use the best recorded schedule per layer.")
 @click.option("--oracle", default="auto", show_default=True, type=click.Choice(["auto", "numpy", "tflite"]),
               help="What the outputs must equal: auto = the TFLite interpreter's reference kernels for .tflite "
                    "models (when ai-edge-litert is installed), the NumPy reference otherwise.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report as JSON to this file.")
 @user_errors
-def verify(model: Path, target: str, backend: str, runs: int, seed: int, timeout: float, oracle: str,
-           json_path: Path | None):
+def verify(model: Path, target: str, backend: str, runs: int, seed: int, timeout: float, db_path: Path | None,
+           oracle: str, json_path: Path | None):
     """Build MODEL's library for TARGET, run it and compare with the NumPy reference.
 
     int8 must be bit-exact; float32 within 1e-5 * max(1, max|reference|). Exits 0 only if every output matches.
@@ -101,7 +106,9 @@ def verify(model: Path, target: str, backend: str, runs: int, seed: int, timeout
     oracle = choose_oracle(graph, oracle)
     click.echo(f"{graph.name}: {len(graph.ops)} layers, {'/'.join(sorted(graph.activation_dtypes()))}, on {tgt.name} "
                f"({backend} backend), {runs} seeded input(s), seed {seed}; oracle: {ORACLE_LABELS[oracle]}")
-    report = verify_graph(graph, tgt, backend, runs=runs, seed=seed, timeout=timeout, oracle=oracle)
+    schedules = _tuned(graph, db_path, tgt, backend)
+    report = verify_graph(graph, tgt, backend, runs=runs, seed=seed, timeout=timeout, oracle=oracle,
+                          schedules=schedules)
     click.echo(f"  {tgt.name}: {report.footprint.summary()}")
     for problem in report.fit_problems:
         click.echo(f"  warning: does not fit the target's part: {problem}")
@@ -118,6 +125,17 @@ def verify(model: Path, target: str, backend: str, runs: int, seed: int, timeout
     if not report.ok:
         raise click.ClickException(f"{graph.name} on {tgt.name}: generated code does not match the reference")
     click.echo("PASS")
+
+
+def _tuned(graph, db_path: Path | None, target, backend: str) -> dict | None:
+    """Best recorded schedules for this graph's layers, or None without a database."""
+    if db_path is None:
+        return None
+    from .tuning import best_schedules
+    from .tuning_db import TuningDB
+    schedules = best_schedules(graph, TuningDB.open(db_path), target.name, backend)
+    click.echo(f"  tuned schedules from {db_path} for {len(schedules)} of {len(graph.ops)} layers")
+    return schedules
 
 
 def _report_json(report) -> dict:
@@ -156,3 +174,57 @@ def inspect(model: Path, target: str):
     fp = measure(lib, tgt)
     click.echo(f"total: {sum(r.macs for r in rows):,} MACs, {sum(r.params for r in rows):,} parameters; "
                f"{tgt.name}: {fp.summary()}; arena {lib.arena_bytes:,} B")
+
+
+@main.command()
+@model_arg
+@target_opt
+@click.option("--backend", default="tvm", show_default=True, type=click.Choice(["tvm"]),
+              help="Backend whose schedule parameters are searched.")
+@click.option("--trials", default=8, show_default=True, type=click.IntRange(1, 1000),
+              help="Candidates per distinct layer (the default schedule included).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Tuning database (JSON lines); default: <model>.<target>.tuning.jsonl. Measured "
+                   "candidates are skipped, so an interrupted run resumes.")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 64), help="Local worker processes.")
+@click.option("--scheduler", metavar="ADDRESS", help="Send measurements to a dask.distributed scheduler.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Tuning curves PNG; default: next to the database.")
+@user_errors
+def tune(model: Path, target: str, backend: str, trials: int, db_path: Path | None, jobs: int,
+         scheduler: str | None, plot_path: Path | None):
+    """Search schedules per distinct layer of MODEL on TARGET; record every measurement in a database.
+
+    Each candidate is built, checked bit-exactly against the reference (a wrong one is rejected and
+    logged), and measured: executed instructions under QEMU on Cortex-M, median time on native targets.
+    Use the result with `generate --db` / `verify --db`.
+    """
+    from .importers import load_model
+    from .tuning import pending_jobs
+    from .tuning_db import TuningDB
+    from .tuning_report import format_table, layer_rows, plot_curves, run_jobs
+
+    tgt = load_target(target)
+    graph = load_model(model)
+    db_path = db_path or model.with_name(f"{model.stem}.{tgt.name}.tuning.jsonl")
+    db = TuningDB.open(db_path)
+    if db.skipped_lines:
+        click.echo(f"note: {db.skipped_lines} unreadable line(s) in {db_path} skipped (an interrupted write)")
+    todo = pending_jobs(model.resolve(), graph, tgt.name, backend, trials, db)
+    click.echo(f"{graph.name} on {tgt.name}: {len(todo)} measurement(s) to run "
+               f"({len(db.records)} already in {db_path})")
+    rejected = []
+    with click.progressbar(length=len(todo), label="tuning", show_pos=True) as bar:
+        def record(result: dict) -> None:
+            db.append(result)
+            if not result["ok"]:
+                rejected.append(f"{result['op']} {result['schedule']}: {result.get('error', '')}")
+            bar.update(1)
+        run_jobs(todo, jobs, scheduler, record)
+    for line in rejected:
+        click.echo(f"rejected: {line}")
+    unit = "executed instructions (QEMU)" if tgt.runner == "qemu" else "ns per run (median)"
+    click.echo(format_table(layer_rows(graph, db, tgt.name, backend), unit))
+    plot_path = plot_path or db_path.with_suffix(".png")
+    plot_curves(graph, db, tgt.name, backend, plot_path)
+    click.echo(f"tuning curves: {plot_path}")

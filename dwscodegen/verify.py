@@ -5,6 +5,7 @@ the reference is named, so a wrong kernel is found without a debugger.
 """
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,7 @@ class VerifyReport:
     footprint: Footprint | None = None
     fit_problems: list[str] = field(default_factory=list)
     layers: list[tuple] = field(default_factory=list)     # (op, Comparison) when layers were checked
+    ns_per_run: int | None = None                         # median wall time per run (timing_repeats)
 
     @property
     def ok(self) -> bool:
@@ -121,15 +123,21 @@ def _read(path: Path, tensor) -> np.ndarray:
 
 def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs: int = 3, seed: int = 0,
                  timeout: float = 120.0, build_dir: Path | None = None, oracle: str = "auto",
-                 check_layers: bool = False) -> VerifyReport:
-    """check_layers: also compare every intermediate layer output with the oracle (report.layers)."""
+                 check_layers: bool = False, schedules: dict[int, dict] | None = None,
+                 timing_repeats: int = 0) -> VerifyReport:
+    """check_layers: also compare every intermediate layer output with the oracle (report.layers).
+    schedules: op index -> schedule parameters for the backend. timing_repeats (native targets): also
+    time that many runs of the first input and report the median nanoseconds per run."""
     oracle = choose_oracle(graph, oracle)
-    lib = generate_library(graph, target, backend)
+    lib = generate_library(graph, target, backend, schedules)
     with tempfile.TemporaryDirectory(prefix="dwscodegen-verify-") as tmp:
         work = Path(build_dir or tmp)
         work.mkdir(parents=True, exist_ok=True)
         sources = write_harness(graph, lib, work)
-        exe = compile_program(target, sources, [work], work / "harness", defines={"DWS_LAYER_HOOK": HOOK})
+        defines = {"DWS_LAYER_HOOK": HOOK}
+        if timing_repeats and target.runner == "native":
+            defines["DWS_TIMING"] = str(timing_repeats)
+        exe = compile_program(target, sources, [work], work / "harness", defines=defines)
         input_sets = random_inputs(graph, seed, runs)
         for r, inputs in enumerate(input_sets):
             for i, name in enumerate(graph.inputs):
@@ -139,6 +147,8 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
         report = VerifyReport(graph=graph.name, target=target.name, backend=backend, runs=runs, oracle=oracle,
                               comparisons=[],
                               footprint=footprint, fit_problems=check_fit(footprint, target))
+        timing = re.search(r"^dws_timing_ns (\d+)$", result.stdout, re.M)
+        report.ns_per_run = int(timing.group(1)) if timing else None
         if result.marker_counts:
             marks = result.marker_counts[:len(graph.ops) + 1]
             report.layer_instructions = [b - a for a, b in zip(marks, marks[1:])]

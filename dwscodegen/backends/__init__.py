@@ -12,11 +12,15 @@ from .library import Library, assemble
 BACKENDS = ("templates", "tvm")
 
 
-def generate_library(graph: Graph, target: Target, backend: str = "templates") -> Library:
+def generate_library(graph: Graph, target: Target, backend: str = "templates",
+                     schedules: dict[int, dict] | None = None) -> Library:
+    """`schedules` maps op index -> schedule parameters (from tuning); only the tvm backend has knobs."""
     if backend == "templates":
+        if schedules:
+            raise DwsError("the templates backend has no schedule parameters; tune with --backend tvm")
         from .templates import generate_kernels
-    elif backend == "tvm":
+        return assemble(graph, generate_kernels(graph, target), backend)
+    if backend == "tvm":
         from .tvm_backend import generate_kernels
-    else:
-        raise DwsError(f"unknown backend '{backend}'; available: {', '.join(BACKENDS)}")
-    return assemble(graph, generate_kernels(graph, target), backend)
+        return assemble(graph, generate_kernels(graph, target, schedules), backend)
+    raise DwsError(f"unknown backend '{backend}'; available: {', '.join(BACKENDS)}")

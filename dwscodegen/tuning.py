@@ -1,0 +1,160 @@
+"""Per-layer schedule search: candidates are built, checked bit-exactly, measured, and recorded.
+
+Cost on Cortex-M is QEMU's executed-instruction count of the layer (exact, repeatable); on native
+targets the median wall time of repeated runs. A wrong candidate is logged as rejected and never
+becomes a layer's best. Identical layers (same op, shapes, attributes) share one key and one search.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import json
+import random
+import subprocess
+import time
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+
+from .errors import DwsError
+from .importers import load_model
+from .ir import Graph, Op
+from .targets import Target, load_target
+from .tuning_db import TuningDB, schedule_id
+from .validate import validate
+
+# Values searched per knob of each TVM kernel family (tvm_schedules validates the combinations).
+SPACE = {
+    "depthwise": dict(c_split=[0, 2, 4, 8, 16], order=["hwc", "hcw"], unroll_kernel=[True, False]),
+    "pointwise": dict(oc_tile=[1, 2, 4, 8, 16], unroll_tile=[True, False], ic_unroll=[1, 2, 4, 8]),
+    "conv": dict(oc_tile=[1, 2, 4, 8], unroll_tile=[True, False], ic_unroll=[1, 2, 4], unroll_kernel=[True, False]),
+    "add": dict(split=[0, 4, 8, 16], unroll=[False, True]),
+}
+REFERENCE = "templates"   # the portable C loop every tuned layer is compared with
+
+
+def _plain(value):
+    if is_dataclass(value):
+        return _plain(asdict(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def layer_key(graph: Graph, op: Op) -> str:
+    """Identical for layers that would get identical code up to constant values."""
+    shapes = [(graph.tensor(n).shape, graph.tensor(n).dtype, graph.tensor(n).is_const) for n in op.inputs]
+    out = graph.tensor(op.outputs[0])
+    text = json.dumps([op.type, shapes, out.shape, out.dtype, _plain(op.attrs)], sort_keys=True, default=str)
+    return f"{op.type}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def layer_graph(graph: Graph, op: Op) -> Graph:
+    """The one-op graph of `op` with its real constants, to build and measure in isolation."""
+    names = set(op.inputs) | set(op.outputs)
+    single = Op(0, op.name, op.type, list(op.inputs), list(op.outputs), op.attrs)
+    inputs = list(dict.fromkeys(n for n in op.inputs if not graph.tensor(n).is_const))
+    return validate(Graph(name="layer", tensors={n: graph.tensor(n) for n in names}, ops=[single],
+                          inputs=inputs, outputs=list(op.outputs), source=graph.source))
+
+
+def candidates(graph: Graph, op: Op, backend: str, trials: int, seed: int = 0) -> list[dict]:
+    """The default schedule first, then a seeded sample of the valid space."""
+    if backend != "tvm":
+        return [{}]
+    from .backends.tvm_backend import kernel_kind
+    from .backends.tvm_schedules import resolve
+    kind = kernel_kind(graph, op)
+    space = SPACE.get(kind)
+    if space is None:
+        return [{}]
+    valid = []
+    for values in itertools.product(*space.values()):
+        schedule = dict(zip(space, values))
+        try:
+            resolve(kind, op.where(), schedule)
+        except DwsError:
+            continue
+        valid.append(schedule)
+    random.Random(seed).shuffle(valid)
+    return [{}] + valid[:max(trials - 1, 0)]
+
+
+@functools.lru_cache(maxsize=4)
+def _model(path: str) -> Graph:
+    return load_model(path)
+
+
+def toolchain_versions(target: Target) -> dict:
+    versions = {}
+    for tool in [target.cc] + (["qemu-system-arm"] if target.runner == "qemu" else []):
+        try:
+            first = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=30).stdout
+            versions[tool] = first.splitlines()[0] if first else "?"
+        except (OSError, subprocess.SubprocessError):
+            versions[tool] = "unavailable"
+    return versions
+
+
+@dataclass(frozen=True)
+class Job:
+    model: str
+    op_index: int
+    target: str
+    backend: str
+    schedule: dict
+
+
+def measure(job: Job) -> dict:
+    """Build, verify and measure one candidate; runs in a worker process or on a dask worker."""
+    from .verify import verify_graph
+    graph = _model(job.model)
+    op = graph.ops[job.op_index]
+    target = load_target(job.target)
+    record = dict(key=layer_key(graph, op), op=op.where(), target=job.target, backend=job.backend,
+                  schedule=job.schedule, toolchain=toolchain_versions(target), time=time.time())
+    try:
+        report = verify_graph(layer_graph(graph, op), target, job.backend, runs=1, seed=0, oracle="numpy",
+                              schedules={0: job.schedule} if job.schedule else None,
+                              timing_repeats=50 if target.runner == "native" else 0)
+    except DwsError as exc:
+        return dict(record, ok=False, cost=None, error=str(exc)[:500])
+    if not report.ok:
+        return dict(record, ok=False, cost=None, error="wrong result: " + report.comparisons[0].summary()[:400])
+    cost = report.layer_instructions[0] if report.layer_instructions else report.ns_per_run
+    return dict(record, ok=True, cost=cost, unit="instructions" if report.layer_instructions else "ns")
+
+
+def best_schedules(graph: Graph, db: TuningDB, target: str, backend: str) -> dict[int, dict]:
+    """Op index -> best recorded schedule, for the layers the database knows."""
+    chosen = {}
+    for op in graph.ops:
+        best = db.best(layer_key(graph, op), target, backend)
+        if best is not None and best["schedule"]:
+            chosen[op.index] = best["schedule"]
+    return chosen
+
+
+def distinct_layers(graph: Graph) -> list[Op]:
+    seen, layers = set(), []
+    for op in graph.ops:
+        key = layer_key(graph, op)
+        if key not in seen:
+            seen.add(key)
+            layers.append(op)
+    return layers
+
+
+def pending_jobs(model: Path, graph: Graph, target: str, backend: str, trials: int, db: TuningDB) -> list[Job]:
+    """Every candidate (and each layer's reference C loop) not yet in the database."""
+    jobs = []
+    for op in distinct_layers(graph):
+        key = layer_key(graph, op)
+        if backend != REFERENCE and not db.measured(key, target, REFERENCE):
+            jobs.append(Job(str(model), op.index, target, REFERENCE, {}))
+        done = db.measured(key, target, backend)
+        jobs += [Job(str(model), op.index, target, backend, s)
+                 for s in candidates(graph, op, backend, trials) if schedule_id(s) not in done]
+    return jobs

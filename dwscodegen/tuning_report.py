@@ -1,0 +1,106 @@
+"""Running tuning jobs (in-process, a process pool, or a dask.distributed cluster) and reporting them."""
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .errors import DwsError
+from .ir import Graph
+from .tuning import REFERENCE, Job, layer_key, measure
+from .tuning_db import TuningDB
+
+
+def run_jobs(jobs: list[Job], workers: int, scheduler: str | None, on_result: Callable[[dict], None]) -> None:
+    if scheduler:
+        try:
+            from distributed import Client
+            from distributed import as_completed as dask_completed
+        except ImportError:
+            raise DwsError("--scheduler needs dask.distributed: pip install 'dask[distributed]'") from None
+        try:
+            client = Client(scheduler, timeout=30)
+        except (OSError, TimeoutError) as exc:
+            raise DwsError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
+        with client:
+            futures = [client.submit(measure, job, pure=False) for job in jobs]
+            for future in dask_completed(futures):
+                on_result(future.result())
+    elif workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for future in as_completed([pool.submit(measure, job) for job in jobs]):
+                on_result(future.result())
+    else:
+        for job in jobs:
+            on_result(measure(job))
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    layers: str           # op names sharing the key
+    key: str
+    reference: float | None
+    default: float | None
+    tuned: float | None
+    trials: int
+    rejected: int
+
+    def speedup(self, base: float | None) -> str:
+        return f"{base / self.tuned:.2f}x" if base and self.tuned else "-"
+
+
+def layer_rows(graph: Graph, db: TuningDB, target: str, backend: str) -> list[LayerRow]:
+    rows, seen = [], {}
+    for op in graph.ops:
+        seen.setdefault(layer_key(graph, op), []).append(op.name)
+    for key, names in seen.items():
+        mine = [r for r in db.records if (r["key"], r["target"], r["backend"]) == (key, target, backend)]
+        ref = db.best(key, target, REFERENCE)
+        default = next((r["cost"] for r in mine if r["schedule"] == {} and r.get("ok")), None)
+        best = db.best(key, target, backend)
+        rows.append(LayerRow(", ".join(names), key, ref["cost"] if ref else None, default,
+                             best["cost"] if best else None, len(mine), sum(1 for r in mine if not r.get("ok"))))
+    return rows
+
+
+def format_table(rows: Iterable[LayerRow], unit: str) -> str:
+    lines = [f"| layer(s) | reference C loop | default | tuned | vs reference | vs default | trials (rejected) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    fmt = lambda v: f"{v:,.0f}" if v is not None else "-"  # noqa: E731
+    for r in rows:
+        lines.append(f"| {r.layers} | {fmt(r.reference)} | {fmt(r.default)} | {fmt(r.tuned)} | "
+                     f"{r.speedup(r.reference)} | {r.speedup(r.default)} | {r.trials} ({r.rejected}) |")
+    return "\n".join(lines) + f"\n\ncosts in {unit}"
+
+
+def plot_curves(graph: Graph, db: TuningDB, target: str, backend: str, path: Path) -> Path:
+    """Best cost so far against trials, one line per distinct layer."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    names: dict[str, list[str]] = {}
+    for op in graph.ops:
+        names.setdefault(layer_key(graph, op), []).append(op.name)
+    for key, ops in names.items():
+        mine = [r for r in db.records
+                if (r["key"], r["target"], r["backend"]) == (key, target, backend) and r.get("ok")]
+        if not mine:
+            continue
+        base = next((r["cost"] for r in mine if r["schedule"] == {}), mine[0]["cost"])
+        best, curve = float("inf"), []
+        for r in mine:            # in the order they were measured
+            best = min(best, r["cost"])
+            curve.append(best / base)
+        ax.plot(range(1, len(curve) + 1), curve, marker=".", label=ops[0] + (f" (+{len(ops) - 1})" if len(ops) > 1 else ""))
+    ax.set_xlabel("trials")
+    ax.set_ylabel("best cost so far / default schedule")
+    ax.set_title(f"{graph.name} on {target} ({backend} backend)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,92 @@
+"""`dwscodegen tune`: candidates measured, wrong ones rejected, the database resumable and used by verify."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dwscodegen.cli import main
+from dwscodegen.importers import load_model
+from dwscodegen.targets import load_target
+from dwscodegen.toolchain import toolchain_available
+from dwscodegen.tuning import Job, layer_key, measure
+from dwscodegen.tuning_db import TuningDB
+
+pytest.importorskip("tvm")
+MODEL = Path(__file__).resolve().parent.parent / "examples" / "dscnn_block_s8.json"
+
+
+def cortex_m4():
+    ok, why = toolchain_available(load_target("cortex-m4"))
+    if not ok:
+        pytest.skip(why)
+
+
+def test_identical_layers_share_a_key():
+    kws = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "kws_ref_model.tflite"
+    if not kws.is_file():
+        pytest.skip("needs ../shared/models")
+    graph = load_model(kws)
+    keys = [layer_key(graph, op) for op in graph.ops]
+    assert keys[1] == keys[3] == keys[5] == keys[7]        # the four depthwise layers
+    assert keys[2] == keys[4] == keys[6] == keys[8]        # the four pointwise layers
+    assert len(set(keys)) == 7
+
+
+def test_database_skips_a_torn_last_line(tmp_path):
+    db_path = tmp_path / "db.jsonl"
+    good = dict(key="k", target="t", backend="tvm", schedule={"a": 1}, ok=True, cost=10)
+    better = dict(good, schedule={"a": 2}, cost=7)
+    wrong = dict(good, schedule={"a": 3}, ok=False, cost=None)
+    db_path.write_text("\n".join(json.dumps(r) for r in (good, better, wrong)) + '\n{"key": "k", "tar')
+    db = TuningDB.open(db_path)
+    assert db.skipped_lines == 1 and len(db.records) == 3
+    assert db.best("k", "t", "tvm")["schedule"] == {"a": 2}
+    db.append(dict(good, schedule={"a": 4}, cost=3))
+    assert TuningDB.open(db_path).best("k", "t", "tvm")["cost"] == 3
+
+
+@pytest.mark.qemu
+def test_invalid_candidate_is_rejected_not_kept():
+    cortex_m4()
+    result = measure(Job(str(MODEL), 2, "cortex-m4", "tvm", {"oc_tile": 99}))
+    assert result["ok"] is False and result["cost"] is None and "oc_tile" in result["error"]
+
+
+@pytest.mark.qemu
+def test_tune_resume_and_verify_with_database(tmp_path):
+    cortex_m4()
+    db, plot = tmp_path / "db.jsonl", tmp_path / "curves.png"
+    args = ["tune", str(MODEL), "-t", "cortex-m4", "--trials", "3", "--db", str(db), "--jobs", "2", "--plot", str(plot)]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    records = TuningDB.open(db).records
+    # 3 layers x 3 candidates, plus each layer's reference C loop (templates)
+    assert len(records) == 12 and all(r["ok"] for r in records)
+    assert all(r["unit"] == "instructions" and r["cost"] > 0 for r in records)
+    assert "| conv1 |" in first.output and plot.stat().st_size > 10_000
+    # An interrupted run: drop the last two records and tear the new last line.
+    lines = db.read_text().splitlines()
+    db.write_text("\n".join(lines[:-2]) + "\n" + lines[-2][:15])
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert "2 measurement(s) to run" in again.output and "1 unreadable line" in again.output
+    verified = CliRunner().invoke(main, ["verify", str(MODEL), "-t", "cortex-m4", "--backend", "tvm", "--db", str(db),
+                                         "--inputs", "1"])
+    assert verified.exit_code == 0, verified.output
+    assert "tuned schedules from" in verified.output and "PASS" in verified.output
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+def test_tune_on_a_local_dask_cluster(tmp_path):
+    cortex_m4()
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        db = tmp_path / "db.jsonl"
+        result = CliRunner().invoke(main, ["tune", str(MODEL), "-t", "cortex-m4", "--trials", "2", "--db", str(db),
+                                           "--scheduler", cluster.scheduler_address])
+    assert result.exit_code == 0, result.output
+    assert len(TuningDB.open(db).records) == 9
