@@ -68,6 +68,9 @@ class Conv2DAttrs:
     pad: tuple[int, int, int, int] = (0, 0, 0, 0)
     depth_multiplier: int = 1
     activation: Activation = field(default_factory=Activation)
+    # int8 requantization: "tflite" (MultiplyByQuantizedMultiplier) or "onnx" (onnxruntime/MLAS:
+    # float32 scale, round half to even); see reference.ops.requantize_onnx
+    requant: str = "tflite"
 
 
 @dataclass
@@ -88,6 +91,7 @@ class PoolAttrs:
 class FullyConnectedAttrs:
     """Input flattened to [N, K], weights [O, K]."""
     activation: Activation = field(default_factory=Activation)
+    requant: str = "tflite"      # int8: "tflite" (double scale, round half away) or "onnx" (as Conv2DAttrs)
 
 
 @dataclass

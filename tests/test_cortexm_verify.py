@@ -83,8 +83,8 @@ def _inject(monkeypatch, statement: str):
     """Make the generated run function misbehave at its start (hang or fault)."""
     real = verify_mod.generate_library
 
-    def broken(graph, target, backend):
-        lib = real(graph, target, backend)
+    def broken(graph, target, backend, *rest):
+        lib = real(graph, target, backend, *rest)
         c_name = f"{graph.name}.c"
         text = lib.files[c_name].replace("    DWS_AFTER_LAYER(-1,", f"    {statement}\n    DWS_AFTER_LAYER(-1,", 1)
         return replace(lib, files={**lib.files, c_name: text})

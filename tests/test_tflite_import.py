@@ -131,11 +131,25 @@ def test_unsupported_op_names_operator(tmp_path):
     assert "operator 0 (LOGISTIC" in result.output and "not supported" in result.output
 
 
-def test_hybrid_model_is_rejected_with_reason(tmp_path):
+def test_hybrid_conv_matches_interpreter(tmp_path):
+    """float32 activations with int8 per-channel weights: TFLite's hybrid conv, reproduced exactly."""
     rng = np.random.default_rng(0)
     w = conv_weights(rng, (4, 3, 3, 2), "int8", 0)
     path = tmp_path / "hybrid.tflite"
-    path.write_bytes(build_single_op_model("CONV_2D", [act("x", (1, 5, 5, 2), "float32"), w, bias(rng, 4, "float32")],
-                                           [act("y", (1, 5, 5, 4), "float32")], dict(padding="SAME")))
+    path.write_bytes(build_single_op_model("CONV_2D", [act("x", (1, 7, 6, 2), "float32"), w, bias(rng, 4, "float32")],
+                                           [act("y", (1, 4, 3, 4), "float32")],
+                                           dict(padding="SAME", stride_h=2, stride_w=2, fused_activation="RELU")))
+    report = verify_graph(load_model(path), load_target("x86_64"), runs=3, seed=3, oracle="tflite")
+    assert report.ok, [c.summary() for c in report.comparisons]
+
+
+def test_hybrid_depthwise_is_rejected_with_reason(tmp_path):
+    rng = np.random.default_rng(0)
+    w = conv_weights(rng, (1, 3, 3, 2), "int8", 3)
+    path = tmp_path / "hybrid_dw.tflite"
+    path.write_bytes(build_single_op_model("DEPTHWISE_CONV_2D",
+                                           [act("x", (1, 5, 5, 2), "float32"), w, bias(rng, 2, "float32")],
+                                           [act("y", (1, 5, 5, 2), "float32")], dict(padding="SAME")))
     result = CliRunner().invoke(main, ["generate", str(path), "-t", "x86_64", "-o", str(tmp_path / "o")])
-    assert result.exit_code == 1 and "hybrid" in result.output and "operator 0 (CONV_2D" in result.output
+    assert result.exit_code == 1 and "hybrid" in result.output
+    assert "operator 0 (DEPTHWISE_CONV_2D" in result.output and not (tmp_path / "o").exists()

@@ -14,8 +14,8 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "mbv2_inverted_r
 def test_off_by_one_rounding_in_one_layer_is_localized(monkeypatch):
     real = verify_mod.generate_library
 
-    def with_bug_in_dw(graph, target, backend):
-        lib = real(graph, target, backend)
+    def with_bug_in_dw(graph, target, backend, *rest):
+        lib = real(graph, target, backend, *rest)
         c_name = f"{graph.name}.c"
         text = lib.files[c_name]
         # Break layer 1 only: its requantization gets an extra +1 before clamping.

@@ -6,8 +6,8 @@ import numpy as np
 from .. import qparams as qp
 from ..ir import Graph, Op
 from ..reference import fully_connected as fc
-from ..reference.ops import onnx_requant_scales
-from ..reference.ops import is_hybrid
+from ..reference import hybrid
+from ..reference.ops import is_hybrid, onnx_requant_scales
 from ..targets import Target
 from . import simd
 from .kernel import Kernel
@@ -57,6 +57,7 @@ def _conv_context(graph: Graph, op: Op) -> dict:
         bias = bias.astype(np.int32)
     if is_hybrid(graph, op):
         ctx["filter_scale"] = np.broadcast_to(w.quant.scale.astype(np.float32), (y.shape[3],))
+        ctx["per_channel"] = hybrid.per_channel(w.quant.scale)
     ctx.update(filter=filt, bias=bias)
     return ctx
 

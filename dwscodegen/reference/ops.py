@@ -67,7 +67,8 @@ def conv_hybrid(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
 
 def is_hybrid(graph: Graph, op: Op) -> bool:
     """float32 activations with an int8 filter: TFLite's dynamic-range quantized convolution."""
-    return graph.op_dtype(op) == "float32" and graph.tensor(op.inputs[1]).dtype == "int8"
+    return (op.type in ("Conv2D", "DepthwiseConv2D") and graph.op_dtype(op) == "float32"
+            and graph.tensor(op.inputs[1]).dtype == "int8")
 
 
 def conv_float_or_hybrid(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:

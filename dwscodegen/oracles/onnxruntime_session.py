@@ -1,0 +1,88 @@
+"""onnxruntime as an oracle: run the original .onnx file on IR-layout inputs, read back IR-layout outputs.
+
+The IR (and the generated C) is NHWC, ONNX is NCHW: 4-D inputs are transposed to NCHW before the run
+and 4-D results back to NHWC after it; 2-D tensors are the same in both. Names are translated with
+Graph.origin (IR tensor -> ONNX tensor).
+
+onnxruntime runs on the CPU, single-threaded, with graph optimizations off (ORT_DISABLE_ALL) by
+default. That runs a QDQ model as written, node by node: DequantizeLinear, the float op,
+QuantizeLinear (round half to even) — the ONNX meaning of the file, identical on every machine.
+With optimizations on, onnxruntime fuses *some* DequantizeLinear -> op -> QuantizeLinear groups into
+integer kernels (QLinearConv, QGemm, QLinearSoftmax, ...), chosen by heuristics that depend on the CPU
+(e.g. it rewrites int8 activations to uint8 on x86): the result is then a machine-dependent mix of
+the two arithmetics. `level` selects another optimization level for experiments; docs/graph-format.md
+("ONNX models") has the measured differences.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DwsError
+from ..ir import Graph
+
+LEVELS = ("disable_all", "basic", "extended", "all")
+
+
+def _session(model, level: str):
+    try:
+        import onnxruntime as ort
+    except ImportError:   # pragma: no cover
+        raise DwsError("the onnxruntime oracle needs the 'onnxruntime' package: pip install onnxruntime") from None
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = {
+        "disable_all": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[level]
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise DwsError(f"onnxruntime cannot load the model: {exc}") from None
+
+
+def _to_onnx_layout(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if x.ndim == 4 else x
+
+
+def _to_ir_layout(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if x.ndim == 4 else x
+
+
+def run_onnxruntime(model_path, graph: Graph, inputs: dict[str, np.ndarray], tensors: list[str] | None = None,
+                    level: str = "disable_all") -> dict[str, np.ndarray]:
+    """Run `model_path` with onnxruntime on `inputs` (IR names, NHWC) and return the graph outputs, plus
+    any other IR activation tensors named in `tensors`, keyed by IR name and in IR layout.
+
+    Extra tensors are read by declaring them as additional model outputs, which changes nothing at
+    ORT_DISABLE_ALL; at higher levels it can stop onnxruntime from fusing the nodes around them.
+    """
+    import onnx
+
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}")
+    origin = lambda name: graph.origin.get(name, name)     # noqa: E731
+    wanted = list(dict.fromkeys(list(graph.outputs) + list(tensors or [])))
+    model = onnx.load(str(model_path))
+    declared = {o.name for o in model.graph.output}
+    for name in wanted:
+        onnx_name = origin(name)
+        if onnx_name in declared:
+            continue
+        t = graph.tensor(name)
+        elem = {"float32": onnx.TensorProto.FLOAT, "int8": onnx.TensorProto.INT8}[t.dtype]
+        shape = [t.shape[i] for i in (0, 3, 1, 2)] if len(t.shape) == 4 else list(t.shape)
+        model.graph.output.append(onnx.helper.make_tensor_value_info(onnx_name, elem, shape))
+        declared.add(onnx_name)
+    session = _session(model.SerializeToString(), level)
+    feeds = {}
+    for name in graph.inputs:
+        if name not in inputs:
+            raise DwsError(f"no value for graph input '{name}'")
+        feeds[origin(name)] = _to_onnx_layout(np.asarray(inputs[name], dtype=np.float32))
+    names = [origin(n) for n in wanted]
+    results = session.run(names, feeds)
+    return {name: _to_ir_layout(np.asarray(value)) for name, value in zip(wanted, results)}
