@@ -86,9 +86,10 @@ def generate(model: Path, target: str, outdir: Path, backend: str, db_path: Path
 @click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(1), help="Seconds per run.")
 @click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Tuning database from `tune`: use the best recorded schedule per layer.")
-@click.option("--oracle", default="auto", show_default=True, type=click.Choice(["auto", "numpy", "tflite"]),
-              help="What the outputs must equal: auto = the TFLite interpreter's reference kernels for .tflite "
-                   "models (when ai-edge-litert is installed), the NumPy reference otherwise.")
+@click.option("--oracle", default="auto", show_default=True,
+              type=click.Choice(["auto", "numpy", "tflite", "onnxruntime"]),
+              help="What the outputs must equal: auto = the model's own framework (the TFLite interpreter's "
+                   "reference kernels for .tflite, onnxruntime for .onnx) when installed, else the NumPy reference.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report as JSON to this file.")
 @user_errors

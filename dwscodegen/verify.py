@@ -26,17 +26,29 @@ from .toolchain import compile_program
 HOOK = "dws_layer_hook"
 
 
-ORACLES = ("auto", "numpy", "tflite")
+ORACLES = ("auto", "numpy", "tflite", "onnxruntime")
+ORACLE_SUFFIX = {"tflite": ".tflite", "onnxruntime": ".onnx"}
+ORACLE_LABELS = {"numpy": "NumPy reference", "tflite": "TFLite interpreter (BUILTIN_REF reference kernels)",
+                 "onnxruntime": "onnxruntime (CPU, graph optimizations off)"}
+
+
+def _installed(oracle: str) -> bool:
+    module = {"tflite": "ai_edge_litert.interpreter", "onnxruntime": "onnxruntime"}[oracle]
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
 
 
 def choose_oracle(graph: Graph, oracle: str) -> str:
     """auto: the model's own framework when it came from one (and is installed), else the NumPy reference."""
-    from .oracles import tflite_interpreter
-    is_tflite = Path(graph.source).suffix.lower() == ".tflite"
+    suffix = Path(graph.source).suffix.lower()
     if oracle == "auto":
-        return "tflite" if is_tflite and tflite_interpreter.available() else "numpy"
-    if oracle == "tflite" and not is_tflite:
-        raise DwsError(f"the tflite oracle needs a .tflite model, not '{graph.source}'")
+        own = next((o for o, s in ORACLE_SUFFIX.items() if s == suffix), None)
+        return own if own and _installed(own) else "numpy"
+    if oracle in ORACLE_SUFFIX and suffix != ORACLE_SUFFIX[oracle]:
+        raise DwsError(f"the {oracle} oracle runs {ORACLE_SUFFIX[oracle]} models, not '{graph.source}'")
     return oracle
 
 
@@ -44,10 +56,10 @@ def oracle_values(graph: Graph, oracle: str, inputs: dict[str, np.ndarray]) -> d
     if oracle == "tflite":
         from .oracles.tflite_interpreter import run_tflite
         return run_tflite(Path(graph.source), graph, inputs)
+    if oracle == "onnxruntime":
+        from .oracles.onnxruntime_session import run_onnxruntime
+        return run_onnxruntime(Path(graph.source), graph, inputs)
     return run_graph(graph, inputs)
-
-
-ORACLE_LABELS = {"numpy": "NumPy reference", "tflite": "TFLite interpreter (BUILTIN_REF reference kernels)"}
 
 
 @dataclass

@@ -384,3 +384,13 @@ def test_load_error_is_a_dws_error(tmp_path):
     path.write_bytes(QDQ_MODEL.read_bytes()[:-700])
     with pytest.raises(DwsError, match="t.onnx"):
         load_model(path)
+
+
+@pytest.mark.parametrize("name", ["mbv2_small", "mbv2_small_qdq"])
+def test_verify_cli_uses_onnxruntime_as_oracle(name):
+    from click.testing import CliRunner
+    from dwscodegen.cli import main
+    model = Path(__file__).resolve().parent.parent / "examples" / f"{name}.onnx"
+    result = CliRunner().invoke(main, ["verify", str(model), "-t", "x86_64", "--inputs", "4"])
+    assert result.exit_code == 0, result.output
+    assert "oracle: onnxruntime" in result.output and "PASS" in result.output
