@@ -124,10 +124,8 @@ def test_add_knobs_keep_results(dtype, knobs, x86, monkeypatch):
 
 def _verify_with_schedules(graph, target, schedules, monkeypatch):
     """verify_graph with the tvm kernels generated from `schedules` instead of the defaults."""
-    import dwscodegen.verify as verify
-    monkeypatch.setattr(verify, "generate_library",
-                        lambda g, t, backend: assemble(g, generate_kernels(g, t, schedules), backend))
-    return verify.verify_graph(graph, target, backend="tvm", runs=2, seed=4)
+    del monkeypatch
+    return verify_graph(graph, target, backend="tvm", runs=2, seed=4, schedules=schedules)
 
 
 def test_stale_ssa_reuse_is_detected():
