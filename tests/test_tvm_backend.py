@@ -3,6 +3,9 @@
 The layer matrix of test_codegen_x86 and every example are verified on x86 with backend "tvm" (int8
 bit-exact, float32 within tolerance); templates and tvm give bit-identical int8 outputs; schedule
 knobs change the code but not the results; the library compiles for Cortex-M and uses no TVM symbol.
+The real KWS model (../shared/models, skipped when absent) verifies every layer against the TFLite
+interpreter on x86 and Cortex-M4, and its int8 outputs are bit-identical with the templates'.
+The glue ops and hybrid conv one by one: test_tvm_glue_ops.py.
 """
 from __future__ import annotations
 
@@ -18,7 +21,6 @@ pytestmark = pytest.mark.tvm
 tvm = pytest.importorskip("tvm")
 
 from dwscodegen.backends import generate_library  # noqa: E402
-from dwscodegen.backends.library import assemble  # noqa: E402
 from dwscodegen.backends.tvm_backend import generate_kernels  # noqa: E402
 from dwscodegen.errors import DwsError  # noqa: E402
 from dwscodegen.importers import load_model  # noqa: E402
@@ -169,12 +171,16 @@ def test_bad_schedules_are_user_errors(x86):
 
 
 def test_unsupported_op_is_a_user_error(x86):
-    from dwscodegen.ir import Graph, Op
+    """Every op type of the IR is generated; anything else (here an op the IR does not define, which
+    validation would refuse) is a user error naming the op, before any lowering."""
+    from dwscodegen.ir import OP_TYPES, Graph, Op
+    from dwscodegen.backends.tvm_backend import SUPPORTED_OPS
+    assert set(SUPPORTED_OPS) == set(OP_TYPES)
     graph = conv_graph(MATRIX[0], "int8")
-    pool = Op(1, "pool", "MaxPool2D", ["y"], ["z"], graph.ops[0].attrs)
-    graph = Graph(graph.name, graph.tensors, graph.ops + [pool], graph.inputs, ["z"])
-    with pytest.raises(DwsError, match="op 1 'pool' \\(MaxPool2D\\): the tvm backend generates Conv2D, "
-                                       "DepthwiseConv2D, Add in float32 and int8 only; use --backend templates"):
+    other = Op(1, "sigmoid", "Logistic", ["y"], ["z"], graph.ops[0].attrs)
+    graph = Graph(graph.name, graph.tensors, graph.ops + [other], graph.inputs, ["z"])
+    with pytest.raises(DwsError, match="op 1 'sigmoid' \\(Logistic\\): the tvm backend generates Conv2D, "
+                                       "DepthwiseConv2D, Add, .* in float32 and int8 only; use --backend templates"):
         generate_kernels(graph, x86)
 
 
@@ -281,3 +287,54 @@ def test_int8_left_shift_requantize(x86):
     graph.tensor("y").quant.scale = graph.tensor("y").quant.scale / 3000
     assert (conv_qparams(graph, graph.ops[0]).shift > 0).any()
     _check(verify_graph(graph, x86, backend="tvm", runs=2, seed=1))
+
+
+# ----------------------------------------------------------------------------- the real KWS model
+
+KWS = Path(__file__).resolve().parent.parent.parent / "shared" / "models"
+KWS_INT8, KWS_FLOAT = KWS / "kws_ref_model.tflite", KWS / "kws_ref_model_float32.tflite"
+needs_kws = pytest.mark.skipif(not KWS_INT8.is_file() or not KWS_FLOAT.is_file(),
+                               reason=f"{KWS} has no KWS models (needs ../shared)")
+
+
+def _kws_every_layer(model: Path, target, runs: int):
+    """The TFLite interpreter as oracle, every layer compared (int8 bit-exact, float32 in tolerance)."""
+    from dwscodegen.oracles import tflite_interpreter
+    if not tflite_interpreter.available():
+        pytest.skip("ai-edge-litert not installed")
+    graph = load_model(model)
+    report = verify_graph(graph, target, backend="tvm", runs=runs, seed=11, oracle="tflite", check_layers=True)
+    _check(report)
+    assert len(report.layers) == len(graph.ops)
+    bad = [f"{op.where()}: {c.summary()}" for op, c in report.layers if not c.ok]
+    assert not bad, bad
+    return report
+
+
+@needs_kws
+@pytest.mark.parametrize("model", [KWS_INT8, KWS_FLOAT], ids=["int8", "float32"])
+def test_kws_every_layer_on_x86(model, x86):
+    _kws_every_layer(model, x86, runs=3)
+
+
+@needs_kws
+@pytest.mark.qemu
+@pytest.mark.parametrize("model", [KWS_INT8, KWS_FLOAT], ids=["int8", "float32"])
+def test_kws_every_layer_on_cortex_m4(model):
+    toolchain = pytest.importorskip("dwscodegen.toolchain")
+    target = load_target("cortex-m4")
+    ok, why = toolchain.toolchain_available(target)
+    if not ok:
+        pytest.skip(why)
+    report = _kws_every_layer(model, target, runs=1)
+    assert len(report.layer_instructions) == 13 and all(n > 0 for n in report.layer_instructions)
+
+
+@needs_kws
+def test_kws_templates_and_tvm_bit_identical(x86, tmp_path):
+    graph = load_model(KWS_INT8)
+    assert {op.type for op in graph.ops} >= {"AveragePool2D", "Reshape", "FullyConnected", "Softmax"}
+    a = _outputs(graph, x86, "templates", tmp_path, seed=7, runs=4)
+    b = _outputs(graph, x86, "tvm", tmp_path, seed=7, runs=4)
+    for name in graph.outputs:
+        np.testing.assert_array_equal(a[name], b[name])

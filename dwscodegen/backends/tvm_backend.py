@@ -1,11 +1,13 @@
-"""TVM backend: every op is a TE compute (tvm_compute.py), scheduled with s_tir from a parameter
-dict (tvm_schedules.py) and lowered to one plain C99 function (tvm_lower.py).
+"""TVM backend: every op is a TE compute (tvm_compute*.py), scheduled with s_tir from a parameter
+dict (tvm_schedules*.py) and lowered to one plain C99 function (tvm_lower.py).
 
-Same contract as the templates backend: one Kernel per op whose source holds the op's constant arrays,
-the TVM-emitted function (`static void <fn>_tvm(input, filter, bias, [multiplier, shift,] output)`)
-and the wrapper `static void <fn>(const T *restrict input, T *restrict output)` (Add: `(a, b,
-output)`) that the library's run function calls.  The int8 parameters come from qparams.py, like
-every backend's, so the two roads are interchangeable and bit-identical on int8.
+Same contract as the templates backend, for every op type of the IR: one Kernel per op whose source
+holds the op's constant arrays, the TVM-emitted function (`static void <fn>_tvm(input, filter, bias,
+[multiplier, shift | scale,] output)`) and the wrapper `static void <fn>(const T *restrict input,
+T *restrict output)` (Add: `(a, b, output)`; Concatenation: `(input0, input1, ..., output)`) that the
+library's run function calls.  Conv2D, DepthwiseConv2D and Add are built here; the glue ops and hybrid
+Conv2D in tvm_backend_glue.py.  The int8 parameters come from qparams.py, like every backend's, so
+the two roads are interchangeable and bit-identical on int8.
 
 TVM is imported only inside generate_kernels (and the modules it calls into).
 """
@@ -17,9 +19,9 @@ import re
 import numpy as np
 
 from ..errors import DwsError
-from ..ir import Graph, Op
+from ..ir import OP_TYPES, Graph, Op
 from ..qparams import add_qparams, conv_qparams
-from ..reference.ops import is_hybrid
+from ..reference.ops import is_hybrid, onnx_requant_scales
 from ..targets import Target
 from .kernel import Kernel
 from .render import C_TYPES, c_array_body
@@ -28,7 +30,11 @@ from .templates import kernel_name
 MAX_STACK_BYTES = 256
 
 
-SUPPORTED_OPS = ("Conv2D", "DepthwiseConv2D", "Add")
+SUPPORTED_OPS = OP_TYPES
+# op type -> schedule family of the glue ops (tvm_backend_glue.py)
+GLUE_KINDS = {"AveragePool2D": "pool", "MaxPool2D": "pool", "Mean": "mean", "FullyConnected": "fully_connected",
+              "Softmax": "softmax", "Pad": "pad", "Concatenation": "concat", "Quantize": "elementwise",
+              "Dequantize": "elementwise", "Relu": "elementwise", "Relu6": "elementwise", "Reshape": "elementwise"}
 
 
 def _op_dtype(graph: Graph, op: Op) -> str:
@@ -36,11 +42,13 @@ def _op_dtype(graph: Graph, op: Op) -> str:
 
 
 def kernel_kind(graph: Graph, op: Op) -> str:
-    """Schedule family of an op: depthwise | pointwise | conv | add."""
-    if (op.type not in SUPPORTED_OPS or _op_dtype(graph, op) not in ("float32", "int8")
-            or (op.type == "Conv2D" and is_hybrid(graph, op))):
+    """Schedule family of an op: depthwise | pointwise | conv | add, or a glue family (GLUE_KINDS).
+    Hybrid Conv2D (float32 input, int8 filter) is pointwise or conv like any Conv2D."""
+    if op.type not in SUPPORTED_OPS or _op_dtype(graph, op) not in ("float32", "int8"):
         raise DwsError(f"{op.where()}: the tvm backend generates {', '.join(SUPPORTED_OPS)} in float32 and int8 "
                        f"only; use --backend templates for this graph")
+    if op.type in GLUE_KINDS:
+        return GLUE_KINDS[op.type]
     if op.type == "Add":
         return "add"
     if op.type == "DepthwiseConv2D":
@@ -80,7 +88,7 @@ def _conv_constants(graph: Graph, op: Op, kind: str):
         spec = ConvSpec(**common, act_low=low, act_high=high)
         return spec, dict(filter=("float", filt), bias=("float", bias.astype(np.float32)))
     q = conv_qparams(graph, op)
-    if np.any(q.multiplier < 0):
+    if a.requant != "onnx" and np.any(q.multiplier < 0):
         raise DwsError(f"{op.where()}: negative requantize multiplier")   # qparams never make one
     bias64 = bias.astype(np.int64)
     in_offset = q.input_offset
@@ -93,9 +101,11 @@ def _conv_constants(graph: Graph, op: Op, kind: str):
             bias64, in_offset = folded, 0
     spec = ConvSpec(**common, input_offset=in_offset, output_offset=q.output_offset,
                     act_min=q.act_min, act_max=q.act_max, left_shift=bool(np.any(q.shift > 0)),
-                    max_right=int(max(0, -int(q.shift.min()))))
-    return spec, dict(filter=("int8_t", filt), bias=("int32_t", bias64.astype(np.int32)),
-                      multiplier=("int32_t", q.multiplier), shift=("int32_t", q.shift))
+                    max_right=int(max(0, -int(q.shift.min()))), requant=a.requant)
+    consts = dict(filter=("int8_t", filt), bias=("int32_t", bias64.astype(np.int32)))
+    if a.requant == "onnx":
+        return spec, dict(consts, scale=("float", onnx_requant_scales(graph, op)))
+    return spec, dict(consts, multiplier=("int32_t", q.multiplier), shift=("int32_t", q.shift))
 
 
 _SSA_NAME = re.compile(r"\bv_(?:_\d+)?\b")
@@ -153,7 +163,7 @@ def _conv_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Ker
     spec, consts = _conv_constants(graph, op, kind)
     params = tvm_schedules.resolve(kind, op.where(), overrides, spec.kernel, spec.out_shape[3], spec.in_shape[3])
     func = tvm_compute.conv_func(spec)
-    stages = tvm_compute.CONV_STAGES[spec.dtype]
+    stages = tvm_compute.conv_stages(spec)
     if kind == "depthwise":
         func = tvm_schedules.schedule_depthwise(func, params, stages, spec.padded, spec.kernel)
     else:
@@ -172,7 +182,7 @@ def _conv_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Ker
               f"right) {spec.pad}, activation {_activation_label(op)}\n"
               f" * input [{h}][{w}][{c}] -> output [{oh}][{ow}][{oc}]\n"
               f" * schedule {json.dumps(params, sort_keys=True)}\n */\n")
-    per_line = {"filter": 16 if dtype == "int8" else 8, "bias": 8, "multiplier": 8, "shift": 16}
+    per_line = {"filter": 16 if dtype == "int8" else 8, "bias": 8, "multiplier": 8, "shift": 16, "scale": 8}
     arrays = "".join(_array(t, f"{fn}_{k}", v, per_line[k]) for k, (t, v) in consts.items())
     args = ", ".join(["input"] + [f"{fn}_{k}" for k in consts] + ["output"])
     wrapper = (f"static void {fn}(const {ctype} *restrict input, {ctype} *restrict output)\n"
@@ -214,11 +224,16 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict | None = None
     if unknown:
         raise DwsError(f"schedules given for op indices {unknown}, which {graph.name} does not have")
     kinds = [kernel_kind(graph, op) for op in graph.ops]   # unsupported ops fail before any lowering
+    from .tvm_backend_glue import glue_kernel, hybrid_kernel
     kernels = []
     for op, kind in zip(graph.ops, kinds):
         overrides = schedules.get(op.index)
         if kind == "add":
             kernels.append(_add_kernel(graph, op, overrides))
+        elif kind in GLUE_KINDS.values():
+            kernels.append(glue_kernel(graph, op, kind, overrides))
+        elif is_hybrid(graph, op):
+            kernels.append(hybrid_kernel(graph, op, kind, overrides))
         else:
             kernels.append(_conv_kernel(graph, op, kind, overrides))
     return kernels

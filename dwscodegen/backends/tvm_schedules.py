@@ -13,9 +13,26 @@ pointwise   oc_tile         output channels accumulated together (acc[oc_tile] p
             ic_unroll       unroll factor of the input-channel reduction loop, 1 = none
                             (>= the channels: the whole loop)
             unroll_kernel   (conv only) unroll the KHxKW window loops
-add         split           inner split of the element loop, 0 = none
-            unroll          unroll the inner loop (needs 2 <= split <= 16; the int8 stages then become
-                            arrays of `split` values computed per outer iteration)
+add,        split           inner split of the element loop, 0 = none
+elementwise unroll          unroll the inner loop (needs 2 <= split <= 16; the int8 stages then become
+                            arrays of `split` values computed per outer iteration); elementwise =
+                            Relu, Relu6, Quantize, Dequantize, Reshape
+pool        c_tile          channels accumulated together (acc[c_tile] per pixel, the window loops
+mean                        outside the tile: consecutive channels load together), 1 = a scalar
+            unroll_tile     unroll the loops over the tile (accumulate, divide/requantize, store)
+            unroll_kernel   unroll the window loops (default only up to 25 taps; Mean: the H*W loop)
+fully_connected o_tile      outputs accumulated together (each input value loaded once per tile)
+            unroll_tile     unroll the loops over the tile
+            k_unroll        unroll factor of the depth (K) reduction loop, 1 = none
+softmax     cache_exp       keep a row's exps in a temporary [depth] between the sum and the output
+                            (default when depth <= 32); otherwise each pass recomputes them
+pad         decompose       fill the output with the pad value, then copy the input box (no
+                            predicates); false: one loop nest with an if_then_else per element
+concat      partition       one loop per input (loop_partition of the axis loop); false: one loop
+                            with a select between the inputs per element
+Hybrid Conv2D (float32 input, int8 filter) takes the pointwise / conv knobs for its convolution; its
+input quantization (range, quantize) is a plain pass over the input.  The glue schedules live in
+tvm_schedules_glue.py.
 
 Every stage that feeds the output (accumulator, int8 `biased`/`high`) is computed inside the
 innermost output loop it depends on, so intermediates shrink to a scalar or one tile (the lowering
@@ -35,11 +52,21 @@ DEFAULTS = {
     "pointwise": dict(oc_tile=4, unroll_tile=True, ic_unroll=4),
     "conv": dict(oc_tile=4, unroll_tile=True, ic_unroll=1, unroll_kernel=True),
     "add": dict(split=0, unroll=False),
+    "elementwise": dict(split=0, unroll=False),
+    "pool": dict(c_tile=4, unroll_tile=True, unroll_kernel=True),
+    "mean": dict(c_tile=4, unroll_tile=True, unroll_kernel=True),
+    "fully_connected": dict(o_tile=4, unroll_tile=True, k_unroll=4),
+    "softmax": dict(cache_exp=True),
+    "pad": dict(decompose=True),
+    "concat": dict(partition=True),
 }
 _CHOICES = {"order": ("hwc", "hcw")}
 MAX_TILE = 16           # acc, biased, high [oc_tile] int32: within the 256-byte temporary limit
 MAX_UNROLLED_TAPS = 25  # default unroll_kernel only up to a 5x5 window
 MAX_UNROLLED_ADD = 16   # 4 int8 stages of 16 int32: 256 B at most, StorageRewrite shares them
+MAX_CACHED_EXP = 32     # softmax cache_exp by default up to a row of 32 (128 B of int32/float)
+TILES = ("oc_tile", "c_tile", "o_tile")
+UNROLLS = ("ic_unroll", "k_unroll")
 
 
 def default_params(kind: str, kernel: tuple[int, int] = (1, 1), out_channels: int = 0,
@@ -50,10 +77,14 @@ def default_params(kind: str, kernel: tuple[int, int] = (1, 1), out_channels: in
     params = dict(DEFAULTS[kind])
     if "unroll_kernel" in params:
         params["unroll_kernel"] = kernel[0] * kernel[1] <= MAX_UNROLLED_TAPS
-    if "oc_tile" in params and out_channels:
-        params["oc_tile"] = next(t for t in (params["oc_tile"], 3, 2, 1) if out_channels % t == 0)
-    if params.get("ic_unroll", 1) > 1 and in_channels:
-        params["ic_unroll"] = next(t for t in (params["ic_unroll"], 2, 1) if in_channels % t == 0)
+    for key in TILES:
+        if key in params and out_channels:
+            params[key] = next(t for t in (params[key], 3, 2, 1) if out_channels % t == 0)
+    for key in UNROLLS:
+        if params.get(key, 1) > 1 and in_channels:
+            params[key] = next(t for t in (params[key], 2, 1) if in_channels % t == 0)
+    if kind == "softmax" and in_channels:
+        params["cache_exp"] = in_channels <= MAX_CACHED_EXP
     return params
 
 
@@ -76,10 +107,10 @@ def resolve(kind: str, where: str, overrides: dict | None, kernel=(1, 1), out_ch
                         if isinstance(default, int) else " | ".join(_CHOICES[key]))
             raise DwsError(f"{where}: schedule parameter {key}={value!r} must be {expected}")
         params[key] = value
-    for key in ("oc_tile", "ic_unroll"):
+    for key in TILES + UNROLLS:
         if key in params and not 1 <= params[key] <= MAX_TILE:
             raise DwsError(f"{where}: schedule parameter {key}={params[key]} must be in [1, {MAX_TILE}]")
-    if kind == "add" and params["unroll"] and not 2 <= params["split"] <= MAX_UNROLLED_ADD:
+    if kind in ("add", "elementwise") and params["unroll"] and not 2 <= params["split"] <= MAX_UNROLLED_ADD:
         raise DwsError(f"{where}: schedule parameter unroll=true needs 2 <= split <= {MAX_UNROLLED_ADD}, "
                        f"got split={params['split']}")
     return params

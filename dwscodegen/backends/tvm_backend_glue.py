@@ -1,0 +1,200 @@
+"""TVM backend kernels of the glue ops and of hybrid Conv2D: constants, compute, schedule, lowering and
+the wrapper with the library's calling convention (one const pointer per non-constant input, then the
+output), as tvm_backend does for Conv2D / DepthwiseConv2D / Add.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .. import qparams as qp
+from ..ir import Graph, Op
+from ..reference import fully_connected as fc
+from ..reference import hybrid
+from ..reference.ops import onnx_requant_scales
+from .kernel import Kernel
+from .render import C_TYPES, c_array_body
+from .templates import kernel_name
+
+# per op type: the word in the header comment
+WHAT = {"AveragePool2D": "average pool", "MaxPool2D": "max pool", "Mean": "mean over H, W",
+        "FullyConnected": "fully connected", "Softmax": "softmax over the last axis", "Pad": "constant pad",
+        "Concatenation": "concatenation", "Quantize": "quantize", "Dequantize": "dequantize", "Relu": "relu",
+        "Relu6": "relu6", "Reshape": "reshape (a copy)"}
+
+
+def _values(ctype: str, values, per_line: int) -> str:
+    values = np.asarray(values).reshape(-1)
+    if ctype == "double":   # shortest repr round-trips a double exactly
+        items = [repr(float(v)) for v in values]
+        return ",\n".join("    " + ", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line))
+    return c_array_body(values, per_line)
+
+
+def _emit(graph: Graph, op: Op, body: str, consts: dict, args: list[str], params: dict, detail: str,
+          extra: str = "") -> Kernel:
+    """consts: suffix -> (ctype, values); args: the TVM function's arguments in order, where a const
+    suffix names its array and anything else is a wrapper parameter or a name defined in `extra`."""
+    fn = kernel_name(op)
+    out = graph.tensor(op.outputs[0])
+    inputs = [n for n in op.inputs if not graph.tensor(n).is_const]
+    names = ["input"] if len(inputs) == 1 else [f"input{k}" for k in range(len(inputs))]
+    header = (f"/*\n * op {op.index} '{op.name}' ({op.type}), TVM backend\n * {detail}\n"
+              f" * input {' + '.join(str(list(graph.tensor(n).shape)) for n in inputs)} -> output {list(out.shape)}\n"
+              f" * schedule {json.dumps(params, sort_keys=True)}\n */\n")
+    arrays = "".join(f"static const {t} {fn}_{k}[{np.asarray(v).size}] = {{\n{_values(t, v, 8)}\n}};\n"
+                     for k, (t, v) in consts.items())
+    call = ", ".join(f"{fn}_{a}" if a in consts else a for a in args)
+    decl = ", ".join([f"const {C_TYPES[graph.tensor(n).dtype]} *restrict {p}" for n, p in zip(inputs, names)]
+                     + [f"{C_TYPES[out.dtype]} *restrict output"])
+    wrapper = f"static void {fn}({decl})\n{{\n    {fn}_tvm({call});\n}}\n"
+    const_bytes = sum(np.asarray(v).nbytes for _, v in consts.values())
+    return Kernel(op_index=op.index, fn=fn, source=f"{header}{arrays}{extra}\n{body}\n{wrapper}",
+                  const_bytes=const_bytes)
+
+
+def _writable(text: str, name: str, ctype: str) -> str:
+    """Re-mark parameter `name` as written: loop_partition leaves its parts in opaque blocks without
+    write regions, so tvm_lower's const inference would print it `const`."""
+    head, _, rest = text.partition("\n")
+    return head.replace(f"const {ctype} *restrict {name}", f"{ctype} *restrict {name}") + "\n" + rest
+
+
+def _activation(op: Op) -> str:
+    act = op.attrs.activation
+    return f"clamp [{act.low:g}, {act.high:g}]" if act.kind == "clamp" else act.kind
+
+
+def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kernel:
+    from . import tvm_compute_glue as cg
+    from . import tvm_schedules as ts
+    from . import tvm_schedules_glue as sg
+    from .tvm_backend import _lower
+    fn = kernel_name(op)
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    dtype = graph.op_dtype(op)
+    int8 = dtype == "int8"
+    consts: dict = {}
+    detail = f"{'int8' if int8 or op.type == 'Quantize' else 'float32'} {WHAT[op.type]}"
+    if kind == "elementwise":
+        params = ts.resolve(kind, op.where(), overrides)
+        q, zp = None, 0
+        if op.type in ("Quantize", "Dequantize"):
+            quant = (y if op.type == "Quantize" else x).quant
+            consts["scale"] = ("float", np.array([quant.scale[0]], np.float32))
+            zp = int(quant.zero_point[0])
+            detail += f", scale {float(np.float32(quant.scale[0])):.9g}, zero point {zp}"
+        elif op.type in ("Relu", "Relu6") and int8:
+            q = qp.relu_qparams(graph, op)
+            detail += f", clamp [{q.act_min}, {q.act_max}]"
+        func, stages = cg.elementwise_func(op.type, x.size, dtype, q, zp)
+        func = sg.schedule_elementwise(func, params, stages)
+        args = ["input"] + list(consts) + ["output"]
+    elif kind in ("pool", "mean"):
+        window = (x.shape[1], x.shape[2]) if kind == "mean" else tuple(op.attrs.filter)
+        params = ts.resolve(kind, op.where(), overrides, window, x.shape[3])
+        out_shape = (x.shape[0], 1, 1, x.shape[3]) if kind == "mean" else tuple(y.shape)
+        if kind == "mean":
+            func, stages = cg.pool_func("Mean", dtype, x.shape, out_shape, window, (1, 1), (0, 0, 0, 0),
+                                        mean_q=qp.mean_qparams(graph, op) if int8 else None)
+        else:
+            a = op.attrs
+            act_range = qp.output_activation_range(graph, op) if int8 else (-128, 127)
+            func, stages = cg.pool_func(op.type, dtype, x.shape, out_shape, a.filter, a.stride, a.pad,
+                                        a.activation.bounds(), act_range)
+            detail += (f" {a.filter[0]}x{a.filter[1]}, stride {a.stride[0]}x{a.stride[1]}, padding (top, bottom, "
+                       f"left, right) {tuple(a.pad)}, activation {_activation(op)}")
+        func = sg.schedule_pool(func, params, stages, window)
+        args = ["input", "output"]
+    elif kind == "fully_connected":
+        w = graph.tensor(op.inputs[1])
+        units, depth = w.shape
+        bias = graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else None
+        params = ts.resolve(kind, op.where(), overrides, (1, 1), units, depth)
+        consts["weights"] = ("int8_t" if int8 else "float", w.data)
+        q, per_channel = None, True
+        if int8:
+            q = qp.fully_connected_qparams(graph, op)
+            consts["bias"] = ("int32_t", fc.folded_bias(w.data, bias, q))
+            if op.attrs.requant == "onnx":
+                consts["scale"] = ("float", onnx_requant_scales(graph, op))
+            else:
+                per_channel = len(set(float(s) for s in q.scale)) > 1
+                consts["scale"] = ("double", q.scale if per_channel else q.scale[:1])
+            detail += f", clamp [{q.act_min}, {q.act_max}], requantize {op.attrs.requant}"
+        elif bias is not None:
+            consts["bias"] = ("float", bias.astype(np.float32))
+        detail += f" [{x.size // depth}][{depth}] x [{units}][{depth}]^T, activation {_activation(op)}"
+        func, stages = cg.fc_func(dtype, x.size // depth, depth, units, bias is not None,
+                                  op.attrs.activation.bounds(), q, op.attrs.requant, per_channel)
+        func = sg.schedule_fully_connected(func, params, stages, depth)
+        args = ["input"] + list(consts) + ["output"]
+    elif kind == "softmax":
+        from .tvm_compute_softmax import softmax_func
+        depth = x.shape[-1]
+        params = ts.resolve(kind, op.where(), overrides, (1, 1), 0, depth)
+        p = qp.softmax_qparams(graph, op) if int8 else None
+        func, plan = softmax_func(dtype, x.size // depth, depth, params["cache_exp"], p, op.attrs.beta)
+        func = sg.schedule_softmax(func, params, plan)
+        detail += f" of {x.size // depth} rows of {depth}, beta {op.attrs.beta:g}"
+        args = ["input", "output"]
+    elif kind == "pad":
+        params = ts.resolve(kind, op.where(), overrides)
+        pad_value = int(y.quant.zero_point[0]) if int8 else 0.0
+        func, _ = cg.pad_func(dtype, x.shape, op.attrs.paddings, pad_value)
+        func = sg.schedule_pad(func, params)
+        detail += f" with {pad_value}, paddings {[tuple(p) for p in op.attrs.paddings]}"
+        args = ["input", "output"]
+    else:   # concat
+        params = ts.resolve(kind, op.where(), overrides)
+        axis = op.attrs.axis
+        shapes = [graph.tensor(n).shape for n in op.inputs]
+        sizes = [int(np.prod(s[axis:])) for s in shapes]
+        qs = qp.concat_qparams(graph, op) if int8 else None
+        func, _ = cg.concat_func(dtype, int(np.prod(shapes[0][:axis])), sizes, qs)
+        func = sg.schedule_concat(func, params, sizes)
+        detail += f" of {len(sizes)} inputs along axis {axis}"
+        args = [f"input{k}" for k in range(len(sizes))] + ["output"]
+        if len(sizes) == 1:
+            args = ["input", "output"]
+    body = _lower(func, f"{fn}_tvm", op.where())
+    if kind == "concat":
+        body = _writable(body, "output", C_TYPES[y.dtype])
+    return _emit(graph, op, body, consts, args, params, detail)
+
+
+def hybrid_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kernel:
+    """Conv2D with float32 activations and an int8 per-channel filter (TFLite EvalHybrid)."""
+    from . import tvm_schedules as ts
+    from .tvm_backend import _lower
+    from .tvm_compute import ConvSpec
+    from .tvm_compute_hybrid import HYBRID_STAGES, hybrid_conv_func
+    from .tvm_schedules_glue import schedule_hybrid_input
+    fn = kernel_name(op)
+    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    a = op.attrs
+    oc = y.shape[3]
+    low, high = a.activation.bounds()
+    spec = ConvSpec(kind=kind, dtype="float32", in_shape=tuple(x.shape), out_shape=tuple(y.shape),
+                    kernel=(w.shape[1], w.shape[2]), stride=tuple(a.stride), dilation=tuple(a.dilation),
+                    pad=tuple(a.pad), act_low=low, act_high=high)
+    params = ts.resolve(kind, op.where(), overrides, spec.kernel, oc, x.shape[3])
+    per_channel = hybrid.per_channel(w.quant.scale)
+    func = hybrid_conv_func(spec, per_channel)
+    func = ts.schedule_conv(func, params, HYBRID_STAGES, spec.padded, spec.kernel if kind == "conv" else None,
+                            x.shape[3])
+    func = schedule_hybrid_input(func)
+    body = _lower(func, f"{fn}_tvm", op.where())
+    bias = graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else np.zeros(oc, np.float32)
+    consts = {"filter": ("int8_t", w.data.reshape(oc, -1) if kind == "pointwise" else w.data),
+              "filter_scale": ("float", np.broadcast_to(w.quant.scale.astype(np.float32), (oc,))),
+              "bias": ("float", bias.astype(np.float32))}
+    extra = f"/* The input quantized to int8, rebuilt on every run. */\nstatic int8_t {fn}_quantized[{x.size}];\n"
+    (kh, kw), (sh, sw) = spec.kernel, spec.stride
+    mode = "asymmetric (per-channel filter)" if per_channel else "symmetric (per-tensor filter)"
+    detail = (f"float32 convolution {kh}x{kw} with int8 weights (hybrid, {mode} input quantization), stride "
+              f"{sh}x{sw}, dilation {spec.dilation[0]}x{spec.dilation[1]}, padding (top, bottom, left, right) "
+              f"{spec.pad}, activation {_activation(op)}")
+    args = ["input", "filter", "filter_scale", "bias", f"{fn}_quantized", "output"]
+    return _emit(graph, op, body, consts, args, params, detail, extra)
