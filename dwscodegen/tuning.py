@@ -29,6 +29,13 @@ SPACE = {
     "pointwise": dict(oc_tile=[1, 2, 4, 8, 16], unroll_tile=[True, False], ic_unroll=[1, 2, 4, 8]),
     "conv": dict(oc_tile=[1, 2, 4, 8], unroll_tile=[True, False], ic_unroll=[1, 2, 4], unroll_kernel=[True, False]),
     "add": dict(split=[0, 4, 8, 16], unroll=[False, True]),
+    "elementwise": dict(split=[0, 4, 8, 16], unroll=[False, True]),
+    "pool": dict(c_tile=[1, 2, 4, 8], unroll_tile=[True, False], unroll_kernel=[True, False]),
+    "mean": dict(c_tile=[1, 2, 4, 8], unroll_tile=[True, False], unroll_kernel=[True, False]),
+    "fully_connected": dict(o_tile=[1, 2, 4, 8], unroll_tile=[True, False], k_unroll=[1, 2, 4, 8]),
+    "softmax": dict(cache_exp=[True, False]),
+    "pad": dict(decompose=[True, False]),
+    "concat": dict(partition=[True, False]),
 }
 REFERENCE = "templates"   # the portable C loop every tuned layer is compared with
 
