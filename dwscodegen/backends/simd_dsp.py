@@ -1,0 +1,137 @@
+"""Armv7E-M / Armv8-M DSP variants (feature `dsp`: Cortex-M4, M7, M33): SMLAD on int16 pairs.
+
+Weights are constants, so they are reordered, sign-extended to int16 and scaled (by the power of two of the
+requantization plan) here, in the lane order SXTB16 produces from four input bytes: word 2g holds
+(w[4g], w[4g+2]) and word 2g+1 holds (w[4g+1], w[4g+3]). The input offset is always folded into the bias:
+padding taps either read the input zero point (im2col patches, so (x + offset) * w = 0) or are skipped
+with a bias that only folds the taps that are read (depthwise regions).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .simd import ConvInfo, RequantPlan, requant_plan, runs, tap_ranges
+
+INT16_LIMIT = 32767
+STACK_BUDGET = 8192     # bytes of patch buffers a variant may put on the stack per call
+UNROLLED_TAPS = 400     # depthwise: taps unrolled over all regions of the output plane, at most
+
+
+def pack_pairs(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Two int16 lanes per int32 word: lo in bits 0..15, hi in 16..31 (little-endian halfwords)."""
+    word = (lo.astype(np.int64) & 0xFFFF) | ((hi.astype(np.int64) & 0xFFFF) << 16)
+    return np.where(word >= 1 << 31, word - (1 << 32), word).astype(np.int32)
+
+
+def sxtb16_rows(rows: np.ndarray) -> np.ndarray:
+    """[N][K] int values -> [N][K4 / 2] words in SXTB16 lane order (K padded with zeros to K4)."""
+    n, k = rows.shape
+    k4 = -(-k // 4) * 4
+    padded = np.zeros((n, k4), np.int64)
+    padded[:, :k] = rows
+    groups = padded.reshape(n, k4 // 4, 4)
+    even = pack_pairs(groups[:, :, 0], groups[:, :, 2])
+    odd = pack_pairs(groups[:, :, 1], groups[:, :, 3])
+    return np.stack([even, odd], axis=2).reshape(n, k4 // 2)
+
+
+def requant_records(info: ConvInfo, plan: RequantPlan, order: np.ndarray | None = None) -> np.ndarray:
+    """Per-channel requantization words read by <fn>_requantize(acc, rq): round (m, rc, e), noround (m, rc),
+    generic (m, shift). `order` lists the channel of each record (-1: padding, all zero)."""
+    idx = np.arange(info.OC) if order is None else order
+    if plan.mode == "round":
+        cols = [plan.multiplier, plan.rc, plan.rshift]
+    elif plan.mode == "noround":
+        cols = [plan.multiplier, plan.rc]
+    else:
+        cols = [plan.multiplier, info.shift]
+    table = np.stack(cols, axis=1)
+    return np.where(idx[:, None] >= 0, table[np.maximum(idx, 0)], 0).astype(np.int64)
+
+
+def requant_context(info: ConvInfo, plan: RequantPlan) -> dict:
+    return dict(rq_mode=plan.mode, output_offset=info.out_offset, act_min=info.act_min, act_max=info.act_max,
+                RQW=3 if plan.mode == "round" else 2)
+
+
+def _gemm_common(info: ConvInfo, ctx: dict, plan: RequantPlan, rows: np.ndarray) -> dict:
+    """rows: [OC][K] int weights in patch order. Each output channel's constants are one row of
+    `weights`: [bias, requantization words (RQW), NW weight words]."""
+    scale = plan.scale
+    k = rows.shape[1]
+    folded = (info.bias + info.in_offset * rows.sum(axis=1)) * scale
+    words = sxtb16_rows(rows * scale[:, None])
+    packed = np.concatenate([folded[:, None], requant_records(info, plan), words], axis=1)
+    out = dict(fn=ctx["fn"], title=ctx["title"], activation=ctx["activation"],
+               H=info.H, W=info.W, C=info.C, OH=info.OH, OW=info.OW, OC=info.OC, KH=info.KH, KW=info.KW,
+               SH=info.SH, SW=info.SW, DH=info.DH, DW=info.DW, PT=info.PT, PL=info.PL,
+               K=k, K4=-(-k // 4) * 4, NW=words.shape[1], NPIX=info.OH * info.OW, RS=packed.shape[1],
+               input_zero_point=-info.in_offset, weights=packed.astype(np.int32))
+    out.update(requant_context(info, plan))
+    out["constant_keys"] = ("weights",)
+    return out
+
+
+def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict] | None:
+    if info.MULT != 1 or info.KH * info.KW > 25:
+        return None
+    c4 = -(-info.C // 4) * 4
+    taps = info.KH * info.KW
+    scale = plan.scale
+    w = info.weights.reshape(taps, info.OC) * scale[None, :]          # [tap][channel], scaled
+    wp = np.zeros((taps, c4), np.int64)
+    wp[:, :info.C] = w
+    g = wp.reshape(taps, c4 // 4, 4).transpose(1, 0, 2)                 # [group][tap][4]
+    words = np.stack([pack_pairs(g[:, :, 0], g[:, :, 2]), pack_pairs(g[:, :, 1], g[:, :, 3])], axis=2)
+    order = np.arange(c4)
+    records = requant_records(info, plan, np.where(order < info.C, order, -1)).reshape(c4 // 4, -1)
+    blocks = np.concatenate([records, words.reshape(c4 // 4, -1)], axis=1)   # [group][4 * RQW + 2 * taps]
+    # Regions: runs of output rows (columns) whose valid tap range is the same.
+    yr = runs(tap_ranges(info.OH, info.SH, info.PT, info.DH, info.H, info.KH))
+    xr = runs(tap_ranges(info.OW, info.SW, info.PL, info.DW, info.W, info.KW))
+    raw = info.weights.reshape(info.KH, info.KW, info.OC)
+    bias_sets: dict[tuple, int] = {}
+    biases = []
+    regions = []
+    for y0, y1, (ky0, ky1) in yr:
+        for x0, x1, (kx0, kx1) in xr:
+            key = (ky0, ky1, kx0, kx1)
+            if key not in bias_sets:
+                folded = (info.bias + info.in_offset * raw[ky0:ky1, kx0:kx1].reshape(-1, info.OC).sum(axis=0)) * scale
+                b = np.zeros(c4, np.int64)
+                b[:info.C] = folded
+                bias_sets[key] = len(biases)
+                biases.append(b)
+            regions.append(dict(y0=y0, y1=y1, x0=x0, x1=x1, bias=bias_sets[key],
+                                taps=[(ky, kx, ky * info.KW + kx) for ky in range(ky0, ky1) for kx in range(kx0, kx1)]))
+    taps_read = sum(len(r["taps"]) for r in regions)
+    if taps_read == 0 or taps_read > UNROLLED_TAPS:
+        return None     # no tap inside the input at all, or too much unrolled code for an odd shape
+    out = dict(fn=ctx["fn"], title=ctx["title"], activation=ctx["activation"],
+               H=info.H, W=info.W, C=info.C, C4=c4, OH=info.OH, OW=info.OW, OC=info.OC, KH=info.KH, KW=info.KW,
+               SH=info.SH, SW=info.SW, DH=info.DH, DW=info.DW, PT=info.PT, PL=info.PL, TAPS=taps,
+               weights=blocks.astype(np.int32), BS=blocks.shape[1],
+               bias=np.stack(biases).astype(np.int32), regions=regions)
+    out.update(requant_context(info, plan))
+    out["constant_keys"] = ("weights", "bias")
+    return "kernels/depthwise_conv2d_s8_dsp_4c.c.j2", out
+
+
+def select(info: ConvInfo, ctx: dict) -> tuple[str, dict] | None:
+    plan = requant_plan(info, prescale_doubling=True, weight_limit=INT16_LIMIT)
+    if plan is None:
+        return None
+    if info.depthwise:
+        return _depthwise(info, ctx, plan)
+    rows = info.weights.reshape(info.OC, -1)
+    patch = 2 * (-(-rows.shape[1] // 4) * 4)         # bytes of one widened patch
+    if info.pointwise:
+        tiles = [(4, "pointwise_conv2d_s8_dsp_4x2"), (1, "pointwise_conv2d_s8_dsp_1x2")]
+        extra = 0
+    else:
+        tiles = [(2, "conv2d_s8_dsp_im2col_2x2"), (1, "conv2d_s8_dsp_im2col_1x2")]
+        extra = rows.shape[1]                        # the int8 patch the widened one is built from
+    for pixels, name in tiles:
+        if pixels * patch + extra <= STACK_BUDGET:
+            return f"kernels/{name}.c.j2", _gemm_common(info, ctx, plan, rows)
+    return None

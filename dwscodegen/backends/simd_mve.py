@@ -1,0 +1,146 @@
+"""Armv8.1-M MVE (Helium) variants (feature `mve`: Cortex-M55).
+
+- Pointwise and im2col convolution: VMLADAVA (16 int8 products summed into a scalar per instruction) over a
+  register tile of 2 output pixels x 4 output channels; the 4 channel sums of a pixel are requantized as one
+  vector.
+- Depthwise: 8 channels per step as int16 lanes (VLDRB.S16), VMULLB/VMULLT against pre-widened int16
+  weights into even/odd int32 accumulators, requantized as vectors and narrowed back in channel order
+  (VQMOVNB/VQMOVNT undo the even/odd split).
+
+Requantization (vector): y = VQRDMULH(acc << left, m) is TFLite's SaturatingRoundingDoublingHighMul exactly;
+VRSHL by -e adds 2^(e-1) before its arithmetic shift, so VRSHL(y + s + zp * 2^e, -e) with s = acc >> 31 is
+RoundingDivideByPOT(y, e) + zp (see simd.py); channels with e = 0 mask s off.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .simd import ConvInfo, RequantPlan, requant_plan, runs, tap_ranges
+
+STACK_BUDGET = 8192     # bytes of patch buffers a variant may put on the stack per call
+UNROLLED_TAPS = 400     # depthwise: taps unrolled over all regions of the output plane, at most
+
+
+def _vectors(info: ConvInfo, plan: RequantPlan) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Per-channel int32 requantization vectors the kernels read, by name, in the order they are stored."""
+    e = plan.rshift
+    vec = {"m": plan.multiplier, "czp": np.int64(info.out_offset) * (np.int64(1) << e), "nege": -e}
+    names = ["m", "czp", "nege"]
+    if np.any(plan.lshift > 0):
+        vec["left"] = plan.lshift
+        names.append("left")
+    if np.any(e == 0) and np.any(e > 0):
+        vec["smask"] = np.where(e > 0, -1, 0)
+        names.append("smask")
+    return names, vec
+
+
+def _plan(info: ConvInfo) -> RequantPlan | None:
+    plan = requant_plan(info, prescale_doubling=False, weight_limit=None)
+    if plan is None:
+        return None
+    e, left = plan.rshift, plan.lshift
+    if np.any(e > 30):
+        return None
+    # |acc << left| and |y + s + zp * 2^e| must stay inside int32 (VSHL and VADD wrap).
+    a_bound = info.partial_bound() << left
+    czp = abs(info.out_offset) * (np.int64(1) << e)
+    if np.any(a_bound + czp + 2 > (1 << 31) - 1):
+        return None
+    return plan
+
+
+def _common(info: ConvInfo, ctx: dict, plan: RequantPlan) -> dict:
+    e = plan.rshift
+    mode = "round" if np.all(e >= 1) else "noround" if np.all(e == 0) else "mixed"
+    return dict(rq_mode=mode, fn=ctx["fn"], title=ctx["title"], activation=ctx["activation"],
+                H=info.H, W=info.W, C=info.C, OH=info.OH, OW=info.OW, OC=info.OC, KH=info.KH, KW=info.KW,
+                SH=info.SH, SW=info.SW, DH=info.DH, DW=info.DW, PT=info.PT, PL=info.PL,
+                input_zero_point=-info.in_offset, output_offset=info.out_offset,
+                act_min=info.act_min, act_max=info.act_max)
+
+
+def _gemm(info: ConvInfo, ctx: dict, plan: RequantPlan, template: str, qb: int) -> tuple[str, dict]:
+    """qb: output channels per tile (one requantization vector, lanes qb..3 unused)."""
+    rows = info.weights.reshape(info.OC, -1)
+    k = rows.shape[1]
+    k16 = -(-k // 16) * 16
+    ocb = -(-info.OC // qb) * qb
+    blocks_n = ocb // qb
+    weights = np.zeros((ocb, k16), np.int8)
+    weights[:info.OC, :k] = rows
+    # In the order the tiles read them: [block of qb channels][16-byte chunk][channel in block][16].
+    weights = weights.reshape(blocks_n, qb, k16 // 16, 16).transpose(0, 2, 1, 3).reshape(blocks_n, -1)
+    names, vec = _vectors(info, plan)
+    folded = info.bias + info.in_offset * rows.sum(axis=1)
+    table = np.zeros((len(names) + 1, blocks_n, 4), np.int64)
+    lanes = np.zeros((len(names) + 1, ocb), np.int64)
+    lanes[0, :info.OC] = folded
+    for i, name in enumerate(names):
+        lanes[i + 1, :info.OC] = vec[name]
+    table[:, :, :qb] = lanes.reshape(len(names) + 1, blocks_n, qb)
+    # [block][bias, then each vector][4 lanes]
+    blocks = table.transpose(1, 0, 2).reshape(blocks_n, -1)
+    out = _common(info, ctx, plan)
+    out.update(K=k, K16=k16, NPIX=info.OH * info.OW, weights=weights, rq=blocks.astype(np.int32), QB=qb,
+               vectors=["bias"] + names, NV=len(names) + 1, constant_keys=("weights", "rq"))
+    return template, out
+
+
+def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict] | None:
+    if info.MULT != 1 or info.KH * info.KW > 25:
+        return None
+    c8 = -(-info.C // 8) * 8
+    taps = info.KH * info.KW
+    raw = info.weights.reshape(taps, info.OC)
+    wp = np.zeros((c8 // 8, taps, 8), np.int16)
+    padded = np.zeros((taps, c8), np.int64)
+    padded[:, :info.C] = raw
+    wp[:] = padded.reshape(taps, c8 // 8, 8).transpose(1, 0, 2)
+    # Lane order of the accumulators: even channels of a group of 8, then odd ones (VMULLB / VMULLT).
+    perm = np.concatenate([np.arange(0, 8, 2), np.arange(1, 8, 2)])
+
+    def permuted(per_channel: np.ndarray) -> np.ndarray:
+        p = np.zeros(c8, np.int64)
+        p[:info.C] = per_channel
+        return p.reshape(c8 // 8, 8)[:, perm]                      # [group][8]
+
+    names, vec = _vectors(info, plan)
+    rq = np.stack([permuted(vec[n]) for n in names], axis=1).reshape(c8 // 8, -1)   # [group][vector][8]
+    yr = runs(tap_ranges(info.OH, info.SH, info.PT, info.DH, info.H, info.KH))
+    xr = runs(tap_ranges(info.OW, info.SW, info.PL, info.DW, info.W, info.KW))
+    w3 = info.weights.reshape(info.KH, info.KW, info.OC)
+    bias_sets: dict[tuple, int] = {}
+    biases, regions = [], []
+    for y0, y1, (ky0, ky1) in yr:
+        for x0, x1, (kx0, kx1) in xr:
+            key = (ky0, ky1, kx0, kx1)
+            if key not in bias_sets:
+                folded = info.bias + info.in_offset * w3[ky0:ky1, kx0:kx1].reshape(-1, info.OC).sum(axis=0)
+                bias_sets[key] = len(biases)
+                biases.append(permuted(folded).reshape(-1))
+            regions.append(dict(y0=y0, y1=y1, x0=x0, x1=x1, bias=bias_sets[key], rows=list(range(ky0, ky1)),
+                                mid_kx=(kx0 + kx1) // 2 if kx1 > kx0 else 0,
+                                taps=[(ky, kx, ky * info.KW + kx) for ky in range(ky0, ky1) for kx in range(kx0, kx1)]))
+    taps_read = sum(len(r["taps"]) for r in regions)
+    if taps_read == 0 or taps_read > UNROLLED_TAPS:
+        return None     # no tap inside the input at all, or too much unrolled code for an odd shape
+    out = _common(info, ctx, plan)
+    out.update(C8=c8, TAPS=taps, weights=wp.reshape(c8 // 8, -1), rq=rq.astype(np.int32), vectors=names,
+               bias=np.stack(biases).astype(np.int32), regions=regions, constant_keys=("weights", "rq", "bias"))
+    return "kernels/depthwise_conv2d_s8_mve_8c.c.j2", out
+
+
+def select(info: ConvInfo, ctx: dict) -> tuple[str, dict] | None:
+    plan = _plan(info)
+    if plan is None:
+        return None
+    if info.depthwise:
+        return _depthwise(info, ctx, plan)
+    if info.pointwise:
+        return _gemm(info, ctx, plan, "kernels/pointwise_conv2d_s8_mve_2x4.c.j2", 4)
+    k16 = -(-info.KH * info.KW * info.C // 16) * 16
+    for pixels in (2, 1):
+        if pixels * k16 <= STACK_BUDGET:
+            return _gemm(info, ctx, plan, f"kernels/conv2d_s8_mve_im2col_{pixels}x4.c.j2", 4)
+    return None
