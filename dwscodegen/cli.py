@@ -180,8 +180,9 @@ def inspect(model: Path, target: str):
 @main.command()
 @model_arg
 @target_opt
-@click.option("--backend", default="tvm", show_default=True, type=click.Choice(["tvm"]),
-              help="Backend whose schedule parameters are searched.")
+@click.option("--backend", default="templates", show_default=True, type=click.Choice(["templates", "tvm"]),
+              help="Backend whose choices are searched: templates = the kernel variant per layer (portable or "
+                   "the target's SIMD kernels), tvm = loop schedule knobs.")
 @click.option("--trials", default=8, show_default=True, type=click.IntRange(1, 1000),
               help="Candidates per distinct layer (the default schedule included).")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),

@@ -37,7 +37,9 @@ SPACE = {
     "pad": dict(decompose=[True, False]),
     "concat": dict(partition=[True, False]),
 }
-REFERENCE = "templates"   # the portable C loop every tuned layer is compared with
+# The portable C loop every tuned layer is compared with.
+REFERENCE = "templates"
+REFERENCE_SCHEDULE = {"kernel": "portable"}
 
 
 def _plain(value):
@@ -67,10 +69,13 @@ def layer_graph(graph: Graph, op: Op) -> Graph:
                           inputs=inputs, outputs=list(op.outputs), source=graph.source))
 
 
-def candidates(graph: Graph, op: Op, backend: str, trials: int, seed: int = 0) -> list[dict]:
-    """The default schedule first, then a seeded sample of the valid space."""
-    if backend != "tvm":
-        return [{}]
+def candidates(graph: Graph, op: Op, backend: str, trials: int, seed: int = 0, target: Target | None = None) -> list[dict]:
+    """The default schedule first, then a seeded sample of the valid space (templates: every kernel variant
+    that applies on the target, the portable loop included)."""
+    if backend == "templates":
+        from .backends.templates import kernel_choices
+        choices = kernel_choices(graph, op, target) if target is not None else []
+        return ([{}] + [{"kernel": k} for k in choices])[:max(trials, 1)]
     from .backends.tvm_backend import kernel_kind
     from .backends.tvm_schedules import resolve
     kind = kernel_kind(graph, op)
@@ -135,12 +140,22 @@ def measure(job: Job) -> dict:
 
 
 def best_schedules(graph: Graph, db: TuningDB, target: str, backend: str) -> dict[int, dict]:
-    """Op index -> best recorded schedule, for the layers the database knows."""
+    """Op index -> best recorded schedule, for the layers the database knows. A templates kernel variant
+    chosen on one layer is used on another layer of the same key only where it applies to that layer's
+    constants too (e.g. its accumulator bounds); elsewhere the default choice stays."""
     chosen = {}
+    choices = None
+    if backend == "templates":
+        from .backends.templates import kernel_choices
+        tgt = load_target(target)
+        choices = lambda op: kernel_choices(graph, op, tgt)  # noqa: E731
     for op in graph.ops:
         best = db.best(layer_key(graph, op), target, backend)
-        if best is not None and best["schedule"]:
-            chosen[op.index] = best["schedule"]
+        if best is None or not best["schedule"]:
+            continue
+        if choices is not None and best["schedule"].get("kernel") not in choices(op):
+            continue
+        chosen[op.index] = best["schedule"]
     return chosen
 
 
@@ -157,11 +172,12 @@ def distinct_layers(graph: Graph) -> list[Op]:
 def pending_jobs(model: Path, graph: Graph, target: str, backend: str, trials: int, db: TuningDB) -> list[Job]:
     """Every candidate (and each layer's reference C loop) not yet in the database."""
     jobs = []
+    tgt = load_target(target)
     for op in distinct_layers(graph):
         key = layer_key(graph, op)
-        if backend != REFERENCE and not db.measured(key, target, REFERENCE):
-            jobs.append(Job(str(model), op.index, target, REFERENCE, {}))
-        done = db.measured(key, target, backend)
-        jobs += [Job(str(model), op.index, target, backend, s)
-                 for s in candidates(graph, op, backend, trials) if schedule_id(s) not in done]
+        wanted = candidates(graph, op, backend, trials, target=tgt)
+        if schedule_id(REFERENCE_SCHEDULE) not in db.measured(key, target, REFERENCE):
+            jobs.append(Job(str(model), op.index, target, REFERENCE, REFERENCE_SCHEDULE))
+        done = db.measured(key, target, backend) | ({schedule_id(REFERENCE_SCHEDULE)} if backend == REFERENCE else set())
+        jobs += [Job(str(model), op.index, target, backend, s) for s in wanted if schedule_id(s) not in done]
     return jobs

@@ -8,8 +8,8 @@ from typing import Callable, Iterable
 
 from .errors import DwsError
 from .ir import Graph
-from .tuning import REFERENCE, Job, layer_key, measure
-from .tuning_db import TuningDB
+from .tuning import REFERENCE, REFERENCE_SCHEDULE, Job, layer_key, measure
+from .tuning_db import TuningDB, schedule_id
 
 
 def run_jobs(jobs: list[Job], workers: int, scheduler: str | None, on_result: Callable[[dict], None]) -> None:
@@ -56,7 +56,8 @@ def layer_rows(graph: Graph, db: TuningDB, target: str, backend: str) -> list[La
         seen.setdefault(layer_key(graph, op), []).append(op.name)
     for key, names in seen.items():
         mine = [r for r in db.records if (r["key"], r["target"], r["backend"]) == (key, target, backend)]
-        ref = db.best(key, target, REFERENCE)
+        ref = next((r for r in db.records if (r["key"], r["target"], r["backend"]) == (key, target, REFERENCE)
+                    and schedule_id(r["schedule"]) == schedule_id(REFERENCE_SCHEDULE) and r.get("ok")), None)
         default = next((r["cost"] for r in mine if r["schedule"] == {} and r.get("ok")), None)
         best = db.best(key, target, backend)
         rows.append(LayerRow(", ".join(names), key, ref["cost"] if ref else None, default,

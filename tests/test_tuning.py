@@ -59,7 +59,8 @@ def test_invalid_candidate_is_rejected_not_kept():
 def test_tune_resume_and_verify_with_database(tmp_path):
     cortex_m4()
     db, plot = tmp_path / "db.jsonl", tmp_path / "curves.png"
-    args = ["tune", str(MODEL), "-t", "cortex-m4", "--trials", "3", "--db", str(db), "--jobs", "2", "--plot", str(plot)]
+    args = ["tune", str(MODEL), "-t", "cortex-m4", "--backend", "tvm", "--trials", "3", "--db", str(db), "--jobs", "2",
+            "--plot", str(plot)]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
     records = TuningDB.open(db).records
@@ -86,7 +87,27 @@ def test_tune_on_a_local_dask_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         db = tmp_path / "db.jsonl"
-        result = CliRunner().invoke(main, ["tune", str(MODEL), "-t", "cortex-m4", "--trials", "2", "--db", str(db),
-                                           "--scheduler", cluster.scheduler_address])
+        result = CliRunner().invoke(main, ["tune", str(MODEL), "-t", "cortex-m4", "--backend", "tvm", "--trials", "2",
+                                           "--db", str(db), "--scheduler", cluster.scheduler_address])
     assert result.exit_code == 0, result.output
     assert len(TuningDB.open(db).records) == 9
+
+
+@pytest.mark.qemu
+def test_tune_templates_kernel_variants(tmp_path):
+    """The templates backend's choices are kernel variants: portable and the target's SIMD kernels."""
+    cortex_m4()
+    db = tmp_path / "db.jsonl"
+    result = CliRunner().invoke(main, ["tune", str(MODEL), "-t", "cortex-m4", "--backend", "templates",
+                                       "--db", str(db), "--plot", str(tmp_path / "c.png")])
+    assert result.exit_code == 0, result.output
+    records = TuningDB.open(db).records
+    kernels = {r["schedule"].get("kernel") for r in records}
+    assert {"portable", "conv2d_s8_dsp_im2col_2x2", "depthwise_conv2d_s8_dsp_4c",
+            "pointwise_conv2d_s8_dsp_4x2"} <= kernels
+    by_kernel = {(r["op"], r["schedule"].get("kernel")): r["cost"] for r in records}
+    dw = [c for (op, k), c in by_kernel.items() if "dw2" in op and k == "depthwise_conv2d_s8_dsp_4c"][0]
+    portable = [c for (op, k), c in by_kernel.items() if "dw2" in op and k == "portable"][0]
+    assert dw < portable        # the SIMD kernel is measured faster, so it is what tuning keeps
+    verified = CliRunner().invoke(main, ["verify", str(MODEL), "-t", "cortex-m4", "--db", str(db), "--inputs", "1"])
+    assert verified.exit_code == 0 and "PASS" in verified.output

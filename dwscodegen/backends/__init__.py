@@ -14,12 +14,11 @@ BACKENDS = ("templates", "tvm")
 
 def generate_library(graph: Graph, target: Target, backend: str = "templates",
                      schedules: dict[int, dict] | None = None) -> Library:
-    """`schedules` maps op index -> schedule parameters (from tuning); only the tvm backend has knobs."""
+    """`schedules` maps op index -> schedule parameters (from tuning): for templates the kernel variant,
+    for tvm the loop schedule knobs."""
     if backend == "templates":
-        if schedules:
-            raise DwsError("the templates backend has no schedule parameters; tune with --backend tvm")
         from .templates import generate_kernels
-        return assemble(graph, generate_kernels(graph, target), backend)
+        return assemble(graph, generate_kernels(graph, target, schedules), backend)
     if backend == "tvm":
         from .tvm_backend import generate_kernels
         return assemble(graph, generate_kernels(graph, target, schedules), backend)

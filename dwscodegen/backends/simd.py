@@ -204,16 +204,32 @@ def requant_plan(info: ConvInfo, prescale_doubling: bool, weight_limit: int | No
     return RequantPlan(mode, scale, m, e, left, rc)
 
 
-def select(graph: Graph, op: Op, target: Target, ctx: dict) -> tuple[str, dict] | None:
-    if portable_forced() or op.type not in ("Conv2D", "DepthwiseConv2D"):
+PORTABLE = "portable"
+
+
+def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
+    """`kernel` (a tuning choice): "portable", a variant's template stem, or None for the preferred variant."""
+    if kernel == PORTABLE or portable_forced() or op.type not in ("Conv2D", "DepthwiseConv2D"):
         return None
     info = conv_info(graph, op)
     if info is None:
         return None
     if "mve" in target.features:
-        from . import simd_mve
-        return simd_mve.select(info, ctx)
-    if "dsp" in target.features:
-        from . import simd_dsp
-        return simd_dsp.select(info, ctx)
-    return None
+        from . import simd_mve as isa
+    elif "dsp" in target.features:
+        from . import simd_dsp as isa
+    else:
+        return None
+    return isa.select(info, ctx, kernel)
+
+
+def variants(graph: Graph, op: Op, target: Target, ctx: dict) -> list[str]:
+    """Template stems of every variant that applies to `op` on `target` (the tuner's choices)."""
+    from . import simd_dsp, simd_mve
+    names = simd_mve.VARIANTS if "mve" in target.features else simd_dsp.VARIANTS if "dsp" in target.features else ()
+    found = []
+    for name in names:
+        chosen = select(graph, op, target, dict(ctx), name)
+        if chosen is not None and chosen[0] == f"kernels/{name}.c.j2":
+            found.append(name)
+    return found

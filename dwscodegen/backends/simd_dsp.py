@@ -117,12 +117,18 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict]
     return "kernels/depthwise_conv2d_s8_dsp_4c.c.j2", out
 
 
-def select(info: ConvInfo, ctx: dict) -> tuple[str, dict] | None:
+VARIANTS = ("pointwise_conv2d_s8_dsp_4x2", "pointwise_conv2d_s8_dsp_1x2", "conv2d_s8_dsp_im2col_2x2",
+            "conv2d_s8_dsp_im2col_1x2", "depthwise_conv2d_s8_dsp_4c")
+
+
+def select(info: ConvInfo, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
+    """The preferred variant, or exactly `kernel` (a name from VARIANTS) when it applies."""
     plan = requant_plan(info, prescale_doubling=True, weight_limit=INT16_LIMIT)
     if plan is None:
         return None
     if info.depthwise:
-        return _depthwise(info, ctx, plan)
+        chosen = _depthwise(info, ctx, plan)
+        return chosen if kernel is None or (chosen and chosen[0] == f"kernels/{kernel}.c.j2") else None
     rows = info.weights.reshape(info.OC, -1)
     patch = 2 * (-(-rows.shape[1] // 4) * 4)         # bytes of one widened patch
     if info.pointwise:
@@ -132,6 +138,6 @@ def select(info: ConvInfo, ctx: dict) -> tuple[str, dict] | None:
         tiles = [(2, "conv2d_s8_dsp_im2col_2x2"), (1, "conv2d_s8_dsp_im2col_1x2")]
         extra = rows.shape[1]                        # the int8 patch the widened one is built from
     for pixels, name in tiles:
-        if pixels * patch + extra <= STACK_BUDGET:
+        if pixels * patch + extra <= STACK_BUDGET and kernel in (None, name):
             return f"kernels/{name}.c.j2", _gemm_common(info, ctx, plan, rows)
     return None

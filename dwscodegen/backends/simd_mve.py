@@ -131,16 +131,25 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict]
     return "kernels/depthwise_conv2d_s8_mve_8c.c.j2", out
 
 
-def select(info: ConvInfo, ctx: dict) -> tuple[str, dict] | None:
+VARIANTS = ("pointwise_conv2d_s8_mve_2x4", "conv2d_s8_mve_im2col_2x4", "conv2d_s8_mve_im2col_1x4",
+            "depthwise_conv2d_s8_mve_8c")
+
+
+def select(info: ConvInfo, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
+    """The preferred variant, or exactly `kernel` (a name from VARIANTS) when it applies."""
     plan = _plan(info)
     if plan is None:
         return None
     if info.depthwise:
-        return _depthwise(info, ctx, plan)
+        chosen = _depthwise(info, ctx, plan)
+        return chosen if kernel is None or (chosen and chosen[0] == f"kernels/{kernel}.c.j2") else None
     if info.pointwise:
+        if kernel not in (None, "pointwise_conv2d_s8_mve_2x4"):
+            return None
         return _gemm(info, ctx, plan, "kernels/pointwise_conv2d_s8_mve_2x4.c.j2", 4)
     k16 = -(-info.KH * info.KW * info.C // 16) * 16
     for pixels in (2, 1):
-        if pixels * k16 <= STACK_BUDGET:
-            return _gemm(info, ctx, plan, f"kernels/conv2d_s8_mve_im2col_{pixels}x4.c.j2", 4)
+        name = f"conv2d_s8_mve_im2col_{pixels}x4"
+        if pixels * k16 <= STACK_BUDGET and kernel in (None, name):
+            return _gemm(info, ctx, plan, f"kernels/{name}.c.j2", 4)
     return None

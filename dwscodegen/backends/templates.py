@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import qparams as qp
+from ..errors import DwsError
 from ..ir import Graph, Op
 from ..reference import fully_connected as fc
 from ..reference import hybrid
@@ -178,14 +179,34 @@ def _template(graph: Graph, op: Op) -> str:
     return f"kernels/{stem}_{'s8' if int8 else 'f32'}.c.j2"
 
 
-def generate_kernels(graph: Graph, target: Target) -> list[Kernel]:
-    """Portable C kernels, except where simd.py has a variant for the target's features."""
+def kernel_choices(graph: Graph, op: Op, target: Target) -> list[str]:
+    """What `schedules[op.index]["kernel"]` may name for `op` on `target`: "portable" and the SIMD variants."""
+    ctx = KERNELS[op.type][1](graph, op)
+    ctx.update(fn=kernel_name(op), title="")
+    return [simd.PORTABLE] + simd.variants(graph, op, target, ctx)
+
+
+def _kernel_choice(graph: Graph, op: Op, target: Target, schedule: dict) -> str | None:
+    unknown = set(schedule) - {"kernel"}
+    if unknown:
+        raise DwsError(f"{op.where()}: unknown templates schedule parameter(s) {sorted(unknown)}; known: kernel")
+    kernel = schedule.get("kernel")
+    if kernel is not None and kernel not in kernel_choices(graph, op, target):
+        raise DwsError(f"{op.where()}: kernel '{kernel}' does not apply on {target.name}; choices: "
+                       f"{', '.join(kernel_choices(graph, op, target))}")
+    return kernel
+
+
+def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | None = None) -> list[Kernel]:
+    """Portable C kernels, except where simd.py has a variant for the target's features.
+    schedules: op index -> {"kernel": "portable" | <variant>} (from tuning); default: the preferred variant."""
     kernels = []
     for op in graph.ops:
+        kernel = _kernel_choice(graph, op, target, (schedules or {}).get(op.index, {}))
         ctx = KERNELS[op.type][1](graph, op)
         ctx.update(fn=kernel_name(op), title=comment_safe(f"op {op.index} '{op.name}' ({op.type})"))
         template = _template(graph, op)
-        variant = simd.select(graph, op, target, ctx)
+        variant = simd.select(graph, op, target, ctx, kernel)
         if variant is not None:
             template, ctx = variant
         const_bytes = sum(np.asarray(ctx[k]).nbytes for k in ctx.get("constant_keys", CONSTANT_KEYS)
