@@ -14,7 +14,7 @@ float layers keep the portable kernels).
   pointwise_conv2d_s8_mve_2x4, conv2d_s8_mve_im2col_{2x4,1x4}, depthwise_conv2d_s8_mve_8c.
 
 Setting the environment variable DWSCODEGEN_PORTABLE_KERNELS=1 keeps every op on its portable kernel
-(benchmarks/kws_layers.py uses it to measure the portable baseline).
+(benchmarks/cortexm_layers.py uses it to measure the portable baseline).
 
 Requantization shortcuts shared by both (checked in tests/test_simd_kernels.py):
   SaturatingRoundingDoublingHighMul(a, m) = (a*m + 2^30) >> 31   for m in [0, 2^31) (arithmetic shift)
