@@ -66,4 +66,5 @@ class TuningDB:
     def best(self, key: str, target: str, backend: str) -> dict | None:
         ok = [r for r in self.records if (r["key"], r["target"], r["backend"]) == (key, target, backend)
               and r.get("ok") and r.get("cost") is not None]
-        return min(ok, key=lambda r: (r["cost"], schedule_id(r["schedule"])), default=None)
+        # On a tie the default schedule wins, then the order is deterministic.
+        return min(ok, key=lambda r: (r["cost"], bool(r["schedule"]), schedule_id(r["schedule"])), default=None)
