@@ -66,7 +66,7 @@ def layer_rows(graph: Graph, db: TuningDB, target: str, backend: str) -> list[La
 
 
 def format_table(rows: Iterable[LayerRow], unit: str) -> str:
-    lines = [f"| layer(s) | reference C loop | default | tuned | vs reference | vs default | trials (rejected) |",
+    lines = ["| layer(s) | reference C loop | default | tuned | vs reference | vs default | trials (rejected) |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     fmt = lambda v: f"{v:,.0f}" if v is not None else "-"  # noqa: E731
     for r in rows:

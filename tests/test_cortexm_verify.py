@@ -14,8 +14,7 @@ import dwscodegen.verify as verify_mod
 from dwscodegen.cli import main
 from dwscodegen.errors import DwsError
 from dwscodegen.importers import load_model
-from dwscodegen.targets import load_target
-from dwscodegen.toolchain import toolchain_available
+from targets_or_skip import target_or_skip
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.json"))
 ONNX_EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.onnx"))
@@ -23,12 +22,7 @@ QUICK = ["cortex-m4", "cortex-m55"]
 FULL = ["cortex-m3", "cortex-m7", "cortex-m33"]
 
 
-def cortex_m(name: str):
-    target = load_target(name)
-    ok, why = toolchain_available(target)
-    if not ok:
-        pytest.skip(why)
-    return target
+cortex_m = target_or_skip
 
 
 def _check(model: Path, target_name: str, backend: str = "templates"):

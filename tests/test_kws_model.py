@@ -11,8 +11,7 @@ import pytest
 
 from dwscodegen.importers import load_model
 from dwscodegen.oracles import tflite_interpreter
-from dwscodegen.targets import load_target
-from dwscodegen.toolchain import toolchain_available
+from targets_or_skip import target_or_skip
 from dwscodegen.verify import verify_graph
 
 MODELS = Path(__file__).resolve().parent.parent.parent / "shared" / "models"
@@ -23,12 +22,7 @@ pytestmark = [pytest.mark.skipif(not KWS_INT8.is_file(), reason=f"{KWS_INT8} not
               pytest.mark.skipif(not tflite_interpreter.available(), reason="ai-edge-litert not installed")]
 
 
-def _target(name: str):
-    target = load_target(name)
-    ok, why = toolchain_available(target)
-    if not ok:
-        pytest.skip(why)
-    return target
+_target = target_or_skip
 
 
 def _verify_every_layer(target_name: str, runs: int, model=KWS_INT8):

@@ -20,7 +20,7 @@ from dwscodegen.backends import simd
 from dwscodegen.backends.templates import generate_kernels
 from dwscodegen.ir import Quant
 from dwscodegen.targets import load_target
-from dwscodegen.toolchain import toolchain_available
+from targets_or_skip import target_or_skip
 from dwscodegen.verify import verify_graph
 from layers import ConvCase, conv_graph
 
@@ -118,12 +118,7 @@ def test_mve_requantization_form(shift):
 
 # --- generated kernels under QEMU ----------------------------------------------------------------
 
-def _target(name: str):
-    target = load_target(name)
-    ok, why = toolchain_available(target)
-    if not ok:
-        pytest.skip(why)
-    return target
+_target = target_or_skip
 
 
 DW, CV = "DepthwiseConv2D", "Conv2D"

@@ -84,7 +84,7 @@ def _pool_context(graph: Graph, op: Op) -> dict:
 
 
 def _fully_connected_context(graph: Graph, op: Op) -> dict:
-    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    x, w = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1])
     units, depth = w.shape
     bias = graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else None
     low, high = op.attrs.activation.bounds()
