@@ -7,7 +7,7 @@ STAMP     := $(VENV)/.stamp-installed
 # FULL=1 (CI) also runs the tests marked slow: the whole QEMU target matrix.
 PYTEST_MARKS := $(if $(FULL),-m "",)
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,12 @@ demo: setup
 
 test: setup
 	$(BIN)/pytest $(PYTEST_MARKS)
+
+# Benchmarks (not tests): Cortex-M instructions per layer (reference C loop, default, tuned, TVM, CMSIS-NN)
+# and x86 times against onnxruntime and TVM's LLVM build; results in benchmarks/results/.
+bench: setup
+	$(BIN)/python benchmarks/cortexm_layers.py
+	$(BIN)/python benchmarks/x86_layers.py
 
 clean:
 	rm -rf out build .pytest_cache
