@@ -172,40 +172,8 @@ def schedule_conv(func, params: dict, stages, padded: bool, kernel: tuple[int, i
     sch = s_tir.Schedule(func)
     if padded:
         sch.compute_inline(sch.get_sblock("pad"))
-    n, h, w, oc = sch.get_loops(sch.get_sblock("output"))
-    tile = min(params["oc_tile"], _extent(sch, oc))
-    oco, oci = _split(sch, oc, tile)
-    if tile == 1:
-        anchor, depth = oci, 4                # a scalar accumulator per output element
-    elif oco is None:
-        anchor, depth = w, 3                  # one tile over all output channels
-    else:
-        anchor, depth = oco, 4
-    unroll = tile > 1 and params["unroll_tile"]
-    epilogue = [sch.get_sblock(s) for s in stages if s != "acc"]   # int8 `biased`, `high`
-    for block in epilogue:
-        # Unrolled, the requantize stages are tile arrays too, so every unrolled copy reads its own
-        # element (see the module docstring); otherwise a scalar per output element.
-        sch.compute_at(block, anchor if unroll else oci)
-    acc = sch.get_sblock("acc")
-    sch.compute_at(acc, anchor)
     reduction = ([("rh", kernel[0]), ("rw", kernel[1])] if kernel else []) + [("rc", in_channels)]
-    loops = _named_loops(sch, acc, depth, ([("tile", tile)] if tile > 1 else []) + reduction)
-    red = [loops[name] for name, _ in reduction if loops[name] is not None]
-    tile_loop = loops.get("tile")
-    if tile_loop is not None and red:
-        sch.reorder(*red, tile_loop)          # reduction outside the tile
-    init = None
-    if red:
-        # The accumulator's init before the reduction loops, not `if (first tap)` inside them.
-        init = sch.decompose_reduction(acc, red[0])
-    if unroll:
-        sch.unroll(tile_loop)
-        if init is not None:
-            sch.unroll(sch.get_loops(init)[-1])
-        sch.unroll(oci)
-        for block in epilogue:
-            sch.unroll(sch.get_loops(block)[-1])
+    loops = tiled_reduction(sch, sch.get_loops(sch.get_sblock("output")), "oc_tile", params, reduction, stages)
     if loops["rc"] is not None and params["ic_unroll"] > 1:
         _, rci = _split(sch, loops["rc"], params["ic_unroll"])
         sch.unroll(rci)
@@ -214,6 +182,44 @@ def schedule_conv(func, params: dict, stages, padded: bool, kernel: tuple[int, i
             if loops[name] is not None:
                 sch.unroll(loops[name])
     return sch.mod["main"]
+
+
+def tiled_reduction(sch, loops, tile_key: str, params: dict, reduction: list[tuple[str, int]], stages=()):
+    """Accumulate a tile of the last output loop together, reductions outside the tile loop.
+
+    `loops` are the output block's loops; the last is the tiled one.  `stages` (other than "acc")
+    are per-element epilogue stages.  Returns the acc block's named reduction loops."""
+    lead, last = loops[:-1], loops[-1]
+    tile = min(params[tile_key], _extent(sch, last))
+    outer, inner = _split(sch, last, tile)
+    if tile == 1:
+        anchor, depth = inner, len(loops)          # a scalar accumulator per output element
+    elif outer is None:
+        anchor, depth = lead[-1], len(lead)        # one tile over the whole dimension
+    else:
+        anchor, depth = outer, len(loops)
+    unroll = tile > 1 and params["unroll_tile"]
+    epilogue = [sch.get_sblock(s) for s in stages if s != "acc"]
+    for block in epilogue:
+        # Unrolled, the epilogue (e.g. int8 requantize) stages are tile arrays too, so every unrolled
+        # copy reads its own element (see the module docstring); otherwise a scalar per element.
+        sch.compute_at(block, anchor if unroll else inner)
+    acc = sch.get_sblock("acc")
+    sch.compute_at(acc, anchor)
+    named = _named_loops(sch, acc, depth, ([("tile", tile)] if tile > 1 else []) + reduction)
+    red = [named[name] for name, _ in reduction if named[name] is not None]
+    tile_loop = named.get("tile")
+    if tile_loop is not None and red:
+        sch.reorder(*red, tile_loop)               # reductions outside the tile
+    init = sch.decompose_reduction(acc, red[0]) if red else None
+    if unroll:
+        sch.unroll(tile_loop)
+        if init is not None:
+            sch.unroll(sch.get_loops(init)[-1])
+        sch.unroll(inner)
+        for block in epilogue:
+            sch.unroll(sch.get_loops(block)[-1])
+    return named
 
 
 def schedule_add(func, params: dict, stages):

@@ -8,7 +8,7 @@ operand across copies).
 """
 from __future__ import annotations
 
-from .tvm_schedules import _extent, _named_loops, _split, schedule_add
+from .tvm_schedules import _extent, _split, schedule_add, tiled_reduction
 
 
 def _has_block(sch, name: str) -> bool:
@@ -24,42 +24,6 @@ def schedule_elementwise(func, params: dict, stages):
     return schedule_add(func, params, stages)
 
 
-def _tiled_reduction(sch, loops, tile_key: str, params: dict, reduction: list[tuple[str, int]], stages=()):
-    """Accumulate a tile of the last output loop together, reductions outside the tile loop.
-
-    `loops` are the output block's loops; the last is the tiled one.  `stages` (other than "acc")
-    are per-element epilogue stages.  Returns the acc block's named reduction loops."""
-    lead, last = loops[:-1], loops[-1]
-    tile = min(params[tile_key], _extent(sch, last))
-    outer, inner = _split(sch, last, tile)
-    if tile == 1:
-        anchor, depth = inner, len(loops)          # a scalar accumulator per output element
-    elif outer is None:
-        anchor, depth = lead[-1], len(lead)        # one tile over the whole dimension
-    else:
-        anchor, depth = outer, len(loops)
-    unroll = tile > 1 and params["unroll_tile"]
-    epilogue = [sch.get_sblock(s) for s in stages if s != "acc"]
-    for block in epilogue:
-        sch.compute_at(block, anchor if unroll else inner)
-    acc = sch.get_sblock("acc")
-    sch.compute_at(acc, anchor)
-    named = _named_loops(sch, acc, depth, ([("tile", tile)] if tile > 1 else []) + reduction)
-    red = [named[name] for name, _ in reduction if named[name] is not None]
-    tile_loop = named.get("tile")
-    if tile_loop is not None and red:
-        sch.reorder(*red, tile_loop)               # reductions outside the tile
-    init = sch.decompose_reduction(acc, red[0]) if red else None
-    if unroll:
-        sch.unroll(tile_loop)
-        if init is not None:
-            sch.unroll(sch.get_loops(init)[-1])
-        sch.unroll(inner)
-        for block in epilogue:
-            sch.unroll(sch.get_loops(block)[-1])
-    return named
-
-
 def schedule_pool(func, params: dict, stages, window: tuple[int, int]):
     """AveragePool2D, MaxPool2D and Mean (window = the image): channel tiles of c_tile."""
     from tvm import s_tir
@@ -67,7 +31,7 @@ def schedule_pool(func, params: dict, stages, window: tuple[int, int]):
     if _has_block(sch, "pad"):
         sch.compute_inline(sch.get_sblock("pad"))
     loops = sch.get_loops(sch.get_sblock("output"))
-    named = _tiled_reduction(sch, loops, "c_tile", params, [("rh", window[0]), ("rw", window[1])], stages)
+    named = tiled_reduction(sch, loops, "c_tile", params, [("rh", window[0]), ("rw", window[1])], stages)
     if params["unroll_kernel"]:
         for name in ("rh", "rw"):
             if named[name] is not None:
@@ -79,7 +43,7 @@ def schedule_fully_connected(func, params: dict, stages, depth: int):
     from tvm import s_tir
     sch = s_tir.Schedule(func)
     loops = sch.get_loops(sch.get_sblock("output"))
-    named = _tiled_reduction(sch, loops, "o_tile", params, [("k", depth)], stages)
+    named = tiled_reduction(sch, loops, "o_tile", params, [("k", depth)], stages)
     if named["k"] is not None and params["k_unroll"] > 1:
         _, inner = _split(sch, named["k"], params["k_unroll"])
         sch.unroll(inner)
