@@ -85,7 +85,8 @@ def add_qparams(graph: Graph, op: Op) -> AddQParams:
         output_multiplier=mo, output_shift=so, act_min=act_min, act_max=act_max)
 
 
-def _scale_zp(graph: Graph, name: str) -> tuple[float, int]:
+def scale_zp(graph: Graph, name: str) -> tuple[float, int]:
+    """(float32 scale widened to double, zero point) of a per-tensor quantized tensor."""
     q = graph.tensor(name).quant
     return f32(q.scale[0]), int(q.zero_point[0])
 
@@ -93,28 +94,28 @@ def _scale_zp(graph: Graph, name: str) -> tuple[float, int]:
 def output_activation_range(graph: Graph, op: Op) -> tuple[int, int]:
     """int8 clamp bounds of an op's fused activation, in its output's quantization."""
     low, high = op.attrs.activation.bounds()
-    return activation_range_int8(low, high, *_scale_zp(graph, op.outputs[0]))
+    return activation_range_int8(low, high, *scale_zp(graph, op.outputs[0]))
 
 
 def fully_connected_qparams(graph: Graph, op: Op) -> FullyConnectedParams:
     w = graph.tensor(op.inputs[1])
     low, high = op.attrs.activation.bounds()
-    return fully_connected_params(*_scale_zp(graph, op.inputs[0]), w.quant.scale, int(w.quant.zero_point[0]),
-                                  *_scale_zp(graph, op.outputs[0]), w.shape[0], low, high)
+    return fully_connected_params(*scale_zp(graph, op.inputs[0]), w.quant.scale, int(w.quant.zero_point[0]),
+                                  *scale_zp(graph, op.outputs[0]), w.shape[0], low, high)
 
 
 def softmax_qparams(graph: Graph, op: Op) -> SoftmaxParams:
-    return softmax_params(_scale_zp(graph, op.inputs[0])[0], op.attrs.beta)
+    return softmax_params(scale_zp(graph, op.inputs[0])[0], op.attrs.beta)
 
 
 def mean_qparams(graph: Graph, op: Op) -> MeanParams:
     x = graph.tensor(op.inputs[0])
-    return mean_params(*_scale_zp(graph, op.inputs[0]), *_scale_zp(graph, op.outputs[0]), x.shape[1] * x.shape[2])
+    return mean_params(*scale_zp(graph, op.inputs[0]), *scale_zp(graph, op.outputs[0]), x.shape[1] * x.shape[2])
 
 
 def relu_qparams(graph: Graph, op: Op) -> RequantizeParams:
-    return relu_params(op.type.lower(), *_scale_zp(graph, op.inputs[0]), *_scale_zp(graph, op.outputs[0]))
+    return relu_params(op.type.lower(), *scale_zp(graph, op.inputs[0]), *scale_zp(graph, op.outputs[0]))
 
 
 def concat_qparams(graph: Graph, op: Op) -> list[RequantizeParams]:
-    return concat_params([_scale_zp(graph, n) for n in op.inputs], *_scale_zp(graph, op.outputs[0]))
+    return concat_params([scale_zp(graph, n) for n in op.inputs], *scale_zp(graph, op.outputs[0]))

@@ -33,12 +33,8 @@ ORACLE_LABELS = {"numpy": "NumPy reference", "tflite": "TFLite interpreter (BUIL
 
 
 def _installed(oracle: str) -> bool:
-    module = {"tflite": "ai_edge_litert.interpreter", "onnxruntime": "onnxruntime"}[oracle]
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
+    from .oracles import onnxruntime_session, tflite_interpreter
+    return {"tflite": tflite_interpreter, "onnxruntime": onnxruntime_session}[oracle].available()
 
 
 def choose_oracle(graph: Graph, oracle: str) -> str:

@@ -23,6 +23,14 @@ from ..ir import Graph
 LEVELS = ("disable_all", "basic", "extended", "all")
 
 
+def available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _session(model, level: str):
     try:
         import onnxruntime as ort

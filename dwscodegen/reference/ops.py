@@ -149,16 +149,6 @@ def fully_connected(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
     return fc.fully_connected_f32(x, w, bias, *op.attrs.activation.bounds())
 
 
-def _output_quant(graph: Graph, op: Op) -> tuple[float, int]:
-    q = graph.tensor(op.outputs[0]).quant
-    return float(np.float32(q.scale[0])), int(q.zero_point[0])
-
-
-def _input_quant(graph: Graph, op: Op) -> tuple[float, int]:
-    q = graph.tensor(op.inputs[0]).quant
-    return float(np.float32(q.scale[0])), int(q.zero_point[0])
-
-
 KERNELS = {
     "Conv2D": _by_dtype(conv_int8, conv_float_or_hybrid),
     "DepthwiseConv2D": _by_dtype(conv_int8, conv_float),
@@ -171,13 +161,13 @@ KERNELS = {
     "Reshape": lambda g, op, x: x.reshape(g.tensor(op.outputs[0]).shape),
     "Mean": _by_dtype(lambda g, op, x: pool.mean_int8(x, qp.mean_qparams(g, op), op.attrs.keep_dims),
                       lambda g, op, x: pool.mean_f32(x, op.attrs.keep_dims)),
-    "Pad": _by_dtype(lambda g, op, x: shape_ops.pad_int8(x, op.attrs.paddings, _output_quant(g, op)[1]),
+    "Pad": _by_dtype(lambda g, op, x: shape_ops.pad_int8(x, op.attrs.paddings, qp.scale_zp(g, op.outputs[0])[1]),
                      lambda g, op, x: shape_ops.pad_f32(x, op.attrs.paddings)),
     "Concatenation": _by_dtype(
         lambda g, op, *xs: shape_ops.concatenation_int8(xs, qp.concat_qparams(g, op), op.attrs.axis),
         lambda g, op, *xs: shape_ops.concatenation_f32(xs, op.attrs.axis)),
-    "Quantize": lambda g, op, x: ew.quantize_int8(x, *_output_quant(g, op)),
-    "Dequantize": lambda g, op, x: ew.dequantize_int8(x, *_input_quant(g, op)),
+    "Quantize": lambda g, op, x: ew.quantize_int8(x, *qp.scale_zp(g, op.outputs[0])),
+    "Dequantize": lambda g, op, x: ew.dequantize_int8(x, *qp.scale_zp(g, op.inputs[0])),
     "Relu": _by_dtype(lambda g, op, x: ew.requantize_int8(x, qp.relu_qparams(g, op)), lambda g, op, x: ew.relu_f32(x)),
     "Relu6": _by_dtype(lambda g, op, x: ew.requantize_int8(x, qp.relu_qparams(g, op)),
                        lambda g, op, x: ew.relu6_f32(x)),
