@@ -100,19 +100,15 @@ def _inject(monkeypatch, statement: str):
 
 
 @pytest.mark.qemu
-def test_hanging_library_fails_within_timeout(monkeypatch):
+@pytest.mark.parametrize("statement,timeout,error", [
+    ("for (volatile int spin = 0; spin >= 0; spin = 0) { }", 3, "cortex-m4.*did not finish within 3"),
+    ("*(volatile int *)0x0EEEEEE0 = 1;", 20, "(?s)failed on cortex-m4.*FAULT: MemManage"),
+], ids=["hang", "fault"])
+def test_misbehaving_library_fails_clearly(monkeypatch, statement, timeout, error):
     target = cortex_m("cortex-m4")
-    _inject(monkeypatch, "for (volatile int spin = 0; spin >= 0; spin = 0) { }")
-    with pytest.raises(DwsError, match="cortex-m4.*did not finish within 3"):
-        verify_mod.verify_graph(load_model(EXAMPLES[0]), target, runs=1, timeout=3)
-
-
-@pytest.mark.qemu
-def test_faulting_library_fails_with_message(monkeypatch):
-    target = cortex_m("cortex-m4")
-    _inject(monkeypatch, "*(volatile int *)0x0EEEEEE0 = 1;")
-    with pytest.raises(DwsError, match="(?s)failed on cortex-m4.*FAULT: MemManage"):
-        verify_mod.verify_graph(load_model(EXAMPLES[0]), target, runs=1, timeout=20)
+    _inject(monkeypatch, statement)
+    with pytest.raises(DwsError, match=error):
+        verify_mod.verify_graph(load_model(EXAMPLES[0]), target, runs=1, timeout=timeout)
 
 
 @pytest.mark.qemu
