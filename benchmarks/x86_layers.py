@@ -550,7 +550,7 @@ def collect_layers(paths: list[Path]) -> tuple[list[dict], list[str]]:
         except DwsError as exc:
             skipped.append(f"{path}: {one_line(str(exc))}")
             continue
-        if graph.dtype != "float32":
+        if graph.activation_dtypes() != {"float32"}:
             skipped.append(f"{path}: not a float32 model")
             continue
         for op in graph.ops:

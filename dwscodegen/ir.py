@@ -154,11 +154,6 @@ class Graph:
         names = list(self.inputs) + [o for op in self.ops for o in op.outputs]
         return [self.tensors[n] for n in dict.fromkeys(names)]
 
-    @property
-    def dtype(self) -> str:
-        """The graph input's dtype (the compute dtype of a graph without Quantize/Dequantize)."""
-        return self.tensors[self.inputs[0]].dtype
-
     def op_dtype(self, op: Op) -> str:
         """The dtype an op computes in: its first input's (Quantize: float32 in, int8 out)."""
         return self.tensors[op.inputs[0]].dtype

@@ -219,7 +219,7 @@ def _check_fully_connected(graph: Graph, op: Op, dtype: str, fail) -> None:
         if not b.is_const or b.shape != (units,) or b.dtype != bias_dtype:
             raise fail(f"{where}: bias '{b.name}' must be a constant {bias_dtype} tensor of shape [{units}]")
     if w.dtype != dtype:
-        raise fail(f"{where}: weights '{w.name}' are {w.dtype} but the graph's activations are {dtype}")
+        raise fail(f"{where}: weights '{w.name}' are {w.dtype} but the op's activations are {dtype}")
     if dtype == "int8":
         _check_filter_quant(w, 0, units, where, fail)
 
