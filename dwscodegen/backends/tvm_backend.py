@@ -145,7 +145,9 @@ def stale_ssa_use(body: str) -> str | None:
 def _lower(func, name: str, where: str) -> str:
     from .tvm_lower import prim_func_to_c
     try:
-        text = prim_func_to_c(func, name, with_includes=False, max_stack_bytes=MAX_STACK_BYTES)
+        # Every kernel's output is its last parameter (te.create_prim_func order).
+        text = prim_func_to_c(func, name, with_includes=False, max_stack_bytes=MAX_STACK_BYTES,
+                              outputs=(len(func.params) - 1,))
     except DwsError as exc:
         raise DwsError(f"{where}: {exc}") from None
     if re.search(r"\b(bool|true|false)\b|#include", text):

@@ -54,13 +54,6 @@ def _emit(graph: Graph, op: Op, body: str, consts: dict, args: list[str], params
                   const_bytes=const_bytes)
 
 
-def _writable(text: str, name: str, ctype: str) -> str:
-    """Re-mark parameter `name` as written: loop_partition leaves its parts in opaque blocks without
-    write regions, so tvm_lower's const inference would print it `const`."""
-    head, _, rest = text.partition("\n")
-    return head.replace(f"const {ctype} *restrict {name}", f"{ctype} *restrict {name}") + "\n" + rest
-
-
 def _activation(op: Op) -> str:
     act = op.attrs.activation
     return f"clamp [{act.low:g}, {act.high:g}]" if act.kind == "clamp" else act.kind
@@ -159,8 +152,6 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
         if len(sizes) == 1:
             args = ["input", "output"]
     body = _lower(func, f"{fn}_tvm", op.where())
-    if kind == "concat":
-        body = _writable(body, "output", C_TYPES[y.dtype])
     return _emit(graph, op, body, consts, args, params, detail)
 
 

@@ -121,11 +121,12 @@ def _check_temporaries(mod, name: str, max_stack_bytes: int) -> None:
             "(padding), compute_at them deeper, or pass the scratch buffer as an explicit parameter")
 
 
-def _lower_to_codegen_source(func, name: str, target_kind: str, max_stack_bytes: int) -> tuple[str, set[int]]:
+def _lower_to_codegen_source(func, name: str, target_kind: str, max_stack_bytes: int,
+                             outputs: tuple[int, ...]) -> tuple[str, set[int]]:
     import tvm
     from tvm import tirx
 
-    written = _written_params(func)
+    written = _written_params(func) | set(outputs)
     target = tvm.target.Target({"kind": target_kind})
     mod = tvm.IRModule({name: func.with_attr("global_symbol", name)})
     mod = tirx.transform.BindTarget(target)(mod)
@@ -143,7 +144,7 @@ def _lower_to_codegen_source(func, name: str, target_kind: str, max_stack_bytes:
 
 
 def prim_func_to_c(func, name: str, target_kind: str = "c", *, with_includes: bool = True,
-                   max_stack_bytes: int = 256) -> str:
+                   max_stack_bytes: int = 256, outputs: tuple[int, ...] = ()) -> str:
     """Lower a scheduled PrimFunc (te.create_prim_func + s_tir.Schedule) to the source of ONE plain
     C99 function `void <name>(const float *restrict in, ..., float *restrict out)`.
 
@@ -153,14 +154,16 @@ def prim_func_to_c(func, name: str, target_kind: str = "c", *, with_includes: bo
     the standard headers the body needs (<stdint.h>, and <stdbool.h>/<math.h> only when used), so
     it compiles on its own with `gcc -std=c99 -Wall -Wextra -Werror -c` and arm-none-eabi-gcc.
 
-    Only target_kind "c" prints C.  Raises DwsError when the result would still need the TVM
+    `outputs` names parameters the caller knows are written, in addition to those inferred from the
+    blocks' write regions (a schedule such as loop_partition can leave writes in opaque blocks that
+    declare no regions). Only target_kind "c" prints C.  Raises DwsError when the result would still need the TVM
     runtime (workspace allocation, packed calls) or holds a stack temporary > max_stack_bytes.
     """
     if not re.fullmatch(r"[A-Za-z_]\w*", name):
         raise DwsError(f"{name!r} is not a C identifier")
     if target_kind != "c":
         raise DwsError(f"target_kind {target_kind!r}: only 'c' emits C source")
-    src, written = _lower_to_codegen_source(func, name, target_kind, max_stack_bytes)
+    src, written = _lower_to_codegen_source(func, name, target_kind, max_stack_bytes, tuple(outputs))
     decls, body = _function_definition(src, name)
 
     leftover = _TVM_LEFTOVER.search(body)
