@@ -130,7 +130,7 @@ def measure(job: Job) -> dict:
     try:
         report = verify_graph(layer_graph(graph, op), target, job.backend, runs=1, seed=0, oracle="numpy",
                               schedules={0: job.schedule} if job.schedule else None,
-                              timing_repeats=50 if target.runner == "native" else 0)
+                              timing_repeats=50 if target.runner == "native" else 0, footprint=False)
     except DwsError as exc:
         return dict(record, ok=False, cost=None, error=str(exc)[:500])
     if not report.ok:

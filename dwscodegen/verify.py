@@ -132,10 +132,11 @@ def _read(path: Path, tensor) -> np.ndarray:
 def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs: int = 3, seed: int = 0,
                  timeout: float = 120.0, build_dir: Path | None = None, oracle: str = "auto",
                  check_layers: bool = False, schedules: dict[int, dict] | None = None,
-                 timing_repeats: int = 0) -> VerifyReport:
+                 timing_repeats: int = 0, footprint: bool = True) -> VerifyReport:
     """check_layers: also compare every intermediate layer output with the oracle (report.layers).
     schedules: op index -> schedule parameters for the backend. timing_repeats (native targets): also
-    time that many runs of the first input and report the median nanoseconds per run."""
+    time that many runs of the first input and report the median nanoseconds per run. footprint: also
+    compile the library alone to measure flash/RAM (the tuner, which only needs the cost, skips it)."""
     oracle = choose_oracle(graph, oracle)
     lib = generate_library(graph, target, backend, schedules)
     with tempfile.TemporaryDirectory(prefix="dwscodegen-verify-") as tmp:
@@ -151,10 +152,11 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
             for i, name in enumerate(graph.inputs):
                 inputs[name].tofile(work / f"in_{r}_{i}.bin")
         result = _run_checked(target, exe, runs, work, timeout, count=target.runner == "qemu")
-        footprint = measure(lib, target)
         report = VerifyReport(graph=graph.name, target=target.name, backend=backend, runs=runs, oracle=oracle,
-                              comparisons=[],
-                              footprint=footprint, fit_problems=check_fit(footprint, target))
+                              comparisons=[])
+        if footprint:
+            report.footprint = measure(lib, target)
+            report.fit_problems = check_fit(report.footprint, target)
         timing = re.search(r"^dws_timing_ns (\d+)$", result.stdout, re.M)
         report.ns_per_run = int(timing.group(1)) if timing else None
         if result.marker_counts:
