@@ -9,13 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import math
+from typing import Sequence
+
 from .ir import Graph, Op
 from .quant import activation_range_int8, quantize_multiplier
-from .reference.elementwise import RequantizeParams, relu_params
-from .reference.fully_connected import FullyConnectedParams, fully_connected_params
-from .reference.pool import MeanParams, mean_params
-from .reference.shape_ops import concat_params
-from .reference.softmax import SoftmaxParams, softmax_params
 
 ADD_LEFT_SHIFT = 20   # tflite's headroom for int8 Add
 
@@ -119,3 +117,151 @@ def relu_qparams(graph: Graph, op: Op) -> RequantizeParams:
 
 def concat_qparams(graph: Graph, op: Op) -> list[RequantizeParams]:
     return concat_params([scale_zp(graph, n) for n in op.inputs], *scale_zp(graph, op.outputs[0]))
+
+
+# --- facts of an op's quantization -------------------------------------------------------------
+
+def is_hybrid(graph: Graph, op: Op) -> bool:
+    """float32 activations with an int8 filter: TFLite's dynamic-range quantized convolution."""
+    return (op.type in ("Conv2D", "DepthwiseConv2D") and graph.op_dtype(op) == "float32"
+            and graph.tensor(op.inputs[1]).dtype == "int8")
+
+
+def onnx_requant_scales(graph: Graph, op: Op) -> np.ndarray:
+    """float32 per output channel, as onnxruntime's QLinearConv / QGemm / QLinearMatMul compute them:
+    x_scale * w_scale[c] / y_scale, in float32 arithmetic (product first)."""
+    x, w, y = (graph.tensor(n).quant for n in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    channels = graph.tensor(op.outputs[0]).shape[-1]
+    w_scales = np.broadcast_to(w.scale.astype(np.float32), (channels,))
+    return (np.float32(x.scale[0]) * w_scales / np.float32(y.scale[0])).astype(np.float32)
+
+
+def hybrid_per_channel(filter_scales: np.ndarray) -> bool:
+    """Hybrid conv: per-channel filter scales that differ (TFLite's EvalHybridPerChannel path)."""
+    scales = np.asarray(filter_scales, np.float32).reshape(-1)
+    return scales.size > 1 and bool(np.any(scales != scales[0]))
+
+
+# --- parameters at array level (shared by the reference and both backends) --------------------
+
+@dataclass(frozen=True)
+class RequantizeParams:
+    """out = clamp(MultiplyByQuantizedMultiplier(q - input_zero_point, multiplier, shift)
+                    + output_zero_point, act_min, act_max)"""
+    input_zero_point: int
+    output_zero_point: int
+    multiplier: int
+    shift: int
+    act_min: int = -128
+    act_max: int = 127
+
+    @property
+    def identity(self) -> bool:
+        """Same scale and zero point and no clamping: a copy."""
+        return (self.multiplier == 1 << 30 and self.shift == 1 and self.input_zero_point == self.output_zero_point
+                and self.act_min == -128 and self.act_max == 127)
+
+
+def requantize_params(input_scale: float, input_zero_point: int, output_scale: float,
+                      output_zero_point: int) -> RequantizeParams:
+    """QUANTIZE int8 -> int8 (quantize.cc Prepare): double division of the float32 scales."""
+    m, s = quantize_multiplier(float(np.float32(input_scale)) / float(np.float32(output_scale)))
+    return RequantizeParams(int(input_zero_point), int(output_zero_point), m, s)
+
+
+def relu_params(kind: str, input_scale: float, input_zero_point: int, output_scale: float,
+                output_zero_point: int) -> RequantizeParams:
+    """kind: "relu" or "relu6" (also "relu_n1_to_1"). ReluPrepare divides the scales in float32."""
+    low, high = {"relu": (0.0, None), "relu6": (0.0, 6.0), "relu_n1_to_1": (-1.0, 1.0)}[kind]
+    m, s = quantize_multiplier(float(np.float32(input_scale) / np.float32(output_scale)))
+    act_min, act_max = activation_range_int8(low, high, output_scale, int(output_zero_point))
+    return RequantizeParams(int(input_zero_point), int(output_zero_point), m, s, act_min, act_max)
+
+
+@dataclass(frozen=True)
+class FullyConnectedParams:
+    input_offset: int            # -input zero point
+    weights_offset: int          # -weights zero point (0 for per-channel)
+    output_offset: int           # output zero point
+    scale: np.ndarray            # float64 [O]: input_scale * weight_scale / output_scale
+    act_min: int
+    act_max: int
+
+
+def fully_connected_params(input_scale: float, input_zero_point: int, weight_scales, weight_zero_point: int,
+                           output_scale: float, output_zero_point: int, num_outputs: int,
+                           act_low: float | None = None, act_high: float | None = None) -> FullyConnectedParams:
+    """weight_scales: one value (per-tensor) or `num_outputs` values (per-channel)."""
+    ws = np.asarray(weight_scales, dtype=np.float32).reshape(-1)
+    per_channel = ws.size > 1
+    if per_channel and ws.size != num_outputs:
+        raise ValueError(f"{ws.size} weight scales for {num_outputs} outputs")
+    in_s, out_s = float(np.float32(input_scale)), float(np.float32(output_scale))
+    scale = np.array([in_s * float(s) / out_s for s in np.broadcast_to(ws, (num_outputs,))], dtype=np.float64)
+    act_min, act_max = activation_range_int8(act_low, act_high, out_s, int(output_zero_point))
+    return FullyConnectedParams(
+        input_offset=-int(input_zero_point), weights_offset=0 if per_channel else -int(weight_zero_point),
+        output_offset=int(output_zero_point), scale=scale, act_min=act_min, act_max=act_max)
+
+
+def folded_bias(weights: np.ndarray, bias: np.ndarray | None, params: FullyConnectedParams) -> np.ndarray:
+    """bias + input_offset * sum_k(w + weights_offset), int32 with wrap-around: what the C kernel
+    (templates/kernels/fully_connected_s8.c.j2) starts each accumulator from, so that its inner loop
+    is sum_k (w + weights_offset) * x. Equal to TFLite's accumulator modulo 2^32, hence bit-exact."""
+    w = np.asarray(weights, dtype=np.int64) + params.weights_offset
+    b = np.zeros(w.shape[0], dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
+    folded = b + params.input_offset * w.sum(axis=1)
+    return (((folded + (1 << 31)) % (1 << 32)) - (1 << 31)).astype(np.int32)
+
+
+@dataclass(frozen=True)
+class MeanParams:
+    input_zero_point: int
+    output_zero_point: int
+    count: int               # elements averaged per output (H * W)
+    multiplier: int          # input/output scale with 1/count folded in, as QuantizedMeanOrSum does
+    shift: int
+
+
+def mean_params(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
+                count: int) -> MeanParams:
+    """PrepareMeanOrSum (QuantizeMultiplier of input_scale / output_scale in double) followed by
+    QuantizedMeanOrSum's folding of 1/count into that multiplier."""
+    multiplier, shift = quantize_multiplier(float(np.float32(input_scale)) / float(np.float32(output_scale)))
+    fold = 63 - (64 - int(count).bit_length())           # 63 - CountLeadingZeros(uint64 count)
+    fold = min(fold, 32, 31 + shift)
+    multiplier = (multiplier << fold) // count           # int64 division of non-negatives
+    return MeanParams(int(input_zero_point), int(output_zero_point), int(count), int(multiplier), int(shift - fold))
+
+
+def concat_params(input_qparams: Sequence[tuple[float, int]], output_scale: float,
+                  output_zero_point: int) -> list[RequantizeParams]:
+    """One requantization per input ((scale, zero point) each); an identity one is a plain copy."""
+    return [requantize_params(s, z, output_scale, output_zero_point) for s, z in input_qparams]
+
+
+SCALED_DIFF_INTEGER_BITS = 5      # Q5.26 input to exp()
+
+
+@dataclass(frozen=True)
+class SoftmaxParams:
+    input_multiplier: int     # Q31 multiplier of beta * input_scale * 2^(31-5), capped
+    input_left_shift: int     # >= 0
+    diff_min: int             # input differences below this contribute exactly 0
+
+
+def softmax_params(input_scale: float, beta: float) -> SoftmaxParams:
+    """PreprocessSoftmaxScaling + CalculateInputRadius, as TFLite's Prepare (float32 scale and beta
+    widened to double; double rounding build, so the multiplier cap is 2^31 - 1)."""
+    scale, b = float(np.float32(input_scale)), float(np.float32(beta))
+    real = min(b * scale * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)), float((1 << 31) - 1))
+    multiplier, shift = quantize_multiplier(real)
+    if shift < 0:
+        raise ValueError(f"softmax input scale * beta = {b * scale} too small (left shift {shift} < 0)")
+    return SoftmaxParams(multiplier, shift, -calculate_input_radius(SCALED_DIFF_INTEGER_BITS, shift))
+
+
+def calculate_input_radius(input_integer_bits: int, input_left_shift: int, total_signed_bits: int = 31) -> int:
+    max_input_rescaled = (1.0 * ((1 << input_integer_bits) - 1) * float(1 << (total_signed_bits - input_integer_bits))
+                          / float(1 << input_left_shift))
+    return int(math.floor(max_input_rescaled))

@@ -75,3 +75,12 @@ def activation_range_int8(low: float | None, high: float | None, scale: float, z
     if high is not None:
         qmax = min(qmax, quantize_value(high, scale, zero_point))
     return qmin, qmax
+
+
+def round_half_away_f64(v: np.ndarray) -> np.ndarray:
+    """std::round on doubles, exactly (no x + 0.5 double rounding): trunc, then fix up the fraction."""
+    v = np.asarray(v, dtype=np.float64)
+    t = np.trunc(v)
+    frac = v - t                       # exact
+    return t + (frac >= 0.5) - (frac <= -0.5)
+

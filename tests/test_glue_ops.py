@@ -21,7 +21,8 @@ import pytest
 
 from dwscodegen.backends.render import render
 from dwscodegen.compare import compare
-from dwscodegen.quant import activation_range_int8, multiply_by_quantized_multiplier, quantize_multiplier
+from dwscodegen import qparams as qp
+from dwscodegen.quant import activation_range_int8, multiply_by_quantized_multiplier, quantize_multiplier, round_half_away_f64
 from dwscodegen.reference import elementwise as ew
 from dwscodegen.reference import fully_connected as fc
 from dwscodegen.reference import pool, shape_ops, softmax
@@ -132,7 +133,7 @@ def test_mean_reference(case, dtype, keep_dims):
     qo = dict(scale=so, zero_point=zo) if dtype == "int8" else {}
     model = build_single_op_model("MEAN", [TensorSpec("x", shape, dtype, **qi)], [TensorSpec("y", out_shape, dtype, **qo)],
                                   {"axis": [1, 2], "keep_dims": keep_dims})
-    params = pool.mean_params(si, zi, so, zo, shape[1] * shape[2])
+    params = qp.mean_params(si, zi, so, zo, shape[1] * shape[2])
     rng = np.random.default_rng(MEAN_CASES.index(case))
     for _ in range(4):
         if dtype == "int8":
@@ -158,7 +159,7 @@ def test_mean_int8_is_quantized_mean_or_sum_not_the_4d_integer_mean():
         model = build_single_op_model("MEAN", [TensorSpec("x", shape, "int8", scale=si, zero_point=zi)],
                                       [TensorSpec("y", out_shape, "int8", scale=so, zero_point=zo)],
                                       {"axis": [1, 2], "keep_dims": keep_dims})
-        params = pool.mean_params(si, zi, so, zo, 49)
+        params = qp.mean_params(si, zi, so, zo, 49)
         m, s = quantize_multiplier(float(np.float32(si)) / float(np.float32(so)))
         for _ in range(5):
             x = int8_input(rng, shape)
@@ -231,9 +232,9 @@ def fc_tensors(case: FcCase, dtype: str, seed: int):
     return specs, TensorSpec("y", (case.rows, o), "int8", scale=case.out_q[0], zero_point=case.out_q[1]), w, b, w_scales
 
 
-def fc_params(case: FcCase, w_scales) -> fc.FullyConnectedParams:
+def fc_params(case: FcCase, w_scales) -> qp.FullyConnectedParams:
     low, high = ACT_BOUNDS[case.act]
-    return fc.fully_connected_params(case.in_q[0], case.in_q[1], w_scales, case.weights_zp, case.out_q[0],
+    return qp.fully_connected_params(case.in_q[0], case.in_q[1], w_scales, case.weights_zp, case.out_q[0],
                                      case.out_q[1], case.units, low, high)
 
 
@@ -273,7 +274,7 @@ def test_fully_connected_int8_requantizes_in_double(per_channel):
                                   [TensorSpec("y", (rows, units), "int8", scale=1.0, zero_point=0)], {})
     x = rng.integers(-10, 10, (rows, depth), dtype=np.int8)
     (expected,) = run_reference(model, [x])
-    params = fc.fully_connected_params(0.5, 0, w_scales, 0, 1.0, 0, units)
+    params = qp.fully_connected_params(0.5, 0, w_scales, 0, 1.0, 0, units)
     assert_matches(fc.fully_connected_int8(x, w, None, params), expected)
     acc = x.astype(np.int64) @ w.T.astype(np.int64)
     pairs = [quantize_multiplier(float(s)) for s in params.scale]
@@ -303,7 +304,7 @@ def test_softmax_reference(case, dtype):
     else:
         ins, outs = [TensorSpec("x", shape, "float32")], [TensorSpec("y", shape, "float32")]
     model = build_single_op_model("SOFTMAX", ins, outs, {"beta": beta})
-    params = softmax.softmax_params(scale, beta)
+    params = qp.softmax_params(scale, beta)
     rng = np.random.default_rng(SOFTMAX_CASES.index(case))
     for _ in range(3):
         if dtype == "int8":
@@ -327,7 +328,7 @@ def softmax_sweep(n: int, seed: int):
         beta = float(rng.choice([1.0, 1.0, 0.5, 2.0, float(rng.uniform(0.05, 3))]))
         x = rng.integers(int(rng.integers(-128, 100)), 128, shape, dtype=np.int8)   # narrow ranges crowd the max
         try:
-            softmax.softmax_int8(x, softmax.softmax_params(scale, beta))
+            softmax.softmax_int8(x, qp.softmax_params(scale, beta))
         except ValueError:
             continue
         cases.append((shape, scale, beta, x))
@@ -340,20 +341,20 @@ def test_softmax_int8_sweep():
         model = build_single_op_model("SOFTMAX", [TensorSpec("x", shape, "int8", scale=scale, zero_point=0)],
                                       [TensorSpec("y", shape, "int8", scale=1 / 256, zero_point=-128)], {"beta": beta})
         (expected,) = run_reference(model, [x])
-        assert_matches(softmax.softmax_int8(x, softmax.softmax_params(scale, beta)), expected, f"{shape} {scale} {beta}")
+        assert_matches(softmax.softmax_int8(x, qp.softmax_params(scale, beta)), expected, f"{shape} {scale} {beta}")
 
 
 def test_softmax_int8_outside_tflite_domain_raises():
     x = np.full((1, 1000), 127, dtype=np.int8)       # sum of exps 1000 >= 2^28 in Q12.19: TFLite aborts
     with pytest.raises(ValueError, match="2\\^28"):
-        softmax.softmax_int8(x, softmax.softmax_params(0.1, 1.0))
+        softmax.softmax_int8(x, qp.softmax_params(0.1, 1.0))
 
 
 def test_softmax_params_match_tflite_preprocessing():
-    p = softmax.softmax_params(0.5, 1.0)
+    p = qp.softmax_params(0.5, 1.0)
     assert (p.input_multiplier, p.input_left_shift, p.diff_min) == (1 << 30, 26, -31)
     with pytest.raises(ValueError):
-        softmax.softmax_params(1e-9, 1.0)
+        qp.softmax_params(1e-9, 1.0)
 
 
 PAD_CASES = [
@@ -413,7 +414,7 @@ def test_concatenation_reference(case, dtype):
     ins = [TensorSpec(f"x{i}", s, "int8", scale=out_q[0], zero_point=out_q[1]) for i, s in enumerate(shapes)]
     expected = tflite("CONCATENATION", ins, [TensorSpec("y", tuple(out_shape), "int8", scale=out_q[0], zero_point=out_q[1])],
                       {"axis": axis}, aligned)
-    got = shape_ops.concatenation_int8(xs, shape_ops.concat_params(in_q, *out_q), axis)
+    got = shape_ops.concatenation_int8(xs, qp.concat_params(in_q, *out_q), axis)
     assert_matches(got, expected)
 
 
@@ -442,7 +443,7 @@ def test_quantize_dequantize_reference(scale, zp):
     assert_matches(ew.quantize_int8(x, scale, zp), q)
     # the float32 division is what TFLite does here, not the double one of older TFLite source
     v = x.astype(np.float64) / float(np.float32(scale))
-    in_double = np.clip(fc.round_half_away_f64(np.clip(v, -1024, 1024)) + zp, -128, 127)
+    in_double = np.clip(round_half_away_f64(np.clip(v, -1024, 1024)) + zp, -128, 127)
     assert (in_double != q).any() or scale == 0.5
     qi = int8_input(rng, shape)
     d = tflite("DEQUANTIZE", [TensorSpec("x", shape, "int8", scale=scale, zero_point=zp)], [TensorSpec("y", shape, "float32")],
@@ -466,7 +467,7 @@ def test_relu_reference(op, quant, dtype):
     x = int8_input(rng, shape) if dtype == "int8" else float_input(rng, shape, 5.0)
     expected = tflite(op, [TensorSpec("x", shape, dtype, **qi)], [TensorSpec("y", shape, dtype, **qo)], {}, [x])
     if dtype == "int8":
-        got = ew.relu_int8(x, ew.relu_params(op.lower(), si, zi, so, zo))
+        got = ew.relu_int8(x, qp.relu_params(op.lower(), si, zi, so, zo))
     else:
         got = ew.relu_f32(x) if op == "RELU" else ew.relu6_f32(x)
     assert_matches(got, expected)
@@ -585,11 +586,11 @@ def fc_k(case: FcCase, dtype: str, w, b, w_scales) -> dict:
         low, high = ACT_BOUNDS[case.act]
         return dict(k, bias=b, act_low=low, act_high=high, activation=case.act.lower())
     p = fc_params(case, w_scales)
-    return dict(k, bias=fc.folded_bias(w, b, p), weights_offset=p.weights_offset, output_offset=p.output_offset,
+    return dict(k, bias=qp.folded_bias(w, b, p), weights_offset=p.weights_offset, output_offset=p.output_offset,
                 scale=p.scale, act_min=p.act_min, act_max=p.act_max)
 
 
-def mean_k(shape, params: pool.MeanParams | None = None) -> dict:
+def mean_k(shape, params: qp.MeanParams | None = None) -> dict:
     k = dict(N=shape[0], HW=shape[1] * shape[2], C=shape[3])
     if params is not None:
         k.update(input_zero_point=params.input_zero_point, output_zero_point=params.output_zero_point,
@@ -597,7 +598,7 @@ def mean_k(shape, params: pool.MeanParams | None = None) -> dict:
     return k
 
 
-def softmax_k(shape, params: softmax.SoftmaxParams | None = None, beta: float = 1.0) -> dict:
+def softmax_k(shape, params: qp.SoftmaxParams | None = None, beta: float = 1.0) -> dict:
     k = dict(outer=int(np.prod(shape[:-1])), depth=shape[-1], beta=beta)
     if params is not None:
         k.update(input_multiplier=params.input_multiplier, input_left_shift=params.input_left_shift,
@@ -614,7 +615,7 @@ def concat_k(shapes, axis, params=None) -> dict:
     return dict(outer=outer, inputs=inputs)
 
 
-def relu_k(op: str, size: int, params: ew.RequantizeParams | None = None) -> dict:
+def relu_k(op: str, size: int, params: qp.RequantizeParams | None = None) -> dict:
     k = dict(size=size, activation=op.lower())
     if params is None:
         return dict(k, act_low=0.0, act_high=None if op == "RELU" else 6.0)
@@ -667,7 +668,7 @@ def softmax_program() -> CProgram:
     program = CProgram()
     rng = np.random.default_rng(23)
     for shape, scale, _, beta in SOFTMAX_CASES:
-        params = softmax.softmax_params(scale, beta)
+        params = qp.softmax_params(scale, beta)
         x = int8_input(rng, shape)
         x.flat[:3] = [127, 127, -128]       # ties at the maximum, and the minimum
         program.add(CCase("softmax_s8", softmax_k(shape, params), [x], softmax.softmax_int8(x, params),
@@ -677,7 +678,7 @@ def softmax_program() -> CProgram:
         program.add(CCase("softmax_f32", softmax_k(shape, beta=beta), [xf], softmax.softmax_f32(xf, beta), np.float32,
                           f"softmax f32 {shape} {beta}"))
     for shape, scale, beta, x in softmax_sweep(20, 2):
-        params = softmax.softmax_params(scale, beta)
+        params = qp.softmax_params(scale, beta)
         program.add(CCase("softmax_s8", softmax_k(shape, params), [x], softmax.softmax_int8(x, params),
                           label=f"softmax s8 sweep {shape} {scale:.3g} {beta:.3g}"))
     # exp over its whole input range: one wide row, beta 1
@@ -690,7 +691,7 @@ def mean_program() -> CProgram:
     program = CProgram()
     rng = np.random.default_rng(24)
     for shape, (si, zi), (so, zo) in MEAN_CASES:
-        params = pool.mean_params(si, zi, so, zo, shape[1] * shape[2])
+        params = qp.mean_params(si, zi, so, zo, shape[1] * shape[2])
         x = int8_input(rng, shape)
         program.add(CCase("mean_s8", mean_k(shape, params), [x], pool.mean_int8(x, params), label=f"mean s8 {shape}"))
         xf = float_input(rng, shape)
@@ -716,7 +717,7 @@ def concatenation_program() -> CProgram:
     rng = np.random.default_rng(26)
     for shapes, in_q, out_q, axis in CONCAT_CASES:
         xs = [int8_input(rng, s) for s in shapes]
-        params = shape_ops.concat_params(in_q, *out_q)
+        params = qp.concat_params(in_q, *out_q)
         program.add(CCase("concatenation_s8", concat_k(shapes, axis, params), xs,
                           shape_ops.concatenation_int8(xs, params, axis), label=f"concat s8 axis {axis}"))
         xfs = [float_input(rng, s) for s in shapes]
@@ -744,7 +745,7 @@ def relu_program() -> CProgram:
     q = np.arange(-128, 128, dtype=np.int8)
     for op in ("RELU", "RELU6"):
         for (si, zi), (so, zo) in RELU_QUANT:
-            params = ew.relu_params(op.lower(), si, zi, so, zo)
+            params = qp.relu_params(op.lower(), si, zi, so, zo)
             program.add(CCase("relu_s8", relu_k(op, q.size, params), [q], ew.relu_int8(q, params),
                               label=f"{op} s8 {si}/{so}"))
         xf = np.linspace(-10, 10, 301, dtype=np.float32)

@@ -12,7 +12,7 @@ from .. import __version__
 from ..graph_stats import op_macs
 from ..ir import Graph
 from ..planner import ArenaPlan, plan_arena
-from ..reference.ops import is_hybrid
+from ..qparams import is_hybrid
 from .kernel import Kernel
 from .render import C_TYPES, c_identifier, render
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import qparams as qp
 from ..ir import Graph, Op
-from ..reference.ops import is_hybrid
+from ..qparams import is_hybrid
 from ..targets import Target
 
 PORTABLE_ENV = "DWSCODEGEN_PORTABLE_KERNELS"

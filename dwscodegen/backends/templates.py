@@ -6,9 +6,7 @@ import numpy as np
 from .. import qparams as qp
 from ..errors import DwsError
 from ..ir import Graph, Op
-from ..reference import fully_connected as fc
-from ..reference import hybrid
-from ..reference.ops import is_hybrid, onnx_requant_scales
+from ..qparams import is_hybrid, onnx_requant_scales
 from ..targets import Target
 from . import simd
 from .kernel import Kernel
@@ -58,7 +56,7 @@ def _conv_context(graph: Graph, op: Op) -> dict:
         bias = bias.astype(np.int32)
     if is_hybrid(graph, op):
         ctx["filter_scale"] = np.broadcast_to(w.quant.scale.astype(np.float32), (y.shape[3],))
-        ctx["per_channel"] = hybrid.per_channel(w.quant.scale)
+        ctx["per_channel"] = qp.hybrid_per_channel(w.quant.scale)
     ctx.update(filter=filt, bias=bias)
     return ctx
 
@@ -92,7 +90,7 @@ def _fully_connected_context(graph: Graph, op: Op) -> dict:
                activation=_activation_label(op))
     if graph.op_dtype(op) == "int8":
         p = qp.fully_connected_qparams(graph, op)
-        ctx.update(bias=fc.folded_bias(w.data, bias, p), weights_offset=p.weights_offset,
+        ctx.update(bias=qp.folded_bias(w.data, bias, p), weights_offset=p.weights_offset,
                    output_offset=p.output_offset, scale=p.scale, act_min=p.act_min, act_max=p.act_max,
                    requant=op.attrs.requant)
         if op.attrs.requant == "onnx":

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import DwsError
 from ..ir import OP_TYPES, Graph, Op
 from ..qparams import add_qparams, conv_qparams
-from ..reference.ops import is_hybrid, onnx_requant_scales
+from ..qparams import is_hybrid, onnx_requant_scales
 from ..targets import Target
 from .kernel import Kernel
 from .render import C_TYPES, c_array_body

@@ -10,9 +10,7 @@ import numpy as np
 
 from .. import qparams as qp
 from ..ir import Graph, Op
-from ..reference import fully_connected as fc
-from ..reference import hybrid
-from ..reference.ops import onnx_requant_scales
+from ..qparams import onnx_requant_scales
 from .kernel import Kernel
 from .render import C_TYPES, c_array_body
 from .templates import kernel_name
@@ -109,7 +107,7 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
         q, per_channel = None, True
         if int8:
             q = qp.fully_connected_qparams(graph, op)
-            consts["bias"] = ("int32_t", fc.folded_bias(w.data, bias, q))
+            consts["bias"] = ("int32_t", qp.folded_bias(w.data, bias, q))
             if op.attrs.requant == "onnx":
                 consts["scale"] = ("float", onnx_requant_scales(graph, op))
             else:
@@ -171,7 +169,7 @@ def hybrid_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Ke
                     kernel=(w.shape[1], w.shape[2]), stride=tuple(a.stride), dilation=tuple(a.dilation),
                     pad=tuple(a.pad), act_low=low, act_high=high)
     params = ts.resolve(kind, op.where(), overrides, spec.kernel, oc, x.shape[3])
-    per_channel = hybrid.per_channel(w.quant.scale)
+    per_channel = qp.hybrid_per_channel(w.quant.scale)
     func = hybrid_conv_func(spec, per_channel)
     func = ts.schedule_conv(func, params, HYBRID_STAGES, spec.padded, spec.kernel if kind == "conv" else None,
                             x.shape[3])

@@ -202,7 +202,7 @@ def fc_func(dtype: str, rows: int, depth: int, units: int, has_bias: bool, act=(
     """PrimFunc(input [rows][depth], weights [units][depth], [bias [units]], [scale], output).
 
     float32: sum + bias, fused activation.  int8 (q: FullyConnectedParams): the accumulator starts
-    from the folded bias (reference.fully_connected.folded_bias, so the input offset is already in
+    from the folded bias (qparams.folded_bias, so the input offset is already in
     it) and adds (w + weights_offset) * x; then TFLite's float-scale requantize in double:
     round_half_away(double(acc) * scale[o]) + output offset, clamped -- `scale` a float64 parameter
     ([units], or [1] per tensor).  requant "onnx": a float32 scale per unit, round half to even."""

@@ -14,12 +14,11 @@ int8 code paths matched (BUILTIN_REF):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..quant import activation_range_int8, multiply_by_quantized_multiplier, quantize_multiplier
-from .fully_connected import round_half_away_f64
+from ..qparams import RequantizeParams
+from ..quant import multiply_by_quantized_multiplier, round_half_away_f64
 
 
 def quantize_int8(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -31,40 +30,6 @@ def quantize_int8(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 def dequantize_int8(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """Returns float32, bit-exact with TFLite."""
     return (float(np.float32(scale)) * (np.asarray(q, dtype=np.float64) - int(zero_point))).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class RequantizeParams:
-    """out = clamp(MultiplyByQuantizedMultiplier(q - input_zero_point, multiplier, shift)
-                    + output_zero_point, act_min, act_max)"""
-    input_zero_point: int
-    output_zero_point: int
-    multiplier: int
-    shift: int
-    act_min: int = -128
-    act_max: int = 127
-
-    @property
-    def identity(self) -> bool:
-        """Same scale and zero point and no clamping: a copy."""
-        return (self.multiplier == 1 << 30 and self.shift == 1 and self.input_zero_point == self.output_zero_point
-                and self.act_min == -128 and self.act_max == 127)
-
-
-def requantize_params(input_scale: float, input_zero_point: int, output_scale: float,
-                      output_zero_point: int) -> RequantizeParams:
-    """QUANTIZE int8 -> int8 (quantize.cc Prepare): double division of the float32 scales."""
-    m, s = quantize_multiplier(float(np.float32(input_scale)) / float(np.float32(output_scale)))
-    return RequantizeParams(int(input_zero_point), int(output_zero_point), m, s)
-
-
-def relu_params(kind: str, input_scale: float, input_zero_point: int, output_scale: float,
-                output_zero_point: int) -> RequantizeParams:
-    """kind: "relu" or "relu6" (also "relu_n1_to_1"). ReluPrepare divides the scales in float32."""
-    low, high = {"relu": (0.0, None), "relu6": (0.0, 6.0), "relu_n1_to_1": (-1.0, 1.0)}[kind]
-    m, s = quantize_multiplier(float(np.float32(input_scale) / np.float32(output_scale)))
-    act_min, act_max = activation_range_int8(low, high, output_scale, int(output_zero_point))
-    return RequantizeParams(int(input_zero_point), int(output_zero_point), m, s, act_min, act_max)
 
 
 def requantize_int8(q: np.ndarray, params: RequantizeParams) -> np.ndarray:

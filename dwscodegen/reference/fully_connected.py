@@ -17,45 +17,11 @@ weights must be symmetric (TFLite ignores their zero point); per-tensor weights 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..quant import activation_range_int8
-
-
-@dataclass(frozen=True)
-class FullyConnectedParams:
-    input_offset: int            # -input zero point
-    weights_offset: int          # -weights zero point (0 for per-channel)
-    output_offset: int           # output zero point
-    scale: np.ndarray            # float64 [O]: input_scale * weight_scale / output_scale
-    act_min: int
-    act_max: int
-
-
-def fully_connected_params(input_scale: float, input_zero_point: int, weight_scales, weight_zero_point: int,
-                           output_scale: float, output_zero_point: int, num_outputs: int,
-                           act_low: float | None = None, act_high: float | None = None) -> FullyConnectedParams:
-    """weight_scales: one value (per-tensor) or `num_outputs` values (per-channel)."""
-    ws = np.asarray(weight_scales, dtype=np.float32).reshape(-1)
-    per_channel = ws.size > 1
-    if per_channel and ws.size != num_outputs:
-        raise ValueError(f"{ws.size} weight scales for {num_outputs} outputs")
-    in_s, out_s = float(np.float32(input_scale)), float(np.float32(output_scale))
-    scale = np.array([in_s * float(s) / out_s for s in np.broadcast_to(ws, (num_outputs,))], dtype=np.float64)
-    act_min, act_max = activation_range_int8(act_low, act_high, out_s, int(output_zero_point))
-    return FullyConnectedParams(
-        input_offset=-int(input_zero_point), weights_offset=0 if per_channel else -int(weight_zero_point),
-        output_offset=int(output_zero_point), scale=scale, act_min=act_min, act_max=act_max)
-
-
-def round_half_away_f64(v: np.ndarray) -> np.ndarray:
-    """std::round on doubles, exactly (no x + 0.5 double rounding): trunc, then fix up the fraction."""
-    v = np.asarray(v, dtype=np.float64)
-    t = np.trunc(v)
-    frac = v - t                       # exact
-    return t + (frac >= 0.5) - (frac <= -0.5)
+from ..qparams import FullyConnectedParams
+from ..quant import round_half_away_f64
 
 
 def _flatten(x: np.ndarray, k: int) -> np.ndarray:
@@ -74,16 +40,6 @@ def fully_connected_int8(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | 
     acc = ((acc + (1 << 31)) % (1 << 32)) - (1 << 31)          # int32 accumulator
     y = round_half_away_f64(acc.astype(np.float64) * params.scale) + params.output_offset
     return np.clip(y, params.act_min, params.act_max).astype(np.int8)
-
-
-def folded_bias(weights: np.ndarray, bias: np.ndarray | None, params: FullyConnectedParams) -> np.ndarray:
-    """bias + input_offset * sum_k(w + weights_offset), int32 with wrap-around: what the C kernel
-    (templates/kernels/fully_connected_s8.c.j2) starts each accumulator from, so that its inner loop
-    is sum_k (w + weights_offset) * x. Equal to TFLite's accumulator modulo 2^32, hence bit-exact."""
-    w = np.asarray(weights, dtype=np.int64) + params.weights_offset
-    b = np.zeros(w.shape[0], dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
-    folded = b + params.input_offset * w.sum(axis=1)
-    return (((folded + (1 << 31)) % (1 << 32)) - (1 << 31)).astype(np.int32)
 
 
 def fully_connected_f32(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None,

@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fully_connected import round_half_away_f64
-
-
-def per_channel(filter_scales: np.ndarray) -> bool:
-    scales = np.asarray(filter_scales, np.float32).reshape(-1)
-    return scales.size > 1 and bool(np.any(scales != scales[0]))
+from ..qparams import hybrid_per_channel
+from ..quant import round_half_away_f64
 
 
 def symmetric_quantize(values: np.ndarray) -> tuple[np.ndarray, np.float32]:
@@ -55,7 +51,7 @@ def hybrid_conv(x: np.ndarray, filter_scales: np.ndarray, bias, attrs, accumulat
     low, high = attrs.activation.bounds()
     outs = []
     for b in range(x.shape[0]):
-        if per_channel(scales):
+        if hybrid_per_channel(scales):
             q, factor, offset = asymmetric_quantize(x[b:b + 1])
             acc = accumulate(q.astype(np.int64) - offset).astype(np.float32)
             y = acc * scales * factor

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import qparams as qp
 from ..ir import Activation, Graph, Op
+from ..qparams import is_hybrid, onnx_requant_scales
 from ..quant import multiply_by_quantized_multiplier
 from . import elementwise as ew
 from . import hybrid
@@ -65,12 +66,6 @@ def conv_hybrid(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
     return hybrid.hybrid_conv(x, scales, bias, op.attrs, lambda xq: _conv_acc(graph, op, xq, 0))
 
 
-def is_hybrid(graph: Graph, op: Op) -> bool:
-    """float32 activations with an int8 filter: TFLite's dynamic-range quantized convolution."""
-    return (op.type in ("Conv2D", "DepthwiseConv2D") and graph.op_dtype(op) == "float32"
-            and graph.tensor(op.inputs[1]).dtype == "int8")
-
-
 def conv_float_or_hybrid(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
     return (conv_hybrid if is_hybrid(graph, op) else conv_float)(graph, op, x)
 
@@ -84,15 +79,6 @@ def conv_int8(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
         return requantize_onnx(acc, onnx_requant_scales(graph, op), q.output_offset, q.act_min, q.act_max)
     y = multiply_by_quantized_multiplier(acc, q.multiplier, q.shift) + q.output_offset
     return np.clip(y, q.act_min, q.act_max).astype(np.int8)
-
-
-def onnx_requant_scales(graph: Graph, op: Op) -> np.ndarray:
-    """float32 per output channel, as onnxruntime's QLinearConv / QGemm / QLinearMatMul compute them:
-    x_scale * w_scale[c] / y_scale, in float32 arithmetic (product first)."""
-    x, w, y = (graph.tensor(n).quant for n in (op.inputs[0], op.inputs[1], op.outputs[0]))
-    channels = graph.tensor(op.outputs[0]).shape[-1]
-    w_scales = np.broadcast_to(w.scale.astype(np.float32), (channels,))
-    return (np.float32(x.scale[0]) * w_scales / np.float32(y.scale[0])).astype(np.float32)
 
 
 def requantize_onnx(acc: np.ndarray, scale: np.ndarray, zero_point: int, act_min: int, act_max: int) -> np.ndarray:

@@ -15,11 +15,11 @@ int8 code paths matched (BUILTIN_REF):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..quant import multiply_by_quantized_multiplier, quantize_multiplier
+from ..qparams import MeanParams
+from ..quant import multiply_by_quantized_multiplier
 
 
 def window_padding(in_hw: tuple[int, int], filter_hw: tuple[int, int], stride: tuple[int, int],
@@ -97,26 +97,6 @@ def max_pool_int8(x: np.ndarray, filter_hw, stride, pad, act_min: int = -128, ac
 # ----------------------------------------------------------------------------------------------
 # MEAN over H,W (global average pooling)
 # ----------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class MeanParams:
-    input_zero_point: int
-    output_zero_point: int
-    count: int               # elements averaged per output (H * W)
-    multiplier: int          # input/output scale with 1/count folded in, as QuantizedMeanOrSum does
-    shift: int
-
-
-def mean_params(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
-                count: int) -> MeanParams:
-    """PrepareMeanOrSum (QuantizeMultiplier of input_scale / output_scale in double) followed by
-    QuantizedMeanOrSum's folding of 1/count into that multiplier."""
-    multiplier, shift = quantize_multiplier(float(np.float32(input_scale)) / float(np.float32(output_scale)))
-    fold = 63 - (64 - int(count).bit_length())           # 63 - CountLeadingZeros(uint64 count)
-    fold = min(fold, 32, 31 + shift)
-    multiplier = (multiplier << fold) // count           # int64 division of non-negatives
-    return MeanParams(int(input_zero_point), int(output_zero_point), int(count), int(multiplier), int(shift - fold))
-
 
 def mean_f32(x: np.ndarray, keep_dims: bool = False) -> np.ndarray:
     """[N,H,W,C] -> [N,1,1,C] (keep_dims) or [N,C]."""

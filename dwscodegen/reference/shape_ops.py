@@ -16,7 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .elementwise import RequantizeParams, requantize_int8, requantize_params
+from ..qparams import RequantizeParams
+from .elementwise import requantize_int8
 
 
 def pad(x: np.ndarray, paddings, value=0) -> np.ndarray:
@@ -34,12 +35,6 @@ def pad_f32(x: np.ndarray, paddings) -> np.ndarray:
 
 def pad_int8(x: np.ndarray, paddings, zero_point: int) -> np.ndarray:
     return pad(np.asarray(x, dtype=np.int8), paddings, int(zero_point))
-
-
-def concat_params(input_qparams: Sequence[tuple[float, int]], output_scale: float,
-                  output_zero_point: int) -> list[RequantizeParams]:
-    """One requantization per input ((scale, zero point) each); an identity one is a plain copy."""
-    return [requantize_params(s, z, output_scale, output_zero_point) for s, z in input_qparams]
 
 
 def concatenation_f32(inputs: Sequence[np.ndarray], axis: int = -1) -> np.ndarray:

@@ -9,15 +9,12 @@ code, vectorised; templates/library/fixedpoint.c.j2 is the same code in C.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..quant import (INT32_MAX, INT32_MIN, quantize_multiplier, rounding_divide_by_pot,
-                     saturating_rounding_doubling_high_mul)
+from ..qparams import SCALED_DIFF_INTEGER_BITS, SoftmaxParams
+from ..quant import INT32_MAX, INT32_MIN, rounding_divide_by_pot, saturating_rounding_doubling_high_mul
 
-SCALED_DIFF_INTEGER_BITS = 5      # Q5.26 input to exp()
 ACCUMULATION_INTEGER_BITS = 12    # Q12.19 sum of exps
 OUTPUT_SCALE = 1.0 / 256.0        # what TFLite requires of an int8 softmax output
 OUTPUT_ZERO_POINT = -128
@@ -29,30 +26,6 @@ EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308)
               (2, 39332535), (3, 720401), (4, 242))   # (exponent, exp(-2^exponent))
 CONST_48_OVER_17 = 1515870810             # Q2.29
 CONST_NEG_32_OVER_17 = -1010580540        # Q2.29
-
-
-@dataclass(frozen=True)
-class SoftmaxParams:
-    input_multiplier: int     # Q31 multiplier of beta * input_scale * 2^(31-5), capped
-    input_left_shift: int     # >= 0
-    diff_min: int             # input differences below this contribute exactly 0
-
-
-def softmax_params(input_scale: float, beta: float) -> SoftmaxParams:
-    """PreprocessSoftmaxScaling + CalculateInputRadius, as TFLite's Prepare (float32 scale and beta
-    widened to double; double rounding build, so the multiplier cap is 2^31 - 1)."""
-    scale, b = float(np.float32(input_scale)), float(np.float32(beta))
-    real = min(b * scale * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)), float((1 << 31) - 1))
-    multiplier, shift = quantize_multiplier(real)
-    if shift < 0:
-        raise ValueError(f"softmax input scale * beta = {b * scale} too small (left shift {shift} < 0)")
-    return SoftmaxParams(multiplier, shift, -calculate_input_radius(SCALED_DIFF_INTEGER_BITS, shift))
-
-
-def calculate_input_radius(input_integer_bits: int, input_left_shift: int, total_signed_bits: int = 31) -> int:
-    max_input_rescaled = (1.0 * ((1 << input_integer_bits) - 1) * float(1 << (total_signed_bits - input_integer_bits))
-                          / float(1 << input_left_shift))
-    return int(math.floor(max_input_rescaled))
 
 
 # ----------------------------------------------------------------------------------------------
