@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--targets", nargs="+", default=["cortex-m4", "cortex-m55"])
     parser.add_argument("--models", nargs="+", type=Path, default=None)
     args = parser.parse_args()
-    results, text = [], [f"# Templates vs TVM backend: executed instructions (QEMU 7.2, not cycles)\n",
+    results, text = [], ["# Templates vs TVM backend: executed instructions (QEMU 7.2, not cycles)\n",
                          f"{time.strftime('%Y-%m-%d')}, every run verified bit-exact (int8) / within tolerance "
                          "(float32) against the reference.\n"]
     for model in args.models or default_models():

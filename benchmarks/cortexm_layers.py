@@ -37,9 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dwscodegen.backends import simd  # noqa: E402
+from dwscodegen.backends.templates import kernel_used  # noqa: E402
 from dwscodegen.errors import DwsError  # noqa: E402
-from dwscodegen.graph_stats import op_macs  # noqa: E402
+from dwscodegen.ops import CONV_TYPES, conv_kind, op_macs  # noqa: E402
 from dwscodegen.importers import load_model  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 from dwscodegen.tuning import REFERENCE_SCHEDULE, best_schedules, pending_jobs  # noqa: E402
@@ -74,11 +74,7 @@ def default_models() -> list[Path]:
 
 
 def _kind(graph, op) -> str | None:
-    if op.type == "DepthwiseConv2D":
-        return "depthwise"
-    if op.type == "Conv2D":
-        return "pointwise" if graph.tensor(op.inputs[1]).shape[1:3] == (1, 1) else "conv"
-    return None
+    return conv_kind(graph, op) if op.type in CONV_TYPES else None
 
 
 def _shape(graph, name: str) -> str:
@@ -88,11 +84,7 @@ def _shape(graph, name: str) -> str:
 
 def _kernel_used(graph, op, target, schedule: dict | None) -> str:
     """Name of the templates kernel a conv-like layer gets under `schedule` (the SIMD variant's template stem)."""
-    from dwscodegen.backends.templates import KERNELS, kernel_name
-    ctx = KERNELS[op.type][1](graph, op)
-    ctx.update(fn=kernel_name(op), title="")
-    chosen = simd.select(graph, op, target, ctx, (schedule or {}).get("kernel"))
-    return Path(chosen[0]).name.removesuffix(".c.j2") if chosen else simd.PORTABLE
+    return kernel_used(graph, op, target, (schedule or {}).get("kernel"))
 
 
 # --- tuning -------------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dwscodegen.errors import DwsError  # noqa: E402
-from dwscodegen.graph_stats import op_macs  # noqa: E402
+from dwscodegen.ops import op_macs  # noqa: E402
 from dwscodegen.importers import load_model  # noqa: E402
 from dwscodegen.ir import Graph, Op  # noqa: E402
 from dwscodegen.reference.graph import run_graph  # noqa: E402
@@ -365,7 +365,7 @@ def tvm_layer(lg: Graph, op: Op):
     or None (no simple schedule)."""
     from tvm import te, topi
 
-    from dwscodegen.backends.tvm_compute import clamp_float
+    from dwscodegen.backends.tvm.arith import clamp_float
 
     x_t, y_t = lg.tensor(op.inputs[0]), lg.tensor(op.outputs[0])
     a = op.attrs

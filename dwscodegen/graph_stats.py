@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
-from .ir import Graph, Op
+from .ir import Graph
+from .ops import op_macs
 from .planner import ArenaPlan
 
 
@@ -19,19 +19,6 @@ class LayerRow:
     macs: int
     params: int
     arena: str       # "[start, end)" in the arena, or where the output lives otherwise
-
-
-def op_macs(graph: Graph, op: Op) -> int:
-    out = graph.tensor(op.outputs[0])
-    if op.type in ("Conv2D", "DepthwiseConv2D"):
-        w = graph.tensor(op.inputs[1])
-        per_output = w.shape[1] * w.shape[2] * (w.shape[3] if op.type == "Conv2D" else 1)
-        return out.size * per_output
-    if op.type == "FullyConnected":
-        return out.size * graph.tensor(op.inputs[1]).shape[1]
-    if op.type in ("AveragePool2D", "MaxPool2D"):
-        return out.size * int(np.prod(op.attrs.filter))
-    return 0
 
 
 def layer_rows(graph: Graph, plan: ArenaPlan) -> list[LayerRow]:

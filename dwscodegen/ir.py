@@ -55,6 +55,10 @@ class Activation:
     low: float | None = None
     high: float | None = None
 
+    def label(self) -> str:
+        """How generated code and reports name it: none, relu, relu6, clamp [low, high]."""
+        return f"clamp [{self.low:g}, {self.high:g}]" if self.kind == "clamp" else self.kind
+
     def bounds(self) -> tuple[float | None, float | None]:
         return {"none": (None, None), "relu": (0.0, None), "relu6": (0.0, 6.0),
                 "clamp": (self.low, self.high)}[self.kind]

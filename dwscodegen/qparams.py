@@ -265,3 +265,16 @@ def calculate_input_radius(input_integer_bits: int, input_left_shift: int, total
     max_input_rescaled = (1.0 * ((1 << input_integer_bits) - 1) * float(1 << (total_signed_bits - input_integer_bits))
                           / float(1 << input_left_shift))
     return int(math.floor(max_input_rescaled))
+
+
+def fold_input_offset(graph: Graph, op: Op, bias: np.ndarray, input_offset: int) -> tuple[np.ndarray, int]:
+    """(bias, input offset) a conv kernel accumulates with. Without padding every tap reads a real input, so
+    sum((x + off) * w) = sum(x * w) + off * sum(w) per output channel: the offset folds into the int64 bias
+    (returned with offset 0) whenever the folded bias still fits int32. Otherwise both are returned as given."""
+    if tuple(op.attrs.pad) != (0, 0, 0, 0) or not input_offset:
+        return bias, input_offset
+    w = graph.tensor(op.inputs[1]).data.astype(np.int64)
+    oc = graph.tensor(op.outputs[0]).shape[3]
+    per_channel = w.reshape(-1, oc).sum(axis=0) if op.type == "DepthwiseConv2D" else w.reshape(oc, -1).sum(axis=1)
+    folded = np.asarray(bias, dtype=np.int64) + input_offset * per_channel
+    return (folded, 0) if np.abs(folded).max() < 2**31 else (bias, input_offset)

@@ -24,19 +24,6 @@ from .tuning_db import TuningDB, schedule_id
 from .validate import validate
 
 # Values searched per knob of each TVM kernel family (tvm_schedules validates the combinations).
-SPACE = {
-    "depthwise": dict(c_split=[0, 2, 4, 8, 16], order=["hwc", "hcw"], unroll_kernel=[True, False]),
-    "pointwise": dict(oc_tile=[1, 2, 4, 8, 16], unroll_tile=[True, False], ic_unroll=[1, 2, 4, 8]),
-    "conv": dict(oc_tile=[1, 2, 4, 8], unroll_tile=[True, False], ic_unroll=[1, 2, 4], unroll_kernel=[True, False]),
-    "add": dict(split=[0, 4, 8, 16], unroll=[False, True]),
-    "elementwise": dict(split=[0, 4, 8, 16], unroll=[False, True]),
-    "pool": dict(c_tile=[1, 2, 4, 8], unroll_tile=[True, False], unroll_kernel=[True, False]),
-    "mean": dict(c_tile=[1, 2, 4, 8], unroll_tile=[True, False], unroll_kernel=[True, False]),
-    "fully_connected": dict(o_tile=[1, 2, 4, 8], unroll_tile=[True, False], k_unroll=[1, 2, 4, 8]),
-    "softmax": dict(cache_exp=[True, False]),
-    "pad": dict(decompose=[True, False]),
-    "concat": dict(partition=[True, False]),
-}
 # The portable C loop every tuned layer is compared with.
 REFERENCE = "templates"
 REFERENCE_SCHEDULE = {"kernel": "portable"}
@@ -76,8 +63,8 @@ def candidates(graph: Graph, op: Op, backend: str, trials: int, seed: int = 0, t
         from .backends.templates import kernel_choices
         choices = kernel_choices(graph, op, target) if target is not None else []
         return ([{}] + [{"kernel": k} for k in choices])[:max(trials, 1)]
-    from .backends.tvm_backend import kernel_kind
-    from .backends.tvm_schedules import resolve
+    from .backends.tvm import kernel_kind
+    from .backends.tvm.knobs import SPACE, resolve
     kind = kernel_kind(graph, op)
     space = SPACE.get(kind)
     if space is None:

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from dwscodegen import quant
-from dwscodegen.backends import simd
-from dwscodegen.backends.templates import generate_kernels
+from dwscodegen.backends.templates import generate_kernels, kernel_used, simd
+from dwscodegen.backends.templates.simd import common, mve
 from dwscodegen.ir import Quant
 from dwscodegen.targets import load_target
 from targets_or_skip import target_or_skip
@@ -82,7 +82,7 @@ def test_dsp_requantization_form(shift, zp):
     left, e = max(shift, 0), max(-shift, 0)
     a2 = acc << (left + 1)
     rc = (1 << (e - 1)) + zp * (1 << e)
-    ok = np.abs(a2) + abs(rc) + 2 <= INT32_MAX              # the generation-time bound of simd.requant_plan
+    ok = np.abs(a2) + abs(rc) + 2 <= INT32_MAX              # the generation-time bound of common.requant_plan
     a2, m, acc = a2[ok], m[ok], acc[ok]
     high = ((a2 * m + (1 << 31)) >> 32) + rc + (a2 >> 31)    # SMMLAR: hi32(a*m + 2^31 + c*2^32) = hi32(a*m + 2^31) + c
     expected = quant.multiply_by_quantized_multiplier(acc, m, np.int64(shift)) + zp
@@ -172,12 +172,8 @@ def _expected_template(target, dsp: str | None, mve: str | None) -> str | None:
 
 
 def _chosen_template(graph, target) -> str | None:
-    from dwscodegen.backends import templates
-    op = graph.ops[0]
-    ctx = templates.KERNELS[op.type][1](graph, op)
-    ctx.update(fn="f", title="t")
-    chosen = simd.select(graph, op, target, ctx)
-    return None if chosen is None else Path(chosen[0]).name
+    chosen = kernel_used(graph, graph.ops[0], target)
+    return None if chosen == simd.PORTABLE else f"{chosen}.c.j2"
 
 
 def _check(graph, target, variant: str | None, seed: int = 0):
@@ -252,13 +248,12 @@ def test_requantization_modes_bit_exact(target_name, case, real, dsp_mode, mve_m
     """Left shifts, no right shift, and layers mixing both (per channel) go through the other plans."""
     target = _target(target_name)
     graph = _with_real_multiplier(case, real)
-    info = simd.conv_info(graph, graph.ops[0])
+    info = common.conv_info(graph, graph.ops[0])
     if "mve" in target.features:
-        from dwscodegen.backends import simd_mve
-        e = simd_mve._plan(info).rshift
+        e = mve.requant_plan_mve(info).rshift
         assert {"round": np.all(e >= 1), "noround": np.all(e == 0), "mixed": np.any(e == 0) and np.any(e > 0)}[mve_mode]
     else:
-        assert simd.requant_plan(info, True, 32767).mode == dsp_mode
+        assert common.requant_plan(info, True, 32767).mode == dsp_mode
     prefix = "depthwise" if case.kind == DW else "pointwise" if case.kernel == (1, 1) else "conv2d"
     _check(graph, target, prefix, seed=5)
 
@@ -267,11 +262,11 @@ def test_requantization_modes_bit_exact(target_name, case, real, dsp_mode, mve_m
 def test_accumulator_that_may_leave_int32_keeps_the_portable_kernel():
     target = _target("cortex-m4")
     graph = conv_graph(ConvCase(CV, (1, 3, 3, 8), (1, 1), out_channels=4), "int8", seed=6)
-    info = simd.conv_info(graph, graph.ops[0])
+    info = common.conv_info(graph, graph.ops[0])
     # Just past the bound |bias| + (|in_offset| + 128) * sum|w| that the variants guarantee; the actual
     # accumulators (|x + in_offset| <= 135 here) still fit, so the portable kernel is exact.
     graph.tensor("b").data[:] = INT32_MAX + 1 - (abs(info.in_offset) + 128) * info.weight_abs_sum()
-    assert simd.requant_plan(simd.conv_info(graph, graph.ops[0]), True, 32767) is None
+    assert common.requant_plan(common.conv_info(graph, graph.ops[0]), True, 32767) is None
     _check(graph, target, None)
 
 

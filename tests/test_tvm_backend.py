@@ -21,7 +21,7 @@ pytestmark = pytest.mark.tvm
 tvm = pytest.importorskip("tvm")
 
 from dwscodegen.backends import generate_library  # noqa: E402
-from dwscodegen.backends.tvm_backend import generate_kernels  # noqa: E402
+from dwscodegen.backends.tvm import generate_kernels  # noqa: E402
 from dwscodegen.errors import DwsError  # noqa: E402
 from dwscodegen.importers import load_model  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
@@ -42,7 +42,7 @@ def x86():
 
 def _load(model: Path):
     """The example's graph; skipped (visibly) if it holds ops the tvm backend does not generate."""
-    from dwscodegen.backends.tvm_backend import SUPPORTED_OPS
+    from dwscodegen.backends.tvm import SUPPORTED_OPS
     graph = load_model(model)
     other = sorted({op.type for op in graph.ops} - set(SUPPORTED_OPS))
     if other:
@@ -133,7 +133,7 @@ def _verify_with_schedules(graph, target, schedules, monkeypatch):
 def test_stale_ssa_reuse_is_detected():
     """What TVM's C codegen printed for an unrolled int8 Add whose stages were scalars: the second
     copy reused v__1, computed from high_ptr[0] before it was rewritten."""
-    from dwscodegen.backends.tvm_backend import stale_ssa_use
+    from dwscodegen.backends.tvm.emit import stale_ssa_use
     body = """\
   for (int32_t i_0 = 0; i_0 < 14; ++i_0) {
     high_ptr[0] = a[i_0 * 2] * 3;
@@ -174,7 +174,7 @@ def test_unsupported_op_is_a_user_error(x86):
     """Every op type of the IR is generated; anything else (here an op the IR does not define, which
     validation would refuse) is a user error naming the op, before any lowering."""
     from dwscodegen.ir import OP_TYPES, Graph, Op
-    from dwscodegen.backends.tvm_backend import SUPPORTED_OPS
+    from dwscodegen.backends.tvm import SUPPORTED_OPS
     assert set(SUPPORTED_OPS) == set(OP_TYPES)
     graph = conv_graph(MATRIX[0], "int8")
     other = Op(1, "sigmoid", "Logistic", ["y"], ["z"], graph.ops[0].attrs)
@@ -223,8 +223,8 @@ def test_library_is_plain_c99(model, x86, tmp_path):
 
 
 def test_templates_road_does_not_import_tvm():
-    code = ("import sys; from dwscodegen.backends import generate_library; import dwscodegen.backends.tvm_backend; "
-            "import dwscodegen.backends.tvm_compute, dwscodegen.backends.tvm_schedules; "
+    code = ("import sys; from dwscodegen.backends import generate_library; import dwscodegen.backends.tvm.backend; "
+            "import dwscodegen.backends.tvm.compute, dwscodegen.backends.tvm.schedules; "
             "assert 'tvm' not in sys.modules, 'tvm imported'")
     subprocess.run([str(Path(__import__("sys").executable)), "-c", code], check=True)
 
@@ -252,8 +252,8 @@ def test_requantize_helpers_match_reference(tmp_path):
     reference uses): ties, both signs, left shifts that wrap in int32, right shifts up to 31."""
     from tvm import s_tir, te
 
-    from dwscodegen.backends.tvm_compute import doubling_high_mul, rounding_divide
-    from dwscodegen.backends.tvm_lower import prim_func_to_c
+    from dwscodegen.backends.tvm.arith import doubling_high_mul, rounding_divide
+    from dwscodegen.backends.tvm.lower import prim_func_to_c
     from dwscodegen.quant import multiply_by_quantized_multiplier
     from test_tvm_lower import garbage_like, run_kernel
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.tvm
 tvm = pytest.importorskip("tvm")
 pytest.importorskip("ai_edge_litert")
 
-from dwscodegen.backends.tvm_backend import generate_kernels  # noqa: E402
+from dwscodegen.backends.tvm import generate_kernels  # noqa: E402
 from dwscodegen.errors import DwsError  # noqa: E402
 from dwscodegen.importers import load_model  # noqa: E402
 from dwscodegen.ir import ConcatAttrs, Graph, Op, Quant, Tensor  # noqa: E402

@@ -16,7 +16,7 @@ tvm = pytest.importorskip("tvm")
 
 from tvm import s_tir, te, tirx  # noqa: E402
 
-from dwscodegen.backends.tvm_lower import prim_func_to_c  # noqa: E402
+from dwscodegen.backends.tvm.lower import prim_func_to_c  # noqa: E402
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]

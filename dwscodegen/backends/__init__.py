@@ -1,6 +1,8 @@
 """Backends turn a validated Graph into C kernels; `library` wraps them into one C library.
 
-The TVM backend is imported only when asked for, so the templates road never loads TVM.
+Two roads with one contract (kernel.Kernel): `templates/` (Jinja C kernels, with per-target SIMD variants
+in templates/simd/) and `tvm/` (TE computes and s_tir schedules lowered to plain C). The TVM road is
+imported only when asked for, so the templates road never loads TVM.
 """
 from __future__ import annotations
 
@@ -20,6 +22,6 @@ def generate_library(graph: Graph, target: Target, backend: str = "templates",
         from .templates import generate_kernels
         return assemble(graph, generate_kernels(graph, target, schedules), backend)
     if backend == "tvm":
-        from .tvm_backend import generate_kernels
+        from .tvm import generate_kernels
         return assemble(graph, generate_kernels(graph, target, schedules), backend)
     raise DwsError(f"unknown backend '{backend}'; available: {', '.join(BACKENDS)}")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..graph_stats import op_macs
+from ..ops import op_macs
 from ..ir import Graph
 from ..planner import ArenaPlan, plan_arena
 from ..qparams import is_hybrid

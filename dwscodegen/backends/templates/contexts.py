@@ -1,27 +1,13 @@
-"""Templates backend: each op becomes a Jinja-rendered C kernel specialised on its constant shapes."""
+"""The templates road's per-op contexts: what each kernel template is specialised on (shapes, constants,
+integer parameters), built from the graph and qparams. Every template lists the keys it reads in its
+header comment."""
 from __future__ import annotations
 
 import numpy as np
 
-from .. import qparams as qp
-from ..errors import DwsError
-from ..ir import Graph, Op
-from ..qparams import is_hybrid, onnx_requant_scales
-from ..targets import Target
-from . import simd
-from .kernel import Kernel
-from .library import comment_safe
-from .render import c_identifier, render
-
-
-def kernel_name(op: Op) -> str:
-    return f"layer{op.index}_{c_identifier(op.name)}"
-
-
-def _activation_label(op: Op) -> str:
-    act = op.attrs.activation
-    return f"clamp [{act.low:g}, {act.high:g}]" if act.kind == "clamp" else act.kind
-
+from ... import qparams as qp
+from ...ir import Graph, Op
+from ...qparams import is_hybrid, onnx_requant_scales
 
 def _conv_context(graph: Graph, op: Op) -> dict:
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
@@ -30,7 +16,7 @@ def _conv_context(graph: Graph, op: Op) -> dict:
     ctx = dict(
         H=x.shape[1], W=x.shape[2], C=x.shape[3], OH=y.shape[1], OW=y.shape[2], OC=y.shape[3],
         KH=w.shape[1], KW=w.shape[2], SH=a.stride[0], SW=a.stride[1], DH=a.dilation[0], DW=a.dilation[1],
-        PT=a.pad[0], PL=a.pad[2], MULT=a.depth_multiplier, activation=_activation_label(op),
+        PT=a.pad[0], PL=a.pad[2], MULT=a.depth_multiplier, activation=op.attrs.activation.label(),
         act_low=low, act_high=high, in_offset=0)
     bias = graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else np.zeros(y.shape[3], w.data.dtype)
     if op.type == "DepthwiseConv2D":
@@ -39,16 +25,7 @@ def _conv_context(graph: Graph, op: Op) -> dict:
         filt = w.data.reshape(w.shape[0], -1)           # [OC][KH*KW*IC]
     if graph.op_dtype(op) == "int8":
         q = qp.conv_qparams(graph, op)
-        bias = bias.astype(np.int64)
-        if a.pad == (0, 0, 0, 0):
-            # Without padding every tap reads a real input, so sum((x + off) * w) = sum(x * w) + off * sum(w).
-            per_channel_w = (w.data.reshape(-1, y.shape[3]).sum(axis=0) if op.type == "DepthwiseConv2D"
-                             else w.data.reshape(y.shape[3], -1).sum(axis=1, dtype=np.int64))
-            folded = bias + q.input_offset * per_channel_w.astype(np.int64)
-        if a.pad == (0, 0, 0, 0) and np.abs(folded).max() < 2**31:
-            bias = folded
-        else:
-            ctx["in_offset"] = q.input_offset
+        bias, ctx["in_offset"] = qp.fold_input_offset(graph, op, bias.astype(np.int64), q.input_offset)
         ctx.update(multiplier=q.multiplier, shift=q.shift, output_offset=q.output_offset,
                    act_min=q.act_min, act_max=q.act_max, requant=a.requant)
         if a.requant == "onnx":
@@ -63,7 +40,7 @@ def _conv_context(graph: Graph, op: Op) -> dict:
 
 def _add_context(graph: Graph, op: Op) -> dict:
     low, high = op.attrs.activation.bounds()
-    ctx = dict(N=graph.tensor(op.outputs[0]).size, activation=_activation_label(op), act_low=low, act_high=high)
+    ctx = dict(N=graph.tensor(op.outputs[0]).size, activation=op.attrs.activation.label(), act_low=low, act_high=high)
     if graph.op_dtype(op) == "int8":
         ctx["q"] = qp.add_qparams(graph, op)
     return ctx
@@ -75,7 +52,7 @@ def _pool_context(graph: Graph, op: Op) -> dict:
     low, high = a.activation.bounds()
     ctx = dict(N=x.shape[0], H=x.shape[1], W=x.shape[2], C=x.shape[3], KH=a.filter[0], KW=a.filter[1],
                SH=a.stride[0], SW=a.stride[1], PT=a.pad[0], PL=a.pad[2], OH=y.shape[1], OW=y.shape[2],
-               act_low=low, act_high=high, activation=_activation_label(op))
+               act_low=low, act_high=high, activation=op.attrs.activation.label())
     if graph.op_dtype(op) == "int8":
         ctx["act_min"], ctx["act_max"] = qp.output_activation_range(graph, op)
     return ctx
@@ -87,7 +64,7 @@ def _fully_connected_context(graph: Graph, op: Op) -> dict:
     bias = graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else None
     low, high = op.attrs.activation.bounds()
     ctx = dict(N=x.size // depth, K=depth, O=units, weights=w.data, act_low=low, act_high=high,
-               activation=_activation_label(op))
+               activation=op.attrs.activation.label())
     if graph.op_dtype(op) == "int8":
         p = qp.fully_connected_qparams(graph, op)
         ctx.update(bias=qp.folded_bias(w.data, bias, p), weights_offset=p.weights_offset,
@@ -163,52 +140,6 @@ KERNELS = {
     "Dequantize": ("dequantize", _quantize_context), "Relu": ("relu", _relu_context),
     "Relu6": ("relu", _relu_context), "Reshape": ("reshape", lambda g, op: dict(size=g.tensor(op.inputs[0]).size)),
 }
+
+
 CONSTANT_KEYS = ("filter", "weights", "bias", "multiplier", "shift", "scale")
-
-
-def _template(graph: Graph, op: Op) -> str:
-    stem = KERNELS[op.type][0]
-    if op.type == "Conv2D" and is_hybrid(graph, op):
-        return "kernels/conv2d_hybrid_f32.c.j2"
-    if op.type == "Conv2D" and graph.tensor(op.inputs[1]).shape[1:3] == (1, 1) and op.attrs.pad == (0, 0, 0, 0):
-        stem = "pointwise_conv2d"
-    # Quantize and Dequantize convert between the two; their templates carry the int8 side's suffix.
-    int8 = graph.op_dtype(op) == "int8" or op.type == "Quantize"
-    return f"kernels/{stem}_{'s8' if int8 else 'f32'}.c.j2"
-
-
-def kernel_choices(graph: Graph, op: Op, target: Target) -> list[str]:
-    """What `schedules[op.index]["kernel"]` may name for `op` on `target`: "portable" and the SIMD variants."""
-    ctx = KERNELS[op.type][1](graph, op)
-    ctx.update(fn=kernel_name(op), title="")
-    return [simd.PORTABLE] + simd.variants(graph, op, target, ctx)
-
-
-def _kernel_choice(graph: Graph, op: Op, target: Target, schedule: dict) -> str | None:
-    unknown = set(schedule) - {"kernel"}
-    if unknown:
-        raise DwsError(f"{op.where()}: unknown templates schedule parameter(s) {sorted(unknown)}; known: kernel")
-    kernel = schedule.get("kernel")
-    if kernel is not None and kernel not in kernel_choices(graph, op, target):
-        raise DwsError(f"{op.where()}: kernel '{kernel}' does not apply on {target.name}; choices: "
-                       f"{', '.join(kernel_choices(graph, op, target))}")
-    return kernel
-
-
-def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | None = None) -> list[Kernel]:
-    """Portable C kernels, except where simd.py has a variant for the target's features.
-    schedules: op index -> {"kernel": "portable" | <variant>} (from tuning); default: the preferred variant."""
-    kernels = []
-    for op in graph.ops:
-        kernel = _kernel_choice(graph, op, target, (schedules or {}).get(op.index, {}))
-        ctx = KERNELS[op.type][1](graph, op)
-        ctx.update(fn=kernel_name(op), title=comment_safe(f"op {op.index} '{op.name}' ({op.type})"))
-        template = _template(graph, op)
-        variant = simd.select(graph, op, target, ctx, kernel)
-        if variant is not None:
-            template, ctx = variant
-        const_bytes = sum(np.asarray(ctx[k]).nbytes for k in ctx.get("constant_keys", CONSTANT_KEYS)
-                          if ctx.get(k) is not None)
-        kernels.append(Kernel(op_index=op.index, fn=ctx["fn"], source=render(template, k=ctx),
-                              const_bytes=const_bytes))
-    return kernels

@@ -21,8 +21,8 @@ a TVM workspace.
 """
 from __future__ import annotations
 
-from .tvm_arith import clamp_float, round_half_away
-from .tvm_compute import ConvSpec, conv_acc, filter_placeholder
+from .arith import clamp_float, round_half_away
+from .compute import ConvSpec, conv_acc, filter_placeholder
 
 HYBRID_STAGES = ("acc",)   # per output element (compute_at); the per-batch stages stay at the root
 F32, F64, I32 = "float32", "float64", "int32"

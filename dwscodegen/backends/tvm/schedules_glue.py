@@ -1,5 +1,5 @@
 """s_tir schedules of the glue ops (tvm_compute_glue.py, tvm_compute_softmax.py), each from the
-parameter dict that tvm_schedules.resolve validated (knobs documented there).
+parameter dict that knobs.resolve validated (knobs documented there).
 
 Like the conv schedules, every intermediate stage is computed inside the innermost loop of its
 consumer (a scalar), or inside a tile loop that is then unrolled (an array over the tile, so every
@@ -8,7 +8,7 @@ operand across copies).
 """
 from __future__ import annotations
 
-from .tvm_schedules import _extent, _split, schedule_add, tiled_reduction
+from .schedules import extent, schedule_add, split, tiled_reduction
 
 
 def _has_block(sch, name: str) -> bool:
@@ -45,7 +45,7 @@ def schedule_fully_connected(func, params: dict, stages, depth: int):
     loops = sch.get_loops(sch.get_sblock("output"))
     named = tiled_reduction(sch, loops, "o_tile", params, [("k", depth)], stages)
     if named["k"] is not None and params["k_unroll"] > 1:
-        _, inner = _split(sch, named["k"], params["k_unroll"])
+        _, inner = split(sch, named["k"], params["k_unroll"])
         sch.unroll(inner)
     return sch.mod["main"]
 
@@ -111,5 +111,5 @@ def schedule_hybrid_input(func, reductions=("range", "low", "high")):
         if _has_block(sch, name):
             block = sch.get_sblock(name)
             loops = sch.get_loops(block)
-            sch.decompose_reduction(block, loops[1] if len(loops) > 1 and _extent(sch, loops[0]) > 1 else loops[0])
+            sch.decompose_reduction(block, loops[1] if len(loops) > 1 and extent(sch, loops[0]) > 1 else loops[0])
     return sch.mod["main"]

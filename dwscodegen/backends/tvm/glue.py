@@ -8,12 +8,20 @@ import json
 
 import numpy as np
 
-from .. import qparams as qp
-from ..ir import Graph, Op
-from ..qparams import onnx_requant_scales
-from .kernel import Kernel
-from .render import C_TYPES, c_array_body
-from .templates import kernel_name
+from ... import qparams as qp
+from ...ir import Graph, Op
+from ...qparams import onnx_requant_scales
+from ..kernel import Kernel, kernel_name
+from ..render import C_TYPES, c_array_body
+from . import compute_glue as cg
+from . import knobs
+from . import schedules as ts
+from . import schedules_glue as sg
+from .compute import ConvSpec
+from .compute_hybrid import HYBRID_STAGES, hybrid_conv_func
+from .compute_softmax import softmax_func
+from .emit import lower_kernel
+from .schedules_glue import schedule_hybrid_input
 
 # per op type: the word in the header comment
 WHAT = {"AveragePool2D": "average pool", "MaxPool2D": "max pool", "Mean": "mean over H, W",
@@ -52,16 +60,7 @@ def _emit(graph: Graph, op: Op, body: str, consts: dict, args: list[str], params
                   const_bytes=const_bytes)
 
 
-def _activation(op: Op) -> str:
-    act = op.attrs.activation
-    return f"clamp [{act.low:g}, {act.high:g}]" if act.kind == "clamp" else act.kind
-
-
 def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kernel:
-    from . import tvm_compute_glue as cg
-    from . import tvm_schedules as ts
-    from . import tvm_schedules_glue as sg
-    from .tvm_backend import _lower
     fn = kernel_name(op)
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     dtype = graph.op_dtype(op)
@@ -69,7 +68,7 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
     consts: dict = {}
     detail = f"{'int8' if int8 or op.type == 'Quantize' else 'float32'} {WHAT[op.type]}"
     if kind == "elementwise":
-        params = ts.resolve(kind, op.where(), overrides)
+        params = knobs.resolve(kind, op.where(), overrides)
         q, zp = None, 0
         if op.type in ("Quantize", "Dequantize"):
             quant = (y if op.type == "Quantize" else x).quant
@@ -84,7 +83,7 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
         args = ["input"] + list(consts) + ["output"]
     elif kind in ("pool", "mean"):
         window = (x.shape[1], x.shape[2]) if kind == "mean" else tuple(op.attrs.filter)
-        params = ts.resolve(kind, op.where(), overrides, window, x.shape[3])
+        params = knobs.resolve(kind, op.where(), overrides, window, x.shape[3])
         out_shape = (x.shape[0], 1, 1, x.shape[3]) if kind == "mean" else tuple(y.shape)
         if kind == "mean":
             func, stages = cg.pool_func("Mean", dtype, x.shape, out_shape, window, (1, 1), (0, 0, 0, 0),
@@ -95,14 +94,14 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
             func, stages = cg.pool_func(op.type, dtype, x.shape, out_shape, a.filter, a.stride, a.pad,
                                         a.activation.bounds(), act_range)
             detail += (f" {a.filter[0]}x{a.filter[1]}, stride {a.stride[0]}x{a.stride[1]}, padding (top, bottom, "
-                       f"left, right) {tuple(a.pad)}, activation {_activation(op)}")
+                       f"left, right) {tuple(a.pad)}, activation {op.attrs.activation.label()}")
         func = sg.schedule_pool(func, params, stages, window)
         args = ["input", "output"]
     elif kind == "fully_connected":
         w = graph.tensor(op.inputs[1])
         units, depth = w.shape
         bias = graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else None
-        params = ts.resolve(kind, op.where(), overrides, (1, 1), units, depth)
+        params = knobs.resolve(kind, op.where(), overrides, (1, 1), units, depth)
         consts["weights"] = ("int8_t" if int8 else "float", w.data)
         q, per_channel = None, True
         if int8:
@@ -116,29 +115,28 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
             detail += f", clamp [{q.act_min}, {q.act_max}], requantize {op.attrs.requant}"
         elif bias is not None:
             consts["bias"] = ("float", bias.astype(np.float32))
-        detail += f" [{x.size // depth}][{depth}] x [{units}][{depth}]^T, activation {_activation(op)}"
+        detail += f" [{x.size // depth}][{depth}] x [{units}][{depth}]^T, activation {op.attrs.activation.label()}"
         func, stages = cg.fc_func(dtype, x.size // depth, depth, units, bias is not None,
                                   op.attrs.activation.bounds(), q, op.attrs.requant, per_channel)
         func = sg.schedule_fully_connected(func, params, stages, depth)
         args = ["input"] + list(consts) + ["output"]
     elif kind == "softmax":
-        from .tvm_compute_softmax import softmax_func
         depth = x.shape[-1]
-        params = ts.resolve(kind, op.where(), overrides, (1, 1), 0, depth)
+        params = knobs.resolve(kind, op.where(), overrides, (1, 1), 0, depth)
         p = qp.softmax_qparams(graph, op) if int8 else None
         func, plan = softmax_func(dtype, x.size // depth, depth, params["cache_exp"], p, op.attrs.beta)
         func = sg.schedule_softmax(func, params, plan)
         detail += f" of {x.size // depth} rows of {depth}, beta {op.attrs.beta:g}"
         args = ["input", "output"]
     elif kind == "pad":
-        params = ts.resolve(kind, op.where(), overrides)
+        params = knobs.resolve(kind, op.where(), overrides)
         pad_value = int(y.quant.zero_point[0]) if int8 else 0.0
         func, _ = cg.pad_func(dtype, x.shape, op.attrs.paddings, pad_value)
         func = sg.schedule_pad(func, params)
         detail += f" with {pad_value}, paddings {[tuple(p) for p in op.attrs.paddings]}"
         args = ["input", "output"]
     else:   # concat
-        params = ts.resolve(kind, op.where(), overrides)
+        params = knobs.resolve(kind, op.where(), overrides)
         axis = op.attrs.axis
         shapes = [graph.tensor(n).shape for n in op.inputs]
         sizes = [int(np.prod(s[axis:])) for s in shapes]
@@ -149,17 +147,12 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
         args = [f"input{k}" for k in range(len(sizes))] + ["output"]
         if len(sizes) == 1:
             args = ["input", "output"]
-    body = _lower(func, f"{fn}_tvm", op.where())
+    body = lower_kernel(func, f"{fn}_tvm", op.where())
     return _emit(graph, op, body, consts, args, params, detail)
 
 
 def hybrid_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kernel:
     """Conv2D with float32 activations and an int8 per-channel filter (TFLite EvalHybrid)."""
-    from . import tvm_schedules as ts
-    from .tvm_backend import _lower
-    from .tvm_compute import ConvSpec
-    from .tvm_compute_hybrid import HYBRID_STAGES, hybrid_conv_func
-    from .tvm_schedules_glue import schedule_hybrid_input
     fn = kernel_name(op)
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
     a = op.attrs
@@ -168,13 +161,13 @@ def hybrid_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Ke
     spec = ConvSpec(kind=kind, dtype="float32", in_shape=tuple(x.shape), out_shape=tuple(y.shape),
                     kernel=(w.shape[1], w.shape[2]), stride=tuple(a.stride), dilation=tuple(a.dilation),
                     pad=tuple(a.pad), act_low=low, act_high=high)
-    params = ts.resolve(kind, op.where(), overrides, spec.kernel, oc, x.shape[3])
+    params = knobs.resolve(kind, op.where(), overrides, spec.kernel, oc, x.shape[3])
     per_channel = qp.hybrid_per_channel(w.quant.scale)
     func = hybrid_conv_func(spec, per_channel)
     func = ts.schedule_conv(func, params, HYBRID_STAGES, spec.padded, spec.kernel if kind == "conv" else None,
                             x.shape[3])
     func = schedule_hybrid_input(func)
-    body = _lower(func, f"{fn}_tvm", op.where())
+    body = lower_kernel(func, f"{fn}_tvm", op.where())
     bias = graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else np.zeros(oc, np.float32)
     consts = {"filter": ("int8_t", w.data.reshape(oc, -1) if kind == "pointwise" else w.data),
               "filter_scale": ("float", np.broadcast_to(w.quant.scale.astype(np.float32), (oc,))),
@@ -184,6 +177,6 @@ def hybrid_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Ke
     mode = "asymmetric (per-channel filter)" if per_channel else "symmetric (per-tensor filter)"
     detail = (f"float32 convolution {kh}x{kw} with int8 weights (hybrid, {mode} input quantization), stride "
               f"{sh}x{sw}, dilation {spec.dilation[0]}x{spec.dilation[1]}, padding (top, bottom, left, right) "
-              f"{spec.pad}, activation {_activation(op)}")
+              f"{spec.pad}, activation {op.attrs.activation.label()}")
     args = ["input", "filter", "filter_scale", "bias", f"{fn}_quantized", "output"]
     return _emit(graph, op, body, consts, args, params, detail, extra)

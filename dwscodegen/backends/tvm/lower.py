@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import DwsError
+from ...errors import DwsError
 
 _C_NOT_CALLS = {"if", "for", "while", "switch", "return", "sizeof"}
 _TVM_LEFTOVER = re.compile(r"TVM|tvm|DLTensor|DLDataType|DLDevice")
@@ -70,9 +70,10 @@ def _bind_pointer_params(func, name: str):
     In TVM 0.27 buffers are Vars of BufferType and params carry that type; the C code generator
     has no C type for it.  MakePackedAPI binds them to DLTensor->data; we bind them to a plain
     pointer parameter instead (the old MakeUnpackedAPI, which no longer exists)."""
+    from tvm.tirx.stmt import DeclBuffer, SeqStmt
+
     import tvm
     from tvm import tirx
-    from tvm.tirx.stmt import DeclBuffer, SeqStmt
 
     params, decls = [], []
     for p in func.params:

@@ -9,16 +9,14 @@
 
 Requantization (vector): y = VQRDMULH(acc << left, m) is TFLite's SaturatingRoundingDoublingHighMul exactly;
 VRSHL by -e adds 2^(e-1) before its arithmetic shift, so VRSHL(y + s + zp * 2^e, -e) with s = acc >> 31 is
-RoundingDivideByPOT(y, e) + zp (see simd.py); channels with e = 0 mask s off.
+RoundingDivideByPOT(y, e) + zp (see common.py); channels with e = 0 mask s off.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .simd import ConvInfo, RequantPlan, requant_plan, runs, tap_ranges
+from .common import STACK_BUDGET, ConvInfo, DepthwiseRegions, RequantPlan, depthwise_regions, requant_plan
 
-STACK_BUDGET = 8192     # bytes of patch buffers a variant may put on the stack per call
-UNROLLED_TAPS = 400     # depthwise: taps unrolled over all regions of the output plane, at most
 
 
 def _vectors(info: ConvInfo, plan: RequantPlan) -> tuple[list[str], dict[str, np.ndarray]]:
@@ -35,7 +33,7 @@ def _vectors(info: ConvInfo, plan: RequantPlan) -> tuple[list[str], dict[str, np
     return names, vec
 
 
-def _plan(info: ConvInfo) -> RequantPlan | None:
+def requant_plan_mve(info: ConvInfo) -> RequantPlan | None:
     plan = requant_plan(info, prescale_doubling=False, weight_limit=None)
     if plan is None:
         return None
@@ -88,7 +86,8 @@ def _gemm(info: ConvInfo, ctx: dict, plan: RequantPlan, template: str, qb: int) 
 
 
 def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict] | None:
-    if info.MULT != 1 or info.KH * info.KW > 25:
+    planned = depthwise_regions(info)
+    if planned is None:
         return None
     c8 = -(-info.C // 8) * 8
     taps = info.KH * info.KW
@@ -107,27 +106,10 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict]
 
     names, vec = _vectors(info, plan)
     rq = np.stack([permuted(vec[n]) for n in names], axis=1).reshape(c8 // 8, -1)   # [group][vector][8]
-    yr = runs(tap_ranges(info.OH, info.SH, info.PT, info.DH, info.H, info.KH))
-    xr = runs(tap_ranges(info.OW, info.SW, info.PL, info.DW, info.W, info.KW))
-    w3 = info.weights.reshape(info.KH, info.KW, info.OC)
-    bias_sets: dict[tuple, int] = {}
-    biases, regions = [], []
-    for y0, y1, (ky0, ky1) in yr:
-        for x0, x1, (kx0, kx1) in xr:
-            key = (ky0, ky1, kx0, kx1)
-            if key not in bias_sets:
-                folded = info.bias + info.in_offset * w3[ky0:ky1, kx0:kx1].reshape(-1, info.OC).sum(axis=0)
-                bias_sets[key] = len(biases)
-                biases.append(permuted(folded).reshape(-1))
-            regions.append(dict(y0=y0, y1=y1, x0=x0, x1=x1, bias=bias_sets[key], rows=list(range(ky0, ky1)),
-                                mid_kx=(kx0 + kx1) // 2 if kx1 > kx0 else 0,
-                                taps=[(ky, kx, ky * info.KW + kx) for ky in range(ky0, ky1) for kx in range(kx0, kx1)]))
-    taps_read = sum(len(r["taps"]) for r in regions)
-    if taps_read == 0 or taps_read > UNROLLED_TAPS:
-        return None     # no tap inside the input at all, or too much unrolled code for an odd shape
+    biases = [permuted(DepthwiseRegions.folded_bias(info, window)).reshape(-1) for window in planned.windows]
     out = _common(info, ctx, plan)
     out.update(C8=c8, TAPS=taps, weights=wp.reshape(c8 // 8, -1), rq=rq.astype(np.int32), vectors=names,
-               bias=np.stack(biases).astype(np.int32), regions=regions, constant_keys=("weights", "rq", "bias"))
+               bias=np.stack(biases).astype(np.int32), regions=planned.regions, constant_keys=("weights", "rq", "bias"))
     return "kernels/depthwise_conv2d_s8_mve_8c.c.j2", out
 
 
@@ -137,7 +119,7 @@ VARIANTS = ("pointwise_conv2d_s8_mve_2x4", "conv2d_s8_mve_im2col_2x4", "conv2d_s
 
 def select(info: ConvInfo, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
     """The preferred variant, or exactly `kernel` (a name from VARIANTS) when it applies."""
-    plan = _plan(info)
+    plan = requant_plan_mve(info)
     if plan is None:
         return None
     if info.depthwise:

@@ -19,7 +19,7 @@ stage (if_then_else, inlined) or clamp their indices instead.
 """
 from __future__ import annotations
 
-from .tvm_arith import clamp_float, clamp_int8, doubling_high_mul, requantize_onnx, round_half_away, rounding_divide
+from .arith import clamp_float, clamp_int8, doubling_high_mul, requantize_onnx, round_half_away, rounding_divide
 
 I32 = "int32"
 

@@ -1,6 +1,6 @@
 """TE computes of the TVM backend: one PrimFunc per op, float32 and int8 (TFLite semantics).
 
-Every op is a pipeline of named stages that the schedules (tvm_schedules.py) place:
+Every op is a pipeline of named stages that the schedules (schedules.py) place:
 
     conv:  [pad] -> acc (reduction) -> [biased -> [high] (int8)] -> output
     add:   [high_a, high_b, sum, high (int8)] -> output
@@ -9,7 +9,7 @@ Every op is a pipeline of named stages that the schedules (tvm_schedules.py) pla
 and no buffer.  For int8 the padded value is (x + input_offset) inside and 0 outside, i.e. padding
 contributes nothing, exactly as TFLite skips it.
 
-The int8 requantize (tvm_arith.py) is TFLite's MultiplyByQuantizedMultiplier written out as explicit
+The int8 requantize (arith.py) is TFLite's MultiplyByQuantizedMultiplier written out as explicit
 int32/int64 TE expressions: `tirx.q_multiply_shift` does not lower with a per-channel shift and its
 per-axis variant rounds once, not with TFLite's double rounding.  Kernels store the
 SaturatingRoundingDoublingHighMul result (`high`) in its own stage inside the channel loop: CSE leaves
@@ -17,8 +17,8 @@ expressions with loads alone, and one inlined expression would repeat the int64 
 (and lower slowly).  Graphs imported from ONNX (requant "onnx") requantize as onnxruntime does instead:
 `biased` -> output through a float32 scale per channel and round half to even.
 
-The other ops: tvm_compute_glue.py (pools, mean, pad, concatenation, fully connected, elementwise),
-tvm_compute_softmax.py, tvm_compute_hybrid.py (float32 conv with an int8 filter).
+The other ops: compute_glue.py (pools, mean, pad, concatenation, fully connected, elementwise),
+compute_softmax.py, compute_hybrid.py (float32 conv with an int8 filter).
 
 TVM is imported inside the functions: importing this module costs nothing.
 """
@@ -26,9 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The TE arithmetic helpers live in tvm_arith; re-exported here, where they used to be.
-from .tvm_arith import (clamp_float, clamp_int8, doubling_high_mul, requantize_onnx,  # noqa: F401
-                        round_half_away, rounding_divide)
+from .arith import clamp_float, clamp_int8, doubling_high_mul, requantize_onnx, rounding_divide
+
 
 
 @dataclass(frozen=True)
@@ -189,7 +188,6 @@ def conv_stages(spec: ConvSpec) -> tuple[str, ...]:
     return ("biased", "acc") if spec.requant == "onnx" else ("high", "biased", "acc")
 
 
-CONV_STAGES = {"float32": ("acc",), "int8": ("high", "biased", "acc")}   # tflite requantize; see conv_stages
 
 
 # ----------------------------------------------------------------------------- add

@@ -1,49 +1,17 @@
-"""Per-target SIMD kernel variants for the templates backend, chosen from the target's features.
-
-`select` returns (template, context) for an op that has a faster variant on `target`, or None to keep
-the portable kernel. Variants compute exactly what the portable kernel computes (TFLite int8 semantics,
-bit for bit); each variant module checks at generation time that its shortcuts are exact for the layer's
-constant weights and quantization (shapes, strides, padding, accumulator bounds), and declines otherwise.
-Only int8 Conv2D / DepthwiseConv2D with TFLite requantization have variants (ONNX-requantized, hybrid and
-float layers keep the portable kernels).
-
-- DSP (feature `dsp`: Cortex-M4/M7/M33), simd_dsp.py, arm_acle.h (SXTB16, SMLAD, SMLABB/SMLATT, SSAT):
-  pointwise_conv2d_s8_dsp_{4x2,1x2}, conv2d_s8_dsp_im2col_{2x2,1x2} (tiles: pixels x output channels),
-  depthwise_conv2d_s8_dsp_4c (4 channels per step, any kernel up to 25 taps, multiplier 1).
-- MVE (feature `mve`: Cortex-M55), simd_mve.py, arm_mve.h (VMLADAVA, VMULLB/T, VQRDMULH, VRSHL):
-  pointwise_conv2d_s8_mve_2x4, conv2d_s8_mve_im2col_{2x4,1x4}, depthwise_conv2d_s8_mve_8c.
-
-Setting the environment variable DWSCODEGEN_PORTABLE_KERNELS=1 keeps every op on its portable kernel
-(benchmarks/cortexm_layers.py uses it to measure the portable baseline).
-
-Requantization shortcuts shared by both (checked in tests/test_simd_kernels.py):
-  SaturatingRoundingDoublingHighMul(a, m) = (a*m + 2^30) >> 31   for m in [0, 2^31) (arithmetic shift)
-  RoundingDivideByPOT(y, e) = (y + 2^(e-1) + s) >> e             for e >= 1, s = -1 if y < 0 else 0,
-and s may be taken from the accumulator's sign instead of y's (m >= 0 gives them the same sign, and
-where y = 0 < -a both forms give 0). Folding the output zero point into the rounding constant
-(rc = 2^(e-1) + zp * 2^e) and doubling a, the whole TFLite requantization plus output offset becomes
-    hi32(2a * m + 2^31 + (rc + s) * 2^32) >> e
-one SMMLAR and a shift on DSP, and VQRDMULH + adds + VRSHL on MVE; exact whenever no intermediate
-leaves int32, which is checked per channel from the bound |acc| <= |bias| + (|in_offset| + 128) * sum|w|.
-"""
+"""What every SIMD variant builds on: the layer facts from the graph (ConvInfo), the requantization plans
+that are exact for the layer's constants, and the depthwise region planner (output regions whose taps
+inside the input are the same)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from .. import qparams as qp
-from ..ir import Graph, Op
-from ..qparams import is_hybrid
-from ..targets import Target
+from .... import qparams as qp
+from ....ir import Graph, Op
+from ....qparams import is_hybrid
 
-PORTABLE_ENV = "DWSCODEGEN_PORTABLE_KERNELS"
 INT32_MAX = (1 << 31) - 1
-
-
-def portable_forced() -> bool:
-    return os.environ.get(PORTABLE_ENV, "").strip() not in ("", "0")
 
 
 @dataclass(frozen=True)
@@ -204,32 +172,49 @@ def requant_plan(info: ConvInfo, prescale_doubling: bool, weight_limit: int | No
     return RequantPlan(mode, scale, m, e, left, rc)
 
 
-PORTABLE = "portable"
 
 
-def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
-    """`kernel` (a tuning choice): "portable", a variant's template stem, or None for the preferred variant."""
-    if kernel == PORTABLE or portable_forced() or op.type not in ("Conv2D", "DepthwiseConv2D"):
+# --- depthwise regions ---------------------------------------------------------------------------
+
+STACK_BUDGET = 8192     # bytes of patch buffers a variant may put on the stack per call
+UNROLLED_TAPS = 400     # depthwise: taps unrolled over all regions of the output plane, at most
+MAX_DEPTHWISE_TAPS = 25  # depthwise variants unroll the window: up to 5x5
+
+
+@dataclass(frozen=True)
+class DepthwiseRegions:
+    """The output plane cut into rectangles whose taps inside the input are the same, so each is computed
+    without bounds checks. regions: dicts y0, y1, x0, x1 (output box), bias (index into `windows`), rows (the
+    kernel rows read), mid_kx, taps [(ky, kx, ky * KW + kx)]. windows: (ky0, ky1, kx0, kx1) of each distinct
+    set of taps, one folded bias each."""
+    regions: list[dict]
+    windows: list[tuple[int, int, int, int]]
+
+    @staticmethod
+    def folded_bias(info: ConvInfo, window: tuple[int, int, int, int]) -> np.ndarray:
+        """int64 [OC]: bias + in_offset * the sum of the weights the window's taps read."""
+        ky0, ky1, kx0, kx1 = window
+        w3 = info.weights.reshape(info.KH, info.KW, info.OC)
+        return info.bias + info.in_offset * w3[ky0:ky1, kx0:kx1].reshape(-1, info.OC).sum(axis=0)
+
+
+def depthwise_regions(info: ConvInfo) -> DepthwiseRegions | None:
+    """None where the depthwise variants do not apply: a multiplier other than 1, a window over
+    MAX_DEPTHWISE_TAPS, no tap inside the input at all, or too much unrolled code for an odd shape."""
+    if info.MULT != 1 or info.KH * info.KW > MAX_DEPTHWISE_TAPS:
         return None
-    info = conv_info(graph, op)
-    if info is None:
+    yr = runs(tap_ranges(info.OH, info.SH, info.PT, info.DH, info.H, info.KH))
+    xr = runs(tap_ranges(info.OW, info.SW, info.PL, info.DW, info.W, info.KW))
+    windows: dict[tuple, int] = {}
+    regions = []
+    for y0, y1, (ky0, ky1) in yr:
+        for x0, x1, (kx0, kx1) in xr:
+            key = (ky0, ky1, kx0, kx1)
+            windows.setdefault(key, len(windows))
+            regions.append(dict(y0=y0, y1=y1, x0=x0, x1=x1, bias=windows[key], rows=list(range(ky0, ky1)),
+                                mid_kx=(kx0 + kx1) // 2 if kx1 > kx0 else 0,
+                                taps=[(ky, kx, ky * info.KW + kx) for ky in range(ky0, ky1) for kx in range(kx0, kx1)]))
+    taps_read = sum(len(r["taps"]) for r in regions)
+    if taps_read == 0 or taps_read > UNROLLED_TAPS:
         return None
-    if "mve" in target.features:
-        from . import simd_mve as isa
-    elif "dsp" in target.features:
-        from . import simd_dsp as isa
-    else:
-        return None
-    return isa.select(info, ctx, kernel)
-
-
-def variants(graph: Graph, op: Op, target: Target, ctx: dict) -> list[str]:
-    """Template stems of every variant that applies to `op` on `target` (the tuner's choices)."""
-    from . import simd_dsp, simd_mve
-    names = simd_mve.VARIANTS if "mve" in target.features else simd_dsp.VARIANTS if "dsp" in target.features else ()
-    found = []
-    for name in names:
-        chosen = select(graph, op, target, dict(ctx), name)
-        if chosen is not None and chosen[0] == f"kernels/{name}.c.j2":
-            found.append(name)
-    return found
+    return DepthwiseRegions(regions, list(windows))

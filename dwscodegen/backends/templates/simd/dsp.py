@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .simd import ConvInfo, RequantPlan, requant_plan, runs, tap_ranges
+from .common import STACK_BUDGET, ConvInfo, DepthwiseRegions, RequantPlan, depthwise_regions, requant_plan
 
 INT16_LIMIT = 32767
-STACK_BUDGET = 8192     # bytes of patch buffers a variant may put on the stack per call
-UNROLLED_TAPS = 400     # depthwise: taps unrolled over all regions of the output plane, at most
 
 
 def pack_pairs(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -73,7 +71,8 @@ def _gemm_common(info: ConvInfo, ctx: dict, plan: RequantPlan, rows: np.ndarray)
 
 
 def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict] | None:
-    if info.MULT != 1 or info.KH * info.KW > 25:
+    planned = depthwise_regions(info)
+    if planned is None:
         return None
     c4 = -(-info.C // 4) * 4
     taps = info.KH * info.KW
@@ -86,32 +85,14 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict]
     order = np.arange(c4)
     records = requant_records(info, plan, np.where(order < info.C, order, -1)).reshape(c4 // 4, -1)
     blocks = np.concatenate([records, words.reshape(c4 // 4, -1)], axis=1)   # [group][4 * RQW + 2 * taps]
-    # Regions: runs of output rows (columns) whose valid tap range is the same.
-    yr = runs(tap_ranges(info.OH, info.SH, info.PT, info.DH, info.H, info.KH))
-    xr = runs(tap_ranges(info.OW, info.SW, info.PL, info.DW, info.W, info.KW))
-    raw = info.weights.reshape(info.KH, info.KW, info.OC)
-    bias_sets: dict[tuple, int] = {}
-    biases = []
-    regions = []
-    for y0, y1, (ky0, ky1) in yr:
-        for x0, x1, (kx0, kx1) in xr:
-            key = (ky0, ky1, kx0, kx1)
-            if key not in bias_sets:
-                folded = (info.bias + info.in_offset * raw[ky0:ky1, kx0:kx1].reshape(-1, info.OC).sum(axis=0)) * scale
-                b = np.zeros(c4, np.int64)
-                b[:info.C] = folded
-                bias_sets[key] = len(biases)
-                biases.append(b)
-            regions.append(dict(y0=y0, y1=y1, x0=x0, x1=x1, bias=bias_sets[key],
-                                taps=[(ky, kx, ky * info.KW + kx) for ky in range(ky0, ky1) for kx in range(kx0, kx1)]))
-    taps_read = sum(len(r["taps"]) for r in regions)
-    if taps_read == 0 or taps_read > UNROLLED_TAPS:
-        return None     # no tap inside the input at all, or too much unrolled code for an odd shape
+    biases = np.zeros((len(planned.windows), c4), np.int64)
+    for i, window in enumerate(planned.windows):
+        biases[i, :info.C] = DepthwiseRegions.folded_bias(info, window) * scale
     out = dict(fn=ctx["fn"], title=ctx["title"], activation=ctx["activation"],
                H=info.H, W=info.W, C=info.C, C4=c4, OH=info.OH, OW=info.OW, OC=info.OC, KH=info.KH, KW=info.KW,
                SH=info.SH, SW=info.SW, DH=info.DH, DW=info.DW, PT=info.PT, PL=info.PL, TAPS=taps,
                weights=blocks.astype(np.int32), BS=blocks.shape[1],
-               bias=np.stack(biases).astype(np.int32), regions=regions)
+               bias=biases.astype(np.int32), regions=planned.regions)
     out.update(requant_context(info, plan))
     out["constant_keys"] = ("weights", "bias")
     return "kernels/depthwise_conv2d_s8_dsp_4c.c.j2", out

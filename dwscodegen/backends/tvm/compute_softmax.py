@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tvm_arith import doubling_high_mul, rounding_divide
+from .arith import doubling_high_mul, rounding_divide
 
 I32, I64, F32 = "int32", "int64", "float32"
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1

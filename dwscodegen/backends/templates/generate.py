@@ -1,0 +1,74 @@
+"""Templates backend: each op becomes a Jinja-rendered C kernel specialised on its constant shapes; on
+targets with SIMD features, conv-like int8 layers get the variant simd/ selects."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import DwsError
+from ...ir import Graph, Op
+from ...ops import is_pointwise
+from ...qparams import is_hybrid
+from ...targets import Target
+from . import simd
+from ..kernel import Kernel, kernel_name
+from ..library import comment_safe
+from ..render import render
+from .contexts import CONSTANT_KEYS, KERNELS
+
+
+def _template(graph: Graph, op: Op) -> str:
+    stem = KERNELS[op.type][0]
+    if op.type == "Conv2D" and is_hybrid(graph, op):
+        return "kernels/conv2d_hybrid_f32.c.j2"
+    if is_pointwise(graph, op):
+        stem = "pointwise_conv2d"
+    # Quantize and Dequantize convert between the two; their templates carry the int8 side's suffix.
+    int8 = graph.op_dtype(op) == "int8" or op.type == "Quantize"
+    return f"kernels/{stem}_{'s8' if int8 else 'f32'}.c.j2"
+
+
+def kernel_choices(graph: Graph, op: Op, target: Target) -> list[str]:
+    """What `schedules[op.index]["kernel"]` may name for `op` on `target`: "portable" and the SIMD variants."""
+    return [simd.PORTABLE] + simd.variants(graph, op, target, _context(graph, op, title=""))
+
+
+def kernel_used(graph: Graph, op: Op, target: Target, kernel: str | None = None) -> str:
+    """The variant `op` gets on `target` for the tuning choice `kernel` (None: the default): "portable" or
+    the SIMD variant's template stem."""
+    chosen = simd.select(graph, op, target, _context(graph, op, title=""), kernel)
+    return chosen[0].removeprefix("kernels/").removesuffix(".c.j2") if chosen else simd.PORTABLE
+
+
+def _context(graph: Graph, op: Op, title: str) -> dict:
+    ctx = KERNELS[op.type][1](graph, op)
+    ctx.update(fn=kernel_name(op), title=title)
+    return ctx
+
+
+def _kernel_choice(graph: Graph, op: Op, target: Target, schedule: dict) -> str | None:
+    unknown = set(schedule) - {"kernel"}
+    if unknown:
+        raise DwsError(f"{op.where()}: unknown templates schedule parameter(s) {sorted(unknown)}; known: kernel")
+    kernel = schedule.get("kernel")
+    if kernel is not None and kernel not in kernel_choices(graph, op, target):
+        raise DwsError(f"{op.where()}: kernel '{kernel}' does not apply on {target.name}; choices: "
+                       f"{', '.join(kernel_choices(graph, op, target))}")
+    return kernel
+
+
+def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | None = None) -> list[Kernel]:
+    """Portable C kernels, except where simd/ has a variant for the target's features.
+    schedules: op index -> {"kernel": "portable" | <variant>} (from tuning); default: the preferred variant."""
+    kernels = []
+    for op in graph.ops:
+        kernel = _kernel_choice(graph, op, target, (schedules or {}).get(op.index, {}))
+        ctx = _context(graph, op, title=comment_safe(op.where()))
+        template = _template(graph, op)
+        variant = simd.select(graph, op, target, ctx, kernel)
+        if variant is not None:
+            template, ctx = variant
+        const_bytes = sum(np.asarray(ctx[k]).nbytes for k in ctx.get("constant_keys", CONSTANT_KEYS)
+                          if ctx.get(k) is not None)
+        kernels.append(Kernel(op_index=op.index, fn=ctx["fn"], source=render(template, k=ctx),
+                              const_bytes=const_bytes))
+    return kernels

@@ -1,0 +1,77 @@
+"""Per-target SIMD kernel variants for the templates backend, chosen from the target's features.
+
+`select` returns (template, context) for an op that has a faster variant on `target`, or None to keep
+the portable kernel. Variants compute exactly what the portable kernel computes (TFLite int8 semantics,
+bit for bit); each variant module checks at generation time that its shortcuts are exact for the layer's
+constant weights and quantization (shapes, strides, padding, accumulator bounds), and declines otherwise.
+Only int8 Conv2D / DepthwiseConv2D with TFLite requantization have variants (ONNX-requantized, hybrid and
+float layers keep the portable kernels).
+
+- DSP (feature `dsp`: Cortex-M4/M7/M33), dsp.py, arm_acle.h (SXTB16, SMLAD, SMLABB/SMLATT, SSAT):
+  pointwise_conv2d_s8_dsp_{4x2,1x2}, conv2d_s8_dsp_im2col_{2x2,1x2} (tiles: pixels x output channels),
+  depthwise_conv2d_s8_dsp_4c (4 channels per step, any kernel up to 25 taps, multiplier 1).
+- MVE (feature `mve`: Cortex-M55), mve.py, arm_mve.h (VMLADAVA, VMULLB/T, VQRDMULH, VRSHL):
+  pointwise_conv2d_s8_mve_2x4, conv2d_s8_mve_im2col_{2x4,1x4}, depthwise_conv2d_s8_mve_8c.
+
+Setting the environment variable DWSCODEGEN_PORTABLE_KERNELS=1 keeps every op on its portable kernel
+(benchmarks/cortexm_layers.py uses it to measure the portable baseline).
+
+Requantization shortcuts shared by both (common.py; checked in tests/test_simd_kernels.py):
+  SaturatingRoundingDoublingHighMul(a, m) = (a*m + 2^30) >> 31   for m in [0, 2^31) (arithmetic shift)
+  RoundingDivideByPOT(y, e) = (y + 2^(e-1) + s) >> e             for e >= 1, s = -1 if y < 0 else 0,
+and s may be taken from the accumulator's sign instead of y's (m >= 0 gives them the same sign, and
+where y = 0 < -a both forms give 0). Folding the output zero point into the rounding constant
+(rc = 2^(e-1) + zp * 2^e) and doubling a, the whole TFLite requantization plus output offset becomes
+    hi32(2a * m + 2^31 + (rc + s) * 2^32) >> e
+one SMMLAR and a shift on DSP, and VQRDMULH + adds + VRSHL on MVE; exact whenever no intermediate
+leaves int32, which is checked per channel from the bound |acc| <= |bias| + (|in_offset| + 128) * sum|w|.
+"""
+from __future__ import annotations
+
+import os
+
+from ....ir import Graph, Op
+from ....targets import Target
+from . import dsp, mve
+from .common import conv_info
+
+# target feature -> the module of its variants, most capable first
+ISAS = (("mve", mve), ("dsp", dsp))
+
+
+def _isa(target: Target):
+    return next((module for feature, module in ISAS if feature in target.features), None)
+
+
+PORTABLE_ENV = "DWSCODEGEN_PORTABLE_KERNELS"
+
+
+def portable_forced() -> bool:
+    return os.environ.get(PORTABLE_ENV, "").strip() not in ("", "0")
+
+
+PORTABLE = "portable"
+
+
+def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
+    """`kernel` (a tuning choice): "portable", a variant's template stem, or None for the preferred variant."""
+    if kernel == PORTABLE or portable_forced() or op.type not in ("Conv2D", "DepthwiseConv2D"):
+        return None
+    info = conv_info(graph, op)
+    if info is None:
+        return None
+    isa = _isa(target)
+    return None if isa is None else isa.select(info, ctx, kernel)
+
+
+def variants(graph: Graph, op: Op, target: Target, ctx: dict) -> list[str]:
+    """Template stems of every variant that applies to `op` on `target` (the tuner's choices)."""
+    isa = _isa(target)
+    names = isa.VARIANTS if isa is not None else ()
+    found = []
+    for name in names:
+        chosen = select(graph, op, target, dict(ctx), name)
+        if chosen is not None and chosen[0] == f"kernels/{name}.c.j2":
+            found.append(name)
+    return found
+
