@@ -14,7 +14,7 @@ import dwscodegen.verify as verify_mod
 from dwscodegen.cli import main
 from dwscodegen.errors import DwsError
 from dwscodegen.importers import load_model
-from targets_or_skip import target_or_skip
+from .support.targets import target_or_skip
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.json"))
 ONNX_EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.onnx"))

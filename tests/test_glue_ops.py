@@ -28,7 +28,7 @@ from dwscodegen.reference import fully_connected as fc
 from dwscodegen.reference import pool, shape_ops, softmax
 
 pytest.importorskip("ai_edge_litert")
-from oracles.tflite_builder import TensorSpec, build_single_op_model, run_reference  # noqa: E402
+from .support.tflite_builder import TensorSpec, build_single_op_model, run_reference  # noqa: E402
 
 ACT_BOUNDS = {"NONE": (None, None), "RELU": (0.0, None), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}
 CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wconversion"]

@@ -11,7 +11,7 @@ import pytest
 
 from dwscodegen.importers import load_model
 from dwscodegen.oracles import tflite_interpreter
-from targets_or_skip import target_or_skip
+from .support.targets import target_or_skip
 from dwscodegen.verify import verify_graph
 
 MODELS = Path(__file__).resolve().parent.parent.parent / "shared" / "models"

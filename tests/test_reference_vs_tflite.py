@@ -10,10 +10,10 @@ import pytest
 
 from dwscodegen.compare import compare
 from dwscodegen.reference.graph import run_graph
-from layers import ConvCase, add_graph, conv_graph
+from .support.layers import ConvCase, add_graph, conv_graph
 
 pytest.importorskip("ai_edge_litert")
-from oracles.tflite_builder import TensorSpec, build_single_op_model, run_reference  # noqa: E402
+from .support.tflite_builder import TensorSpec, build_single_op_model, run_reference  # noqa: E402
 
 DW, CONV = "DepthwiseConv2D", "Conv2D"
 CASES = [

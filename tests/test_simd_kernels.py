@@ -20,9 +20,9 @@ from dwscodegen.backends.templates import generate_kernels, kernel_used, simd
 from dwscodegen.backends.templates.simd import common, mve
 from dwscodegen.ir import Quant
 from dwscodegen.targets import load_target
-from targets_or_skip import target_or_skip
+from .support.targets import target_or_skip
 from dwscodegen.verify import verify_graph
-from layers import ConvCase, conv_graph
+from .support.layers import ConvCase, conv_graph
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 

@@ -14,12 +14,7 @@ import math
 import numpy as np
 import pytest
 
-try:
-    from tests.oracles.tflite_builder import (
-        TensorSpec, build_single_op_model, make_interpreter, run_reference)
-except ImportError:  # pytest rootdir-relative ("prepend") import mode
-    from oracles.tflite_builder import (
-        TensorSpec, build_single_op_model, make_interpreter, run_reference)
+from .support.tflite_builder import TensorSpec, build_single_op_model, make_interpreter, run_reference
 
 import tflite
 

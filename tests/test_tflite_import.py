@@ -15,73 +15,8 @@ from dwscodegen.targets import load_target
 from dwscodegen.verify import verify_graph
 
 pytestmark = pytest.mark.skipif(not tflite_interpreter.available(), reason="ai-edge-litert not installed")
-from oracles.tflite_builder import TensorSpec, build_single_op_model  # noqa: E402
-
-RNG_SEED = 5
-
-
-def act(name, shape, dtype, scale=0.05, zp=-3):
-    return TensorSpec(name, shape, dtype, scale=scale if dtype == "int8" else None,
-                      zero_point=zp if dtype == "int8" else None)
-
-
-def conv_weights(rng, shape, dtype, axis):
-    if dtype == "float32":
-        return TensorSpec("w", shape, "float32", data=rng.normal(0, 0.3, shape).astype(np.float32))
-    scales = [float(s) for s in rng.uniform(0.002, 0.02, shape[axis])]
-    return TensorSpec("w", shape, "int8", data=rng.integers(-127, 128, shape, dtype=np.int8), scale=scales,
-                      zero_point=[0] * shape[axis], quantized_dimension=axis)
-
-
-def bias(rng, n, dtype):
-    if dtype == "float32":
-        return TensorSpec("b", (n,), "float32", data=rng.normal(0, 0.1, n).astype(np.float32))
-    return TensorSpec("b", (n,), "int32", data=rng.integers(-2000, 2000, n, dtype=np.int32))
-
-
-def single_op(op, dtype, rng):
-    """(op name, inputs, outputs, options) for one case of each op."""
-    s8 = dtype == "int8"
-    if op == "CONV_2D":
-        return (op, [act("x", (1, 9, 7, 3), dtype), conv_weights(rng, (5, 3, 3, 3), dtype, 0), bias(rng, 5, dtype)],
-                [act("y", (1, 5, 4, 5), dtype, 0.08, 4)], dict(padding="SAME", stride_h=2, stride_w=2,
-                                                               fused_activation="RELU6"))
-    if op == "DEPTHWISE_CONV_2D":
-        return (op, [act("x", (1, 8, 8, 4), dtype), conv_weights(rng, (1, 3, 3, 8), dtype, 3), bias(rng, 8, dtype)],
-                [act("y", (1, 4, 4, 8), dtype, 0.02, 2)], dict(padding="VALID", dilation_h=2, dilation_w=2,
-                                                               depth_multiplier=2))
-    if op == "ADD":
-        return (op, [act("a", (1, 4, 5, 6), dtype), act("c", (1, 4, 5, 6), dtype, 0.03, 7)],
-                [act("y", (1, 4, 5, 6), dtype, 0.07, -1)], dict(fused_activation="RELU"))
-    if op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        return (op, [act("x", (1, 7, 6, 5), dtype)], [act("y", (1, 4, 3, 5), dtype)],
-                dict(padding="SAME", stride_h=2, stride_w=2, filter_h=3, filter_w=3))
-    if op == "FULLY_CONNECTED":
-        w = rng.normal(0, 0.2, (6, 20)).astype(np.float32) if not s8 else rng.integers(-127, 128, (6, 20), dtype=np.int8)
-        return (op, [act("x", (2, 20), dtype), TensorSpec("w", (6, 20), dtype, data=w, scale=0.01 if s8 else None,
-                                                          zero_point=0 if s8 else None), bias(rng, 6, dtype)],
-                [act("y", (2, 6), dtype, 0.1, 3)], {})
-    if op == "SOFTMAX":
-        return (op, [act("x", (1, 12), dtype, 0.15, 5)], [act("y", (1, 12), dtype, 1 / 256, -128)], {})
-    if op == "RESHAPE":
-        return (op, [act("x", (1, 2, 3, 4), dtype)], [act("y", (1, 24), dtype)], dict(new_shape=[1, 24]))
-    if op == "MEAN":
-        return (op, [act("x", (1, 5, 3, 6), dtype)], [act("y", (1, 1, 1, 6), dtype, 0.02, 1)],
-                dict(axis=[1, 2], keep_dims=True))
-    if op == "PAD":
-        return (op, [act("x", (1, 3, 4, 2), dtype)], [act("y", (1, 5, 7, 2), dtype)],
-                dict(paddings=[[0, 0], [1, 1], [2, 1], [0, 0]]))
-    if op == "CONCATENATION":
-        return (op, [act("a", (1, 3, 3, 2), dtype), act("c", (1, 3, 3, 5), dtype)], [act("y", (1, 3, 3, 7), dtype)],
-                dict(axis=3))
-    if op in ("RELU", "RELU6"):
-        return (op, [act("x", (1, 4, 4, 3), dtype, 0.05, -3)], [act("y", (1, 4, 4, 3), dtype, 0.03, -128)], {})
-    raise AssertionError(op)
-
-
-OPS = ["CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX",
-       "RESHAPE", "MEAN", "PAD", "CONCATENATION", "RELU", "RELU6"]
-
+from .support.tflite_builder import build_single_op_model  # noqa: E402
+from .support.tflite_cases import OPS, RNG_SEED, act, bias, conv_weights, single_op  # noqa: E402
 
 @pytest.mark.parametrize("dtype", ["int8", "float32"])
 @pytest.mark.parametrize("op", OPS)

@@ -1,6 +1,6 @@
 """TVM backend: every op through TE/s_tir schedules to plain C, interchangeable with the templates.
 
-The layer matrix of test_codegen_x86 and every example are verified on x86 with backend "tvm" (int8
+Every example is verified (the layer matrix: test_layer_matrix.py) on x86 with backend "tvm" (int8
 bit-exact, float32 within tolerance); templates and tvm give bit-identical int8 outputs; schedule
 knobs change the code but not the results; the library compiles for Cortex-M and uses no TVM symbol.
 The real KWS model (../shared/models, skipped when absent) verifies every layer against the TFLite
@@ -26,8 +26,7 @@ from dwscodegen.errors import DwsError  # noqa: E402
 from dwscodegen.importers import load_model  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
-from layers import ConvCase, add_graph, conv_graph  # noqa: E402
-from test_codegen_x86 import MATRIX  # noqa: E402
+from .support.layers import MATRIX, ConvCase, add_graph, conv_graph  # noqa: E402
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.json"))
 S8_EXAMPLES = [p for p in EXAMPLES if p.stem.endswith("_s8")]
@@ -52,19 +51,6 @@ def _load(model: Path):
 
 def _check(report):
     assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
-
-
-@pytest.mark.parametrize("dtype", ["int8", "float32"])
-@pytest.mark.parametrize("case", MATRIX, ids=ConvCase.id)
-def test_conv_layer(case, dtype, x86):
-    graph = conv_graph(case, dtype, seed=MATRIX.index(case))
-    _check(verify_graph(graph, x86, backend="tvm", runs=2, seed=1))
-
-
-@pytest.mark.parametrize("dtype", ["int8", "float32"])
-@pytest.mark.parametrize("activation", ["none", "relu", "clamp"])
-def test_add_layer(dtype, activation, x86):
-    _check(verify_graph(add_graph((1, 5, 7, 3), dtype, activation, seed=2), x86, backend="tvm", runs=2, seed=1))
 
 
 @pytest.mark.parametrize("model", EXAMPLES, ids=lambda p: p.stem)
@@ -255,7 +241,7 @@ def test_requantize_helpers_match_reference(tmp_path):
     from dwscodegen.backends.tvm.arith import doubling_high_mul, rounding_divide
     from dwscodegen.backends.tvm.lower import prim_func_to_c
     from dwscodegen.quant import multiply_by_quantized_multiplier
-    from test_tvm_lower import garbage_like, run_kernel
+    from .support.c_kernels import garbage_like, run_kernel
 
     rng = np.random.default_rng(3)
     i32 = np.iinfo(np.int32)

@@ -27,8 +27,8 @@ from dwscodegen.ir import ConcatAttrs, Graph, Op, Quant, Tensor  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 from dwscodegen.validate import validate  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
-from oracles.tflite_builder import TensorSpec, build_single_op_model  # noqa: E402
-from test_tflite_import import OPS, act, bias, conv_weights, single_op  # noqa: E402
+from .support.tflite_builder import TensorSpec, build_single_op_model  # noqa: E402
+from .support.tflite_cases import OPS, act, bias, conv_weights, single_op  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +219,7 @@ def test_concatenation_requantizes_inputs(x86):
 def test_onnx_round_half_even_requantize(tmp_path, x86):
     """Conv and fully connected with requant "onnx" (float32 scale, round half to even): exact ties."""
     pytest.importorskip("onnxruntime")
-    from test_onnx_import import tie_model
+    from .support.onnx_cases import tie_model
     for kind in ("conv", "fc"):
         graph = load_model(tie_model(tmp_path / f"ties_{kind}.onnx", kind))
         assert graph.ops[1].attrs.requant == "onnx"

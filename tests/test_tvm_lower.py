@@ -18,10 +18,10 @@ from tvm import s_tir, te, tirx  # noqa: E402
 
 from dwscodegen.backends.tvm.lower import prim_func_to_c  # noqa: E402
 
+from .support.c_kernels import compile_c, garbage_like, run_kernel  # noqa: E402
+
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
-CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 ARM_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O2"]
-NP_C = {np.dtype("float32"): "float", np.dtype("int8"): "int8_t", np.dtype("int32"): "int32_t"}
 
 
 # ----------------------------------------------------------------------------- TE kernels
@@ -177,37 +177,6 @@ def np_dw_acc(x, w, pads, stride):
 
 # ----------------------------------------------------------------------------- C harness
 
-def _compile(cc, src, obj, extra=()):
-    r = subprocess.run([cc, *CFLAGS, *extra, "-c", str(src), "-o", str(obj)], capture_output=True, text=True)
-    assert r.returncode == 0, f"{cc} failed:\n{r.stderr}\n--- source ---\n{src.read_text()}"
-
-
-def run_kernel(tmp_path, c_src, name, args, out_index):
-    """Compile `c_src` and a main that fread()s every argument from stdin (outputs pre-filled with
-    garbage), calls `name`, and fwrite()s argument `out_index`."""
-    proto = c_src[c_src.index(f"void {name}("):].split("{", 1)[0].strip() + ";"
-    decls = "".join(f"static {NP_C[a.dtype]} a{i}[{a.size}];\n" for i, a in enumerate(args))
-    reads = "".join(f"  if (fread(a{i}, sizeof a{i}, 1, stdin) != 1) return 1;\n" for i in range(len(args)))
-    call = f"  {name}({', '.join(f'a{i}' for i in range(len(args)))});\n"
-    main = (f"#include <stdio.h>\n#include <stdint.h>\n{proto}\n{decls}int main(void) {{\n{reads}{call}"
-            f"  return fwrite(a{out_index}, sizeof a{out_index}, 1, stdout) == 1 ? 0 : 2;\n}}\n")
-    (tmp_path / "kernel.c").write_text(c_src)
-    (tmp_path / "main.c").write_text(main)
-    _compile("gcc", tmp_path / "kernel.c", tmp_path / "kernel.o", ["-O2"])
-    _compile("gcc", tmp_path / "main.c", tmp_path / "main.o", ["-O2"])
-    subprocess.run(["gcc", str(tmp_path / "main.o"), str(tmp_path / "kernel.o"), "-o", str(tmp_path / "prog")],
-                   check=True)
-    r = subprocess.run([str(tmp_path / "prog")], input=b"".join(a.tobytes() for a in args), capture_output=True)
-    assert r.returncode == 0
-    out = args[out_index]
-    return np.frombuffer(r.stdout, dtype=out.dtype).reshape(out.shape)
-
-
-def garbage_like(shape, dtype):
-    """Output buffer pre-filled with 0x5a bytes, so an element the kernel skips cannot pass."""
-    return np.frombuffer(b"\x5a" * (int(np.prod(shape)) * np.dtype(dtype).itemsize), dtype).reshape(shape).copy()
-
-
 # ----------------------------------------------------------------------------- tests
 
 F32_CASES = {  # shape, k, stride, pads (top, left, bottom, right), channel split
@@ -297,7 +266,7 @@ def test_requantize_ties_negatives_saturation_bit_exact(tmp_path):
 def test_compiles_for_cortex_m4(tmp_path, int8_src, kernel):
     src = int8_src if kernel == "int8" else prim_func_to_c(dw_f32_func((1, 9, 7, 6), 3, 2, (1, 1, 1, 1), 2), "dw_f32")
     (tmp_path / "k.c").write_text(src)
-    _compile("arm-none-eabi-gcc", tmp_path / "k.c", tmp_path / "k.o", ARM_FLAGS)
+    compile_c("arm-none-eabi-gcc", tmp_path / "k.c", tmp_path / "k.o", ARM_FLAGS)
     # Self-contained: e.g. the int64 '/ 2^31' must not become a libgcc __aeabi_ldivmod call.
     nm = subprocess.run(["arm-none-eabi-nm", "-u", str(tmp_path / "k.o")], capture_output=True, text=True)
     assert nm.returncode == 0 and nm.stdout.strip() == ""

@@ -97,3 +97,24 @@ def add_graph(shape: tuple[int, ...], dtype: str, activation: str = "none", seed
             tensors[name].quant = Quant(np.array([scale]), np.array([zp], np.int32))
     op = Op(0, "add", "Add", ["a", "b"], ["y"], AddAttrs(_activation(activation)))
     return validate(Graph("add_under_test", tensors, [op], ["a", "b"], ["y"], source="<test>"))
+
+
+# The layer matrix every backend is verified on (tests/test_layer_matrix.py).
+DW, CONV = "DepthwiseConv2D", "Conv2D"
+MATRIX = [
+    ConvCase(DW, (1, 8, 8, 8), (3, 3)),
+    ConvCase(DW, (1, 8, 8, 8), (3, 3), stride=(2, 2), activation="relu6"),
+    ConvCase(DW, (1, 7, 5, 3), (3, 3), activation="relu"),
+    ConvCase(DW, (1, 7, 5, 3), (3, 3), padding="VALID", stride=(2, 1)),
+    ConvCase(DW, (1, 9, 9, 4), (3, 3), dilation=(2, 2), activation="relu6"),
+    ConvCase(DW, (1, 7, 5, 3), (3, 3), multiplier=2, stride=(2, 2)),
+    ConvCase(DW, (1, 6, 6, 5), (5, 5), padding=(2, 1, 0, 3), activation="clamp"),
+    ConvCase(DW, (1, 5, 5, 4), (3, 3), padding=(3, 0, 0, 3), bias=False, per_channel=False, in_zp=-128),
+    ConvCase(DW, (1, 10, 4, 2), (4, 2), dilation=(2, 3), padding="SAME", multiplier=3),
+    ConvCase(CONV, (1, 8, 8, 8), (1, 1), out_channels=16, activation="relu6"),
+    ConvCase(CONV, (1, 9, 7, 6), (1, 1), out_channels=5, stride=(2, 2)),
+    ConvCase(CONV, (1, 7, 5, 3), (3, 3), out_channels=4, stride=(2, 2), activation="relu"),
+    ConvCase(CONV, (1, 49, 10, 1), (10, 4), out_channels=8, stride=(2, 2), activation="relu"),
+    ConvCase(CONV, (1, 8, 8, 4), (3, 3), out_channels=6, dilation=(2, 2), padding="VALID", per_channel=False),
+    ConvCase(CONV, (1, 6, 6, 3), (1, 1), out_channels=4, padding=(1, 0, 1, 0), activation="clamp"),
+]
