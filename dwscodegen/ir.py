@@ -12,6 +12,9 @@ import numpy as np
 DTYPES = {"float32": np.float32, "int8": np.int8, "int32": np.int32}
 OP_TYPES = ("Conv2D", "DepthwiseConv2D", "Add", "AveragePool2D", "MaxPool2D", "FullyConnected", "Softmax",
             "Reshape", "Mean", "Pad", "Concatenation", "Quantize", "Dequantize", "Relu", "Relu6")
+# Op types being added (their attrs are defined below; each joins OP_TYPES when every stage has it):
+# elementwise "Mul", "Maximum", "Minimum" (broadcast NumPy-style, like Add), "HardSwish", "Logistic", "Tanh",
+# "LeakyRelu", "PRelu"; spatial and shape "ResizeBilinear", "ResizeNearest", "TransposeConv2D", "Slice".
 ACTIVATIONS = ("none", "relu", "relu6", "clamp")
 
 
@@ -120,8 +123,45 @@ class ConcatAttrs:
 
 
 @dataclass
+class MulAttrs:
+    """Mul: [a, b], broadcast NumPy-style (each dimension equal or 1)."""
+    activation: Activation = field(default_factory=Activation)
+
+
+@dataclass
+class LeakyReluAttrs:
+    alpha: float = 0.2
+
+
+@dataclass
+class ResizeAttrs:
+    """ResizeBilinear / ResizeNearest over H and W of an NHWC tensor to the output tensor's H and W, with
+    TFLite's coordinate conventions (an importer maps other conventions onto these or refuses)."""
+    align_corners: bool = False
+    half_pixel_centers: bool = False
+
+
+@dataclass
+class TransposeConv2DAttrs:
+    """TransposeConv2D: [input, filter [OC][KH][KW][IC], bias?]. `pad` (top, bottom, left, right) is what is
+    cropped from the full (H - 1) * stride + K output, as TFLite's TRANSPOSE_CONV computes it."""
+    stride: tuple[int, int] = (1, 1)
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0)
+    activation: Activation = field(default_factory=Activation)
+
+
+@dataclass
+class SliceAttrs:
+    """Slice: output[i...] = input[begin + i * stride ...] per dimension (the output tensor gives the sizes).
+    STRIDED_SLICE of an activation, SPLIT (one Slice per output) and ONNX Slice import as this."""
+    begin: tuple[int, ...] = ()
+    strides: tuple[int, ...] = ()
+
+
+@dataclass
 class NoAttrs:
-    """Reshape (shape comes from the output tensor), Quantize, Dequantize, Relu, Relu6."""
+    """Reshape (shape comes from the output tensor), Quantize, Dequantize, Relu, Relu6, Maximum, Minimum,
+    HardSwish, Logistic, Tanh, PRelu ([x, alpha] with alpha broadcast over x)."""
 
 
 @dataclass
@@ -132,7 +172,7 @@ class Op:
     inputs: list[str]         # conv / fully connected: [input, filter, bias?]; add: [a, b]; others: [input]
     outputs: list[str]
     attrs: (Conv2DAttrs | AddAttrs | PoolAttrs | FullyConnectedAttrs | SoftmaxAttrs | MeanAttrs | PadAttrs
-            | ConcatAttrs | NoAttrs)
+            | ConcatAttrs | MulAttrs | LeakyReluAttrs | ResizeAttrs | TransposeConv2DAttrs | SliceAttrs | NoAttrs)
 
     def where(self) -> str:
         return f"op {self.index} '{self.name}' ({self.type})"

@@ -163,9 +163,9 @@ def test_unsupported_op_is_a_user_error(x86):
     from dwscodegen.backends.tvm import SUPPORTED_OPS
     assert set(SUPPORTED_OPS) == set(OP_TYPES)
     graph = conv_graph(MATRIX[0], "int8")
-    other = Op(1, "sigmoid", "Logistic", ["y"], ["z"], graph.ops[0].attrs)
+    other = Op(1, "mystery", "NotAnOp", ["y"], ["z"], graph.ops[0].attrs)
     graph = Graph(graph.name, graph.tensors, graph.ops + [other], graph.inputs, ["z"])
-    with pytest.raises(DwsError, match="op 1 'sigmoid' \\(Logistic\\): the tvm backend generates Conv2D, "
+    with pytest.raises(DwsError, match="op 1 'mystery' \\(NotAnOp\\): the tvm backend generates Conv2D, "
                                        "DepthwiseConv2D, Add, .* in float32 and int8 only; use --backend templates"):
         generate_kernels(graph, x86)
 
