@@ -34,3 +34,25 @@ def op_macs(graph: Graph, op: Op) -> int:
     if op.type in ("AveragePool2D", "MaxPool2D"):
         return out.size * int(np.prod(op.attrs.filter))
     return 0
+
+
+def activation_bounds(op: Op) -> tuple[float | None, float | None]:
+    """Real-valued bounds of an op's fused activation ((None, None) for ops without one)."""
+    act = getattr(op.attrs, "activation", None)
+    return act.bounds() if act is not None else (None, None)
+
+
+def describe_layer(graph: Graph, op: Op) -> str:
+    """Short shape text for reports: input -> output, and kernel / stride / padding of convs and pools."""
+    x = "x".join(map(str, graph.tensor(op.inputs[0]).shape))
+    y = "x".join(map(str, graph.tensor(op.outputs[0]).shape))
+    text = f"{x} → {y}"
+    a = op.attrs
+    if op.type in CONV_TYPES:
+        w = graph.tensor(op.inputs[1])
+        text += f", k{w.shape[1]}x{w.shape[2]} s{a.stride[0]}"
+        if any(a.pad):
+            text += " pad" + ",".join(map(str, a.pad))
+    elif op.type in ("AveragePool2D", "MaxPool2D"):
+        text += f", k{a.filter[0]}x{a.filter[1]} s{a.stride[0]}"
+    return text
