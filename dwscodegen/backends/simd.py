@@ -5,7 +5,8 @@ the portable kernel. Variants compute exactly what the portable kernel computes 
 bit for bit); each variant module checks at generation time that its shortcuts are exact for the layer's
 constant weights and quantization (shapes, strides, padding, accumulator bounds), and declines otherwise.
 Only int8 Conv2D / DepthwiseConv2D with TFLite requantization have variants (ONNX-requantized, hybrid and
-float layers keep the portable kernels).
+float layers keep the portable kernels). Like the portable kernels of these ops, a variant computes one image;
+the library calls it once per image of a batch (templates.PER_IMAGE).
 
 - DSP (feature `dsp`: Cortex-M4/M7/M33), simd_dsp.py, arm_acle.h (SXTB16, SMLAD, SMLABB/SMLATT, SSAT):
   pointwise_conv2d_s8_dsp_{4x2,1x2}, conv2d_s8_dsp_im2col_{2x2,1x2} (tiles: pixels x output channels),
@@ -105,7 +106,7 @@ def conv_info(graph: Graph, op: Op) -> ConvInfo | None:
     if getattr(a, "requant", "tflite") != "tflite":
         return None
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
-    if x.shape[0] != 1 or w.quant is None or np.any(np.asarray(w.quant.zero_point) != 0):
+    if w.quant is None or np.any(np.asarray(w.quant.zero_point) != 0):
         return None
     q = qp.conv_qparams(graph, op)
     oc = y.shape[3]

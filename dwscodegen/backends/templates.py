@@ -166,6 +166,10 @@ KERNELS = {
     "Relu6": ("relu", _relu_context), "Reshape": ("reshape", lambda g, op: dict(size=g.tensor(op.inputs[0]).size)),
 }
 CONSTANT_KEYS = ("filter", "weights", "bias", "multiplier", "shift", "scale")
+# Ops whose kernels (portable and SIMD variants) compute one image of [N][H][W][C]: the op treats every image
+# alike and on its own (hybrid Conv2D quantizes its input per image, as TFLite does), so the library calls
+# the kernel once per image (Kernel.images). Every other template loops over the whole tensor itself.
+PER_IMAGE = ("Conv2D", "DepthwiseConv2D")
 
 
 def _template(graph: Graph, op: Op) -> str:
@@ -211,6 +215,7 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | 
             template, ctx = variant
         const_bytes = sum(np.asarray(ctx[k]).nbytes for k in ctx.get("constant_keys", CONSTANT_KEYS)
                           if ctx.get(k) is not None)
+        images = graph.tensor(op.inputs[0]).shape[0] if op.type in PER_IMAGE else 1
         kernels.append(Kernel(op_index=op.index, fn=ctx["fn"], source=render(template, k=ctx),
-                              const_bytes=const_bytes))
+                              const_bytes=const_bytes, images=images))
     return kernels
