@@ -8,6 +8,10 @@ import numpy as np
 from .ir import Graph, Op
 
 CONV_TYPES = ("Conv2D", "DepthwiseConv2D")
+# Ops whose kernels (portable and SIMD variants) compute one image of [N][H][W][C]: the op treats every image
+# alike and on its own (hybrid Conv2D quantizes its input per image, as TFLite does), so the library calls the
+# kernel once per image (Kernel.images). Every other kernel loops over the whole tensor itself.
+PER_IMAGE = ("Conv2D", "DepthwiseConv2D")
 
 
 def is_pointwise(graph: Graph, op: Op) -> bool:
