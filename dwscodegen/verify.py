@@ -49,13 +49,18 @@ def choose_oracle(graph: Graph, oracle: str) -> str:
 
 
 def oracle_values(graph: Graph, oracle: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return oracle_batch(graph, oracle, [inputs])[0]
+
+
+def oracle_batch(graph: Graph, oracle: str, input_sets: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    """The oracle's tensors for each input set (a framework's: one child process for the batch)."""
     if oracle == "tflite":
-        from .oracles.tflite_interpreter import run_tflite
-        return run_tflite(Path(graph.source), graph, inputs)
+        from .oracles.tflite_interpreter import run_tflite_batch
+        return run_tflite_batch(Path(graph.source), graph, input_sets)
     if oracle == "onnxruntime":
-        from .oracles.onnxruntime_session import run_onnxruntime
-        return run_onnxruntime(Path(graph.source), graph, inputs)
-    return run_graph(graph, inputs)
+        from .oracles.onnxruntime_session import run_onnxruntime_batch
+        return run_onnxruntime_batch(Path(graph.source), graph, input_sets)
+    return [run_graph(graph, inputs) for inputs in input_sets]
 
 
 @dataclass
@@ -162,7 +167,7 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
         if result.marker_counts:
             marks = result.marker_counts[:len(graph.ops) + 1]
             report.layer_instructions = [b - a for a, b in zip(marks, marks[1:])]
-        references = [oracle_values(graph, oracle, inputs) for inputs in input_sets]
+        references = oracle_batch(graph, oracle, input_sets)
         for i, name in enumerate(graph.outputs):
             tensor = graph.tensor(name)
             got = np.stack([_read(work / f"out_{r}_{i}.bin", tensor) for r in range(runs)])
