@@ -1,9 +1,11 @@
 """The framework oracles run in a child process (oracles/isolation.py): a crash of the framework is a
-clear DwsError, and nothing (child process, temporary folder) outlives a call, even an interrupted
-one. Every model is built here (tests/oracles/tflite_builder.py); nothing needs ../shared.
+clear DwsError, an int8 SOFTMAX that TFLite's reference kernel cannot run is computed by TFLite's
+builtin kernel and reported, and nothing (child process, temporary folder) outlives a call, even an
+interrupted one. Every model is built here (tests/oracles/tflite_builder.py); nothing needs ../shared.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import tempfile
@@ -13,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from dwscodegen.cli import main
 from dwscodegen.errors import DwsError
 from dwscodegen.importers import load_model
 
@@ -82,6 +86,41 @@ def test_unreadable_model_is_an_error(tmp_path, own_tmp):
     assert list(own_tmp.iterdir()) == []
 
 
+def softmax_model(tmp_path: Path, shape, scale: float) -> Path:
+    path = tmp_path / "softmax.tflite"
+    path.write_bytes(build_single_op_model("SOFTMAX", [TensorSpec("x", shape, "int8", scale=scale, zero_point=0)],
+                                           [TensorSpec("y", shape, "int8", scale=1 / 256, zero_point=-128)], {}))
+    return path
+
+
+def test_rejected_softmax_is_run_on_the_builtin_kernel_and_reported(tmp_path, own_tmp):
+    """A row of 1000 equal values: the whole model really aborts in the child's invoke; run again
+    without it, the row comes from TFLite's builtin kernel, the other from the reference kernel."""
+    path = softmax_model(tmp_path, (2, 1000), 0.1)
+    x = np.random.default_rng(3).integers(-128, 128, (2, 1000)).astype(np.int8)
+    x[1] = 9
+    values = run_tflite(path, load_model(path), {"x": x})
+    first, note = values.notes
+    assert "killed by SIGABRT in invoke" in first and "run again with its int8 SOFTMAX ops separately" in first
+    assert "SOFTMAX op 0 ('y', depth 1000)" in note and "1 of its 2 rows" in note and "2^28" in note
+    assert (values["y"][1] == -128).all() and values["y"][0].max() > -128
+    assert list(own_tmp.iterdir()) == [] and worker_children() == []
+
+
+def test_verify_says_which_oracle_computed_what(tmp_path):
+    """The zoo classifiers' case: a logits scale below 2^-26, rejected by the reference kernel's Prepare."""
+    path = softmax_model(tmp_path, (1, 1000), 7.84e-9)
+    result = CliRunner().invoke(main, ["verify", str(path), "-t", "x86_64", "--inputs", "2",
+                                       "--json", str(tmp_path / "report.json")])
+    assert result.exit_code == 0, result.output
+    assert "oracle: TFLite interpreter (BUILTIN_REF reference kernels)" in result.output
+    assert "NOTE on the oracle: SOFTMAX op 0 ('y', depth 1000): TFLite's reference kernel cannot compute all its " \
+           "rows (beta * input scale * 2^26 = 0.5261 <= 1" in result.output
+    assert "PASS (against TFLite interpreter (BUILTIN_REF reference kernels), except as the 1 note(s)" in result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["oracle"] == "tflite" and len(report["oracle_notes"]) == 1
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_interrupt_leaves_no_child_and_no_folder(tmp_path, own_tmp):
     """Ctrl-C (a real SIGINT to this process) while the child is inside invoke of a slow model (a
@@ -119,3 +158,64 @@ def test_interrupt_leaves_no_child_and_no_folder(tmp_path, own_tmp):
     assert not Path(f"/proc/{seen[0]}").exists()
     assert worker_children() == [] and list(own_tmp.iterdir()) == []
 
+
+def chained_model(path: Path) -> None:
+    """x -SOFTMAX-> y (scale 1e-9: rejected by the reference kernel's Prepare), then y -QUANTIZE-> z
+    (so y must be fed back to the reference kernels) and y -SOFTMAX-> w (a SOFTMAX reading another)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    def tensor(name, scale, zero_point):
+        t = schema.TensorT()
+        t.name, t.shape, t.type, t.buffer = name, np.array([2, 10], np.int32), schema.TensorType.INT8, 0
+        t.quantization = schema.QuantizationParametersT()
+        t.quantization.scale, t.quantization.zeroPoint = [scale], [zero_point]
+        return t
+
+    def code(builtin, version):
+        c = schema.OperatorCodeT()
+        c.builtinCode, c.deprecatedBuiltinCode, c.version = builtin, min(builtin, 127), version
+        return c
+
+    def op(opcode, inputs, outputs):
+        o = schema.OperatorT()
+        o.opcodeIndex, o.inputs, o.outputs = opcode, inputs, outputs
+        if opcode == 0:
+            o.builtinOptionsType = schema.BuiltinOptions.SoftmaxOptions
+            o.builtinOptions = schema.SoftmaxOptionsT()
+            o.builtinOptions.beta = 1.0
+        return o
+
+    sg = schema.SubGraphT()
+    sg.tensors = [tensor("x", 1e-9, 0), tensor("y", 1 / 256, -128), tensor("z", 1 / 128, 0), tensor("w", 1 / 256, -128)]
+    sg.inputs, sg.outputs = [0], [2, 3]
+    sg.operators = [op(0, [0], [1]), op(1, [1], [2]), op(0, [1], [3])]
+    m = schema.ModelT()
+    m.version, m.subgraphs, m.buffers = 3, [sg], [schema.BufferT()]
+    m.operatorCodes = [code(schema.BuiltinOperator.SOFTMAX, 2), code(schema.BuiltinOperator.QUANTIZE, 1)]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(bytes(builder.Output()))
+
+
+def test_softmax_outputs_read_by_other_ops_are_fed_back(tmp_path, own_tmp):
+    from dwscodegen.oracles.tflite_interpreter import run_tflite_file
+    from dwscodegen.reference import softmax
+    from oracles.tflite_builder import run_reference
+
+    path = tmp_path / "chain.tflite"
+    chained_model(path)
+    x = np.random.default_rng(5).integers(-128, 128, (2, 10)).astype(np.int8)
+    (values,) = run_tflite_file(path, [{"x": x}], ["y", "z", "w"])
+    assert len(values.notes) == 1 and "SOFTMAX op 0 ('y', depth 10)" in values.notes[0]
+    np.testing.assert_array_equal(values["y"], softmax.softmax_int8(x, softmax.softmax_params(1e-9, 1.0)))
+    requantize = build_single_op_model("QUANTIZE", [TensorSpec("y", (2, 10), "int8", scale=1 / 256, zero_point=-128)],
+                                       [TensorSpec("z", (2, 10), "int8", scale=1 / 128, zero_point=0)], {})
+    (z,) = run_reference(requantize, [values["y"]])
+    np.testing.assert_array_equal(values["z"], z)
+    assert (values["y"] != 0).all()        # so z is not the requantized zeros the first round starts from
+    second = build_single_op_model("SOFTMAX", [TensorSpec("y", (2, 10), "int8", scale=1 / 256, zero_point=-128)],
+                                   [TensorSpec("w", (2, 10), "int8", scale=1 / 256, zero_point=-128)], {})
+    (w,) = run_reference(second, [values["y"]])
+    np.testing.assert_array_equal(values["w"], w)
+    assert list(own_tmp.iterdir()) == []
