@@ -318,8 +318,9 @@ def test_softmax_reference(case, dtype):
 
 
 def softmax_sweep(n: int, seed: int):
-    """Random (shape, input scale, beta, input) inside TFLite's domain: the reference raises where
-    TFLite's kernel would abort (a row's sum of exps reaching 2^28), and such draws are replaced."""
+    """Random (shape, input scale, beta, input) inside the domain of TFLite's reference kernel, which
+    aborts the process outside it (run_reference runs in this one): draws where it would (a row's sum
+    of exps reaching 2^28) are replaced. test_softmax_any_depth.py covers the rest, isolated."""
     rng = np.random.default_rng(seed)
     cases = []
     while len(cases) < n:
@@ -327,9 +328,8 @@ def softmax_sweep(n: int, seed: int):
         scale = float(np.exp(rng.uniform(np.log(0.004), np.log(1.0))))
         beta = float(rng.choice([1.0, 1.0, 0.5, 2.0, float(rng.uniform(0.05, 3))]))
         x = rng.integers(int(rng.integers(-128, 100)), 128, shape, dtype=np.int8)   # narrow ranges crowd the max
-        try:
-            softmax.softmax_int8(x, qp.softmax_params(scale, beta))
-        except ValueError:
+        reason, rows = softmax.tflite_reference_rejects(x, scale, beta)
+        if reason or rows.any():
             continue
         cases.append((shape, scale, beta, x))
     return cases
@@ -344,17 +344,22 @@ def test_softmax_int8_sweep():
         assert_matches(softmax.softmax_int8(x, qp.softmax_params(scale, beta)), expected, f"{shape} {scale} {beta}")
 
 
-def test_softmax_int8_outside_tflite_domain_raises():
-    x = np.full((1, 1000), 127, dtype=np.int8)       # sum of exps 1000 >= 2^28 in Q12.19: TFLite aborts
-    with pytest.raises(ValueError, match="2\\^28"):
-        softmax.softmax_int8(x, qp.softmax_params(0.1, 1.0))
+def test_softmax_int8_beyond_tflite_reference_limit_is_all_minimum():
+    """Sum of exps 1000 >= 2^28 in Q12.19, where TFLite's kernel aborts: probabilities below 1/512."""
+    x = np.full((1, 1000), 127, dtype=np.int8)
+    assert softmax.tflite_reference_rejects(x, 0.1, 1.0)[1].all()
+    assert (softmax.softmax_int8(x, qp.softmax_params(0.1, 1.0)) == -128).all()
 
 
 def test_softmax_params_match_tflite_preprocessing():
     p = qp.softmax_params(0.5, 1.0)
     assert (p.input_multiplier, p.input_left_shift, p.diff_min) == (1 << 30, 26, -31)
-    with pytest.raises(ValueError):
-        qp.softmax_params(1e-9, 1.0)
+    assert softmax.tflite_reference_rejects(None, 0.5, 1.0) == (None, None)
+    # beta * scale * 2^26 <= 1: TFLite's Prepare aborts; here a right shift, every difference live
+    p = qp.softmax_params(1e-9, 1.0)
+    assert (p.input_multiplier, p.input_left_shift, p.diff_min) == (1152921472, -3, -(2 ** 31 - 1))
+    assert "2^-26" in softmax.tflite_reference_rejects(None, 1e-9, 1.0)[0]
+    assert "2^-26" in softmax.tflite_reference_rejects(None, 2.0 ** -26, 1.0)[0]     # needs > 1, not >= 1
 
 
 PAD_CASES = [
@@ -681,6 +686,14 @@ def softmax_program() -> CProgram:
         params = qp.softmax_params(scale, beta)
         program.add(CCase("softmax_s8", softmax_k(shape, params), [x], softmax.softmax_int8(x, params),
                           label=f"softmax s8 sweep {shape} {scale:.3g} {beta:.3g}"))
+    # beyond the limits of TFLite's reference kernel (test_softmax_any_depth.py pins these against
+    # TFLite): a right-shifted input multiplier, rows summing to >= 2^28, the int32 sum wrapping around
+    for shape, scale, beta in [((2, 10), 1e-9, 1.0), ((3, 1000), 0.1, 1.0), ((1, 8193), 0.1, 1.0), ((2, 10), 40.0, 2.0)]:
+        params = qp.softmax_params(scale, beta)
+        x = int8_input(rng, shape)
+        x[0] = 3                            # a flat row
+        program.add(CCase("softmax_s8", softmax_k(shape, params), [x], softmax.softmax_int8(x, params),
+                          label=f"softmax s8 beyond {shape} {scale:.3g} {beta}"))
     # exp over its whole input range: one wide row, beta 1
     xf = np.linspace(-100, 0, 2001, dtype=np.float32).reshape(1, -1)
     program.add(CCase("softmax_f32", softmax_k(xf.shape), [xf], softmax.softmax_f32(xf), np.float32, "softmax f32 ramp"))
