@@ -108,8 +108,10 @@ class SoftmaxAttrs:
 
 @dataclass
 class MeanAttrs:
-    """Mean over H and W of an NHWC tensor (global average pooling)."""
+    """Mean over `axes` (non-negative, ascending, contiguous: H and W of an NHWC tensor is global average
+    pooling); keep_dims keeps them as 1s, else they are dropped."""
     keep_dims: bool = True
+    axes: tuple[int, ...] = (1, 2)
 
 
 @dataclass
