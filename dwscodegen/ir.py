@@ -11,10 +11,11 @@ import numpy as np
 
 DTYPES = {"float32": np.float32, "int8": np.int8, "int32": np.int32}
 OP_TYPES = ("Conv2D", "DepthwiseConv2D", "Add", "AveragePool2D", "MaxPool2D", "FullyConnected", "Softmax",
-            "Reshape", "Mean", "Pad", "Concatenation", "Quantize", "Dequantize", "Relu", "Relu6")
+            "Reshape", "Mean", "Pad", "Concatenation", "Quantize", "Dequantize", "Relu", "Relu6",
+            "ResizeBilinear", "ResizeNearest", "TransposeConv2D")
 # Op types being added (their attrs are defined below; each joins OP_TYPES when every stage has it):
 # elementwise "Mul", "Maximum", "Minimum" (broadcast NumPy-style, like Add), "HardSwish", "Logistic", "Tanh",
-# "LeakyRelu", "PRelu"; spatial and shape "ResizeBilinear", "ResizeNearest", "TransposeConv2D", "Slice".
+# "LeakyRelu", "PRelu"; shape "Slice".
 ACTIVATIONS = ("none", "relu", "relu6", "clamp")
 
 
