@@ -144,3 +144,67 @@ def test_cortex_m(case, target, backend, tmp_path):
     path = tmp_path / f"{case.name}.tflite"
     path.write_bytes(case.model())
     _check(verify_graph(load_model(path), target_or_skip(target), backend=backend, runs=1, seed=4, oracle="tflite"))
+
+
+def _head_json(tmp_path, dtype: str):
+    """A segmentation-head-like JSON graph: TransposeConv2D (SAME, stride 2, relu), ResizeBilinear (non-integer
+    ratio, half-pixel), ResizeNearest (align_corners), Mean over H; batch 2."""
+    import json
+    rng = np.random.default_rng(21)
+    s8 = dtype == "int8"
+
+    def t(name, shape, scale=0.05, zp=-3, data=None, **extra):
+        spec = {"name": name, "shape": list(shape), "dtype": extra.pop("dtype", dtype)}
+        if s8 and spec["dtype"] == "int8":
+            spec["quant"] = {"scale": scale, "zero_point": zp, **extra}
+        if data is not None:
+            spec["data"] = np.asarray(data).tolist()
+        return spec
+    w = rng.integers(-127, 128, (3, 3, 3, 4)) if s8 else rng.normal(0, 0.3, (3, 3, 3, 4))
+    b = rng.integers(-900, 900, 3) if s8 else rng.normal(0, 0.1, 3)
+    tensors = [t("x", (2, 3, 4, 4)),
+               t("w", (3, 3, 3, 4), [0.01, 0.02, 0.015], [0, 0, 0], w, axis=0),
+               t("b", (3,), data=b, dtype="int32" if s8 else "float32"),
+               t("up", (2, 6, 8, 3), 0.04, -20), t("big", (2, 9, 11, 3), 0.04, -20),
+               t("near", (2, 5, 4, 3), 0.04, -20), t("y", (2, 1, 4, 3), 0.03, 5)]
+    ops = [{"name": "deconv", "type": "TransposeConv2D", "inputs": ["x", "w", "b"], "outputs": ["up"],
+            "stride": [2, 2], "padding": "SAME", "activation": "relu"},
+           {"name": "bilinear", "type": "ResizeBilinear", "inputs": ["up"], "outputs": ["big"],
+            "half_pixel_centers": True},
+           {"name": "nearest", "type": "ResizeNearest", "inputs": ["big"], "outputs": ["near"], "align_corners": True},
+           {"name": "mean", "type": "Mean", "inputs": ["near"], "outputs": ["y"], "axes": [1], "keep_dims": True}]
+    path = tmp_path / f"head_{dtype}.json"
+    path.write_text(json.dumps({"name": f"head_{dtype}", "tensors": tensors, "ops": ops, "inputs": ["x"],
+                                "outputs": ["y"]}))
+    return path
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+def test_json_head(dtype, backend, x86, tmp_path):
+    graph = load_model(_head_json(tmp_path, dtype))
+    assert [op.type for op in graph.ops] == ["TransposeConv2D", "ResizeBilinear", "ResizeNearest", "Mean"]
+    assert graph.ops[0].attrs.pad == (0, 1, 0, 1) and graph.ops[3].attrs.axes == (1,)
+    report = verify_graph(graph, x86, backend=backend, runs=2, seed=3, check_layers=True)
+    _check(report)
+    assert len(report.layers) == 4 and all(c.ok for _, c in report.layers)
+
+
+def test_json_transpose_conv_padding_is_tflites(tmp_path):
+    """"SAME" in the JSON format crops what TFLite's TRANSPOSE_CONV crops, for every stride/kernel case."""
+    import json
+    for case in transpose_conv_cases("float32"):
+        tflite_path = tmp_path / f"{case.name}.tflite"
+        tflite_path.write_bytes(case.model())
+        expected = load_model(tflite_path).ops[0]
+        x, w, _ = case.inputs
+        doc = {"name": "t", "inputs": ["x"], "outputs": ["y"],
+               "tensors": [{"name": "x", "shape": list(x.shape), "dtype": "float32"},
+                           {"name": "w", "shape": list(w.shape), "dtype": "float32", "data": w.data.tolist()},
+                           {"name": "y", "shape": list(case.outputs[0].shape), "dtype": "float32"}],
+               "ops": [{"name": "d", "type": "TransposeConv2D", "inputs": ["x", "w"], "outputs": ["y"],
+                        "stride": [case.options["stride_h"], case.options["stride_w"]],
+                        "padding": case.options["padding"]}]}
+        path = tmp_path / f"{case.name}.json"
+        path.write_text(json.dumps(doc))
+        assert load_model(path).ops[0].attrs.pad == expected.attrs.pad, case.name

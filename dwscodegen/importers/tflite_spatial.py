@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 
-from ..ir import Activation, Op, ResizeAttrs, TransposeConv2DAttrs, same_padding
+from ..ir import Activation, Op, ResizeAttrs, TransposeConv2DAttrs, transpose_conv_crop
 
 SPATIAL = ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "TRANSPOSE_CONV")
 CUSTOM = ("Convolution2DTransposeBias",)
@@ -23,12 +23,7 @@ _CUSTOM_PADDING = {1: "SAME", 2: "VALID"}
 
 
 def _crop(padding: str, x_shape, w_shape, y_shape, stride) -> tuple[int, int, int, int]:
-    pad = []
-    for axis, s in ((1, stride[0]), (2, stride[1])):
-        k, out = w_shape[axis], y_shape[axis]
-        top = same_padding(out, k, s, 1)[0] if padding == "SAME" else 0
-        pad += [top, (x_shape[axis] - 1) * s + k - top - out]
-    return tuple(pad)
+    return transpose_conv_crop(padding, x_shape[1:3], w_shape[1:3], y_shape[1:3], stride)
 
 
 def _size(r, where: str, t) -> tuple[int, int]:

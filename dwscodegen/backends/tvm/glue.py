@@ -184,8 +184,9 @@ def hybrid_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Ke
     func = schedule_hybrid_input(func)
     body = lower_kernel(func, f"{fn}_tvm", op.where())
     bias = graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else np.zeros(oc, np.float32)
-    filt = {"pointwise": w.data.reshape(oc, -1), "depthwise": w.data.reshape(w.shape[1], w.shape[2], oc)}
-    consts = {"filter": ("int8_t", filt.get(kind, w.data)),
+    filt = (w.data.reshape(oc, -1) if kind == "pointwise" else w.data.reshape(w.shape[1], w.shape[2], oc)
+            if kind == "depthwise" else w.data)
+    consts = {"filter": ("int8_t", filt),
               "filter_scale": ("float", np.broadcast_to(w.quant.scale.astype(np.float32), (oc,))),
               "bias": ("float", bias.astype(np.float32))}
     extra = f"/* The input quantized to int8, rebuilt on every run. */\nstatic int8_t {fn}_quantized[{x.size}];\n"
