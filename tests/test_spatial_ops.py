@@ -208,3 +208,13 @@ def test_json_transpose_conv_padding_is_tflites(tmp_path):
         path = tmp_path / f"{case.name}.json"
         path.write_text(json.dumps(doc))
         assert load_model(path).ops[0].attrs.pad == expected.attrs.pad, case.name
+
+
+def test_verify_of_custom_op_model_uses_numpy_reference(tmp_path):
+    """`verify` on a model with a custom op: auto picks the NumPy reference; --oracle tflite says why not."""
+    custom, _ = _mediapipe_tconv(tmp_path, "SAME", 2)
+    result = CliRunner().invoke(main, ["verify", str(custom), "-t", "x86_64"])
+    assert result.exit_code == 0 and "oracle: NumPy reference" in result.output and "PASS" in result.output
+    result = CliRunner().invoke(main, ["verify", str(custom), "-t", "x86_64", "--oracle", "tflite"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "no kernel for the custom operator(s) Convolution2DTransposeBias" in result.output

@@ -27,7 +27,7 @@ class SpatialCase:
 RESIZES = [((1, 4, 4, 3), (8, 8), False, False), ((2, 3, 5, 2), (9, 15), False, True),
            ((1, 3, 5, 4), (7, 4), True, False), ((1, 5, 6, 3), (7, 9), False, True),
            ((2, 9, 7, 2), (4, 3), False, False), ((1, 6, 4, 5), (1, 1), True, False),
-           ((1, 1, 1, 3), (3, 2), False, True)]
+           ((1, 1, 1, 3), (3, 2), False, True), ((3, 2, 3, 2), (5, 4), False, True)]
 
 
 def resize_cases(dtype: str) -> list[SpatialCase]:
@@ -48,7 +48,8 @@ TRANSPOSE_CONVS = [((1, 3, 4, 3), 4, (3, 3), (2, 2), "SAME", "NONE", True),
                    ((1, 4, 3, 3), 5, (2, 3), (1, 1), "SAME", "RELU6", True),
                    ((1, 3, 3, 2), 4, (4, 4), (3, 3), "SAME", "NONE", True),
                    ((1, 2, 5, 3), 2, (3, 1), (3, 2), "VALID", "NONE", True),
-                   ((1, 5, 4, 2), 3, (1, 1), (2, 2), "VALID", "NONE", True)]   # 1x1 stride 2: rows only bias reaches
+                   ((1, 5, 4, 2), 3, (1, 1), (2, 2), "VALID", "NONE", True),   # 1x1 stride 2: rows only bias reaches
+                   ((3, 2, 2, 2), 2, (2, 2), (2, 2), "SAME", "RELU", True)]
 
 
 def _tconv_out(shape, k, s, padding):
@@ -85,7 +86,8 @@ def hybrid_depthwise_cases(seed: int = 3) -> list[SpatialCase]:
     cases = []
     for shape, mult, stride, padding, activation, equal in [((2, 6, 5, 3), 1, 2, "SAME", "RELU6", False),
                                                              ((1, 7, 7, 4), 2, 1, "VALID", "NONE", False),
-                                                             ((1, 5, 6, 2), 1, 1, "SAME", "RELU", True)]:
+                                                             ((1, 5, 6, 2), 1, 1, "SAME", "RELU", True),
+                                                             ((3, 4, 4, 2), 1, 1, "SAME", "NONE", False)]:
         oc = shape[3] * mult
         scales = [0.01] * oc if equal else [float(v) for v in rng.uniform(0.002, 0.02, oc)]
         w = TensorSpec("w", (1, 3, 3, oc), "int8", data=rng.integers(-127, 128, (1, 3, 3, oc), dtype=np.int8),
