@@ -103,7 +103,9 @@ class ResizePlan:
     cols: BilinearAxis | np.ndarray
 
     def int8_sum_bound(self) -> int:
-        """Largest |sum of the four int8 products| (+ the rounding term): int32 suffices below 2^31."""
+        """Largest |sum of the four int8 products| (+ the rounding term). Per axis |1024 - f| + |f| <= 2048
+        (f >= -512: half-pixel centres start half a row early at most), so this is below 2^30 and the
+        kernels sum in int32, where TFLite uses int64."""
         wy = int(np.abs(self.rows.weight).sum(axis=1).max())
         wx = int(np.abs(self.cols.weight).sum(axis=1).max())
         return 128 * wy * wx + (1 << 19)
@@ -117,4 +119,7 @@ def resize_plan(graph: Graph, op: Op) -> ResizePlan:
     if op.type == "ResizeNearest":
         return ResizePlan(n, h, w, c, oh, ow, nearest_indices(h, oh, a), nearest_indices(w, ow, a))
     axis = bilinear_axis_int8 if x.dtype == "int8" else bilinear_axis_f32
-    return ResizePlan(n, h, w, c, oh, ow, axis(h, oh, a), axis(w, ow, a))
+    plan = ResizePlan(n, h, w, c, oh, ow, axis(h, oh, a), axis(w, ow, a))
+    if x.dtype == "int8" and plan.int8_sum_bound() >= 1 << 31:
+        raise AssertionError(f"{op.where()}: int8 bilinear sum exceeds int32")   # cannot happen, see above
+    return plan

@@ -304,6 +304,13 @@ def _check_resize(graph: Graph, op: Op, dtype: str, fail) -> None:
         raise fail(f"{op.where()}: align_corners and half_pixel_centers cannot both be set (TFLite refuses it)")
     if dtype == "int8":
         _same_quant(op, x, y, fail)    # TFLite interpolates the int8 values as they are
+        if op.type == "ResizeBilinear":
+            from .resize import bilinear_axis_int8
+            for axis in (1, 2):
+                if bilinear_axis_int8(x.shape[axis], y.shape[axis], op.attrs).lower.max() > x.shape[axis] - 1:
+                    raise fail(f"{op.where()}: TFLite's integer bilinear resize from {x.shape[axis]} to "
+                               f"{y.shape[axis]} reads past the input's last row or column (its 1/1024 scale "
+                               "is too coarse for this upscale); resize in smaller steps")
 
 
 def _check_transpose_conv(graph: Graph, op: Op, dtype: str, fail) -> None:

@@ -218,3 +218,13 @@ def test_verify_of_custom_op_model_uses_numpy_reference(tmp_path):
     result = CliRunner().invoke(main, ["verify", str(custom), "-t", "x86_64", "--oracle", "tflite"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "no kernel for the custom operator(s) Convolution2DTransposeBias" in result.output
+
+
+def test_int8_bilinear_upscale_past_the_input_is_refused(tmp_path):
+    """TFLite's 1/1024 integer scale reads past the last input row for upscales by about a thousand."""
+    path = tmp_path / "huge.tflite"
+    path.write_bytes(build_single_op_model("RESIZE_BILINEAR", [act("x", (1, 1, 2, 1), "int8")],
+                                           [act("y", (1, 2000, 2, 1), "int8")],
+                                           dict(size=[2000, 2], half_pixel_centers=True)))
+    result = CliRunner().invoke(main, ["generate", str(path), "-t", "x86_64", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "reads past the input's last row" in result.output

@@ -8,8 +8,6 @@ from ... import qparams as qp
 from ...ir import Graph, Op
 from ...resize import resize_plan
 
-INT32_LIMIT = 1 << 31
-
 
 def resize_context(graph: Graph, op: Op) -> dict:
     p = resize_plan(graph, op)
@@ -21,9 +19,7 @@ def resize_context(graph: Graph, op: Op) -> dict:
     ctx.update(row_offset=np.stack([p.rows.lower, p.rows.upper], axis=1).astype(np.int32) * row,
                col_offset=np.stack([p.cols.lower, p.cols.upper], axis=1).astype(np.int32) * col)
     if graph.op_dtype(op) == "int8":
-        # int32 arithmetic wherever it cannot overflow (always, for sizes below thousands of pixels)
-        acc = "int32_t" if p.int8_sum_bound() < INT32_LIMIT else "int64_t"
-        return dict(ctx, row_weight=p.rows.weight, col_weight=p.cols.weight, acc=acc,
+        return dict(ctx, row_weight=p.rows.weight, col_weight=p.cols.weight,
                     constant_keys=("row_offset", "col_offset", "row_weight", "col_weight"))
     return dict(ctx, row_frac=p.rows.weight, col_frac=p.cols.weight,
                 constant_keys=("row_offset", "col_offset", "row_frac", "col_frac"))

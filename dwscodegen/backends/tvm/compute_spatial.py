@@ -15,7 +15,7 @@ from __future__ import annotations
 from .arith import clamp_float, clamp_int8, doubling_high_mul, rounding_divide
 from .compute import ConvSpec
 
-I32, I64 = "int32", "int64"
+I32 = "int32"
 
 
 def resize_nearest_func(dtype: str, in_shape, out_shape):
@@ -28,10 +28,10 @@ def resize_nearest_func(dtype: str, in_shape, out_shape):
     return te.create_prim_func([x, rows, cols, out])
 
 
-def resize_bilinear_func(dtype: str, in_shape, out_shape, wide: bool = False):
+def resize_bilinear_func(dtype: str, in_shape, out_shape):
     """PrimFunc(input, row_index [OH, 2], row_weight, col_index [OW, 2], col_weight, output).
     float32: weights [OH] / [OW] are the fractions toward the upper neighbour; int8: [OH, 2] / [OW, 2] integer
-    weights (1024 - f, f), summed in int32 (int64 if `wide`)."""
+    weights (1024 - f, f), summed in int32 (enough: resize.ResizePlan.int8_sum_bound)."""
     from tvm import te, tirx
     oh, ow = out_shape[1], out_shape[2]
     x = te.placeholder(tuple(in_shape), dtype, "input")
@@ -49,7 +49,7 @@ def resize_bilinear_func(dtype: str, in_shape, out_shape, wide: bool = False):
                     + v(0, 1) * (one - dy[i]) * dx[j] + v(1, 1) * dy[i] * dx[j])
         out = te.compute(tuple(out_shape), blend, name="output")
         return te.create_prim_func([x, row_index, dy, col_index, dx, out])
-    acc = I64 if wide else I32
+    acc = I32
     wy = te.placeholder((oh, 2), I32, "row_weight")
     wx = te.placeholder((ow, 2), I32, "col_weight")
 

@@ -17,8 +17,6 @@ from .emit import lower_kernel
 from .glue import emit_kernel
 from ..kernel import Kernel, kernel_name
 
-INT32_LIMIT = 1 << 31
-
 
 def schedule_resize(func, params: dict, stages):
     """Output loops n, y, x, c; the int8 `total` per element (a channel-row array when the channel loop is
@@ -48,8 +46,7 @@ def resize_kernel(graph: Graph, op: Op, overrides: dict | None) -> Kernel:
         consts = {"rows": ("int32_t", p.rows), "cols": ("int32_t", p.cols)}
         detail = f"{dtype} nearest-neighbour resize ({flags})"
     else:
-        wide = dtype == "int8" and p.int8_sum_bound() >= INT32_LIMIT
-        func, stages = resize_bilinear_func(dtype, x.shape, y.shape, wide), RESIZE_STAGES[dtype]
+        func, stages = resize_bilinear_func(dtype, x.shape, y.shape), RESIZE_STAGES[dtype]
         weight_type = "int32_t" if dtype == "int8" else "float"
         consts = {"row_index": ("int32_t", np.stack([p.rows.lower, p.rows.upper], axis=1)),
                   "row_weight": (weight_type, p.rows.weight),
