@@ -14,6 +14,10 @@ class Kernel:
     fn: str
     source: str
     const_bytes: int   # flash the kernel's constant arrays take
+    # > 1: `fn` computes one image of a batch of `images` (the op treats every image alike and on its
+    # own); the library calls it once per image, each activation pointer advanced by its tensor's
+    # size / images. 1: `fn` computes the whole tensors, whatever their batch.
+    images: int = 1
 
 
 def kernel_name(op: Op) -> str:

@@ -66,8 +66,17 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str) -> Library:
 
     calls = []
     for op, kernel in zip(graph.ops, kernels):
-        args = [pointer(t) for t in op.inputs if not graph.tensor(t).is_const] + [pointer(op.outputs[0])]
-        calls.append(dict(fn=kernel.fn, args=args, bytes=graph.tensor(op.outputs[0]).nbytes))
+        tensors = [t for t in op.inputs if not graph.tensor(t).is_const] + [op.outputs[0]]
+        args = [pointer(t) for t in tensors]
+        call = dict(fn=kernel.fn, args=args, output=args[-1], bytes=graph.tensor(op.outputs[0]).nbytes, images=1)
+        if kernel.images > 1:
+            # A per-image kernel: called once per image, each pointer advanced by one image of its tensor
+            # (the loop variable has the dws_ prefix, which _param_names keeps away from parameters).
+            strides = [graph.tensor(t).size // kernel.images for t in tensors]
+            if any(graph.tensor(t).size != s * kernel.images for t, s in zip(tensors, strides)):
+                raise AssertionError(f"{op.where()}: tensors {tensors} do not split into {kernel.images} images")
+            call.update(images=kernel.images, args=[f"{a} + dws_image * {s}" for a, s in zip(args, strides)])
+        calls.append(call)
     io = []
     for role, tensors in (("input", graph.inputs), ("output", graph.outputs)):
         for t in tensors:

@@ -6,7 +6,7 @@ import numpy as np
 
 from ...errors import DwsError
 from ...ir import Graph, Op
-from ...ops import is_pointwise
+from ...ops import PER_IMAGE, is_pointwise
 from ...qparams import is_hybrid
 from ...targets import Target
 from . import simd
@@ -36,7 +36,7 @@ def kernel_used(graph: Graph, op: Op, target: Target, kernel: str | None = None)
     """The variant `op` gets on `target` for the tuning choice `kernel` (None: the default): "portable" or
     the SIMD variant's template stem."""
     chosen = simd.select(graph, op, target, _context(graph, op, title=""), kernel)
-    return chosen[0].removeprefix("kernels/").removesuffix(".c.j2") if chosen else simd.PORTABLE
+    return simd.variant_name(chosen) if chosen else simd.PORTABLE
 
 
 def _context(graph: Graph, op: Op, title: str) -> dict:
@@ -69,6 +69,7 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | 
             template, ctx = variant
         const_bytes = sum(np.asarray(ctx[k]).nbytes for k in ctx.get("constant_keys", CONSTANT_KEYS)
                           if ctx.get(k) is not None)
+        images = graph.tensor(op.inputs[0]).shape[0] if op.type in PER_IMAGE else 1
         kernels.append(Kernel(op_index=op.index, fn=ctx["fn"], source=render(template, k=ctx),
-                              const_bytes=const_bytes))
+                              const_bytes=const_bytes, images=images))
     return kernels

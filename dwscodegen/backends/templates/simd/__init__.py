@@ -5,7 +5,8 @@ the portable kernel. Variants compute exactly what the portable kernel computes 
 bit for bit); each variant module checks at generation time that its shortcuts are exact for the layer's
 constant weights and quantization (shapes, strides, padding, accumulator bounds), and declines otherwise.
 Only int8 Conv2D / DepthwiseConv2D with TFLite requantization have variants (ONNX-requantized, hybrid and
-float layers keep the portable kernels).
+float layers keep the portable kernels). Like the portable kernels of these ops, a variant computes one image;
+the library calls it once per image of a batch (ops.PER_IMAGE).
 
 - DSP (feature `dsp`: Cortex-M4/M7/M33), dsp.py, arm_acle.h (SXTB16, SMLAD, SMLABB/SMLATT, SSAT):
   pointwise_conv2d_s8_dsp_{4x2,1x2}, conv2d_s8_dsp_im2col_{2x2,1x2} (tiles: pixels x output channels),
@@ -32,11 +33,11 @@ import os
 
 from ....ir import Graph, Op
 from ....targets import Target
-from . import dsp, mve
+from . import dsp, mve, tiled
 from .common import conv_info
 
 # target feature -> the module of its variants, most capable first
-ISAS = (("mve", mve), ("dsp", dsp))
+ISAS = (("mve", mve), ("dsp", dsp), ("thumb2", tiled))
 
 
 def _isa(target: Target):
@@ -64,14 +65,20 @@ def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None =
     return None if isa is None else isa.select(info, ctx, kernel)
 
 
+def variant_name(chosen: tuple[str, dict]) -> str:
+    """The name of a selected variant: its context's `variant`, or else its template's stem."""
+    template, ctx = chosen
+    return ctx.get("variant") or template.removeprefix("kernels/").removesuffix(".c.j2")
+
+
 def variants(graph: Graph, op: Op, target: Target, ctx: dict) -> list[str]:
-    """Template stems of every variant that applies to `op` on `target` (the tuner's choices)."""
+    """Names of every variant that applies to `op` on `target` (the tuner's choices)."""
     isa = _isa(target)
     names = isa.VARIANTS if isa is not None else ()
     found = []
     for name in names:
         chosen = select(graph, op, target, dict(ctx), name)
-        if chosen is not None and chosen[0] == f"kernels/{name}.c.j2":
+        if chosen is not None and variant_name(chosen) == name:
             found.append(name)
     return found
 

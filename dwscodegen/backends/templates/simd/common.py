@@ -73,7 +73,7 @@ def conv_info(graph: Graph, op: Op) -> ConvInfo | None:
     if getattr(a, "requant", "tflite") != "tflite":
         return None
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
-    if x.shape[0] != 1 or w.quant is None or np.any(np.asarray(w.quant.zero_point) != 0):
+    if w.quant is None or np.any(np.asarray(w.quant.zero_point) != 0):
         return None
     q = qp.conv_qparams(graph, op)
     oc = y.shape[3]
