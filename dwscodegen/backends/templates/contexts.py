@@ -15,7 +15,7 @@ def _conv_context(graph: Graph, op: Op) -> dict:
     a = op.attrs
     low, high = a.activation.bounds()
     ctx = dict(
-        N=x.shape[0], H=x.shape[1], W=x.shape[2], C=x.shape[3], OH=y.shape[1], OW=y.shape[2], OC=y.shape[3],
+        H=x.shape[1], W=x.shape[2], C=x.shape[3], OH=y.shape[1], OW=y.shape[2], OC=y.shape[3],
         KH=w.shape[1], KW=w.shape[2], SH=a.stride[0], SW=a.stride[1], DH=a.dilation[0], DW=a.dilation[1],
         PT=a.pad[0], PL=a.pad[2], MULT=a.depth_multiplier, activation=op.attrs.activation.label(),
         act_low=low, act_high=high, in_offset=0)
