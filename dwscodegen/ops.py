@@ -37,6 +37,9 @@ def op_macs(graph: Graph, op: Op) -> int:
         return out.size * graph.tensor(op.inputs[1]).shape[1]
     if op.type in ("AveragePool2D", "MaxPool2D"):
         return out.size * int(np.prod(op.attrs.filter))
+    if op.type == "TransposeConv2D":
+        # every input value times the whole filter, as the scatter computes it (cropped taps included)
+        return graph.tensor(op.inputs[0]).size * int(np.prod(graph.tensor(op.inputs[1]).shape[:3]))
     return 0
 
 

@@ -108,7 +108,8 @@ def softmax_qparams(graph: Graph, op: Op) -> SoftmaxParams:
 
 def mean_qparams(graph: Graph, op: Op) -> MeanParams:
     x = graph.tensor(op.inputs[0])
-    return mean_params(*scale_zp(graph, op.inputs[0]), *scale_zp(graph, op.outputs[0]), x.shape[1] * x.shape[2])
+    count = int(np.prod([x.shape[a] for a in op.attrs.axes]))
+    return mean_params(*scale_zp(graph, op.inputs[0]), *scale_zp(graph, op.outputs[0]), count)
 
 
 def relu_qparams(graph: Graph, op: Op) -> RequantizeParams:

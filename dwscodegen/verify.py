@@ -42,6 +42,9 @@ def choose_oracle(graph: Graph, oracle: str) -> str:
     suffix = Path(graph.source).suffix.lower()
     if oracle == "auto":
         own = next((o for o, s in ORACLE_SUFFIX.items() if s == suffix), None)
+        if own == "tflite" and _installed(own):
+            from .oracles.tflite_interpreter import custom_ops
+            own = None if custom_ops(Path(graph.source)) else own    # the interpreter cannot run them
         return own if own and _installed(own) else "numpy"
     if oracle in ORACLE_SUFFIX and suffix != ORACLE_SUFFIX[oracle]:
         raise DwsError(f"the {oracle} oracle runs {ORACLE_SUFFIX[oracle]} models, not '{graph.source}'")

@@ -59,6 +59,20 @@ def available() -> bool:
     return True
 
 
+def custom_ops(model_path: Path) -> list[str]:
+    """The CUSTOM operator codes of a .tflite file: BUILTIN_REF has no kernel for any of them (MediaPipe's
+    Convolution2DTransposeBias, for one, is implemented only by its XNNPACK and GPU delegates)."""
+    import tflite
+    try:
+        model = tflite.Model.GetRootAsModel(Path(model_path).read_bytes(), 0)
+        codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
+    except Exception:   # unreadable: the importer has already said why
+        return []
+    custom = tflite.BuiltinOperator.CUSTOM
+    return [(c.CustomCode() or b"").decode(errors="replace") for c in codes
+            if max(c.BuiltinCode(), c.DeprecatedBuiltinCode()) == custom]
+
+
 def run_tflite(model_path: Path, graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Every tensor of `graph` that the interpreter kept, keyed by IR name (intermediates included);
     an OracleValues, whose `notes` name what the reference kernels did not compute."""
@@ -90,6 +104,10 @@ def run_tflite_file(model_path: Path, input_sets: list[dict[str, np.ndarray]],
     One child process for all sets; the notes are those of the batch."""
     if not available():
         raise DwsError("the TFLite oracle needs ai-edge-litert: pip install ai-edge-litert")
+    custom = custom_ops(model_path)
+    if custom:
+        raise DwsError(f"{model_path}: the TFLite interpreter has no kernel for the custom operator(s) "
+                       f"{', '.join(custom)}; verify against the NumPy reference instead (--oracle numpy)")
     path = Path(model_path).resolve()
     args = dict(model=str(path), names=names, mode="whole")
     what = f"{LABEL} on {path.name}"

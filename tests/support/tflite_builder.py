@@ -52,6 +52,7 @@ import tflite
 __all__ = [
     "TensorSpec",
     "build_single_op_model",
+    "build_custom_op_model",
     "make_interpreter",
     "run_reference",
     "op_version",
@@ -150,6 +151,16 @@ def op_version(
     if op == "PAD":
         if inputs and inputs[0] is not None and len(inputs[0].shape) > 4:
             return 4
+    if op in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"):
+        if options.get("half_pixel_centers", False):
+            return 3
+        return 2 if i0 == "int8" else 1
+    if op == "TRANSPOSE_CONV":
+        if options.get("fused_activation", "NONE") != "NONE":
+            return 4
+        if sum(1 for s in inputs if s is not None) == 4:
+            return 3
+        return 2 if i0 == "int8" else 1
     if op == "ADD" and i0 == "int64":
         return 4
     if op in ("ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION", "PAD",
@@ -271,6 +282,25 @@ def _reshape_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int | None:
     return tflite.ReshapeOptionsEnd(b)
 
 
+def _resize_options(start: Callable, align: Callable, half: Callable, end: Callable) -> Callable:
+    def build(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+        start(b)
+        align(b, bool(o.get("align_corners", False)))
+        half(b, bool(o.get("half_pixel_centers", False)))
+        return end(b)
+    return build
+
+
+def _transpose_conv_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+    tflite.TransposeConvOptionsStart(b)
+    tflite.TransposeConvOptionsAddPadding(b, _enum(_PADDING, o.get("padding", "SAME"), "padding"))
+    tflite.TransposeConvOptionsAddStrideW(b, int(o.get("stride_w", 1)))
+    tflite.TransposeConvOptionsAddStrideH(b, int(o.get("stride_h", 1)))
+    tflite.TransposeConvOptionsAddFusedActivationFunction(
+        b, _enum(_ACTIVATION, o.get("fused_activation", "NONE"), "fused_activation"))
+    return tflite.TransposeConvOptionsEnd(b)
+
+
 def _empty(start: Callable, end: Callable) -> Callable[[flatbuffers.Builder, dict], int]:
     def build(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
         start(b)
@@ -307,6 +337,16 @@ _OPS: dict[str, tuple[int, Callable | None, set[str]]] = {
                    _empty(tflite.DequantizeOptionsStart, tflite.DequantizeOptionsEnd), set()),
     "RELU": (tflite.BuiltinOptions.NONE, None, set()),
     "RELU6": (tflite.BuiltinOptions.NONE, None, set()),
+    "RESIZE_BILINEAR": (tflite.BuiltinOptions.ResizeBilinearOptions, _resize_options(
+        tflite.ResizeBilinearOptionsStart, tflite.ResizeBilinearOptionsAddAlignCorners,
+        tflite.ResizeBilinearOptionsAddHalfPixelCenters, tflite.ResizeBilinearOptionsEnd),
+        {"size", "align_corners", "half_pixel_centers"}),
+    "RESIZE_NEAREST_NEIGHBOR": (tflite.BuiltinOptions.ResizeNearestNeighborOptions, _resize_options(
+        tflite.ResizeNearestNeighborOptionsStart, tflite.ResizeNearestNeighborOptionsAddAlignCorners,
+        tflite.ResizeNearestNeighborOptionsAddHalfPixelCenters, tflite.ResizeNearestNeighborOptionsEnd),
+        {"size", "align_corners", "half_pixel_centers"}),
+    # inputs given as [input, weights, bias?]; the builder writes TFLite's order (output_shape, weights, input, bias?)
+    "TRANSPOSE_CONV": (tflite.BuiltinOptions.TransposeConvOptions, _transpose_conv_options, _WINDOW | _ACT),
     # Ops dwscodegen does not support, for tests of the importer's error messages.
     "LOGISTIC": (tflite.BuiltinOptions.NONE, None, set()),
     "TANH": (tflite.BuiltinOptions.NONE, None, set()),
@@ -395,8 +435,8 @@ def _constant_payload(spec: TensorSpec) -> bytes:
     return np.ascontiguousarray(arr).astype(np.dtype(np_dtype).newbyteorder("<")).tobytes()
 
 
-def _aux_inputs(op: str, inputs: list[TensorSpec | None], options: dict[str, Any]
-                ) -> list[TensorSpec | None]:
+def _aux_inputs(op: str, inputs: list[TensorSpec | None], options: dict[str, Any],
+                outputs: Sequence[TensorSpec] = ()) -> list[TensorSpec | None]:
     """Materialise option-carried constants TFLite expects as tensor inputs."""
     inputs = list(inputs)
     if op == "PAD" and len(inputs) == 1:
@@ -409,6 +449,13 @@ def _aux_inputs(op: str, inputs: list[TensorSpec | None], options: dict[str, Any
             raise ValueError("MEAN needs an axis input tensor or options['axis']")
         axis = np.atleast_1d(np.asarray(options["axis"], dtype=np.int32))
         inputs.append(TensorSpec("axis", tuple(axis.shape), "int32", data=axis))
+    elif op in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR") and len(inputs) == 1:
+        size = np.asarray(options.pop("size"), dtype=np.int32)
+        inputs.append(TensorSpec("size", (2,), "int32", data=size))
+    elif op == "TRANSPOSE_CONV":
+        # [input, weights, bias?] -> (output_shape, weights, input, bias?), TFLite's order
+        shape = np.asarray(outputs[0].shape, dtype=np.int32)
+        inputs = [TensorSpec("output_shape", (4,), "int32", data=shape), inputs[1], inputs[0]] + inputs[2:]
     elif op == "RESHAPE" and len(inputs) == 1 and "new_shape" in options:
         shape = np.asarray(options["new_shape"], dtype=np.int32)
         inputs.append(TensorSpec("new_shape", tuple(shape.shape), "int32", data=shape))
@@ -476,9 +523,24 @@ def build_single_op_model(
         _infer_depth_multiplier(inputs, options)
     if op == "CONV_2D" and len(inputs) == 2:
         inputs.append(_zero_bias(inputs[0], inputs[1]))
-    inputs = _aux_inputs(op, inputs, options)
+    inputs = _aux_inputs(op, inputs, options, outputs)
     version = op_version(op, inputs, outputs, options)
     code = getattr(tflite.BuiltinOperator, op)
+    return _serialise(code, version, inputs, outputs, options_type, options_fn, options)
+
+
+def build_custom_op_model(custom_code: str, inputs: list[TensorSpec | None], outputs: list[TensorSpec],
+                          custom_options: bytes = b"") -> bytes:
+    """A one-operator model whose operator is the CUSTOM op `custom_code` with raw `custom_options`
+    (flexbuffer or, as MediaPipe's ops, a plain C struct); the interpreter can only run it with a
+    registered kernel."""
+    return _serialise(tflite.BuiltinOperator.CUSTOM, 1, list(inputs), outputs, tflite.BuiltinOptions.NONE,
+                      None, {}, custom_code=custom_code, custom_options=bytes(custom_options))
+
+
+def _serialise(code: int, version: int, inputs: list[TensorSpec | None], outputs: list[TensorSpec],
+               options_type: int, options_fn: Callable | None, options: dict[str, Any],
+               custom_code: str | None = None, custom_options: bytes = b"") -> bytes:
 
     # Tensor table: op inputs (skipping omitted ones) then outputs.
     tensors: list[TensorSpec] = []
@@ -528,6 +590,12 @@ def build_single_op_model(
         tensor_offsets.append(tflite.TensorEnd(b))
 
     builtin_options = options_fn(b, options) if options_fn is not None else None
+    custom_vec = None
+    if custom_options:
+        b.StartVector(1, len(custom_options), 1)
+        b.head = b.head - len(custom_options)
+        b.Bytes[b.head:b.head + len(custom_options)] = custom_options
+        custom_vec = b.EndVector()
     op_inputs = _int32_vector(b, tflite.OperatorStartInputsVector, op_in_idx)
     op_outputs = _int32_vector(b, tflite.OperatorStartOutputsVector, op_out_idx)
     tflite.OperatorStart(b)
@@ -537,6 +605,8 @@ def build_single_op_model(
     if builtin_options is not None:
         tflite.OperatorAddBuiltinOptionsType(b, options_type)
         tflite.OperatorAddBuiltinOptions(b, builtin_options)
+    if custom_vec is not None:
+        tflite.OperatorAddCustomOptions(b, custom_vec)
     operator = tflite.OperatorEnd(b)
 
     sg_tensors = _offset_vector(b, tflite.SubGraphStartTensorsVector, tensor_offsets)
@@ -552,7 +622,10 @@ def build_single_op_model(
     tflite.SubGraphAddName(b, sg_name)
     subgraph = tflite.SubGraphEnd(b)
 
+    custom_name = b.CreateString(custom_code) if custom_code is not None else None
     tflite.OperatorCodeStart(b)
+    if custom_name is not None:
+        tflite.OperatorCodeAddCustomCode(b, custom_name)
     tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
     tflite.OperatorCodeAddBuiltinCode(b, code)
     tflite.OperatorCodeAddVersion(b, version)

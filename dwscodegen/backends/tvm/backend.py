@@ -28,12 +28,15 @@ from . import compute, knobs, schedules
 from .compute import ConvSpec
 from .emit import lower_kernel
 from .glue import glue_kernel, hybrid_kernel
+from .glue_spatial import resize_kernel, transpose_conv_kernel
 
 SUPPORTED_OPS = OP_TYPES
 # op type -> schedule family of the glue ops (tvm_backend_glue.py)
 GLUE_KINDS = {"AveragePool2D": "pool", "MaxPool2D": "pool", "Mean": "mean", "FullyConnected": "fully_connected",
               "Softmax": "softmax", "Pad": "pad", "Concatenation": "concat", "Quantize": "elementwise",
               "Dequantize": "elementwise", "Relu": "elementwise", "Relu6": "elementwise", "Reshape": "elementwise"}
+# op type -> kernel kind of the spatial ops (glue_spatial.py)
+SPATIAL_KINDS = {"ResizeBilinear": "resize", "ResizeNearest": "resize", "TransposeConv2D": "transpose_conv"}
 
 
 def _op_dtype(graph: Graph, op: Op) -> str:
@@ -48,6 +51,8 @@ def kernel_kind(graph: Graph, op: Op) -> str:
                        f"only; use --backend templates for this graph")
     if op.type in GLUE_KINDS:
         return GLUE_KINDS[op.type]
+    if op.type in SPATIAL_KINDS:
+        return SPATIAL_KINDS[op.type]
     if op.type == "Add":
         return "add"
     return conv_kind(graph, op)
@@ -162,6 +167,10 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict | None = None
             kernels.append(_add_kernel(graph, op, overrides))
         elif kind in GLUE_KINDS.values():
             kernels.append(glue_kernel(graph, op, kind, overrides))
+        elif kind == "resize":
+            kernels.append(resize_kernel(graph, op, overrides))
+        elif kind == "transpose_conv":
+            kernels.append(transpose_conv_kernel(graph, op, overrides))
         elif is_hybrid(graph, op):
             kernels.append(hybrid_kernel(graph, op, kind, overrides))
         else:
