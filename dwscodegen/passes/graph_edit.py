@@ -34,11 +34,13 @@ def unique_tensor_name(graph: Graph, base: str) -> str:
     return name
 
 
-def add_tensor(graph: Graph, base: str, origin: str, **fields) -> str:
-    """Declare a new tensor named after `base` (see unique_tensor_name); `origin` is its source-file name."""
+def add_tensor(graph: Graph, base: str, origin: str | None, **fields) -> str:
+    """Declare a new tensor named after `base` (see unique_tensor_name); `origin` is its name in the source
+    file, None for a tensor the source does not have (an oracle running the file cannot read it back)."""
     name = unique_tensor_name(graph, base)
     graph.tensors[name] = Tensor(name=name, **fields)
-    graph.origin[name] = origin
+    if origin is not None:
+        graph.origin[name] = origin
     return name
 
 

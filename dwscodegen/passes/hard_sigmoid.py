@@ -63,8 +63,8 @@ def _as_depthwise(graph: Graph, op: Op) -> list[Op]:
     if len(x.shape) == 4:
         return [Op(op.index, op.name, "DepthwiseConv2D", [x.name, w, b], [y.name], attrs, origin=op.origin)]
     shape4 = (x.shape[0], 1, 1, channels)
-    x4 = add_tensor(graph, f"{base}_in_nhwc", f"{base}_in_nhwc", shape=shape4, dtype="float32")
-    y4 = add_tensor(graph, f"{base}_nhwc", f"{base}_nhwc", shape=shape4, dtype="float32")
+    x4 = add_tensor(graph, f"{base}_in_nhwc", None, shape=shape4, dtype="float32")
+    y4 = add_tensor(graph, f"{base}_nhwc", None, shape=shape4, dtype="float32")
     return [Op(op.index, f"{op.name}_to_nhwc", "Reshape", [x.name], [x4], NoAttrs(), origin=op.origin),
             Op(op.index, op.name, "DepthwiseConv2D", [x4, w, b], [y4], attrs, origin=op.origin),
             Op(op.index, f"{op.name}_from_nhwc", "Reshape", [y4], [y.name], NoAttrs(), origin=op.origin)]

@@ -104,26 +104,31 @@ def _lower_weighted(graph: Graph, op: Op, sources: dict[str, str], y: str, requa
 
 
 def _int32_bias(graph: Graph, op: Op, b_name: str, x: str, wq: Tensor, channels: int, made_by: dict[str, Op]):
-    """(tensor, data): the bias as int32 at input_scale * weight_scale, as the int32 accumulator needs it."""
+    """(tensor, data): the bias as int32 at input_scale * weight_scale, as the int32 accumulator needs it.
+
+    A bias quantized at another scale (torch shares equal bias tensors between convolutions, and
+    onnxruntime's quantizer quantizes a shared one for the first of them) or left in float (the quantizer
+    leaves a bias it reaches through an Identity unquantized) is quantized to the accumulator's scale the
+    way the quantizer quantizes biases: float32 b / (x_scale * w_scale), rounded half to even."""
     what = f"bias '{graph.origin.get(b_name, b_name)}'"
     expected = np.broadcast_to(_scale_zp(graph, x)[0] * wq.quant.scale.astype(np.float32), (channels,))
     bq = _dequantized_constant(graph, b_name, made_by)
     b = graph.tensor(b_name)
-    if bq is None and b.is_const and b.dtype == "float32":
-        # onnxruntime's quantizer leaves a bias it reaches through an Identity in float; quantize it the way
-        # the quantizer quantizes biases (float32 b / (x_scale * w_scale), rounded half to even)
-        q = np.rint(b.data.reshape(-1).astype(np.float32) / expected.astype(np.float32)).astype(np.float64)
-        q = np.clip(q, np.iinfo(np.int32).min, np.iinfo(np.int32).max).astype(np.int32)
-        return Tensor(name=b_name, shape=(channels,), dtype="int32"), np.broadcast_to(q, (channels,))
-    if bq is None:
+    if bq is not None:
+        if bq.dtype != "int32" or np.any(bq.quant.zero_point != 0):
+            raise fail(graph, op, f"{what} must be int32 with zero point 0, got {bq.dtype}")
+        got = np.broadcast_to(bq.quant.scale, (channels,))
+        if np.all(np.abs(got.astype(np.float64) - expected) <= 1e-6 * expected):
+            return bq, np.broadcast_to(bq.data.reshape(-1), (channels,))
+        real = np.broadcast_to(bq.data.reshape(-1).astype(np.float32) * bq.quant.scale.astype(np.float32),
+                               (channels,))
+    elif b.is_const and b.dtype == "float32":
+        real = b.data.reshape(-1)
+    else:
         raise fail(graph, op, f"{what} must be a constant")
-    if bq.dtype != "int32" or np.any(bq.quant.zero_point != 0):
-        raise fail(graph, op, f"{what} must be int32 with zero point 0, got {bq.dtype}")
-    got = np.broadcast_to(bq.quant.scale, (channels,))
-    if np.any(np.abs(got.astype(np.float64) - expected) > 1e-6 * expected):
-        raise fail(graph, op, f"{what} scale is not input_scale * weight_scale (e.g. {got[0]:g} vs "
-                              f"{expected[0]:g}); such a bias cannot be added to the int32 accumulator")
-    return bq, np.broadcast_to(bq.data.reshape(-1), (channels,))
+    q = np.rint(real.astype(np.float32) / expected.astype(np.float32)).astype(np.float64)
+    q = np.clip(q, np.iinfo(np.int32).min, np.iinfo(np.int32).max).astype(np.int32)
+    return Tensor(name=b_name, shape=(channels,), dtype="int32"), np.broadcast_to(q, (channels,))
 
 
 def _lower_average(graph: Graph, op: Op, sources: dict[str, str], y: str) -> list[Op] | None:
@@ -148,6 +153,6 @@ def _lower_average(graph: Graph, op: Op, sources: dict[str, str], y: str) -> lis
     if op.type == "AveragePool2D" or op.attrs.keep_dims:
         return [Op(op.index, op.name, "DepthwiseConv2D", [x, ones], [y], attrs, origin=op.origin)]
     yt = graph.tensor(y)
-    y4 = add_tensor(graph, f"{base}_keepdims", f"{base}_keepdims", shape=(n, 1, 1, c), dtype="int8", quant=yt.quant)
+    y4 = add_tensor(graph, f"{base}_keepdims", None, shape=(n, 1, 1, c), dtype="int8", quant=yt.quant)
     return [Op(op.index, op.name, "DepthwiseConv2D", [x, ones], [y4], attrs, origin=op.origin),
             Op(op.index, f"{op.name}_squeeze", "Reshape", [y4], [y], NoAttrs(), origin=op.origin)]
