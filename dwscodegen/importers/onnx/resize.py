@@ -21,6 +21,7 @@ import numpy as np
 from ...ir import ResizeAttrs
 
 TFLITE_CONVENTIONS = ((False, False), (True, False), (False, True))   # (align_corners, half_pixel_centers)
+# the TFLite convention that computes the same coordinates as an ONNX coordinate_transformation_mode
 LINEAR_MODES = {"half_pixel": (False, True), "pytorch_half_pixel": (False, True), "half_pixel_symmetric": (False, True),
                 "align_corners": (True, False), "asymmetric": (False, False)}
 NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
@@ -57,7 +58,8 @@ def resize(t, node) -> None:
             raise t.fail(f"nearest_mode '{nearest}' is not supported")
         onnx_rows = [_onnx_nearest(coord, nearest, i, o, sc, t)
                      for i, o, sc in zip(s[2:], out, scales or (None, None))]
-        match = next((c for c in TFLITE_CONVENTIONS
+        natural = LINEAR_MODES.get(coord, (False, True))    # tried first, so the graph reads like the file
+        match = next((c for c in (natural,) + TFLITE_CONVENTIONS
                       if all(np.array_equal(_tflite_nearest(*c, i, o), rows)
                              for i, o, rows in zip(s[2:], out, onnx_rows))), None)
         if match is None:
