@@ -25,14 +25,21 @@ from dwscodegen.cli import main  # noqa: E402
 from dwscodegen.errors import DwsError  # noqa: E402
 from dwscodegen.importers import load_model  # noqa: E402
 from dwscodegen.ir import OP_TYPES  # noqa: E402
-from dwscodegen.oracles.onnxruntime_session import run_onnxruntime  # noqa: E402
 from dwscodegen.passes.source_ops import SOURCE_OP_TYPES  # noqa: E402
-from dwscodegen.reference.ops import KERNELS  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
 
-from .support.onnx_cases import (GATES, conv_transpose_model, gate_model, quantize_qdq,  # noqa: E402
-                                 reduce_mean_model, resize_model, save_model, shape_chain_model)
+from .support.onnx_cases import (  # noqa: E402
+    GATES,
+    conv_transpose_model,
+    gate_model,
+    layer_differences,
+    quantize_qdq,
+    reduce_mean_model,
+    resize_model,
+    save_model,
+    shape_chain_model,
+)
 
 BACKENDS = [pytest.param("templates"), pytest.param("tvm", marks=pytest.mark.tvm)]
 
@@ -47,31 +54,6 @@ def seeded_inputs(graph, seed: int, count: int) -> list[dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     return [{n: rng.normal(0.0, 1.0, size=graph.tensor(n).shape).astype(np.float32) for n in graph.inputs}
             for _ in range(count)]
-
-
-def layer_differences(path, graph, inputs) -> dict[str, tuple[int, int, int]]:
-    """Run the reference op by op, each op fed onnxruntime's value of every input onnxruntime has (the
-    rest, tensors the passes made, from the reference's own ops); per op output that onnxruntime has:
-    (values off, max difference in LSB or in tolerances, values)."""
-    acts = [t.name for t in graph.activation_tensors() if t.name in graph.origin]
-    ort = run_onnxruntime(path, graph, inputs, tensors=acts)
-    values = dict(ort)
-    result = {}
-    for op in graph.ops:
-        args = [values[n] for n in op.inputs if not graph.tensor(n).is_const]
-        out = graph.tensor(op.outputs[0])
-        got = np.asarray(KERNELS[op.type](graph, op, *args)).reshape(out.shape)
-        if out.name not in ort:
-            values[out.name] = got
-            continue
-        want = ort[out.name]
-        if out.dtype == "int8":
-            diff = np.abs(got.astype(np.int64) - want.astype(np.int64))
-        else:
-            diff = np.abs(got.astype(np.float64) - want) / (1e-5 * max(1.0, float(np.abs(want).max())))
-            diff = np.where(diff <= 1.0, 0, np.ceil(diff))
-        result[op.where()] = (int((diff != 0).sum()), int(diff.max()), diff.size)
-    return result
 
 
 def check_float(path, backend: str = "templates"):

@@ -1,4 +1,5 @@
-"""Small ONNX models for exactness cases (rounding ties) shared by the ONNX and TVM tests."""
+"""Small ONNX models shared by the ONNX and TVM tests (rounding ties, the ops torch exports write), the
+QDQ quantizer seeded, and a layer-by-layer comparison with onnxruntime."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +7,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from dwscodegen.oracles.onnxruntime_session import run_onnxruntime
+from dwscodegen.reference.ops import KERNELS
+
 
 def tie_model(path: Path, kind: str) -> Path:
     """x -> QuantizeLinear (scale 1) -> QLinearConv 3x3 or QLinearMatMul with x_scale * w_scale / y_scale = 0.5
@@ -52,7 +57,12 @@ def save_model(path: Path, nodes, inits: dict, inputs: dict, outputs: dict, opse
 
 def quantize_qdq(src: Path, dst: Path, seed: int = 0, per_channel: bool = True, count: int = 8) -> Path:
     """onnxruntime's static quantizer (QDQ, int8 activations and weights) calibrated on seeded N(0, 1) inputs."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     model = onnx.load(str(src))
     shapes = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
@@ -192,3 +202,30 @@ def conv_transpose_model(path: Path, stride: int = 2, k: int = 3, pads=(1, 1, 1,
              helper.make_node("ConvTranspose", ["c", "up_w", "up_b"], ["y"], name="up", kernel_shape=[k, k],
                               strides=[stride, stride], pads=list(pads), output_padding=list(output_padding))]
     return save_model(path, nodes, inits, {"x": (1, 3, *in_hw)}, {"y": (1, 4, *out_hw)})
+
+
+# ------------------------------------------------------------------------------------ comparison
+
+def layer_differences(path, graph, inputs) -> dict[str, tuple[int, int, int]]:
+    """Run the reference op by op, each op fed onnxruntime's value of every input onnxruntime has (the
+    rest, tensors the passes made, from the reference's own ops); per op output that onnxruntime has:
+    (values off, max difference in LSB or in tolerances, values)."""
+    acts = [t.name for t in graph.activation_tensors() if t.name in graph.origin]
+    ort = run_onnxruntime(path, graph, inputs, tensors=acts)
+    values = dict(ort)
+    result = {}
+    for op in graph.ops:
+        args = [values[n] for n in op.inputs if not graph.tensor(n).is_const]
+        out = graph.tensor(op.outputs[0])
+        got = np.asarray(KERNELS[op.type](graph, op, *args)).reshape(out.shape)
+        if out.name not in ort:
+            values[out.name] = got
+            continue
+        want = ort[out.name]
+        if out.dtype == "int8":
+            diff = np.abs(got.astype(np.int64) - want.astype(np.int64))
+        else:
+            diff = np.abs(got.astype(np.float64) - want) / (1e-5 * max(1.0, float(np.abs(want).max())))
+            diff = np.where(diff <= 1.0, 0, np.ceil(diff))
+        result[op.where()] = (int((diff != 0).sum()), int(diff.max()), diff.size)
+    return result
