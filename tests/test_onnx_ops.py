@@ -268,3 +268,33 @@ def test_int64_graph_input_is_refused(tmp_path):
     onnx.save(model, str(tmp_path / "i.onnx"))
     with pytest.raises(DwsError, match="graph input 'x': is INT64; graph inputs must be float32"):
         load_model(tmp_path / "i.onnx")
+
+
+def test_float16_weights_and_quantized_constants_fold(tmp_path):
+    """float16 weights behind a Cast (a model exported in half precision and cast back), and int8 weights
+    written as QuantizeLinear -> DequantizeLinear of float constants (as PT2E-style quantizers write them):
+    both are nodes of constants, folded at import."""
+    rng = np.random.default_rng(8)
+    w = rng.normal(0, 0.3, (6, 3, 3, 3))
+    inits = {"w16": w.astype(np.float16), "b": rng.normal(0, 0.1, 6).astype(np.float32),
+             "w2": rng.normal(0, 0.3, (4, 6, 1, 1)).astype(np.float32), "z": np.int8(0),
+             "ws": np.float32(0.0113), "xs": np.float32(0.0437), "ys": np.float32(0.0971)}
+    nodes = [helper.make_node("Cast", ["w16"], ["w"], to=TensorProto.FLOAT),
+             helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("QuantizeLinear", ["c", "xs", "z"], ["cq"], name="q"),
+             helper.make_node("DequantizeLinear", ["cq", "xs", "z"], ["cd"], name="dq"),
+             helper.make_node("QuantizeLinear", ["w2", "ws", "z"], ["w2q"], name="w2_q"),
+             helper.make_node("DequantizeLinear", ["w2q", "ws", "z"], ["w2d"], name="w2_dq"),
+             helper.make_node("Conv", ["cd", "w2d"], ["p"], name="pw", kernel_shape=[1, 1]),
+             helper.make_node("QuantizeLinear", ["p", "ys", "z"], ["pq"], name="pq"),
+             helper.make_node("DequantizeLinear", ["pq", "ys", "z"], ["y"], name="out")]
+    path = save_model(tmp_path / "fp16.onnx", nodes, inits, {"x": (1, 3, 6, 6)}, {"y": (1, 4, 6, 6)})
+    graph = load_model(path)
+    assert [(op.type, graph.op_dtype(op)) for op in graph.ops] == [
+        ("Conv2D", "float32"), ("Quantize", "float32"), ("Conv2D", "int8"), ("Dequantize", "int8")]
+    np.testing.assert_array_equal(graph.tensor(graph.ops[0].inputs[1]).data,
+                                  w.astype(np.float16).astype(np.float32).transpose(0, 2, 3, 1))
+    assert graph.tensor(graph.ops[2].inputs[1]).dtype == "int8"
+    for inputs in seeded_inputs(graph, 5, 2):
+        for where, (off, worst, size) in layer_differences(path, graph, inputs).items():
+            assert worst <= 1 and off <= 1e-3 * size, (where, off, worst, size)
