@@ -176,6 +176,7 @@ class Op:
     outputs: list[str]
     attrs: (Conv2DAttrs | AddAttrs | PoolAttrs | FullyConnectedAttrs | SoftmaxAttrs | MeanAttrs | PadAttrs
             | ConcatAttrs | MulAttrs | LeakyReluAttrs | ResizeAttrs | TransposeConv2DAttrs | SliceAttrs | NoAttrs)
+    origin: str = ""          # where in the source model file the op came from (e.g. an ONNX node), for errors
 
     def where(self) -> str:
         return f"op {self.index} '{self.name}' ({self.type})"

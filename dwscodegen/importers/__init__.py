@@ -7,7 +7,7 @@ from ..errors import DwsError
 from ..ir import Graph
 from ..validate import validate
 from .json_graph import load_json_graph
-from .onnx_model import load_onnx
+from .onnx import load_onnx
 from .tflite_model import load_tflite
 
 LOADERS = {".json": load_json_graph, ".tflite": load_tflite, ".onnx": load_onnx}
