@@ -126,6 +126,13 @@ class ConcatAttrs:
 
 
 @dataclass
+class QuantizeAttrs:
+    """Quantize float32 -> int8: x / scale in float32, rounded, plus the zero point, saturated. `rounding`:
+    "half_away" (TFLite's AffineQuantize) or "half_even" (ONNX QuantizeLinear)."""
+    rounding: str = "half_away"
+
+
+@dataclass
 class MulAttrs:
     """Mul: [a, b], broadcast NumPy-style (each dimension equal or 1)."""
     activation: Activation = field(default_factory=Activation)
@@ -175,7 +182,7 @@ class Op:
     inputs: list[str]         # conv / fully connected: [input, filter, bias?]; add: [a, b]; others: [input]
     outputs: list[str]
     attrs: (Conv2DAttrs | AddAttrs | PoolAttrs | FullyConnectedAttrs | SoftmaxAttrs | MeanAttrs | PadAttrs
-            | ConcatAttrs | MulAttrs | LeakyReluAttrs | ResizeAttrs | TransposeConv2DAttrs | SliceAttrs | NoAttrs)
+            | ConcatAttrs | QuantizeAttrs | MulAttrs | LeakyReluAttrs | ResizeAttrs | TransposeConv2DAttrs | SliceAttrs | NoAttrs)
     origin: str = ""          # where in the source model file the op came from (e.g. an ONNX node), for errors
 
     def where(self) -> str:

@@ -289,6 +289,8 @@ def _check_quantize(graph: Graph, op: Op, dtype: str, fail) -> None:
     x, y = _single_input(graph, op, fail)
     if x.shape != y.shape:
         raise fail(f"{op.where()}: output shape {list(y.shape)} must equal input shape {list(x.shape)}")
+    if op.type == "Quantize" and getattr(op.attrs, "rounding", None) not in ("half_away", "half_even"):
+        raise fail(f"{op.where()}: rounding must be half_away (TFLite) or half_even (ONNX), got {op.attrs!r}")
 
 
 def _check_relu(graph: Graph, op: Op, dtype: str, fail) -> None:

@@ -68,14 +68,15 @@ def check_float(path, backend: str = "templates"):
     return graph
 
 
-def check_qdq(path, backend: str = "templates"):
-    """int8 layers within 1 LSB of onnxruntime on at most 1e-3 of their values, float ones within tolerance;
-    the C code bit-exact with the reference on x86."""
+def check_qdq(path, backend: str = "templates", off_fraction: float = 1e-3):
+    """int8 layers within 1 LSB of onnxruntime on at most `off_fraction` of their values (2 in a small tensor:
+    onnxruntime sums in float32), float ones within
+    tolerance; the C code bit-exact with the reference on x86."""
     graph = load_model(path)
     assert any(graph.op_dtype(op) == "int8" for op in graph.ops)
     for inputs in seeded_inputs(graph, 4, 2):
         for where, (off, worst, size) in layer_differences(path, graph, inputs).items():
-            assert worst <= 1 and off <= 1e-3 * size, (where, off, worst, size)
+            assert worst <= 1 and off <= max(2, off_fraction * size), (where, off, worst, size)
     report = verify_graph(graph, load_target("x86_64"), backend=backend, runs=2, seed=1, oracle="numpy")
     assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
     return graph
@@ -172,7 +173,9 @@ def test_resize_maps_onto_tflite_conventions(tmp_path, case, backend):
     graph = check_float(path, backend)
     op = next(op for op in graph.ops if op.type == op_type)
     assert (op.attrs.align_corners, op.attrs.half_pixel_centers) == convention
-    check_qdq(qdq(tmp_path, path), backend)
+    # int8 bilinear interpolates in TFLite's integer arithmetic, onnxruntime's QDQ in float then rounds half to
+    # even: up to a fifth of the values land 1 LSB apart (nearest neighbour copies, exactly)
+    check_qdq(qdq(tmp_path, path), backend, off_fraction=0.25 if "bilinear" in case else 1e-3)
 
 
 REFUSED_RESIZES = {

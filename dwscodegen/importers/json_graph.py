@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import DwsError
 from ..ir import (ACTIVATIONS, DTYPES, OP_TYPES, Activation, AddAttrs, ConcatAttrs, Conv2DAttrs, FullyConnectedAttrs,
-                  Graph, MeanAttrs, NoAttrs, Op, PadAttrs, PoolAttrs, Quant, ResizeAttrs, SoftmaxAttrs, Tensor,
+                  Graph, MeanAttrs, NoAttrs, Op, PadAttrs, PoolAttrs, Quant, QuantizeAttrs, ResizeAttrs, SoftmaxAttrs, Tensor,
                   TransposeConv2DAttrs, same_padding, transpose_conv_crop)
 
 
@@ -224,7 +224,12 @@ def _simple_attrs(ctx: _Ctx, where: str, kind: str, spec: dict, activation: Acti
         if not isinstance(axis, int) or axis < 0:
             raise ctx.fail(where, f"axis must be a non-negative integer, got {axis!r}")
         return ConcatAttrs(axis=axis)
-    if kind in ("Reshape", "Quantize", "Dequantize", "Relu", "Relu6"):
+    if kind == "Quantize":
+        rounding = spec.get("rounding", "half_away")
+        if rounding not in ("half_away", "half_even"):
+            raise ctx.fail(where, f"rounding must be \"half_away\" (TFLite) or \"half_even\" (ONNX), got {rounding!r}")
+        return QuantizeAttrs(rounding=rounding)
+    if kind in ("Reshape", "Dequantize", "Relu", "Relu6"):
         return NoAttrs()
     return None
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DwsError
 from ..ir import (Activation, AddAttrs, ConcatAttrs, Conv2DAttrs, FullyConnectedAttrs, Graph, MeanAttrs, NoAttrs, Op,
-                  PadAttrs, PoolAttrs, Quant, SoftmaxAttrs, Tensor, same_padding)
+                  PadAttrs, PoolAttrs, Quant, QuantizeAttrs, SoftmaxAttrs, Tensor, same_padding)
 from . import tflite_spatial
 
 TENSOR_TYPES = {0: "float32", 2: "int32", 9: "int8"}
@@ -225,7 +225,7 @@ def _op(r: _Reader, sg, i: int, tensor) -> Op:
         if (x.dtype, y.dtype) != expected:
             raise r.fail(where, f"{kind} from {x.dtype} to {y.dtype} is not supported; only "
                                 f"{expected[0]} -> {expected[1]}")
-        return Op(i, name, kind.capitalize(), ins, outs, NoAttrs())
+        return Op(i, name, kind.capitalize(), ins, outs, QuantizeAttrs() if kind == "QUANTIZE" else NoAttrs())
     if kind in ("RELU", "RELU6"):
         return Op(i, name, kind.capitalize(), ins, outs, NoAttrs())
     if kind in tflite_spatial.SPATIAL:

@@ -21,10 +21,12 @@ from ..qparams import RequantizeParams
 from ..quant import multiply_by_quantized_multiplier, round_half_away_f64
 
 
-def quantize_int8(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+def quantize_int8(x: np.ndarray, scale: float, zero_point: int, rounding: str = "half_away") -> np.ndarray:
+    """rounding "half_away": TFLite's AffineQuantize; "half_even": ONNX QuantizeLinear (onnxruntime's MLAS)."""
     v = (np.asarray(x, dtype=np.float32) / np.float32(scale)).astype(np.float64)    # float32 division
     v = np.clip(v, -1024.0, 1024.0)          # beyond int8 either way; keeps the int32 cast defined
-    return np.clip(round_half_away_f64(v) + int(zero_point), -128, 127).astype(np.int8)
+    rounded = np.rint(v) if rounding == "half_even" else round_half_away_f64(v)
+    return np.clip(rounded + int(zero_point), -128, 127).astype(np.int8)
 
 
 def dequantize_int8(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

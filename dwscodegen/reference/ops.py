@@ -173,7 +173,7 @@ KERNELS = {
     "Concatenation": _by_dtype(
         lambda g, op, *xs: shape_ops.concatenation_int8(xs, qp.concat_qparams(g, op), op.attrs.axis),
         lambda g, op, *xs: shape_ops.concatenation_f32(xs, op.attrs.axis)),
-    "Quantize": lambda g, op, x: ew.quantize_int8(x, *qp.scale_zp(g, op.outputs[0])),
+    "Quantize": lambda g, op, x: ew.quantize_int8(x, *qp.scale_zp(g, op.outputs[0]), op.attrs.rounding),
     "Dequantize": lambda g, op, x: ew.dequantize_int8(x, *qp.scale_zp(g, op.inputs[0])),
     "Relu": _by_dtype(lambda g, op, x: ew.requantize_int8(x, qp.relu_qparams(g, op)), lambda g, op, x: ew.relu_f32(x)),
     "Relu6": _by_dtype(lambda g, op, x: ew.requantize_int8(x, qp.relu_qparams(g, op)),

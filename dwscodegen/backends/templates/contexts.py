@@ -120,7 +120,8 @@ def _concat_context(graph: Graph, op: Op) -> dict:
 
 def _quantize_context(graph: Graph, op: Op) -> dict:
     q = graph.tensor(op.outputs[0] if op.type == "Quantize" else op.inputs[0]).quant
-    return dict(size=graph.tensor(op.inputs[0]).size, scale=float(q.scale[0]), zero_point=int(q.zero_point[0]))
+    return dict(size=graph.tensor(op.inputs[0]).size, scale=float(q.scale[0]), zero_point=int(q.zero_point[0]),
+                rounding=op.attrs.rounding if op.type == "Quantize" else None)
 
 
 def _relu_context(graph: Graph, op: Op) -> dict:

@@ -89,6 +89,20 @@ def round_half_away(v, dtype: str):
             - tirx.Select(frac <= tirx.const(-0.5, dtype), one, zero))
 
 
+def round_half_even(v):
+    """int32 of a float32 `v` with |v| < 2^31, rounded half to even, in integer arithmetic on the truncation
+    (no libm, no 1.5 * 2^23 trick that the simplifier could fold away)."""
+    from tvm import tirx
+    f32, i32 = "float32", "int32"
+    t = v.astype(i32)                                   # truncates toward zero
+    frac = v - t.astype(f32)                            # exact
+    odd = tirx.bitwise_and(t, tirx.const(1, i32)) == tirx.const(1, i32)
+    half = tirx.const(0.5, f32)
+    up = tirx.Select(tirx.any(frac > half, tirx.all(frac == half, odd)), tirx.const(1, i32), tirx.const(0, i32))
+    down = tirx.Select(tirx.any(frac < -half, tirx.all(frac == -half, odd)), tirx.const(1, i32), tirx.const(0, i32))
+    return t + up - down
+
+
 def requantize_onnx(acc, scale, output_offset: int, act_min: int, act_max: int):
     """onnxruntime's MlasRequantizeOutput: float32(acc) * scale (float32), clamped to
     [act_min - zp, act_max - zp], rounded half to even, plus the zero point, as int8.
@@ -98,14 +112,7 @@ def requantize_onnx(acc, scale, output_offset: int, act_min: int, act_max: int):
     f32, i32 = "float32", "int32"
     v = acc.astype(f32) * scale
     low, high = tirx.const(float(act_min - output_offset), f32), tirx.const(float(act_max - output_offset), f32)
-    v = te.min(te.max(v, low), high)
-    t = v.astype(i32)                                   # truncates toward zero
-    frac = v - t.astype(f32)                            # exact
-    odd = tirx.bitwise_and(t, tirx.const(1, i32)) == tirx.const(1, i32)
-    half = tirx.const(0.5, f32)
-    up = tirx.Select(tirx.any(frac > half, tirx.all(frac == half, odd)), tirx.const(1, i32), tirx.const(0, i32))
-    down = tirx.Select(tirx.any(frac < -half, tirx.all(frac == -half, odd)), tirx.const(1, i32), tirx.const(0, i32))
-    y = t + up - down
+    y = round_half_even(te.min(te.max(v, low), high))
     if output_offset:
         y = y + tirx.const(output_offset, i32)
     return y.astype("int8")

@@ -19,7 +19,8 @@ stage (if_then_else, inlined) or clamp their indices instead.
 """
 from __future__ import annotations
 
-from .arith import clamp_float, clamp_int8, doubling_high_mul, requantize_onnx, round_half_away, rounding_divide
+from .arith import (clamp_float, clamp_int8, doubling_high_mul, requantize_onnx, round_half_away, round_half_even,
+                    rounding_divide)
 
 I32 = "int32"
 
@@ -56,11 +57,11 @@ def _high(t, index, q):
 
 # ----------------------------------------------------------------------------- elementwise
 
-def elementwise_func(op_type: str, size: int, dtype: str, q=None, zero_point: int = 0):
+def elementwise_func(op_type: str, size: int, dtype: str, q=None, zero_point: int = 0, rounding: str = "half_away"):
     """Over `size` flat values.  Relu/Relu6 int8: q = RequantizeParams (identity: a clamp);
     Quantize float32 -> int8 and Dequantize int8 -> float32 read their scale from a 1-element
     `scale` parameter (float32, exact) and take the zero point as an immediate."""
-    from tvm import te
+    from tvm import te, tirx
     f32 = "float32"
     in_dtype = "float32" if op_type == "Quantize" else dtype
     x = te.placeholder((size,), in_dtype, "input")
@@ -68,11 +69,14 @@ def elementwise_func(op_type: str, size: int, dtype: str, q=None, zero_point: in
         return te.create_prim_func([x, te.compute((size,), lambda i: x[i], name="output")]), ()
     if op_type in ("Quantize", "Dequantize"):
         scale = te.placeholder((1,), f32, "scale")
-        if op_type == "Quantize":    # AffineQuantize: divided in float32, rounded half away from zero
+        if op_type == "Quantize":    # divided in float32; TFLite rounds half away from zero, ONNX half to even
             scaled = te.compute((size,), lambda i: x[i] / scale[0], name="scaled")
 
             def body(i):
-                y = round_half_away(scaled[i], f32)
+                if rounding == "half_even":   # clamped first: beyond int8 either way, and the int32 cast stays defined
+                    y = round_half_even(te.min(te.max(scaled[i], tirx.const(-512.0, f32)), tirx.const(512.0, f32)))
+                else:
+                    y = round_half_away(scaled[i], f32)
                 return clamp_int8(y + _c32(zero_point) if zero_point else y, -128, 127)
             out = te.compute((size,), body, name="output")
             return te.create_prim_func([x, scale, out]), ("scaled",)

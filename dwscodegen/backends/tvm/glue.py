@@ -81,7 +81,7 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
         elif op.type in ("Relu", "Relu6") and int8:
             q = qp.relu_qparams(graph, op)
             detail += f", clamp [{q.act_min}, {q.act_max}]"
-        func, stages = cg.elementwise_func(op.type, x.size, dtype, q, zp)
+        func, stages = cg.elementwise_func(op.type, x.size, dtype, q, zp, op.attrs.rounding if op.type == "Quantize" else "half_away")
         func = sg.schedule_elementwise(func, params, stages)
         args = ["input"] + list(consts) + ["output"]
     elif kind in ("pool", "mean"):

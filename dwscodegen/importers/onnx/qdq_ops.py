@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ir import NoAttrs
+from ...ir import NoAttrs, QuantizeAttrs
 from .translate import QConst
 
 
@@ -53,7 +53,7 @@ def quantize_linear(t, node) -> None:
     x = t.float_input(node.input[0])
     scale, zp = t.quant_params(node.input[1], t.optional_input(node, 2), "QuantizeLinear")
     y = t.new_activation(node.output[0], t.shape_of(node.input[0]), "int8", t.ir_quant(scale, zp))
-    t.add_op(node, "Quantize", [x], [y], NoAttrs())
+    t.add_op(node, "Quantize", [x], [y], QuantizeAttrs("half_even"))
 
 
 HANDLERS = {"DequantizeLinear": dequantize_linear, "QuantizeLinear": quantize_linear}
