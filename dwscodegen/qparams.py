@@ -13,7 +13,7 @@ import math
 from typing import Sequence
 
 from .ir import Graph, Op
-from .quant import INT16_MAX, INT32_MAX, activation_range_int8, quantize_multiplier
+from .quant import INT16_MAX, INT32_MAX, activation_range_int8, multiply_by_quantized_multiplier, quantize_multiplier
 
 ADD_LEFT_SHIFT = 20   # tflite's headroom for int8 Add
 
@@ -81,6 +81,13 @@ def add_qparams(graph: Graph, op: Op) -> AddQParams:
         output_offset=int(y.quant.zero_point[0]), left_shift=ADD_LEFT_SHIFT,
         input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2, input2_shift=s2,
         output_multiplier=mo, output_shift=so, act_min=act_min, act_max=act_max)
+
+
+def add_rescaled(values: np.ndarray, offset: int, multiplier: int, shift: int, left_shift: int) -> np.ndarray:
+    """One input of int8 Add on the common scale (int32), as the kernel computes it per element: what a
+    backend stores for a constant addend."""
+    return multiply_by_quantized_multiplier((np.asarray(values, dtype=np.int64) + offset) << left_shift,
+                                            multiplier, shift).astype(np.int32)
 
 
 def scale_zp(graph: Graph, name: str) -> tuple[float, int]:

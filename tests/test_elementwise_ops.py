@@ -160,6 +160,7 @@ BINARY_CASES = [
     ("ADD", (1,), (2, 3, 4, 5), "NONE"),                  # scalar activation + tensor
     ("ADD", (2, 1, 4, 1), (1, 3, 1, 5), "NONE"),          # both broadcast
     ("ADD", Const((6,)), (1, 4, 5, 6), "RELU"),           # per-channel constant first
+    ("ADD", (2, 3, 4, 5), Const((1,)), "RELU6"),          # Rescaling's offset: a constant scalar second
     ("MAXIMUM", (1, 4, 5, 6), (1, 1, 5, 6), "NONE"),
     ("MAXIMUM", (2, 3, 4, 5), Const((1,)), "NONE"),
     ("MINIMUM", (1, 1, 1, 6), (2, 4, 5, 6), "NONE"),

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..qparams import AddQParams, MulQParams, PReluQParams
+from ..qparams import AddQParams, MulQParams, PReluQParams, add_rescaled
 from ..quant import multiply_by_quantized_multiplier
 
 
 def add_int8(a: np.ndarray, b: np.ndarray, q: AddQParams) -> np.ndarray:
-    sa = multiply_by_quantized_multiplier((a.astype(np.int64) + q.input1_offset) << q.left_shift,
-                                          q.input1_multiplier, q.input1_shift)
-    sb = multiply_by_quantized_multiplier((b.astype(np.int64) + q.input2_offset) << q.left_shift,
-                                          q.input2_multiplier, q.input2_shift)
+    sa = add_rescaled(a, q.input1_offset, q.input1_multiplier, q.input1_shift, q.left_shift).astype(np.int64)
+    sb = add_rescaled(b, q.input2_offset, q.input2_multiplier, q.input2_shift, q.left_shift).astype(np.int64)
     y = multiply_by_quantized_multiplier(sa + sb, q.output_multiplier, q.output_shift) + q.output_offset
     return np.clip(y, q.act_min, q.act_max).astype(np.int8)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import qparams as qp
+from ...qparams import add_rescaled
 from ...activation_tables import activation_table
 from ...broadcast import loop_nest
 from ...ir import Graph, Op
@@ -44,7 +45,14 @@ def binary_context(graph: Graph, op: Op) -> dict:
                act_low=low, act_high=high, constant_keys=("constant",),
                constant=next((t.data for t in tensors if t.is_const), None))
     if y.dtype == "int8" and op.type in QPARAMS:
-        ctx["q"] = QPARAMS[op.type](graph, op)
+        ctx["q"] = q = QPARAMS[op.type](graph, op)
+        if op.type == "Add":       # a constant addend is stored rescaled: its half of the sum done once, here
+            sides = ((q.input1_offset, q.input1_multiplier, q.input1_shift),
+                     (q.input2_offset, q.input2_multiplier, q.input2_shift))
+            for operand, t, (offset, multiplier, shift) in zip(operands, tensors, sides):
+                if t.is_const:
+                    operand.update(ctype="int32_t", data=add_rescaled(t.data, offset, multiplier, shift, q.left_shift))
+            ctx["constant"] = next((o["data"] for o in operands if o["const"]), None)
     return ctx
 
 

@@ -5,7 +5,8 @@ and reference/activations.py):
                  Minimum, PRelu: the output over the loop nest of broadcast.loop_nest, one dimension per
                  loop (equal shapes: one flat loop); each operand a flat buffer read at its own strides,
                  0 along the loops it is broadcast over.  int8 stages, consumers first:
-                 Add   high_a, high_b -> sum -> high -> output   (as compute.add_func)
+                 Add   high_a, high_b -> sum -> high -> output   (as compute.add_func; a constant
+                       addend comes rescaled to the common scale, int32, without its high_ stage)
                  Mul   product -> high -> output
                  PRelu product -> neg_high, pos_high -> output (both sides computed, then selected)
     activation   HardSwish, Logistic, Tanh, LeakyRelu over flat values: int8 a lookup in the op's
@@ -35,11 +36,12 @@ def _requantized(high, shift: int, zero_point: int, low: int = -128, high_bound:
 
 
 def binary_func(op_type: str, dtype: str, loops, sizes: tuple[int, int], names: tuple[str, str], q=None,
-                act=(None, None)):
-    """PrimFunc(<names[0]> [sizes[0]], <names[1]> [sizes[1]], output [extents of `loops`])."""
+                act=(None, None), rescaled: tuple[bool, bool] = (False, False)):
+    """PrimFunc(<names[0]> [sizes[0]], <names[1]> [sizes[1]], output [extents of `loops`]).  int8 Add:
+    an operand marked `rescaled` is int32, already on the common scale (a constant: qparams.add_rescaled)."""
     from tvm import te, tirx
     extents = tuple(loop.extent for loop in loops)
-    a, b = (te.placeholder((size,), dtype, name) for size, name in zip(sizes, names))
+    a, b = (te.placeholder((size,), I32 if pre else dtype, name) for size, name, pre in zip(sizes, names, rescaled))
 
     def at(t, d, idx):
         flat = None
@@ -73,12 +75,15 @@ def binary_func(op_type: str, dtype: str, loops, sizes: tuple[int, int], names: 
         def scaled(v, offset):
             v = v.astype(I32)
             return (v + _c(offset) if offset else v) * _c(1 << q.left_shift)     # |v + offset| <= 255
-        ha = stage("high_a", lambda *i: doubling_high_mul(scaled(at(a, 0, i), q.input1_offset), q.input1_multiplier,
-                                                          q.input1_shift, q.input1_shift > 0))
-        hb = stage("high_b", lambda *i: doubling_high_mul(scaled(at(b, 1, i), q.input2_offset), q.input2_multiplier,
-                                                          q.input2_shift, q.input2_shift > 0))
-        total = stage("sum", lambda *i: rounding_divide(ha(*i), q.input1_shift)
-                      + rounding_divide(hb(*i), q.input2_shift))
+        def side(t, d, offset, multiplier, shift):
+            if rescaled[d]:
+                return lambda i: at(t, d, i)
+            high = stage(f"high_{'ab'[d]}", lambda *i: doubling_high_mul(scaled(at(t, d, i), offset), multiplier,
+                                                                         shift, shift > 0))
+            return lambda i: rounding_divide(high(*i), shift)
+        sa = side(a, 0, q.input1_offset, q.input1_multiplier, q.input1_shift)
+        sb = side(b, 1, q.input2_offset, q.input2_multiplier, q.input2_shift)
+        total = stage("sum", lambda *i: sa(i) + sb(i))
         hs = stage("high", lambda *i: doubling_high_mul(total(*i), q.output_multiplier, q.output_shift,
                                                         q.output_shift > 0))
         def body(*i):

@@ -63,8 +63,16 @@ def elementwise_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) 
         consts.update((n, (ctype, t.data)) for n, t in zip(names, tensors) if t.is_const)
         act = op.attrs.activation.bounds() if hasattr(op.attrs, "activation") else (None, None)
         q = QPARAMS[op.type](graph, op) if dtype == "int8" and op.type in QPARAMS else None
+        rescaled = (False, False)
+        if op.type == "Add" and q is not None:      # a constant addend is stored on the common scale
+            rescaled = tuple(t.is_const for t in tensors)
+            sides = ((q.input1_offset, q.input1_multiplier, q.input1_shift),
+                     (q.input2_offset, q.input2_multiplier, q.input2_shift))
+            consts.update((n, ("int32_t", qp.add_rescaled(t.data, *side, q.left_shift)))
+                          for n, t, side in zip(names, tensors, sides) if t.is_const)
         loops = loop_nest([t.shape for t in tensors], y.shape)
-        func, stages = ce.binary_func(op.type, dtype, loops, (tensors[0].size, tensors[1].size), tuple(names), q, act)
+        func, stages = ce.binary_func(op.type, dtype, loops, (tensors[0].size, tensors[1].size), tuple(names), q, act,
+                                      rescaled)
         shapes = " and ".join(f"{list(t.shape)}{' (constant)' if t.is_const else ''}" for t in tensors)
         detail = f"{dtype} elementwise {op.type.lower()} of {shapes}, broadcast NumPy-style"
         if hasattr(op.attrs, "activation"):
