@@ -287,7 +287,7 @@ def fold_input_offset(graph: Graph, op: Op, bias: np.ndarray, input_offset: int)
     return (folded, 0) if np.abs(folded).max() < 2**31 else (bias, input_offset)
 
 
-# --- elementwise ops: Mul, PRelu, and the int8 activations (tables: activation_tables.py) ----------
+# --- elementwise ops: Mul, PRelu, and the int8 activations (arithmetic: int8_elementwise.py) ----------
 
 @dataclass(frozen=True)
 class MulQParams:

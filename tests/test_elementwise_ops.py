@@ -2,7 +2,7 @@
 broadcasting, MAXIMUM, MINIMUM, HARD_SWISH, LOGISTIC, TANH, LEAKY_RELU and PRELU.
 
 1. The int8 recipes pinned against ai-edge-litert 2.3's BUILTIN_REF kernels before any C exists: each
-   activation table (activation_tables.py) for all 256 int8 inputs over scales from 1e-7 to 20 and zero
+   activation table (int8_elementwise.py) for all 256 int8 inputs over scales from 1e-7 to 20 and zero
    points at both ends (this measures that int8 LOGISTIC and TANH are TFLite's LUTPopulate table, not
    gemmlowp fixed point); MUL, ADD and PRELU over all 65536 pairs of int8 operands, which contains every
    rounding tie their multipliers produce, with left-shifting and tiny multipliers.
@@ -226,7 +226,7 @@ def test_activation_end_to_end(tmp_path, x86, op, options, dtype, backend):
     _e2e(_model(tmp_path, op, [x], [y], options), x86, backend)
 
 
-PRELU_ALPHAS = [(7,), (1, 1, 7), (5, 3, 7)]      # per channel, as Keras writes it, and per element
+PRELU_ALPHAS = [(7,), (1, 1, 7), (5, 3, 7), (1,)]      # per channel, as Keras writes it, per element, one
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -1,6 +1,6 @@
 """HARD_SWISH, LOGISTIC, TANH and LEAKY_RELU, float32 and int8 (TFLite semantics).
 
-int8: each is a function of one int8 value, computed once for all 256 inputs (activation_tables.py,
+int8: each is a function of one int8 value, computed once for all 256 inputs (int8_elementwise.py,
 TFLite's own recipe for each op) and looked up. float32 in float64, the more accurate side of every
 comparison: x * relu6(x + 3) / 6, 1 / (1 + e^-x), tanh, x > 0 ? x : alpha * x.
 """

@@ -10,7 +10,7 @@ from .. import qparams as qp
 from ..ir import Activation, Graph, Op
 from ..qparams import is_hybrid, onnx_requant_scales
 from ..quant import multiply_by_quantized_multiplier
-from ..activation_tables import activation_table
+from ..int8_elementwise import table as int8_table
 from . import activations as act
 from . import binary
 from . import elementwise as ew
@@ -120,8 +120,8 @@ def _binary(int8_fn, float_fn):
 
 
 def _activation(float_fn):
-    """int8 by table (activation_tables.py), float32 by `float_fn`."""
-    return _by_dtype(lambda g, op, x: act.lookup_int8(x, activation_table(g, op)), lambda g, op, x: float_fn(x))
+    """int8 by table (int8_elementwise.py), float32 by `float_fn`."""
+    return _by_dtype(lambda g, op, x: act.lookup_int8(x, int8_table(g, op)), lambda g, op, x: float_fn(x))
 
 
 def fully_connected(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
@@ -170,6 +170,6 @@ KERNELS = {
     "HardSwish": _activation(act.hard_swish_f32),
     "Logistic": _activation(act.logistic_f32),
     "Tanh": _activation(act.tanh_f32),
-    "LeakyRelu": lambda g, op, x: (act.lookup_int8(x, activation_table(g, op)) if _int8(g, op)
+    "LeakyRelu": lambda g, op, x: (act.lookup_int8(x, int8_table(g, op)) if _int8(g, op)
                                    else act.leaky_relu_f32(x, op.attrs.alpha)),
 }

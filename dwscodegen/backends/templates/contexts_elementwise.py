@@ -7,7 +7,7 @@ import numpy as np
 
 from ... import qparams as qp
 from ...qparams import add_rescaled
-from ...activation_tables import activation_table
+from ...int8_elementwise import has_table, table
 from ...broadcast import loop_nest
 from ...ir import Graph, Op
 from ..kernel import operand_names
@@ -36,7 +36,7 @@ def binary_context(graph: Graph, op: Op) -> dict:
         operands.append(dict(name=name, const=t.is_const, ctype=ctype, shape=list(t.shape), size=t.size,
                              data=t.data, at=f"{name}[{index}]"))
     low, high = op.attrs.activation.bounds() if hasattr(op.attrs, "activation") else (None, None)
-    ctx = dict(N=y.size, loops=[dict(var=v, extent=loop.extent) for v, loop in zip(variables, loops)],
+    ctx = dict(N=y.size, table=None, loops=[dict(var=v, extent=loop.extent) for v, loop in zip(variables, loops)],
                a=operands[0], b=operands[1], out_at=f"output[{_index(variables, tuple(o.out_stride for o in loops))}]",
                params=[o for o in operands if not o["const"]], ctype=ctype, out_shape=list(y.shape),
                broadcast=not all(t.shape == y.shape and not t.is_const for t in tensors), symbol=SYMBOLS[op.type],
@@ -44,6 +44,12 @@ def binary_context(graph: Graph, op: Op) -> dict:
                activation=op.attrs.activation.label() if hasattr(op.attrs, "activation") else "none",
                act_low=low, act_high=high, constant_keys=("constant",),
                constant=next((t.data for t in tensors if t.is_const), None))
+    if has_table(graph, op):     # beside a one-element constant: a function of one int8 value
+        value = int(next(t.data for t in tensors if t.is_const).reshape(-1)[0])
+        ctx.update(table=table(graph, op), size=y.size, constant_keys=("table",),
+                   what=f"elementwise {op.type.lower()} with the constant {value}",
+                   recipe=f"TFLite's int8 {op.type} of each input with that constant")
+        return ctx
     if y.dtype == "int8" and op.type in QPARAMS:
         ctx["q"] = q = QPARAMS[op.type](graph, op)
         if op.type == "Add":       # a constant addend is stored rescaled: its half of the sum done once, here
@@ -70,5 +76,5 @@ def activation_context(graph: Graph, op: Op) -> dict:
         ctx["alpha"] = op.attrs.alpha
         ctx["what"] += f", alpha {np.float32(op.attrs.alpha):g}"
     if graph.op_dtype(op) == "int8":
-        ctx.update(table=activation_table(graph, op), recipe=RECIPES[op.type])
+        ctx.update(table=table(graph, op), recipe=RECIPES[op.type])
     return ctx

@@ -10,7 +10,7 @@ and reference/activations.py):
                  Mul   product -> high -> output
                  PRelu product -> neg_high, pos_high -> output (both sides computed, then selected)
     activation   HardSwish, Logistic, Tanh, LeakyRelu over flat values: int8 a lookup in the op's
-                 256-entry `table` parameter (activation_tables.py); float32 computed, Logistic and
+                 256-entry `table` parameter (int8_elementwise.py); float32 computed, Logistic and
                  Tanh from e^-|x| by a libm-free exp in three stages (n, p, e), LeakyRelu's alpha a
                  1-element parameter (TVM prints float immediates with 7 digits, which is not exact).
 

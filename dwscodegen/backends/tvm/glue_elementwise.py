@@ -5,6 +5,7 @@ PRelu's), a constant operand a `static const` array `<fn>_constant` (`<fn>_alpha
 
 Kinds (knobs.py): "binary" (Add when broadcast or with a constant, Mul, Maximum, Minimum, PRelu) and
 "activation" (HardSwish, Logistic, Tanh, LeakyRelu); both split and optionally unroll the innermost loop.
+An int8 op whose output is a function of one int8 value (int8_elementwise.has_table) is a table lookup.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import json
 import numpy as np
 
 from ... import qparams as qp
-from ...activation_tables import activation_table
+from ...int8_elementwise import has_table, table
 from ...broadcast import loop_nest
 from ...ir import Graph, Op
 from ..kernel import Kernel, kernel_name, operand_names
@@ -57,7 +58,15 @@ def elementwise_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) 
     ctype = C_TYPES[dtype]
     tensors = [graph.tensor(n) for n in op.inputs]
     consts: dict[str, tuple[str, np.ndarray]] = {}
-    if kind == "binary":
+    if has_table(graph, op):       # a function of one int8 value: a table lookup
+        func, stages = ce.activation_func(op.type, dtype, y.size)
+        consts["table"] = ("int8_t", table(graph, op))
+        detail = f"int8 {op.type.lower()} of {y.size} values by table lookup"
+        if kind == "binary":
+            detail += f" (beside the constant {int(next(t.data for t in tensors if t.is_const).reshape(-1)[0])})"
+        args = ["input", "table", "output"]
+        inputs = [(next(t for t in tensors if not t.is_const), "input")]
+    elif kind == "binary":
         # a constant's TVM parameter is named as its array without the kernel's prefix
         names = [n.removeprefix(f"{fn}_") for n in operand_names(graph, op)]
         consts.update((n, (ctype, t.data)) for n, t in zip(names, tensors) if t.is_const)
@@ -81,11 +90,9 @@ def elementwise_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) 
         inputs = [(t, n) for t, n in zip(tensors, names) if not t.is_const]
     else:
         func, stages = ce.activation_func(op.type, dtype, y.size)
-        if dtype == "int8":
-            consts["table"] = ("int8_t", activation_table(graph, op))
-        elif op.type == "LeakyRelu":
+        if op.type == "LeakyRelu":
             consts["alpha"] = ("float", np.array([op.attrs.alpha], np.float32))
-        detail = f"{dtype} {op.type.lower()} of {y.size} values" + (" by table lookup" if dtype == "int8" else "")
+        detail = f"{dtype} {op.type.lower()} of {y.size} values"
         args = ["input"] + list(consts) + ["output"]
         inputs = [(tensors[0], "input")]
     func = schedule_innermost(func, params, stages)
