@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from ... import qparams as qp
-from ...qparams import add_rescaled
-from ...int8_elementwise import has_table, table
 from ...broadcast import loop_nest
+from ...int8_elementwise import has_table, table
 from ...ir import Graph, Op
+from ...qparams import add_rescaled
 from ..kernel import operand_names
 from ..render import C_TYPES
 
@@ -24,7 +24,8 @@ def _index(variables: list[str], strides: tuple[int, ...]) -> str:
 
 def binary_context(graph: Graph, op: Op) -> dict:
     """Operands broadcast over a loop nest with one flat loop when the shapes are equal (so that loop reads
-    a[i], b[i]); a constant operand is an array of the kernel (`<fn>_constant`, `<fn>_alpha` for PRelu)."""
+    a[i], b[i]); a constant operand is an array of the kernel (`<fn>_constant`, `<fn>_alpha` for PRelu).
+    int8 beside a one-element constant, the op is a table lookup instead (int8_elementwise.has_table)."""
     tensors = [graph.tensor(n) for n in op.inputs]
     y = graph.tensor(op.outputs[0])
     loops = loop_nest([t.shape for t in tensors], y.shape)
