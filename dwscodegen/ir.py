@@ -12,10 +12,9 @@ import numpy as np
 DTYPES = {"float32": np.float32, "int8": np.int8, "int32": np.int32}
 OP_TYPES = ("Conv2D", "DepthwiseConv2D", "Add", "AveragePool2D", "MaxPool2D", "FullyConnected", "Softmax",
             "Reshape", "Mean", "Pad", "Concatenation", "Quantize", "Dequantize", "Relu", "Relu6",
-            "ResizeBilinear", "ResizeNearest", "TransposeConv2D")
-# Op types being added (their attrs are defined below; each joins OP_TYPES when every stage has it):
-# elementwise "Mul", "Maximum", "Minimum" (broadcast NumPy-style, like Add), "HardSwish", "Logistic", "Tanh",
-# "LeakyRelu", "PRelu"; shape "Slice".
+            "ResizeBilinear", "ResizeNearest", "TransposeConv2D",
+            "Mul", "Maximum", "Minimum", "HardSwish", "Logistic", "Tanh", "LeakyRelu", "PRelu")
+# Op types being added (their attrs are defined below; each joins OP_TYPES when every stage has it): "Slice".
 ACTIVATIONS = ("none", "relu", "relu6", "clamp")
 
 
@@ -83,6 +82,7 @@ class Conv2DAttrs:
 
 @dataclass
 class AddAttrs:
+    """Add: [a, b], broadcast NumPy-style (broadcast.py); either may be a constant."""
     activation: Activation = field(default_factory=Activation)
 
 
@@ -134,7 +134,7 @@ class QuantizeAttrs:
 
 @dataclass
 class MulAttrs:
-    """Mul: [a, b], broadcast NumPy-style (each dimension equal or 1)."""
+    """Mul: [a, b], broadcast NumPy-style (each dimension equal or 1); either may be a constant."""
     activation: Activation = field(default_factory=Activation)
 
 

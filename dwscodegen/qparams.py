@@ -13,7 +13,7 @@ import math
 from typing import Sequence
 
 from .ir import Graph, Op
-from .quant import INT32_MAX, activation_range_int8, quantize_multiplier
+from .quant import INT16_MAX, INT32_MAX, activation_range_int8, multiply_by_quantized_multiplier, quantize_multiplier
 
 ADD_LEFT_SHIFT = 20   # tflite's headroom for int8 Add
 
@@ -81,6 +81,13 @@ def add_qparams(graph: Graph, op: Op) -> AddQParams:
         output_offset=int(y.quant.zero_point[0]), left_shift=ADD_LEFT_SHIFT,
         input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2, input2_shift=s2,
         output_multiplier=mo, output_shift=so, act_min=act_min, act_max=act_max)
+
+
+def add_rescaled(values: np.ndarray, offset: int, multiplier: int, shift: int, left_shift: int) -> np.ndarray:
+    """One input of int8 Add on the common scale (int32), as the kernel computes it per element: what a
+    backend stores for a constant addend."""
+    return multiply_by_quantized_multiplier((np.asarray(values, dtype=np.int64) + offset) << left_shift,
+                                            multiplier, shift).astype(np.int32)
 
 
 def scale_zp(graph: Graph, name: str) -> tuple[float, int]:
@@ -283,3 +290,91 @@ def fold_input_offset(graph: Graph, op: Op, bias: np.ndarray, input_offset: int)
     per_channel = w.reshape(-1, oc).sum(axis=0) if op.type == "DepthwiseConv2D" else w.reshape(oc, -1).sum(axis=1)
     folded = np.asarray(bias, dtype=np.int64) + input_offset * per_channel
     return (folded, 0) if np.abs(folded).max() < 2**31 else (bias, input_offset)
+
+
+# --- elementwise ops: Mul, PRelu, and the int8 activations (arithmetic: int8_elementwise.py) ----------
+
+@dataclass(frozen=True)
+class MulQParams:
+    """reference_integer_ops::Mul: MultiplyByQuantizedMultiplier((a + input1_offset) * (b + input2_offset))."""
+    input1_offset: int
+    input2_offset: int
+    output_offset: int
+    multiplier: int
+    shift: int
+    act_min: int
+    act_max: int
+
+
+def mul_qparams(graph: Graph, op: Op) -> MulQParams:
+    (s1, z1), (s2, z2), (so, zo) = (scale_zp(graph, n) for n in (*op.inputs, op.outputs[0]))
+    # mul.cc Prepare: input1_scale * input2_scale / output_scale, all three float: float32 arithmetic
+    m, s = quantize_multiplier(float(np.float32(s1) * np.float32(s2) / np.float32(so)))
+    return MulQParams(-z1, -z2, zo, m, s, *output_activation_range(graph, op))
+
+
+@dataclass(frozen=True)
+class PReluQParams:
+    """reference_ops::Prelu: x = q + input_offset; x >= 0 ? MBQM(x, m1, s1) : MBQM(x * (alpha + alpha_offset),
+    m2, s2); plus the output offset, clamped to int8."""
+    input_offset: int
+    alpha_offset: int
+    output_offset: int
+    multiplier_1: int
+    shift_1: int
+    multiplier_2: int
+    shift_2: int
+
+
+def prelu_qparams(graph: Graph, op: Op) -> PReluQParams:
+    (si, zi), (sa, za), (so, zo) = (scale_zp(graph, n) for n in (*op.inputs, op.outputs[0]))
+    si, sa, so = np.float32(si), np.float32(sa), np.float32(so)      # PreluPrepare divides in float32
+    m1, s1 = quantize_multiplier(float(si / so))
+    m2, s2 = quantize_multiplier(float(si * sa / so))
+    return PReluQParams(-zi, -za, zo, m1, s1, m2, s2)
+
+
+@dataclass(frozen=True)
+class HardSwishParams:
+    """HardSwishPrepare: int16 fixed-point multipliers of reference_ops::HardSwish."""
+    input_zero_point: int
+    output_zero_point: int
+    output_multiplier: int       # int16
+    output_exponent: int         # <= 0 (TFLite requires it)
+    reluish_multiplier: int      # int16
+    reluish_exponent: int
+
+
+def _int16_multiplier(m32: int) -> int:
+    """DownScaleInt32ToInt16Multiplier: round to the high 16 bits, saturating."""
+    return INT16_MAX if m32 >= INT32_MAX - (1 << 15) else (m32 + (1 << 15)) >> 16
+
+
+def hard_swish_params(input_scale: float, input_zero_point: int, output_scale: float,
+                      output_zero_point: int) -> HardSwishParams:
+    hires = np.float32(1.0 / 128.0) * np.float32(input_scale)           # all float32, as Prepare
+    om, oe = quantize_multiplier(float(hires / np.float32(output_scale)))
+    rm, re = quantize_multiplier(float(hires / (np.float32(3.0) / np.float32(32768.0))))
+    return HardSwishParams(int(input_zero_point), int(output_zero_point), _int16_multiplier(om), oe,
+                           _int16_multiplier(rm), re)
+
+
+@dataclass(frozen=True)
+class LeakyReluParams:
+    """LeakyReluPrepare: multipliers of input_scale (* alpha) / output_scale, in float32. The alpha side is
+    applied to |multiplier| and negated for a negative alpha, as QuantizeLeakyRelu does."""
+    input_zero_point: int
+    output_zero_point: int
+    identity_multiplier: int
+    identity_shift: int
+    alpha_multiplier: int        # >= 0
+    alpha_shift: int
+    alpha_negative: bool
+
+
+def leaky_relu_params(alpha: float, input_scale: float, input_zero_point: int, output_scale: float,
+                      output_zero_point: int) -> LeakyReluParams:
+    si, so = np.float32(input_scale), np.float32(output_scale)
+    im, ish = quantize_multiplier(float(si / so))
+    am, ash = quantize_multiplier(abs(float(si * np.float32(alpha) / so)))
+    return LeakyReluParams(int(input_zero_point), int(output_zero_point), im, ish, am, ash, float(alpha) < 0)

@@ -84,3 +84,53 @@ def round_half_away_f64(v: np.ndarray) -> np.ndarray:
     frac = v - t                       # exact
     return t + (frac >= 0.5) - (frac <= -0.5)
 
+
+
+# --- int16 fixed point (gemmlowp on int16_t), as TFLite's int8 HARD_SWISH computes in ------------
+
+INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
+
+
+def wrap_int16(x: np.ndarray) -> np.ndarray:
+    """Conversion of an int to int16_t (modulo 2^16, as every supported compiler does it)."""
+    return ((np.asarray(x, dtype=np.int64) + (1 << 15)) % (1 << 16)) - (1 << 15)
+
+
+def _c_div_pot(x: np.ndarray, bits: int) -> np.ndarray:
+    """C integer division by 2^bits (truncates toward zero)."""
+    return np.where(x >= 0, x >> bits, -((-x) >> bits))
+
+
+def saturating_rounding_doubling_high_mul_int16(a: np.ndarray, b) -> np.ndarray:
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    ab = a * b
+    high = _c_div_pot(ab + np.where(ab >= 0, 1 << 14, 1 - (1 << 14)), 15)
+    return np.where((a == b) & (a == INT16_MIN), INT16_MAX, high)
+
+
+def saturating_doubling_high_mul_int16(a: np.ndarray, b) -> np.ndarray:
+    """TFLite's SaturatingDoublingHighMul (like SQDMULH): the high half truncated toward zero."""
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    return np.where((a == b) & (a == INT16_MIN), INT16_MAX, _c_div_pot(a * b, 15))
+
+
+def saturating_left_shift_int16(x: np.ndarray, amount: int) -> np.ndarray:
+    return np.clip(np.asarray(x, dtype=np.int64) << amount, INT16_MIN, INT16_MAX)
+
+
+def rounding_divide_by_pot_int16(x: np.ndarray, exponent: int) -> np.ndarray:
+    """gemmlowp RoundingDivideByPOT<int16_t>: mask and threshold are int16_t too, so from exponent 16 on
+    the mask wraps to -1 (and every value rounds to 1 or -1), as in TFLite."""
+    x = np.asarray(x, dtype=np.int64)
+    mask = int(wrap_int16((1 << exponent) - 1))
+    remainder = x & mask
+    threshold = wrap_int16((mask >> 1) + (x < 0))
+    return wrap_int16((x >> exponent) + (remainder > threshold))
+
+
+def float_to_int32(v: np.ndarray) -> np.ndarray:
+    """static_cast<int32_t> of a float as x86 does it (the interpreter's platform): truncation, and
+    INT32_MIN for NaN and for values beyond the int32 range (undefined in C++, what cvttss2si gives)."""
+    v = np.asarray(v, dtype=np.float64)
+    ok = np.isfinite(v) & (np.abs(v) < 2.0**31)
+    return np.where(ok, np.trunc(np.where(ok, v, 0.0)), INT32_MIN).astype(np.int64)

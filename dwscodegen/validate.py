@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import DwsError
+from .broadcast import broadcast_shape
 from .ir import Conv2DAttrs, Graph, Op, Tensor, conv_output_hw
+from .qparams import hard_swish_params, scale_zp
 
 
 def validate(graph: Graph) -> Graph:
@@ -19,12 +21,15 @@ def validate(graph: Graph) -> Graph:
     _check_structure(graph, fail)
     for t in graph.activation_tensors():
         _check_activation_tensor(t, fail)
-    checks = {"Add": _check_add, "Conv2D": _check_conv, "DepthwiseConv2D": _check_conv,
+    checks = {"Add": _check_binary, "Conv2D": _check_conv, "DepthwiseConv2D": _check_conv,
               "AveragePool2D": _check_pool, "MaxPool2D": _check_pool, "FullyConnected": _check_fully_connected,
               "Softmax": _check_softmax, "Reshape": _check_reshape, "Mean": _check_mean, "Pad": _check_pad,
               "Concatenation": _check_concat, "Quantize": _check_quantize, "Dequantize": _check_quantize,
               "Relu": _check_relu, "Relu6": _check_relu,
-              "ResizeBilinear": _check_resize, "ResizeNearest": _check_resize, "TransposeConv2D": _check_transpose_conv}
+              "ResizeBilinear": _check_resize, "ResizeNearest": _check_resize, "TransposeConv2D": _check_transpose_conv,
+              "Mul": _check_binary, "Maximum": _check_binary, "Minimum": _check_binary, "PRelu": _check_binary,
+              "HardSwish": _check_activation, "Logistic": _check_activation, "Tanh": _check_activation,
+              "LeakyRelu": _check_activation}
     for op in graph.ops:
         dtype = graph.op_dtype(op)
         _check_io_dtypes(graph, op, dtype, fail)
@@ -154,19 +159,6 @@ def _check_filter_quant(w: Tensor, channel_axis: int, out_c: int, where: str, fa
                        f"scales, got axis {q.axis} with {len(q.scale)}")
     elif len(q.scale) != 1:
         raise fail(f"{where}: filter '{w.name}' has {len(q.scale)} scales but no quant axis")
-
-
-def _check_add(graph: Graph, op: Op, dtype: str, fail) -> None:
-    where = op.where()
-    if len(op.inputs) != 2:
-        raise fail(f"{where}: expects exactly two inputs")
-    a, b, y = (graph.tensor(n) for n in (*op.inputs, op.outputs[0]))
-    for t in (a, b):
-        if t.is_const:
-            raise fail(f"{where}: constant input '{t.name}' is not supported; Add takes two activations")
-    if not (a.shape == b.shape == y.shape):
-        raise fail(f"{where}: shapes {list(a.shape)} + {list(b.shape)} -> {list(y.shape)} must all be equal "
-                   "(broadcasting is not supported)")
 
 
 def _single_input(graph: Graph, op: Op, fail) -> tuple[Tensor, Tensor]:
@@ -345,3 +337,53 @@ def _check_transpose_conv(graph: Graph, op: Op, dtype: str, fail) -> None:
                    "transpose convolution is not supported)")
     if dtype == "int8":
         _check_filter_quant(w, 0, oc, where, fail)
+
+def _check_binary(graph: Graph, op: Op, dtype: str, fail) -> None:
+    """Add, Mul, Maximum, Minimum: [a, b]; PRelu: [input, alpha]. NumPy-style broadcasting (shapes aligned
+    at the right, each dimension equal or 1) of any rank, as ai-edge-litert 2.3's reference kernels do it
+    (measured up to 7 dimensions); one operand may be a constant."""
+    where = op.where()
+    if len(op.inputs) != 2:
+        raise fail(f"{where}: expects exactly two inputs, got {len(op.inputs)}")
+    a, b, y = (graph.tensor(n) for n in (*op.inputs, op.outputs[0]))
+    if a.is_const and b.is_const:
+        raise fail(f"{where}: both inputs '{a.name}' and '{b.name}' are constants; fold the op into a constant "
+                   "before generating code")
+    expected = broadcast_shape(a.shape, b.shape)
+    if expected is None:
+        raise fail(f"{where}: shapes {list(a.shape)} and {list(b.shape)} do not broadcast (aligned at the right, "
+                   "each dimension must be equal or 1)")
+    if op.type == "PRelu" and (a.is_const or expected != a.shape):
+        raise fail(f"{where}: alpha '{b.name}' {list(b.shape)} must broadcast to the input '{a.name}' "
+                   f"{list(a.shape)}, and the input must be an activation")
+    if y.shape != expected:
+        raise fail(f"{where}: output '{y.name}' has shape {list(y.shape)} but {list(a.shape)} and {list(b.shape)} "
+                   f"broadcast to {list(expected)}")
+    for t in (a, b):
+        if t.is_const and t.dtype != dtype:
+            raise fail(f"{where}: constant '{t.name}' is {t.dtype} but the op computes in {dtype}")
+        if t.is_const and dtype == "int8":
+            if t.quant is None or t.quant.per_channel or len(t.quant.scale) != 1:
+                raise fail(f"{where}: int8 constant '{t.name}' needs per-tensor quant {{scale, zero_point}}")
+            _check_quant_values(t, fail)
+    if op.type in ("Maximum", "Minimum") and dtype == "int8":
+        if len({scale_zp(graph, n) for n in (*op.inputs, op.outputs[0])}) != 1:
+            raise fail(f"{where}: int8 {op.type} compares raw int8 values, so its inputs and output must share one "
+                       f"quantization (TFLite's int8 spec); got (scale, zero point) "
+                       f"{[scale_zp(graph, n) for n in (*op.inputs, op.outputs[0])]}")
+
+
+def _check_activation(graph: Graph, op: Op, dtype: str, fail) -> None:
+    """HardSwish, Logistic, Tanh, LeakyRelu: one input, same shape out; int8 as TFLite's Prepare demands."""
+    x, y = _single_input(graph, op, fail)
+    if x.shape != y.shape:
+        raise fail(f"{op.where()}: output shape {list(y.shape)} must equal input shape {list(x.shape)}")
+    if dtype != "int8":
+        return
+    (si, zi), (so, zo) = scale_zp(graph, x.name), scale_zp(graph, y.name)
+    if op.type == "Logistic" and so != 1 / 256:
+        raise fail(f"{op.where()}: int8 logistic output '{y.name}' must have scale 1/256 (TFLite's requirement), "
+                   f"got {so:g}")
+    if op.type == "HardSwish" and hard_swish_params(si, zi, so, zo).output_exponent > 0:
+        raise fail(f"{op.where()}: int8 hard swish needs output scale > input scale / 128 (TFLite's requirement), "
+                   f"got input {si:g}, output {so:g}")

@@ -596,7 +596,7 @@ def test_unknown_option_and_op_rejected():
         build_single_op_model("ADD", [x, TensorSpec("z", (1, 4), "float32")],
                               [TensorSpec("y", (1, 4), "float32")], {"stride": 2})
     with pytest.raises(ValueError, match="unsupported op"):
-        build_single_op_model("HARD_SWISH", [x], [TensorSpec("y", (1, 4), "float32")], {})
+        build_single_op_model("SQUARED_DIFFERENCE", [x, x], [TensorSpec("y", (1, 4), "float32")], {})
 
 
 def test_per_channel_scale_count_must_match_dimension():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ir import Op
+from ..ir import Graph, Op
 from .render import c_identifier
 
 
@@ -23,3 +23,13 @@ class Kernel:
 def kernel_name(op: Op) -> str:
     """The C name of op's kernel, the same on every backend (the library calls it by this name)."""
     return f"layer{op.index}_{c_identifier(op.name)}"
+
+
+def operand_names(graph: Graph, op: Op) -> list[str]:
+    """C names of a two-operand elementwise op's operands, the same on every backend: `a, b` for two
+    activations (PRelu: `input, alpha`), `input` for an activation beside a constant, and the constant's
+    array `<fn>_constant` (PRelu: `<fn>_alpha`)."""
+    const = [graph.tensor(n).is_const for n in op.inputs]
+    names = ["input", "alpha"] if op.type == "PRelu" else ["a", "b"] if not any(const) else ["input", "input"]
+    return [f"{kernel_name(op)}_{'alpha' if op.type == 'PRelu' else 'constant'}" if c else n
+            for n, c in zip(names, const)]

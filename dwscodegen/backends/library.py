@@ -94,6 +94,9 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str) -> Library:
         needs_int8=any(graph.op_dtype(op) == "int8" or op.type == "Quantize" or is_hybrid(graph, op)
                        for op in graph.ops),
         needs_float=any(graph.op_dtype(op) == "float32" for op in graph.ops), arena_float=arena_float,
+        # the templates' float32 Logistic and Tanh share one exp (the tvm road computes its own)
+        needs_exp=backend == "templates" and any(op.type in ("Logistic", "Tanh") and graph.op_dtype(op) == "float32"
+                                                 for op in graph.ops),
         ops=graph.ops, macs=sum(op_macs(graph, op) for op in graph.ops), const_bytes=sum(k.const_bytes for k in kernels),
         arena_bytes=plan.size, arena_table=arena_table, io=io,
         params=", ".join([decl(t, True) for t in graph.inputs] + [decl(t, False) for t in graph.outputs]),

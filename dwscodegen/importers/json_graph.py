@@ -14,8 +14,8 @@ import numpy as np
 
 from ..errors import DwsError
 from ..ir import (ACTIVATIONS, DTYPES, OP_TYPES, Activation, AddAttrs, ConcatAttrs, Conv2DAttrs, FullyConnectedAttrs,
-                  Graph, MeanAttrs, NoAttrs, Op, PadAttrs, PoolAttrs, Quant, QuantizeAttrs, ResizeAttrs, SoftmaxAttrs, Tensor,
-                  TransposeConv2DAttrs, same_padding, transpose_conv_crop)
+                  Graph, LeakyReluAttrs, MeanAttrs, MulAttrs, NoAttrs, Op, PadAttrs, PoolAttrs, Quant, QuantizeAttrs,
+                  ResizeAttrs, SoftmaxAttrs, Tensor, TransposeConv2DAttrs, same_padding, transpose_conv_crop)
 
 
 class _Ctx:
@@ -230,6 +230,15 @@ def _simple_attrs(ctx: _Ctx, where: str, kind: str, spec: dict, activation: Acti
             raise ctx.fail(where, f"rounding must be \"half_away\" (TFLite) or \"half_even\" (ONNX), got {rounding!r}")
         return QuantizeAttrs(rounding=rounding)
     if kind in ("Reshape", "Dequantize", "Relu", "Relu6"):
+        return NoAttrs()
+    if kind == "Mul":
+        return MulAttrs(activation=activation)
+    if kind == "LeakyRelu":
+        alpha = spec.get("alpha", 0.2)
+        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not np.isfinite(alpha):
+            raise ctx.fail(where, f"alpha must be a number, got {alpha!r}")
+        return LeakyReluAttrs(alpha=float(np.float32(alpha)))
+    if kind in ("Maximum", "Minimum", "HardSwish", "Logistic", "Tanh", "PRelu"):
         return NoAttrs()
     return None
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DwsError
-from ..ir import (Activation, AddAttrs, ConcatAttrs, Conv2DAttrs, FullyConnectedAttrs, Graph, MeanAttrs, NoAttrs, Op,
-                  PadAttrs, PoolAttrs, Quant, QuantizeAttrs, SoftmaxAttrs, Tensor, same_padding)
+from ..ir import (Activation, AddAttrs, ConcatAttrs, Conv2DAttrs, FullyConnectedAttrs, Graph, LeakyReluAttrs,
+                  MeanAttrs, MulAttrs, NoAttrs, Op, PadAttrs, PoolAttrs, Quant, QuantizeAttrs, SoftmaxAttrs, Tensor,
+                  same_padding)
 from . import tflite_spatial
 
 TENSOR_TYPES = {0: "float32", 2: "int32", 9: "int8"}
@@ -21,7 +22,11 @@ ACTIVATIONS = {0: Activation("none"), 1: Activation("relu"), 2: Activation("clam
 ACTIVATION_NAMES = {4: "TANH", 5: "SIGN_BIT"}
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX",
              "RESHAPE", "MEAN", "PAD", "CONCATENATION", "QUANTIZE", "DEQUANTIZE", "RELU", "RELU6",
+             "MUL", "MAXIMUM", "MINIMUM", "HARD_SWISH", "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU",
              *tflite_spatial.SPATIAL, *(f"CUSTOM {c}" for c in tflite_spatial.CUSTOM))
+# TFLite operator -> IR op type of the elementwise ops without options
+ELEMENTWISE = {"MAXIMUM": "Maximum", "MINIMUM": "Minimum", "HARD_SWISH": "HardSwish", "LOGISTIC": "Logistic",
+               "TANH": "Tanh", "PRELU": "PRelu"}
 
 
 def _tflite():
@@ -233,4 +238,13 @@ def _op(r: _Reader, sg, i: int, tensor) -> Op:
                                          lambda c: _activation(r, where, c))
     if kind.removeprefix("CUSTOM ") in tflite_spatial.CUSTOM:
         return tflite_spatial.custom_op(r, op, kind.removeprefix("CUSTOM "), i, inputs, outputs, outs, tensor, where)
+    if kind == "MUL":
+        o = _options(r, op, "MulOptions")
+        return Op(i, name, "Mul", ins, outs, MulAttrs(_activation(r, where, o.FusedActivationFunction() if o else 0)))
+    if kind == "LEAKY_RELU":
+        o = _options(r, op, "LeakyReluOptions")
+        alpha = float(np.float32(o.Alpha() if o else 0.0))
+        return Op(i, name, "LeakyRelu", ins, outs, LeakyReluAttrs(alpha=alpha))
+    if kind in ELEMENTWISE:
+        return Op(i, name, ELEMENTWISE[kind], ins, outs, NoAttrs())
     raise r.fail(where, f"operator {kind} is not supported; supported: {', '.join(SUPPORTED)}")

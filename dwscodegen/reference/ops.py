@@ -10,6 +10,9 @@ from .. import qparams as qp
 from ..ir import Activation, Graph, Op
 from ..qparams import is_hybrid, onnx_requant_scales
 from ..quant import multiply_by_quantized_multiplier
+from ..int8_elementwise import table as int8_table
+from . import activations as act
+from . import binary
 from . import elementwise as ew
 from . import hybrid
 from . import fully_connected as fc
@@ -111,20 +114,6 @@ def requantize_onnx(acc: np.ndarray, scale: np.ndarray, zero_point: int, act_min
     return (np.rint(v).astype(np.int32) + zero_point).astype(np.int8)
 
 
-def add_float(graph: Graph, op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return _float_activation(a.astype(np.float64) + b, op.attrs.activation)
-
-
-def add_int8(graph: Graph, op: Op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    q = qp.add_qparams(graph, op)
-    sa = multiply_by_quantized_multiplier((a.astype(np.int64) + q.input1_offset) << q.left_shift,
-                                          q.input1_multiplier, q.input1_shift)
-    sb = multiply_by_quantized_multiplier((b.astype(np.int64) + q.input2_offset) << q.left_shift,
-                                          q.input2_multiplier, q.input2_shift)
-    y = multiply_by_quantized_multiplier(sa + sb, q.output_multiplier, q.output_shift) + q.output_offset
-    return np.clip(y, q.act_min, q.act_max).astype(np.int8)
-
-
 def _int8(graph: Graph, op: Op) -> bool:
     return graph.op_dtype(op) == "int8"
 
@@ -140,6 +129,20 @@ def _pool(int8_kernel, float_kernel):
             return int8_kernel(x, a.filter, a.stride, a.pad, *qp.output_activation_range(graph, op))
         return float_kernel(x, a.filter, a.stride, a.pad, *a.activation.bounds())
     return run
+
+
+def _binary(int8_fn, float_fn):
+    """Two operands, broadcast NumPy-style; run_graph passes the activations, constants come from the graph."""
+    def run(graph: Graph, op: Op, *xs: np.ndarray) -> np.ndarray:
+        given = iter(xs)
+        a, b = (graph.tensor(n).data if graph.tensor(n).is_const else next(given) for n in op.inputs)
+        return (int8_fn if _int8(graph, op) else float_fn)(graph, op, a, b)
+    return run
+
+
+def _activation(float_fn):
+    """int8 by table (int8_elementwise.py), float32 by `float_fn`."""
+    return _by_dtype(lambda g, op, x: act.lookup_int8(x, int8_table(g, op)), lambda g, op, x: float_fn(x))
 
 
 def fully_connected(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
@@ -159,7 +162,8 @@ def fully_connected(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
 KERNELS = {
     "Conv2D": _by_dtype(conv_int8, conv_float_or_hybrid),
     "DepthwiseConv2D": _by_dtype(conv_int8, depthwise_float_or_hybrid),
-    "Add": _by_dtype(add_int8, add_float),
+    "Add": _binary(lambda g, op, a, b: binary.add_int8(a, b, qp.add_qparams(g, op)),
+                   lambda g, op, a, b: _float_activation(a.astype(np.float64) + b, op.attrs.activation)),
     "AveragePool2D": _pool(pool.avg_pool_int8, pool.avg_pool_f32),
     "MaxPool2D": _pool(pool.max_pool_int8, pool.max_pool_f32),
     "FullyConnected": fully_connected,
@@ -182,4 +186,15 @@ KERNELS = {
                                 lambda g, op, x: spatial.resize_bilinear_f32(x, resize_plan(g, op))),
     "ResizeNearest": lambda g, op, x: spatial.resize_nearest(x, resize_plan(g, op)),
     "TransposeConv2D": transpose_conv,
+    "Mul": _binary(lambda g, op, a, b: binary.mul_int8(a, b, qp.mul_qparams(g, op)),
+                   lambda g, op, a, b: _float_activation(a.astype(np.float64) * b, op.attrs.activation)),
+    "Maximum": _binary(lambda g, op, a, b: binary.maximum(a, b), lambda g, op, a, b: binary.maximum(a, b)),
+    "Minimum": _binary(lambda g, op, a, b: binary.minimum(a, b), lambda g, op, a, b: binary.minimum(a, b)),
+    "PRelu": _binary(lambda g, op, x, alpha: binary.prelu_int8(x, alpha, qp.prelu_qparams(g, op)),
+                     lambda g, op, x, alpha: binary.prelu_f32(x, alpha)),
+    "HardSwish": _activation(act.hard_swish_f32),
+    "Logistic": _activation(act.logistic_f32),
+    "Tanh": _activation(act.tanh_f32),
+    "LeakyRelu": lambda g, op, x: (act.lookup_int8(x, int8_table(g, op)) if _int8(g, op)
+                                   else act.leaky_relu_f32(x, op.attrs.alpha)),
 }

@@ -164,7 +164,8 @@ def op_version(
     if op == "ADD" and i0 == "int64":
         return 4
     if op in ("ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION", "PAD",
-              "SOFTMAX", "MEAN", "RELU", "RELU6"):
+              "SOFTMAX", "MEAN", "RELU", "RELU6", "MUL", "MAXIMUM", "MINIMUM", "LOGISTIC",
+              "TANH", "LEAKY_RELU"):
         if i0 == "int16":
             return 3
         if i0 == "int8":
@@ -243,6 +244,19 @@ def _add_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
     tflite.AddOptionsAddFusedActivationFunction(
         b, _enum(_ACTIVATION, o.get("fused_activation", "NONE"), "fused_activation"))
     return tflite.AddOptionsEnd(b)
+
+
+def _mul_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+    tflite.MulOptionsStart(b)
+    tflite.MulOptionsAddFusedActivationFunction(
+        b, _enum(_ACTIVATION, o.get("fused_activation", "NONE"), "fused_activation"))
+    return tflite.MulOptionsEnd(b)
+
+
+def _leaky_relu_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+    tflite.LeakyReluOptionsStart(b)
+    tflite.LeakyReluOptionsAddAlpha(b, float(o.get("alpha", 0.2)))
+    return tflite.LeakyReluOptionsEnd(b)
 
 
 def _fc_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
@@ -347,9 +361,20 @@ _OPS: dict[str, tuple[int, Callable | None, set[str]]] = {
         {"size", "align_corners", "half_pixel_centers"}),
     # inputs given as [input, weights, bias?]; the builder writes TFLite's order (output_shape, weights, input, bias?)
     "TRANSPOSE_CONV": (tflite.BuiltinOptions.TransposeConvOptions, _transpose_conv_options, _WINDOW | _ACT),
-    # Ops dwscodegen does not support, for tests of the importer's error messages.
+    # elementwise ops (LOGISTIC and TANH take no options)
     "LOGISTIC": (tflite.BuiltinOptions.NONE, None, set()),
     "TANH": (tflite.BuiltinOptions.NONE, None, set()),
+    "MUL": (tflite.BuiltinOptions.MulOptions, _mul_options, _ACT),
+    "MAXIMUM": (tflite.BuiltinOptions.MaximumMinimumOptions,
+                _empty(tflite.MaximumMinimumOptionsStart, tflite.MaximumMinimumOptionsEnd), set()),
+    "MINIMUM": (tflite.BuiltinOptions.MaximumMinimumOptions,
+                _empty(tflite.MaximumMinimumOptionsStart, tflite.MaximumMinimumOptionsEnd), set()),
+    "HARD_SWISH": (tflite.BuiltinOptions.HardSwishOptions,
+                   _empty(tflite.HardSwishOptionsStart, tflite.HardSwishOptionsEnd), set()),
+    "LEAKY_RELU": (tflite.BuiltinOptions.LeakyReluOptions, _leaky_relu_options, {"alpha"}),
+    "PRELU": (tflite.BuiltinOptions.NONE, None, set()),
+    # Ops dwscodegen does not support, for tests of the importer's error messages.
+    "COS": (tflite.BuiltinOptions.NONE, None, set()),
 }
 
 SUPPORTED_OPS = tuple(_OPS)

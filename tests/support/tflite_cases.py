@@ -64,8 +64,23 @@ def single_op(op, dtype, rng):
                 dict(axis=3))
     if op in ("RELU", "RELU6"):
         return (op, [act("x", (1, 4, 4, 3), dtype, 0.05, -3)], [act("y", (1, 4, 4, 3), dtype, 0.03, -128)], {})
+    if op == "MUL":     # squeeze-excite: a per-channel vector times every pixel
+        return (op, [act("a", (1, 1, 1, 6), dtype, 0.004, -128), act("c", (1, 4, 5, 6), dtype, 0.03, 7)],
+                [act("y", (1, 4, 5, 6), dtype, 0.002, -5)], dict(fused_activation="RELU6"))
+    if op in ("MAXIMUM", "MINIMUM"):
+        return (op, [act("a", (1, 4, 5, 6), dtype), act("c", (1, 4, 5, 1), dtype)], [act("y", (1, 4, 5, 6), dtype)], {})
+    if op in ("HARD_SWISH", "LOGISTIC", "TANH", "LEAKY_RELU"):
+        out_q = {"LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0)}.get(op, (0.04, -20))
+        return (op, [act("x", (2, 4, 4, 3), dtype, 0.06, -7)], [act("y", (2, 4, 4, 3), dtype, *out_q)],
+                dict(alpha=0.2) if op == "LEAKY_RELU" else {})
+    if op == "PRELU":
+        alpha = rng.integers(-128, 128, 3, dtype=np.int8) if s8 else rng.uniform(-0.5, 0.5, 3).astype(np.float32)
+        alpha = TensorSpec("alpha", (1, 1, 3), dtype, data=alpha, scale=0.004 if s8 else None,
+                           zero_point=0 if s8 else None)
+        return (op, [act("x", (1, 4, 4, 3), dtype), alpha], [act("y", (1, 4, 4, 3), dtype, 0.03, 10)], {})
     raise AssertionError(op)
 
 
 OPS = ["CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX",
-       "RESHAPE", "MEAN", "PAD", "CONCATENATION", "RELU", "RELU6"]
+       "RESHAPE", "MEAN", "PAD", "CONCATENATION", "RELU", "RELU6",
+       "MUL", "MAXIMUM", "MINIMUM", "HARD_SWISH", "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU"]

@@ -9,6 +9,7 @@ from ... import qparams as qp
 from ...ir import Graph, Op
 from ...qparams import is_hybrid, onnx_requant_scales
 from .contexts_spatial import resize_context, transpose_conv_context
+from .contexts_elementwise import activation_context, binary_context
 
 def _conv_context(graph: Graph, op: Op) -> dict:
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
@@ -36,14 +37,6 @@ def _conv_context(graph: Graph, op: Op) -> dict:
         ctx["filter_scale"] = np.broadcast_to(w.quant.scale.astype(np.float32), (y.shape[3],))
         ctx["per_channel"] = qp.hybrid_per_channel(w.quant.scale)
     ctx.update(filter=filt, bias=bias)
-    return ctx
-
-
-def _add_context(graph: Graph, op: Op) -> dict:
-    low, high = op.attrs.activation.bounds()
-    ctx = dict(N=graph.tensor(op.outputs[0]).size, activation=op.attrs.activation.label(), act_low=low, act_high=high)
-    if graph.op_dtype(op) == "int8":
-        ctx["q"] = qp.add_qparams(graph, op)
     return ctx
 
 
@@ -138,7 +131,7 @@ def _relu_context(graph: Graph, op: Op) -> dict:
 # op type -> (template stem, context builder)
 KERNELS = {
     "Conv2D": ("conv2d", _conv_context), "DepthwiseConv2D": ("depthwise_conv2d", _conv_context),
-    "Add": ("add", _add_context), "AveragePool2D": ("avg_pool2d", _pool_context),
+    "Add": ("add", binary_context), "AveragePool2D": ("avg_pool2d", _pool_context),
     "MaxPool2D": ("max_pool2d", _pool_context), "FullyConnected": ("fully_connected", _fully_connected_context),
     "Softmax": ("softmax", _softmax_context), "Mean": ("mean", _mean_context), "Pad": ("pad", _pad_context),
     "Concatenation": ("concatenation", _concat_context), "Quantize": ("quantize", _quantize_context),
@@ -146,6 +139,10 @@ KERNELS = {
     "Relu6": ("relu", _relu_context), "Reshape": ("reshape", lambda g, op: dict(size=g.tensor(op.inputs[0]).size)),
     "ResizeBilinear": ("resize_bilinear", resize_context), "ResizeNearest": ("resize_nearest", resize_context),
     "TransposeConv2D": ("transpose_conv2d", transpose_conv_context),
+    "Mul": ("mul", binary_context), "Maximum": ("maximum", binary_context), "Minimum": ("minimum", binary_context),
+    "PRelu": ("prelu", binary_context), "HardSwish": ("hard_swish", activation_context),
+    "Logistic": ("logistic", activation_context), "Tanh": ("tanh", activation_context),
+    "LeakyRelu": ("leaky_relu", activation_context),
 }
 
 

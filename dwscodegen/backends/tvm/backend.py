@@ -34,7 +34,9 @@ SUPPORTED_OPS = OP_TYPES
 # op type -> schedule family of the glue ops (tvm_backend_glue.py)
 GLUE_KINDS = {"AveragePool2D": "pool", "MaxPool2D": "pool", "Mean": "mean", "FullyConnected": "fully_connected",
               "Softmax": "softmax", "Pad": "pad", "Concatenation": "concat", "Quantize": "elementwise",
-              "Dequantize": "elementwise", "Relu": "elementwise", "Relu6": "elementwise", "Reshape": "elementwise"}
+              "Dequantize": "elementwise", "Relu": "elementwise", "Relu6": "elementwise", "Reshape": "elementwise",
+              "Mul": "binary", "Maximum": "binary", "Minimum": "binary", "PRelu": "binary",
+              "HardSwish": "activation", "Logistic": "activation", "Tanh": "activation", "LeakyRelu": "activation"}
 # op type -> kernel kind of the spatial ops (glue_spatial.py)
 SPATIAL_KINDS = {"ResizeBilinear": "resize", "ResizeNearest": "resize", "TransposeConv2D": "transpose_conv"}
 
@@ -53,8 +55,10 @@ def kernel_kind(graph: Graph, op: Op) -> str:
         return GLUE_KINDS[op.type]
     if op.type in SPATIAL_KINDS:
         return SPATIAL_KINDS[op.type]
-    if op.type == "Add":
-        return "add"
+    if op.type == "Add":   # broadcast or with a constant operand: the binary kernels (glue_elementwise.py)
+        plain = all(not graph.tensor(n).is_const and graph.tensor(n).shape == graph.tensor(op.outputs[0]).shape
+                    for n in op.inputs)
+        return "add" if plain else "binary"
     return conv_kind(graph, op)
 
 

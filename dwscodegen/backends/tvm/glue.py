@@ -21,6 +21,8 @@ from .compute import ConvSpec
 from .compute_hybrid import HYBRID_STAGES, hybrid_conv_func
 from .compute_softmax import softmax_func
 from .emit import lower_kernel
+from .glue_elementwise import KINDS as ELEMENTWISE_KINDS
+from .glue_elementwise import elementwise_kernel
 from .schedules_glue import schedule_hybrid_input
 
 # per op type: the word in the header comment
@@ -64,6 +66,8 @@ emit_kernel = _emit   # the same assembly for the spatial ops' kernels (glue_spa
 
 
 def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kernel:
+    if kind in ELEMENTWISE_KINDS:
+        return elementwise_kernel(graph, op, kind, overrides)
     fn = kernel_name(op)
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     dtype = graph.op_dtype(op)

@@ -44,6 +44,8 @@ KNOBS: dict[str, dict[str, Knob]] = {
         unroll_kernel=_UNROLL_KERNEL),
     "add": dict(split=_SPLIT, unroll=_UNROLL_SPLIT),
     "elementwise": dict(split=_SPLIT, unroll=_UNROLL_SPLIT),     # Relu, Relu6, Quantize, Dequantize, Reshape
+    "binary": dict(split=_SPLIT, unroll=_UNROLL_SPLIT),          # innermost loop; Mul, Maximum, Minimum, PRelu, Add
+    "activation": dict(split=_SPLIT, unroll=_UNROLL_SPLIT),      # HardSwish, Logistic, Tanh, LeakyRelu
     "pool": dict(
         c_tile=Knob(4, (1, 2, 4, 8), _TILE_DOC.format(what="channels", acc="acc[c_tile]")),
         unroll_tile=_UNROLL_TILE, unroll_kernel=_UNROLL_KERNEL),
@@ -129,7 +131,7 @@ def resolve(kind: str, where: str, overrides: dict | None, kernel=(1, 1), out_ch
     for key in TILES + UNROLLS:
         if key in params and not 1 <= params[key] <= MAX_TILE:
             raise DwsError(f"{where}: schedule parameter {key}={params[key]} must be in [1, {MAX_TILE}]")
-    if kind in ("add", "elementwise") and params["unroll"] and not 2 <= params["split"] <= MAX_UNROLLED_ADD:
+    if kind in ("add", "elementwise", "binary", "activation") and params["unroll"] and not 2 <= params["split"] <= MAX_UNROLLED_ADD:
         raise DwsError(f"{where}: schedule parameter unroll=true needs 2 <= split <= {MAX_UNROLLED_ADD}, "
                        f"got split={params['split']}")
     return params
