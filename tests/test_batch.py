@@ -107,6 +107,21 @@ def _case(kind: str, dtype: str, n: int, rng) -> tuple:
         return ("TRANSPOSE_CONV", [act("x", (n, 3, 4, 3), dtype), conv_weights(rng, (4, 3, 3, 3), dtype, 0),
                                    bias(rng, 4, dtype)], [act("y", (n, 6, 8, 4), dtype, 0.08, 4)],
                 dict(padding="SAME", stride_h=2, stride_w=2))
+    if kind in ("mul_se", "maximum", "minimum"):
+        # squeeze-excite: a per-image [n,1,1,C] gate times [n,H,W,C]; MAXIMUM/MINIMUM share one quantization
+        op = {"mul_se": "MUL", "maximum": "MAXIMUM", "minimum": "MINIMUM"}[kind]
+        q = (0.05, -3) if kind != "mul_se" else (0.03, 7)
+        return (op, [act("a", (n, 4, 5, 6), dtype), act("c", (n, 1, 1, 6), dtype, *q)],
+                [act("y", (n, 4, 5, 6), dtype, *((0.05, -3) if kind != "mul_se" else (0.07, -1)))], {})
+    if kind == "prelu":
+        alpha = (TensorSpec("alpha", (1, 1, 6), "int8", data=rng.integers(-60, 60, (1, 1, 6), dtype=np.int8),
+                            scale=0.01, zero_point=0) if dtype == "int8"
+                 else TensorSpec("alpha", (1, 1, 6), "float32", data=rng.uniform(-0.5, 0.5, (1, 1, 6)).astype(np.float32)))
+        return ("PRELU", [act("x", (n, 4, 5, 6), dtype), alpha], [act("y", (n, 4, 5, 6), dtype, 0.04, 2)], {})
+    if kind in ("hard_swish", "logistic", "tanh", "leaky_relu"):
+        out_q = {"logistic": (1 / 256, -128), "tanh": (1 / 128, 0)}.get(kind, (0.03, -100))
+        return (kind.upper(), [act("x", (n, 4, 4, 3), dtype, 0.05, -3)], [act("y", (n, 4, 4, 3), dtype, *out_q)],
+                dict(alpha=0.2) if kind == "leaky_relu" else {})
     if kind == "hybrid_depthwise":
         return ("DEPTHWISE_CONV_2D", [act("x", (n, 7, 5, 4), dtype), conv_weights(rng, (1, 3, 3, 4), "int8", 3),
                                       bias(rng, 4, dtype)], [act("y", (n, 4, 3, 4), dtype)],
@@ -118,7 +133,8 @@ BOTH = ("int8", "float32")
 KINDS = ([(k, d) for k in ("conv", "pointwise", "depthwise", "depthwise_m2", "avg_pool", "max_pool", "add",
                            "fully_connected", "fully_connected_across_batch", "softmax", "mean", "mean_flat", "pad",
                            "pad_batch", "concatenation", "concatenation_batch", "relu", "relu6", "reshape",
-                           "reshape_batch", "resize_bilinear", "resize_nearest", "transpose_conv") for d in BOTH]
+                           "reshape_batch", "resize_bilinear", "resize_nearest", "transpose_conv", "mul_se", "maximum",
+                           "minimum", "prelu", "hard_swish", "logistic", "tanh", "leaky_relu") for d in BOTH]
          + [("hybrid", "float32"), ("hybrid_per_tensor", "float32"), ("quantize", "float32"), ("dequantize", "int8"),
             ("hybrid_depthwise", "float32")])
 

@@ -15,7 +15,6 @@ broadcasting, MAXIMUM, MINIMUM, HARD_SWISH, LOGISTIC, TANH, LEAKY_RELU and PRELU
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 
@@ -30,11 +29,10 @@ from dwscodegen.targets import load_target
 from dwscodegen.verify import verify_graph
 
 pytestmark = pytest.mark.skipif(not tflite_interpreter.available(), reason="ai-edge-litert not installed")
+from .support.backends import BACKENDS
 from .support.targets import target_or_skip  # noqa: E402
 from .support.tflite_builder import TensorSpec, build_single_op_model, run_reference  # noqa: E402
 
-BACKENDS = ["templates", pytest.param("tvm", marks=[pytest.mark.tvm, pytest.mark.skipif(
-    importlib.util.find_spec("tvm") is None, reason="apache-tvm not installed")])]
 ALL_INT8 = np.arange(-128, 128, dtype=np.int8)
 
 

@@ -5,17 +5,15 @@ compared: int8 bit-exact, float32 within tolerance.
 """
 from __future__ import annotations
 
-import importlib.util
 
 import pytest
 
 from dwscodegen.targets import load_target
 from dwscodegen.verify import verify_graph
 
+from .support.backends import BACKENDS
 from .support.layers import MATRIX, ConvCase, add_graph, conv_graph
 
-BACKENDS = ["templates", pytest.param("tvm", marks=[pytest.mark.tvm, pytest.mark.skipif(
-    importlib.util.find_spec("tvm") is None, reason="apache-tvm not installed")])]
 
 
 @pytest.fixture(scope="module")

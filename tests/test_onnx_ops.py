@@ -29,6 +29,7 @@ from dwscodegen.passes.source_ops import SOURCE_OP_TYPES  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
 
+from .support.backends import BACKENDS
 from .support.onnx_cases import (  # noqa: E402
     GATES,
     conv_transpose_model,
@@ -41,7 +42,6 @@ from .support.onnx_cases import (  # noqa: E402
     shape_chain_model,
 )
 
-BACKENDS = [pytest.param("templates"), pytest.param("tvm", marks=pytest.mark.tvm)]
 
 
 def needs(*ops: str):

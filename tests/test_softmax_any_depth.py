@@ -22,6 +22,7 @@ from dwscodegen.importers import load_model
 from dwscodegen.reference import softmax
 from dwscodegen.targets import load_target
 from dwscodegen.verify import verify_graph
+from .support.backends import BACKENDS
 from .support.targets import target_or_skip
 
 pytest.importorskip("ai_edge_litert")
@@ -111,7 +112,6 @@ def test_reference_kernel_values_past_the_int32_sum():
     assert (softmax.softmax_int8(x, qp.softmax_params(0.1, 1.0)) == 127).all()
 
 
-BACKENDS = ["templates", pytest.param("tvm", marks=pytest.mark.tvm)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

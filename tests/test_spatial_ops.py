@@ -8,7 +8,6 @@ interpreter: the same weights as a builtin TRANSPOSE_CONV with bias give the sam
 """
 from __future__ import annotations
 
-import importlib.util
 import struct
 
 import numpy as np
@@ -23,14 +22,13 @@ from dwscodegen.targets import load_target
 from dwscodegen.verify import verify_graph
 
 pytestmark = pytest.mark.skipif(not tflite_interpreter.available(), reason="ai-edge-litert not installed")
+from .support.backends import BACKENDS
 from .support.spatial_cases import (hybrid_depthwise_cases, mean_cases, resize_cases,  # noqa: E402
                                     transpose_conv_cases)
 from .support.targets import target_or_skip  # noqa: E402
 from .support.tflite_builder import TensorSpec, build_custom_op_model, build_single_op_model  # noqa: E402
 from .support.tflite_cases import act  # noqa: E402
 
-BACKENDS = ["templates", pytest.param("tvm", marks=[pytest.mark.tvm, pytest.mark.skipif(
-    importlib.util.find_spec("tvm") is None, reason="apache-tvm not installed")])]
 CASES = (resize_cases("int8") + resize_cases("float32") + transpose_conv_cases("int8")
          + transpose_conv_cases("float32") + hybrid_depthwise_cases() + mean_cases("int8") + mean_cases("float32"))
 

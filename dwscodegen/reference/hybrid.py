@@ -59,12 +59,16 @@ def hybrid_conv(x: np.ndarray, filter_scales: np.ndarray, bias, attrs, accumulat
             q, factor = symmetric_quantize(x[b:b + 1])
             acc = accumulate(q.astype(np.int64)).astype(np.float32)
             y = acc * (factor * scales)
-        if bias is not None:
-            y = y + np.asarray(bias, np.float32)
-        y = np.maximum(y, np.float32(low)) if low is not None else y
-        y = np.minimum(y, np.float32(high)) if high is not None else y
-        outs.append(y[0])
+        outs.append(_bias_and_activation(y, bias, low, high)[0])
     return np.stack(outs)
+
+
+def _bias_and_activation(y: np.ndarray, bias, low: float | None, high: float | None) -> np.ndarray:
+    """The float32 bias add and fused activation clamp both hybrid kernels end with."""
+    if bias is not None:
+        y = y + np.asarray(bias, np.float32)
+    y = np.maximum(y, np.float32(low)) if low is not None else y
+    return np.minimum(y, np.float32(high)) if high is not None else y
 
 
 def hybrid_depthwise(x: np.ndarray, filter_scales: np.ndarray, bias, attrs, accumulate) -> np.ndarray:
@@ -79,9 +83,5 @@ def hybrid_depthwise(x: np.ndarray, filter_scales: np.ndarray, bias, attrs, accu
         q, factor, offset = asymmetric_quantize(x[b:b + 1])
         acc = accumulate(q.astype(np.int64) - offset).astype(np.float32)
         y = acc * (scales * factor)
-        if bias is not None:
-            y = y + np.asarray(bias, np.float32)
-        y = np.maximum(y, np.float32(low)) if low is not None else y
-        y = np.minimum(y, np.float32(high)) if high is not None else y
-        outs.append(y[0])
+        outs.append(_bias_and_activation(y, bias, low, high)[0])
     return np.stack(outs)
