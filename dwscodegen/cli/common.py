@@ -1,0 +1,42 @@
+"""What every command shares: the options, user errors as click errors (never tracebacks), tuning records."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import click
+
+from ..errors import DwsError
+from ..targets import available_targets
+
+
+def user_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DwsError as exc:
+            raise click.ClickException(str(exc)) from None
+    return wrapper
+
+
+model_arg = click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+target_opt = click.option("-t", "--target", required=True, metavar="TARGET",
+                          help=f"Target name, a file in targets/: {', '.join(available_targets())}.")
+backend_opt = click.option("--backend", default="templates", show_default=True,
+                           type=click.Choice(["templates", "tvm"]),
+                           help="Code generation road: Jinja C templates, or TVM (TE/TIR schedules lowered to "
+                                "plain C; needs apache-tvm). Both give the same API and bit-identical int8 results.")
+
+
+def tuned_schedules(graph, db_path: Path | None, target, backend: str) -> dict | None:
+    """Best recorded schedules for this graph's layers, or None without a database."""
+    if db_path is None:
+        return None
+    from ..tuning import best_schedules
+    from ..tuning_db import TuningDB
+    schedules = best_schedules(graph, TuningDB.open(db_path), target.name, backend)
+    click.echo(f"  tuned schedules from {db_path} for {len(schedules)} of {len(graph.ops)} layers")
+    return schedules
+
+
