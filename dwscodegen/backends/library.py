@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from ..errors import DwsError
 from ..ops import op_macs
 from ..ir import Graph
 from ..planner import ArenaPlan, plan_arena
 from ..qparams import is_hybrid
 from .kernel import Kernel
-from .render import C_TYPES, c_identifier, render
+from .render import C_TYPES, c_identifier, comment_safe, render
 
 C_KEYWORDS = {"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
               "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict",
@@ -42,12 +43,11 @@ def _param_names(graph: Graph) -> dict[str, str]:
     return names
 
 
-def comment_safe(text: str) -> str:
-    return text.replace("*/", "* /")
-
-
 def assemble(graph: Graph, kernels: list[Kernel], backend: str) -> Library:
     plan = plan_arena(graph)
+    if plan.size > 2**31 - 1:
+        raise DwsError(f"{graph.source}: the activation arena needs {plan.size:,} bytes; the generated C addresses "
+                       "it with 32-bit int offsets, so at most 2,147,483,647")
     params = _param_names(graph)
     # The arena has the type of its float tensors if it holds any (int8 views of it are character
     # accesses, always allowed); otherwise words, for alignment.

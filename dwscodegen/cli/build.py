@@ -32,8 +32,9 @@ def generate(model: Path, target: str, outdir: Path, backend: str, db_path: Path
     from ..backends import generate_library
     from ..footprint import check_fit, measure, parse_size
     from ..importers import load_model
-    from ..output import write_output_dir
+    from ..output import check_output_dir, write_output_dir
 
+    check_output_dir(outdir)
     tgt = load_target(target)
     budgets = (parse_size(flash) if flash else None, parse_size(ram) if ram else None)
     graph = load_model(model)

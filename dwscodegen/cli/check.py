@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from ..targets import load_target
-from .common import backend_opt, model_arg, target_opt, tuned_schedules, user_errors
+from .common import (backend_opt, check_writable_file, model_arg, target_opt, tuned_schedules, user_errors,
+                     write_file)
 
 
 @click.command()
@@ -36,6 +37,8 @@ def verify(model: Path, target: str, backend: str, runs: int, seed: int, timeout
     from ..importers import load_model
     from ..verify import ORACLE_LABELS, choose_oracle, verify_graph
 
+    if json_path:
+        check_writable_file(json_path, "--json")
     tgt = load_target(target)
     graph = load_model(model)
     oracle = choose_oracle(graph, oracle)
@@ -56,7 +59,7 @@ def verify(model: Path, target: str, backend: str, runs: int, seed: int, timeout
     if report.first_bad_layer:
         click.echo(f"  {report.first_bad_layer}")
     if json_path:
-        json_path.write_text(json.dumps(_report_json(report), indent=2) + "\n")
+        write_file(json_path, json.dumps(_report_json(report), indent=2) + "\n", "--json")
     if not report.ok:
         raise click.ClickException(f"{graph.name} on {tgt.name}: generated code does not match the reference")
     click.echo("PASS")

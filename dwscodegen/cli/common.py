@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import click
@@ -40,3 +41,24 @@ def tuned_schedules(graph, db_path: Path | None, target, backend: str) -> dict |
     return schedules
 
 
+
+
+def check_writable_file(path: Path, option: str) -> None:
+    """Before the long work: refuse a report file that could not be written at the end."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise DwsError(f"{option} {path}: folder '{parent}' does not exist; create it first")
+    if path.is_dir():
+        raise DwsError(f"{option} {path}: is a directory")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise DwsError(f"{option} {path}: not writable")
+
+
+def write_file(path: Path, data: str | bytes, option: str) -> None:
+    try:
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data)
+    except OSError as exc:
+        raise DwsError(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
