@@ -47,7 +47,8 @@ def _refused(tmp_path, temp, args, *fragments):
 @pytest.mark.parametrize("command", ["generate", "verify"])
 def test_npz_holding_strings(tmp_path, work, command):
     model, doc, out, temp = work
-    np.savez(tmp_path / "strings.npz", **{k: np.array(["w"] * v.size) for k, v in np.load(model.with_suffix(".npz")).items()})
+    weights = np.load(model.with_suffix(".npz"))
+    np.savez(tmp_path / "strings.npz", **{k: np.array(["w"] * v.size) for k, v in weights.items()})
     bad = _write(tmp_path / "strings.json", dict(doc, weights="strings.npz"))
     extra = ["-o", out] if command == "generate" else []
     _refused(tmp_path, temp, [command, bad, *X86, *extra], "strings.json", "tensor 'dw_w'", "holds <U1 values")
@@ -72,7 +73,8 @@ def test_verify_json_into_a_missing_folder_fails_before_the_run(tmp_path, work):
 
 def test_output_under_proc(tmp_path, work):
     model, _, _, temp = work
-    _refused(tmp_path, temp, ["generate", model, *X86, "-o", "/proc/dwscodegen-out"], "cannot write '/proc/dwscodegen-out'")
+    _refused(tmp_path, temp, ["generate", model, *X86, "-o", "/proc/dwscodegen-out"],
+             "cannot write '/proc/dwscodegen-out'")
 
 
 def test_output_in_an_immutable_folder_keeps_the_earlier_output(tmp_path, work):
@@ -158,8 +160,8 @@ def test_npz_array_of_the_right_size_but_another_shape(tmp_path, work):
 def test_a_path_given_as_target_name(tmp_path, work, command):
     model, _, out, temp = work
     extra = ["-o", out] if command == "generate" else []
-    _refused(tmp_path, temp, [command, model, "-t", "../targets/x86_64", *extra], "'../targets/x86_64' is not a target name",
-             "x86_64")
+    _refused(tmp_path, temp, [command, model, "-t", "../targets/x86_64", *extra],
+             "'../targets/x86_64' is not a target name", "x86_64")
 
 
 @pytest.mark.parametrize("backend", ["templates", "tvm"])
