@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
+from . import procs
 from .errors import DwsError
 from .importers import load_model
 from .ir import Graph, Op
@@ -90,7 +91,7 @@ def toolchain_versions(target: Target) -> dict:
     versions = {}
     for tool in [target.cc] + (["qemu-system-arm"] if target.runner == "qemu" else []):
         try:
-            first = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=30).stdout
+            first = procs.run([tool, "--version"], timeout=30).stdout
             versions[tool] = first.splitlines()[0] if first else "?"
         except (OSError, subprocess.SubprocessError):
             versions[tool] = "unavailable"

@@ -1,13 +1,14 @@
 """Running tuning jobs (in-process, a process pool, or a dask.distributed cluster) and reporting them."""
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import DwsError
 from .ir import Graph
+from .procs import install_worker_stop_handlers
 from .tuning import REFERENCE, REFERENCE_SCHEDULE, Job, layer_key, measure
 from .tuning_db import TuningDB, schedule_id
 
@@ -28,9 +29,11 @@ def run_jobs(jobs: list[Job], workers: int, scheduler: str | None, on_result: Ca
             for future in dask_completed(futures):
                 on_result(future.result())
     elif workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            for future in as_completed([pool.submit(measure, job) for job in jobs]):
-                on_result(future.result())
+        # multiprocessing.Pool, not concurrent.futures: leaving the block terminates the workers (an error
+        # or a signal must not wait for the remaining jobs), and each worker ends its own QEMU first
+        with multiprocessing.Pool(workers, initializer=install_worker_stop_handlers) as pool:
+            for result in pool.imap_unordered(measure, jobs):
+                on_result(result)
     else:
         for job in jobs:
             on_result(measure(job))

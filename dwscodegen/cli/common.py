@@ -3,21 +3,32 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from pathlib import Path
 
 import click
 
 from ..errors import DwsError
+from ..procs import Terminated, install_stop_handlers, restore_handlers
 from ..targets import available_targets
 
 
 def user_errors(fn):
+    """DwsError -> `Error: ...`, exit 1. SIGTERM/SIGHUP -> the children ended (procs.run), temporary folders
+    removed (the exception unwinds through them), exit 128 + the signal number, as a shell reports it."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        previous = install_stop_handlers()
         try:
             return fn(*args, **kwargs)
         except DwsError as exc:
             raise click.ClickException(str(exc)) from None
+        except Terminated as stop:
+            click.echo(f"Error: stopped by {stop.name}; the programs it was running are ended and its "
+                       "temporary files removed", err=True)
+            sys.exit(128 + stop.signum)
+        finally:
+            restore_handlers(previous)
     return wrapper
 
 

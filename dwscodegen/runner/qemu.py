@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from .. import procs
 from ..errors import DwsError
 from ..paths import TOOLS_DIR
 from ..targets import Target
@@ -43,7 +44,7 @@ def build_plugin(force: bool = False) -> Path:
     tmp = PLUGIN_SO.with_name(f".{PLUGIN_SO.stem}.{os.getpid()}.so")
     cmd = [cc, "-shared", "-fPIC", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror",
            "-o", str(tmp), str(PLUGIN_SOURCES[0])]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = procs.run(cmd)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise DwsError(f"building the QEMU plugin failed:\n$ {' '.join(cmd)}\n{proc.stderr.strip()}")
@@ -98,9 +99,8 @@ def run_qemu(elf: Path, target: Target, args: list[str], cwd: Path, timeout: flo
             plugin = build_plugin()
             cmd += ["-plugin", f"{_opt(str(plugin))},marker=0x{addr:x},out={_opt(str(counts_file))}"]
         try:
-            proc = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, errors="replace", timeout=timeout)
-        except subprocess.TimeoutExpired:   # subprocess.run has already killed QEMU
+            proc = procs.run(cmd, cwd=cwd, timeout=timeout)
+        except subprocess.TimeoutExpired:   # procs.run has already ended QEMU
             raise DwsError(f"{elf.name} on {where} did not finish within {timeout:g} s "
                            f"(infinite loop, or a model too slow for this timeout?)") from None
         except OSError as exc:
