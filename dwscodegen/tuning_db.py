@@ -56,6 +56,10 @@ class TuningDB:
                     skipped += 1
         return cls(path=path, records=records, skipped_lines=skipped)
 
+    def of_model(self, model_hash: str) -> "TuningDB":
+        """The records measured for one model (tuning.graph_hash); appends still go to append()."""
+        return TuningDB(self.path, [r for r in self.records if r.get("model_hash") == model_hash], self.skipped_lines)
+
     def measured(self, key: str, target: str, backend: str) -> set[str]:
         return {schedule_id(r["schedule"]) for r in self.records
                 if (r["key"], r["target"], r["backend"]) == (key, target, backend)}

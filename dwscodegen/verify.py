@@ -9,6 +9,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -132,12 +133,16 @@ def _read(path: Path, tensor) -> np.ndarray:
 def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs: int = 3, seed: int = 0,
                  timeout: float = 120.0, build_dir: Path | None = None, oracle: str = "auto",
                  check_layers: bool = False, schedules: dict[int, dict] | None = None,
-                 timing_repeats: int = 0, footprint: bool = True) -> VerifyReport:
+                 timing_repeats: int = 0, footprint: bool = True,
+                 progress: Callable[[str | None], None] | None = None) -> VerifyReport:
     """check_layers: also compare every intermediate layer output with the oracle (report.layers).
     schedules: op index -> schedule parameters for the backend. timing_repeats (native targets): also
     time that many runs of the first input and report the median nanoseconds per run. footprint: also
-    compile the library alone to measure flash/RAM (the tuner, which only needs the cost, skips it)."""
+    compile the library alone to measure flash/RAM (the tuner, which only needs the cost, skips it).
+    progress: called with the name of each stage as it starts (the CLI shows the long ones)."""
+    stage = progress or (lambda label: None)
     oracle = choose_oracle(graph, oracle)
+    stage(f"generating C ({backend} backend, {len(graph.ops)} layers)")
     lib = generate_library(graph, target, backend, schedules)
     with tempfile.TemporaryDirectory(prefix="dwscodegen-verify-") as tmp:
         work = Path(build_dir or tmp)
@@ -146,15 +151,18 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
         defines = {"DWS_LAYER_HOOK": HOOK}
         if timing_repeats and target.runner == "native":
             defines["DWS_TIMING"] = str(timing_repeats)
+        stage(f"compiling the library and its harness for {target.name}")
         exe = compile_program(target, sources, [work], work / "harness", defines=defines)
         input_sets = random_inputs(graph, seed, runs)
         for r, inputs in enumerate(input_sets):
             for i, name in enumerate(graph.inputs):
                 inputs[name].tofile(work / f"in_{r}_{i}.bin")
+        stage(f"running {runs} input(s) on {target.name}" + (" under QEMU" if target.runner == "qemu" else ""))
         result = _run_checked(target, exe, runs, work, timeout, count=target.runner == "qemu")
         report = VerifyReport(graph=graph.name, target=target.name, backend=backend, runs=runs, oracle=oracle,
                               comparisons=[])
         if footprint:
+            stage(f"measuring flash and RAM on {target.name}")
             report.footprint = measure(lib, target)
             report.fit_problems = check_fit(report.footprint, target)
         timing = re.search(r"^dws_timing_ns (\d+)$", result.stdout, re.M)
@@ -162,6 +170,7 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
         if result.marker_counts:
             marks = result.marker_counts[:len(graph.ops) + 1]
             report.layer_instructions = [b - a for a, b in zip(marks, marks[1:])]
+        stage(f"running the oracle ({ORACLE_LABELS[oracle]})")
         references = [oracle_values(graph, oracle, inputs) for inputs in input_sets]
         for i, name in enumerate(graph.outputs):
             tensor = graph.tensor(name)
@@ -169,9 +178,11 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
             expected = np.stack([ref[name] for ref in references])
             report.comparisons.append(compare(name, got, expected, runs_axis=True))
         if check_layers or not report.ok:
+            stage("rebuilding with per-layer tracing to compare every layer")
             report.layers = _layer_comparisons(graph, target, sources, work, runs, references, timeout)
         if not report.ok:
             report.first_bad_layer = _first_bad_layer(report.layers)
+        stage(None)
         return report
 
 

@@ -30,23 +30,31 @@ from .common import (backend_opt, check_writable_file, model_arg, target_opt, tu
 @user_errors
 def verify(model: Path, target: str, backend: str, runs: int, seed: int, timeout: float, db_path: Path | None,
            oracle: str, json_path: Path | None):
-    """Build MODEL's library for TARGET, run it and compare with the NumPy reference.
+    """Build MODEL's library for TARGET, run it and compare every output with the oracle.
 
+    The default oracle (--oracle auto) is the model's own framework: for a .tflite model the TFLite
+    interpreter with its reference kernels (ai-edge-litert, BUILTIN_REF), for an .onnx model onnxruntime;
+    for a JSON graph, or when that framework is not installed, the NumPy reference (TFLite semantics).
     int8 must be bit-exact; float32 within 1e-5 * max(1, max|reference|). Exits 0 only if every output matches.
     """
     from ..importers import load_model
     from ..verify import ORACLE_LABELS, choose_oracle, verify_graph
+    from .progress import Stages
 
     if json_path:
         check_writable_file(json_path, "--json")
     tgt = load_target(target)
-    graph = load_model(model)
-    oracle = choose_oracle(graph, oracle)
-    click.echo(f"{graph.name}: {len(graph.ops)} layers, {'/'.join(sorted(graph.activation_dtypes()))}, on {tgt.name} "
-               f"({backend} backend), {runs} seeded input(s), seed {seed}; oracle: {ORACLE_LABELS[oracle]}")
-    schedules = tuned_schedules(graph, db_path, tgt, backend)
-    report = verify_graph(graph, tgt, backend, runs=runs, seed=seed, timeout=timeout, oracle=oracle,
-                          schedules=schedules)
+    with Stages() as progress:
+        progress(f"reading {model.name}")
+        graph = load_model(model)
+        progress(None)
+        oracle = choose_oracle(graph, oracle)
+        click.echo(f"{graph.name}: {len(graph.ops)} layers, {'/'.join(sorted(graph.activation_dtypes()))}, on "
+                   f"{tgt.name} ({backend} backend), {runs} seeded input(s), seed {seed}; "
+                   f"oracle: {ORACLE_LABELS[oracle]}")
+        schedules = tuned_schedules(graph, db_path, tgt, backend)
+        report = verify_graph(graph, tgt, backend, runs=runs, seed=seed, timeout=timeout, oracle=oracle,
+                              schedules=schedules, progress=progress)
     click.echo(f"  {tgt.name}: {report.footprint.summary()}")
     for problem in report.fit_problems:
         click.echo(f"  warning: does not fit the target's part: {problem}")

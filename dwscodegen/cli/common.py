@@ -42,16 +42,18 @@ backend_opt = click.option("--backend", default="templates", show_default=True,
 
 
 def tuned_schedules(graph, db_path: Path | None, target, backend: str) -> dict | None:
-    """Best recorded schedules for this graph's layers, or None without a database."""
+    """Best recorded schedules for this graph's layers, or None without a database; says which records
+    it left out and why (tuning_select), and refuses a database of which nothing applies."""
     if db_path is None:
         return None
-    from ..tuning import best_schedules
     from ..tuning_db import TuningDB
-    schedules = best_schedules(graph, TuningDB.open(db_path), target.name, backend)
-    click.echo(f"  tuned schedules from {db_path} for {len(schedules)} of {len(graph.ops)} layers")
-    return schedules
-
-
+    from ..tuning_select import select_schedules
+    selection = select_schedules(graph, TuningDB.open(db_path), target.name, backend)
+    click.echo(f"  {db_path}: {selection.summary(backend, target.name)}")
+    ignored = selection.ignored_summary()
+    if ignored:
+        click.echo(f"  warning: {db_path}: {ignored}", err=True)
+    return selection.schedules
 
 
 def check_writable_file(path: Path, option: str) -> None:

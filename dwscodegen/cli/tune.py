@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..targets import load_target
-from .common import model_arg, target_opt, user_errors
+from .common import check_writable_file, model_arg, target_opt, user_errors
 
 
 @click.command()
@@ -34,31 +34,39 @@ def tune(model: Path, target: str, backend: str, trials: int, db_path: Path | No
     Use the result with `generate --db` / `verify --db`.
     """
     from ..importers import load_model
-    from ..tuning import pending_jobs
+    from ..tuning import graph_hash, pending_jobs
     from ..tuning_db import TuningDB
     from ..tuning_report import format_table, layer_rows, plot_curves, run_jobs
+    from .progress import Counter
 
     tgt = load_target(target)
     graph = load_model(model)
     db_path = db_path or model.with_name(f"{model.stem}.{tgt.name}.tuning.jsonl")
+    if plot_path:
+        check_writable_file(plot_path, "--plot")
     db = TuningDB.open(db_path)
     if db.skipped_lines:
         click.echo(f"note: {db.skipped_lines} unreadable line(s) in {db_path} skipped (an interrupted write)")
+    model_hash = graph_hash(graph)
     todo = pending_jobs(model.resolve(), graph, tgt.name, backend, trials, db)
+    mine = len(db.of_model(model_hash).records)
+    others = len(db.records) - mine
+    others = f"; {others} of other models or older versions left alone" if others else ""
     click.echo(f"{graph.name} on {tgt.name}: {len(todo)} measurement(s) to run "
-               f"({len(db.records)} already in {db_path})")
+               f"({mine} of this model already in {db_path}{others})")
     rejected = []
-    with click.progressbar(length=len(todo), label="tuning", show_pos=True) as bar:
+    with Counter(len(todo), "tuning") as progress:
         def record(result: dict) -> None:
             db.append(result)
             if not result["ok"]:
                 rejected.append(f"{result['op']} {result['schedule']}: {result.get('error', '')}")
-            bar.update(1)
+            progress.update()
         run_jobs(todo, jobs, scheduler, record)
     for line in rejected:
         click.echo(f"rejected: {line}")
     unit = "executed instructions (QEMU)" if tgt.runner == "qemu" else "ns per run (median)"
-    click.echo(format_table(layer_rows(graph, db, tgt.name, backend), unit))
+    ours = db.of_model(model_hash)
+    click.echo(format_table(layer_rows(graph, ours, tgt.name, backend), unit))
     plot_path = plot_path or db_path.with_suffix(".png")
-    plot_curves(graph, db, tgt.name, backend, plot_path)
+    plot_curves(graph, ours, tgt.name, backend, plot_path)
     click.echo(f"tuning curves: {plot_path}")
