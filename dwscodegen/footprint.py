@@ -112,7 +112,7 @@ def fit_verdict(fp: Footprint, target: Target, flash: int | None = None, ram: in
     """One line: fits (with the share of each budget used), or not and with which options it would."""
     problems = check_fit(fp, target, flash, ram)
     if problems:
-        return (f"does not fit {target.name}'s part: " + "; ".join(problems)
+        return (f"does not fit {target.name}: " + "; ".join(problems)
                 + f"; it would fit with {' '.join(fit_options(fp, target, flash, ram))} (a larger part), "
                   "or make the model smaller")
     flash = flash if flash is not None else target.flash_bytes
@@ -121,4 +121,4 @@ def fit_verdict(fp: Footprint, target: Target, flash: int | None = None, ram: in
         return f"{target.name} names no part size; no fit check (give --flash/--ram to check one)"
     used = [f"{what} {need:,} of {have:,} B ({100 * need / have:.0f} %)"
             for what, need, have in (("flash", fp.flash, flash), ("RAM", fp.ram, ram)) if have]
-    return f"fits {target.name}'s part: " + ", ".join(used)
+    return f"fits {target.name}: " + ", ".join(used)

@@ -20,7 +20,7 @@ from .targets import Target
 
 BAREMETAL_DIR = TEMPLATES_DIR / "baremetal"
 QEMU_SYSTEM = "qemu-system-arm"
-WARNING_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror")
+WARNING_FLAGS = ("-std=c99", "-pedantic", "-Wall", "-Wextra", "-Wconversion", "-Wsign-conversion", "-Werror")
 _MAX_ERROR_LINES = 40
 
 

@@ -123,10 +123,10 @@ def test_inspect_json_and_the_fit_verdict(model):
     assert 1024 < needed <= 2048 and doc["fit_options"] == ["--flash 2K"]
     text = invoke("inspect", model, "-t", "x86_64", "--flash", "1K")
     assert text.exit_code == 0
-    assert f"does not fit x86_64's part: flash: needs {needed:,} B" in text.output
+    assert f"does not fit x86_64: flash: needs {needed:,} B" in text.output
     assert "it would fit with --flash 2K" in text.output
     fits = invoke("inspect", model, "-t", "x86_64", "--flash", "1M", "--ram", "1M")
-    assert re.search(r"fits x86_64's part: flash [\d,]+ of 1,048,576 B \(0 %\), RAM", fits.output), fits.output
+    assert re.search(r"fits x86_64: flash [\d,]+ of 1,048,576 B \(0 %\), RAM", fits.output), fits.output
 
 
 def test_inspect_takes_the_target_like_the_other_commands(model):
