@@ -17,6 +17,7 @@ from ..planner import ArenaPlan, plan_arena
 from ..qparams import is_hybrid
 from ..targets import Target
 from .kernel import Kernel
+from .layout import hoist_preludes, tidy
 from .render import C_TYPES, c_identifier, comment_safe, render
 
 C_KEYWORDS = {"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
@@ -111,8 +112,9 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target) 
     arena_table = [comment_safe(f"{name:<{width}}  bytes {plan.offsets[name]:>7} .. "
                                 f"{plan.offsets[name] + graph.tensor(name).nbytes}")
                    for name in sorted(plan.offsets, key=lambda n: (plan.offsets[n], n))]
-    sources = [CONST_ARRAY.sub(r"\1 DWS_WEIGHTS_SECTION = {", k.source) for k in kernels]
-    isas = [dict(macro=m, what=w) for header, m, w in ISA_HEADERS if any(f"#include <{header}>" in k for k in sources)]
+    sources, includes, helpers = hoist_preludes([CONST_ARRAY.sub(r"\1 DWS_WEIGHTS_SECTION = {", k.source)
+                                                 for k in kernels])
+    isas = [dict(macro=m, what=w) for header, m, w in ISA_HEADERS if f"#include <{header}>" in includes]
     params_list = [decl(t, True) for t in graph.inputs] + [decl(t, False) for t in graph.outputs]
     lib = dict(
         name=graph.name, macro=graph.name.upper(), guard=f"{graph.name.upper()}_H", version=__version__,
@@ -125,10 +127,11 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target) 
                        for op in graph.ops),
         needs_float=any(graph.op_dtype(op) == "float32" for op in graph.ops), arena_float=arena_float,
         views=sorted(views), float_io=any(graph.tensor(t).dtype == "float32" for t in [*graph.inputs, *graph.outputs]),
-        ops=graph.ops, macs=sum(op_macs(graph, op) for op in graph.ops), const_bytes=sum(k.const_bytes for k in kernels),
+        ops=graph.ops, macs=sum(op_macs(graph, op) for op in graph.ops),
+        const_bytes=sum(k.const_bytes for k in kernels),
         arena_bytes=plan.size, arena_table=arena_table, io=_io_entries(graph, params),
         params=", ".join(params_list), args=", ".join(params[t] for t in [*graph.inputs, *graph.outputs]),
-        first_input=params[graph.inputs[0]], kernels=sources, calls=calls)
+        first_input=params[graph.inputs[0]], kernels=sources, includes=includes, helpers=helpers, calls=calls)
     files = {f"{graph.name}.h": render("library/library.h.j2", lib=lib),
-             f"{graph.name}.c": render("library/library.c.j2", lib=lib)}
+             f"{graph.name}.c": tidy(render("library/library.c.j2", lib=lib))}
     return Library(name=graph.name, files=files, arena_bytes=plan.size, const_bytes=lib["const_bytes"], plan=plan)

@@ -67,6 +67,8 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | 
         variant = simd.select(graph, op, target, ctx, kernel)
         if variant is not None:
             template, ctx = variant
+        stem = template.removeprefix("kernels/").removesuffix(".c.j2")   # the banner names the variant
+        ctx["title"] = comment_safe(f"{op.where()}, kernel {stem}" + (" (portable)" if variant is None else ""))
         const_bytes = sum(np.asarray(ctx[k]).nbytes for k in ctx.get("constant_keys", CONSTANT_KEYS)
                           if ctx.get(k) is not None)
         kernels.append(Kernel(op_index=op.index, fn=ctx["fn"], source=render(template, k=ctx),
