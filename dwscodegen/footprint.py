@@ -86,3 +86,39 @@ def check_fit(fp: Footprint, target: Target, flash: int | None = None, ram: int 
     if ram is not None and fp.ram > ram:
         problems.append(f"RAM: needs {fp.ram:,} B but {target.name} has {ram:,} B (over by {fp.ram - ram:,} B)")
     return problems
+
+
+def _part_size(needed: int) -> str:
+    """The smallest power-of-two size (at least 1K) holding `needed` bytes, as --flash/--ram take it."""
+    size = 1024
+    while size < needed:
+        size *= 2
+    return f"{size // (1024 * 1024)}M" if size >= 1024 * 1024 else f"{size // 1024}K"
+
+
+def fit_options(fp: Footprint, target: Target, flash: int | None = None, ram: int | None = None) -> list[str]:
+    """The --flash/--ram options of a part the library would fit (empty if it fits already)."""
+    flash = flash if flash is not None else target.flash_bytes
+    ram = ram if ram is not None else target.ram_bytes
+    options = []
+    if flash is not None and fp.flash > flash:
+        options.append(f"--flash {_part_size(fp.flash)}")
+    if ram is not None and fp.ram > ram:
+        options.append(f"--ram {_part_size(fp.ram)}")
+    return options
+
+
+def fit_verdict(fp: Footprint, target: Target, flash: int | None = None, ram: int | None = None) -> str:
+    """One line: fits (with the share of each budget used), or not and with which options it would."""
+    problems = check_fit(fp, target, flash, ram)
+    if problems:
+        return (f"does not fit {target.name}: " + "; ".join(problems)
+                + f"; it would fit with {' '.join(fit_options(fp, target, flash, ram))} (a larger part), "
+                  "or make the model smaller")
+    flash = flash if flash is not None else target.flash_bytes
+    ram = ram if ram is not None else target.ram_bytes
+    if flash is None and ram is None:
+        return f"{target.name} names no part size; no fit check (give --flash/--ram to check one)"
+    used = [f"{what} {need:,} of {have:,} B ({100 * need / have:.0f} %)"
+            for what, need, have in (("flash", fp.flash, flash), ("RAM", fp.ram, ram)) if have]
+    return f"fits {target.name}: " + ", ".join(used)

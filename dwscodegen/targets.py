@@ -1,6 +1,7 @@
 """Targets are data: one TOML file per target in targets/. This module only reads and checks them."""
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,10 @@ def available_targets() -> list[str]:
 
 
 def load_target(name: str) -> Target:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or name.endswith(".toml"):
+        # a path such as ../targets/x86_64 would also find the file: say it is a name, not a path
+        raise DwsError(f"target '{name}' is not a target name: give the name of a file in {TARGETS_DIR} without "
+                       f".toml, one of: {', '.join(available_targets())}")
     path = TARGETS_DIR / f"{name}.toml"
     if not path.is_file():
         raise DwsError(f"unknown target '{name}'; available: {', '.join(available_targets())} "

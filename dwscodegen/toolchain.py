@@ -13,13 +13,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from . import procs
 from .errors import DwsError
 from .paths import TEMPLATES_DIR
 from .targets import Target
 
 BAREMETAL_DIR = TEMPLATES_DIR / "baremetal"
 QEMU_SYSTEM = "qemu-system-arm"
-WARNING_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror")
+WARNING_FLAGS = ("-std=c99", "-pedantic", "-Wall", "-Wextra", "-Wconversion", "-Wsign-conversion", "-Werror")
 _MAX_ERROR_LINES = 40
 
 
@@ -27,8 +28,7 @@ _MAX_ERROR_LINES = 40
 def _has_rdimon(cc: str) -> bool:
     # gcc echoes the bare name back when it cannot find the file in its search path
     try:
-        found = subprocess.run([cc, "-print-file-name=rdimon.specs"], capture_output=True,
-                               text=True, timeout=30).stdout.strip()
+        found = procs.run([cc, "-print-file-name=rdimon.specs"], timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return False
     return found != "rdimon.specs" and Path(found).is_file()
@@ -74,7 +74,10 @@ def compile_object(target: Target, source: Path, out: Path, extra_flags: tuple[s
     if shutil.which(target.cc) is None:
         raise DwsError(toolchain_available(target)[1])
     cmd = [target.cc, *WARNING_FLAGS, *target.cflags, *extra_flags, "-c", str(source), "-o", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", cwd=Path(out).parent)
+    try:
+        proc = procs.run(cmd, cwd=Path(out).parent)
+    except OSError as exc:
+        raise DwsError(f"cannot run {target.cc} for target '{target.name}': {exc}") from None
     if proc.returncode != 0:
         raise DwsError(f"compiling for target '{target.name}' failed:\n$ {shlex.join(cmd)}\n"
                        f"{_trim(proc.stderr or proc.stdout)}")
@@ -105,7 +108,7 @@ def compile_program(target: Target, sources: list[Path], include_dirs: list[Path
     # -lm last: the host libc keeps libm separate; newlib's is harmless to name
     cmd += ["-o", str(out), *target.ldflags, *link_flags, "-lm"]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+        proc = procs.run(cmd)
     except OSError as exc:
         raise DwsError(f"cannot run {target.cc} for target '{target.name}': {exc}") from None
     if proc.returncode != 0:

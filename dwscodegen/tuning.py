@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
+from . import procs
 from .errors import DwsError
 from .importers import load_model
 from .ir import Graph, Op
@@ -90,11 +91,26 @@ def toolchain_versions(target: Target) -> dict:
     versions = {}
     for tool in [target.cc] + (["qemu-system-arm"] if target.runner == "qemu" else []):
         try:
-            first = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=30).stdout
+            first = procs.run([tool, "--version"], timeout=30).stdout
             versions[tool] = first.splitlines()[0] if first else "?"
         except (OSError, subprocess.SubprocessError):
             versions[tool] = "unavailable"
     return versions
+
+
+def graph_hash(graph: Graph) -> str:
+    """What the model computes, not what it is called: ops, attributes, shapes, quantization and constants
+    (tensor and op names left out, since exporters rename them). Tuning records carry it."""
+    h = hashlib.sha256()
+    for op in graph.ops:
+        h.update(json.dumps([op.type, _plain(op.attrs)], sort_keys=True, default=str).encode())
+        for name in [*op.inputs, *op.outputs]:
+            t = graph.tensor(name)
+            q = None if t.quant is None else [t.quant.scale.tolist(), t.quant.zero_point.tolist(), t.quant.axis]
+            h.update(json.dumps([t.shape, t.dtype, q, t.is_const]).encode())
+            if t.is_const:
+                h.update(t.data.tobytes())
+    return h.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -104,6 +120,7 @@ class Job:
     target: str
     backend: str
     schedule: dict
+    tuned_for: str | None = None     # the backend `tune` searched (None: `backend`); reference runs differ
 
 
 def measure(job: Job) -> dict:
@@ -113,6 +130,7 @@ def measure(job: Job) -> dict:
     op = graph.ops[job.op_index]
     target = load_target(job.target)
     record = dict(key=layer_key(graph, op), op=op.where(), target=job.target, backend=job.backend,
+                  tuned_for=job.tuned_for or job.backend, model=Path(job.model).name, model_hash=graph_hash(graph),
                   schedule=job.schedule, toolchain=toolchain_versions(target), time=time.time())
     try:
         report = verify_graph(layer_graph(graph, op), target, job.backend, runs=1, seed=0, oracle="numpy",
@@ -127,23 +145,9 @@ def measure(job: Job) -> dict:
 
 
 def best_schedules(graph: Graph, db: TuningDB, target: str, backend: str) -> dict[int, dict]:
-    """Op index -> best recorded schedule, for the layers the database knows. A templates kernel variant
-    chosen on one layer is used on another layer of the same key only where it applies to that layer's
-    constants too (e.g. its accumulator bounds); elsewhere the default choice stays."""
-    chosen = {}
-    choices = None
-    if backend == "templates":
-        from .backends.templates import kernel_choices
-        tgt = load_target(target)
-        choices = lambda op: kernel_choices(graph, op, tgt)  # noqa: E731
-    for op in graph.ops:
-        best = db.best(layer_key(graph, op), target, backend)
-        if best is None or not best["schedule"]:
-            continue
-        if choices is not None and best["schedule"].get("kernel") not in choices(op):
-            continue
-        chosen[op.index] = best["schedule"]
-    return chosen
+    """Op index -> best recorded schedule of this model's layers (tuning_select says what else it found)."""
+    from .tuning_select import select_schedules
+    return select_schedules(graph, db, target, backend).schedules
 
 
 def distinct_layers(graph: Graph) -> list[Op]:
@@ -157,14 +161,15 @@ def distinct_layers(graph: Graph) -> list[Op]:
 
 
 def pending_jobs(model: Path, graph: Graph, target: str, backend: str, trials: int, db: TuningDB) -> list[Job]:
-    """Every candidate (and each layer's reference C loop) not yet in the database."""
+    """Every candidate (and each layer's reference C loop) not yet in the database for this model."""
     jobs = []
     tgt = load_target(target)
+    db = db.of_model(graph_hash(graph))
     for op in distinct_layers(graph):
         key = layer_key(graph, op)
         wanted = candidates(graph, op, backend, trials, target=tgt)
         if schedule_id(REFERENCE_SCHEDULE) not in db.measured(key, target, REFERENCE):
-            jobs.append(Job(str(model), op.index, target, REFERENCE, REFERENCE_SCHEDULE))
+            jobs.append(Job(str(model), op.index, target, REFERENCE, REFERENCE_SCHEDULE, tuned_for=backend))
         done = db.measured(key, target, backend) | ({schedule_id(REFERENCE_SCHEDULE)} if backend == REFERENCE else set())
         jobs += [Job(str(model), op.index, target, backend, s) for s in wanted if schedule_id(s) not in done]
     return jobs

@@ -14,6 +14,19 @@ from pathlib import Path
 from .errors import DwsError
 
 
+def _read_lines(path: Path) -> list[str]:
+    """The database's lines; json.dumps writes ASCII, so anything not UTF-8 is not a tuning database."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DwsError(f"cannot read tuning database {path}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DwsError(f"{path} is not a tuning database: byte {exc.start} is not text (a database is "
+                       "the JSON lines `dwscodegen tune` writes)") from None
+
+
 def schedule_id(schedule: dict) -> str:
     return json.dumps(schedule, sort_keys=True, separators=(",", ":"))
 
@@ -29,7 +42,7 @@ class TuningDB:
         path = Path(path)
         records, skipped = [], 0
         if path.exists():
-            for line in path.read_text().splitlines():
+            for line in _read_lines(path):
                 if not line.strip():
                     continue
                 try:
@@ -42,6 +55,10 @@ class TuningDB:
                 else:
                     skipped += 1
         return cls(path=path, records=records, skipped_lines=skipped)
+
+    def of_model(self, model_hash: str) -> "TuningDB":
+        """The records measured for one model (tuning.graph_hash); appends still go to append()."""
+        return TuningDB(self.path, [r for r in self.records if r.get("model_hash") == model_hash], self.skipped_lines)
 
     def measured(self, key: str, target: str, backend: str) -> set[str]:
         return {schedule_id(r["schedule"]) for r in self.records

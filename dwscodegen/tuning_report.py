@@ -1,13 +1,14 @@
 """Running tuning jobs (in-process, a process pool, or a dask.distributed cluster) and reporting them."""
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import DwsError
 from .ir import Graph
+from .procs import install_worker_stop_handlers
 from .tuning import REFERENCE, REFERENCE_SCHEDULE, Job, layer_key, measure
 from .tuning_db import TuningDB, schedule_id
 
@@ -28,9 +29,11 @@ def run_jobs(jobs: list[Job], workers: int, scheduler: str | None, on_result: Ca
             for future in dask_completed(futures):
                 on_result(future.result())
     elif workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            for future in as_completed([pool.submit(measure, job) for job in jobs]):
-                on_result(future.result())
+        # multiprocessing.Pool, not concurrent.futures: leaving the block terminates the workers (an error
+        # or a signal must not wait for the remaining jobs), and each worker ends its own QEMU first
+        with multiprocessing.Pool(workers, initializer=install_worker_stop_handlers) as pool:
+            for result in pool.imap_unordered(measure, jobs):
+                on_result(result)
     else:
         for job in jobs:
             on_result(measure(job))
@@ -75,33 +78,60 @@ def format_table(rows: Iterable[LayerRow], unit: str) -> str:
     return "\n".join(lines) + f"\n\ncosts in {unit}"
 
 
-def plot_curves(graph: Graph, db: TuningDB, target: str, backend: str, path: Path) -> Path:
-    """Best cost so far against trials, one line per distinct layer."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def tuning_curves(graph: Graph, db: TuningDB, target: str, backend: str) -> dict[str, list[float]]:
+    """Per distinct layer (labelled by its first op): best cost so far / the default schedule's, per trial.
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    Trial 1 is the default schedule, so every curve starts at 1.0 and any drop is a real gain over what
+    `generate` does without tuning (the portable reference loop, slower than the default on SIMD targets,
+    is a later trial of the templates backend and cannot pull the start down).
+    """
     names: dict[str, list[str]] = {}
     for op in graph.ops:
         names.setdefault(layer_key(graph, op), []).append(op.name)
+    curves = {}
     for key, ops in names.items():
         mine = [r for r in db.records
                 if (r["key"], r["target"], r["backend"]) == (key, target, backend) and r.get("ok")]
-        if not mine:
+        default = next((r for r in mine if r["schedule"] == {}), None)
+        if default is None:
             continue
-        base = next((r["cost"] for r in mine if r["schedule"] == {}), mine[0]["cost"])
-        best, curve = float("inf"), []
+        best, curve = default["cost"], [1.0]
         for r in mine:            # in the order they were measured
-            best = min(best, r["cost"])
-            curve.append(best / base)
-        ax.plot(range(1, len(curve) + 1), curve, marker=".", label=ops[0] + (f" (+{len(ops) - 1})" if len(ops) > 1 else ""))
-    ax.set_xlabel("trials")
+            if r is not default:
+                best = min(best, r["cost"])
+                curve.append(best / default["cost"])
+        curves[ops[0] + (f" (+{len(ops) - 1})" if len(ops) > 1 else "")] = curve
+    return curves
+
+
+def tuning_figure(graph: Graph, db: TuningDB, target: str, backend: str):
+    """The matplotlib figure of tuning_curves: integer trial ticks, the legend beside the axes, not on the data."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for label, curve in tuning_curves(graph, db, target, backend).items():
+        ax.plot(range(1, len(curve) + 1), curve, marker=".", label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trials (1 = default schedule)")
     ax.set_ylabel("best cost so far / default schedule")
     ax.set_title(f"{graph.name} on {target} ({backend} backend)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper right")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
+
+
+def plot_curves(graph: Graph, db: TuningDB, target: str, backend: str, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    fig = tuning_figure(graph, db, target, backend)
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise DwsError(f"cannot write the tuning curves to {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
     return path

@@ -4,11 +4,13 @@ Every message names the op or tensor and says what was expected, so a user can f
 """
 from __future__ import annotations
 
+
 import numpy as np
 
 from .errors import DwsError
 from .broadcast import broadcast_shape
 from .ir import Conv2DAttrs, Graph, Op, Tensor, conv_output_hw
+from .validate_limits import check_activation_bounds, check_limits
 from .qparams import hard_swish_params, scale_zp
 
 
@@ -19,6 +21,7 @@ def validate(graph: Graph) -> Graph:
         return DwsError(f"{src}: {what}")
 
     _check_structure(graph, fail)
+    check_limits(graph, fail)
     for t in graph.activation_tensors():
         _check_activation_tensor(t, fail)
     checks = {"Add": _check_binary, "Conv2D": _check_conv, "DepthwiseConv2D": _check_conv,
@@ -34,6 +37,7 @@ def validate(graph: Graph) -> Graph:
         dtype = graph.op_dtype(op)
         _check_io_dtypes(graph, op, dtype, fail)
         checks[op.type](graph, op, dtype, fail)
+        check_activation_bounds(graph, op, dtype, fail)
     return graph
 
 
@@ -387,3 +391,5 @@ def _check_activation(graph: Graph, op: Op, dtype: str, fail) -> None:
     if op.type == "HardSwish" and hard_swish_params(si, zi, so, zo).output_exponent > 0:
         raise fail(f"{op.where()}: int8 hard swish needs output scale > input scale / 128 (TFLite's requirement), "
                    f"got input {si:g}, output {so:g}")
+
+

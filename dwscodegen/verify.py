@@ -9,6 +9,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -67,6 +68,16 @@ def oracle_batch(graph: Graph, oracle: str, input_sets: list[dict[str, np.ndarra
     return [run_graph(graph, inputs) for inputs in input_sets]
 
 
+QDQ_NOTE = ("onnxruntime runs a QDQ model as written, as float ops between DequantizeLinear and QuantizeLinear: its "
+            "float32 sums and interpolations round otherwise than exact integer kernels, so int8 outputs are compared "
+            "within 1 LSB")
+
+
+def qdq_tolerance(graph: Graph, oracle: str) -> int:
+    """1 LSB for the int8 outputs of an ONNX QDQ model checked against onnxruntime, else 0 (bit-exact)."""
+    return int(oracle == "onnxruntime" and any(graph.op_dtype(op) == "int8" for op in graph.ops))
+
+
 @dataclass
 class VerifyReport:
     graph: str
@@ -82,20 +93,11 @@ class VerifyReport:
     layers: list[tuple] = field(default_factory=list)     # (op, Comparison) when layers were checked
     ns_per_run: int | None = None                         # median wall time per run (timing_repeats)
     oracle_notes: list[str] = field(default_factory=list)  # what the oracle computed otherwise than labelled
+    top1: dict[str, tuple[int, int]] = field(default_factory=dict)   # classifier output -> (agree, runs)
 
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.comparisons)
-
-
-QDQ_NOTE = ("onnxruntime runs a QDQ model as written, as float ops between DequantizeLinear and QuantizeLinear: its "
-            "float32 sums and interpolations round otherwise than exact integer kernels, so int8 outputs are compared "
-            "within 1 LSB")
-
-
-def qdq_tolerance(graph: Graph, oracle: str) -> int:
-    """1 LSB for the int8 outputs of an ONNX QDQ model checked against onnxruntime, else 0 (bit-exact)."""
-    return int(oracle == "onnxruntime" and any(graph.op_dtype(op) == "int8" for op in graph.ops))
 
 
 def random_inputs(graph: Graph, seed: int, runs: int) -> list[dict[str, np.ndarray]]:
@@ -111,6 +113,19 @@ def random_inputs(graph: Graph, seed: int, runs: int) -> list[dict[str, np.ndarr
                 inputs[name] = rng.normal(0.0, 1.0, size=t.shape).astype(np.float32)
         sets.append(inputs)
     return sets
+
+
+def is_classifier_output(tensor) -> bool:
+    """[N, K] scores with K >= 2 classes (a classifier's logits or softmax): top-1 is what its user reads."""
+    return len(tensor.shape) == 2 and tensor.shape[1] >= 2
+
+
+def top1_agreement(got: np.ndarray, expected: np.ndarray) -> tuple[int, int]:
+    """(rows whose arg-max class agrees, rows) over runs x N rows of [runs, N, K] scores; ties take the
+    first class on both sides."""
+    k = got.shape[-1]
+    agree = np.argmax(got.reshape(-1, k), axis=1) == np.argmax(expected.reshape(-1, k), axis=1)
+    return int(agree.sum()), int(agree.size)
 
 
 def write_harness(graph: Graph, lib: Library, build_dir: Path) -> list[Path]:
@@ -149,18 +164,65 @@ def _read(path: Path, tensor) -> np.ndarray:
     return data.reshape(tensor.shape)
 
 
+def _execute(graph: Graph, target: Target, exe: Path, work: Path, input_sets: list[dict], timeout: float,
+             count: bool) -> tuple[list[dict[str, np.ndarray]], RunResult]:
+    """Run the built harness on input_sets in work; the outputs of each run, and the run's result."""
+    for r, inputs in enumerate(input_sets):
+        for i, name in enumerate(graph.inputs):
+            np.ascontiguousarray(inputs[name], dtype=DTYPES[graph.tensor(name).dtype]).tofile(work / f"in_{r}_{i}.bin")
+    result = _run_checked(target, exe, len(input_sets), work, timeout, count=count)
+    outputs = [{name: _read(work / f"out_{r}_{i}.bin", graph.tensor(name)) for i, name in enumerate(graph.outputs)}
+               for r in range(len(input_sets))]
+    return outputs, result
+
+
+def _running(target: Target, runs: int) -> str:
+    return f"running {runs} input(s) on {target.name}" + (" under QEMU" if target.runner == "qemu" else "")
+
+
+def _layer_counts(graph: Graph, result: RunResult) -> list[int] | None:
+    if not result.marker_counts:
+        return None
+    marks = result.marker_counts[:len(graph.ops) + 1]
+    return [b - a for a, b in zip(marks, marks[1:])]
+
+
+def run_library(graph: Graph, target: Target, input_sets: list[dict[str, np.ndarray]], backend: str = "templates",
+                schedules: dict[int, dict] | None = None, timeout: float = 120.0,
+                progress: Callable[[str | None], None] | None = None) -> tuple[list[dict], list[int] | None]:
+    """What the generated library computes on input_sets (natively or under QEMU): the outputs of each
+    run, and the executed instructions per layer of the first run (QEMU only, else None)."""
+    stage = progress or (lambda label: None)
+    stage(f"generating C ({backend} backend, {len(graph.ops)} layers)")
+    lib = generate_library(graph, target, backend, schedules)
+    with tempfile.TemporaryDirectory(prefix="dwscodegen-run-") as tmp:
+        work = Path(tmp)
+        sources = write_harness(graph, lib, work)
+        stage(f"compiling the library and its harness for {target.name}")
+        exe = compile_program(target, sources, [work], work / "harness", defines={"DWS_LAYER_HOOK": HOOK})
+        stage(_running(target, len(input_sets)))
+        outputs, result = _execute(graph, target, exe, work, input_sets, timeout, count=target.runner == "qemu")
+    stage(None)
+    return outputs, _layer_counts(graph, result)
+
+
 def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs: int = 3, seed: int = 0,
                  timeout: float = 120.0, build_dir: Path | None = None, oracle: str = "auto",
                  check_layers: bool = False, schedules: dict[int, dict] | None = None,
                  timing_repeats: int = 0, footprint: bool = True,
-                 inputs: list[dict[str, np.ndarray]] | None = None) -> VerifyReport:
+                 progress: Callable[[str | None], None] | None = None,
+                 input_sets: list[dict[str, np.ndarray]] | None = None) -> VerifyReport:
     """check_layers: also compare every intermediate layer output with the oracle (report.layers).
     schedules: op index -> schedule parameters for the backend. timing_repeats (native targets): also
     time that many runs of the first input and report the median nanoseconds per run. footprint: also
     compile the library alone to measure flash/RAM (the tuner, which only needs the cost, skips it).
-    inputs: these input sets (graph input name -> array) instead of `runs` seeded random ones.
-    report.oracle_notes: whatever the oracle did not compute as its label says (see oracles/)."""
+    progress: called with the name of each stage as it starts (the CLI shows the long ones).
+    input_sets: the inputs to check (the user's data, user_data.load_inputs) instead of `runs` seeded ones."""
+    stage = progress or (lambda label: None)
     oracle = choose_oracle(graph, oracle)
+    input_sets = input_sets if input_sets is not None else random_inputs(graph, seed, runs)
+    runs = len(input_sets)
+    stage(f"generating C ({backend} backend, {len(graph.ops)} layers)")
     lib = generate_library(graph, target, backend, schedules)
     with tempfile.TemporaryDirectory(prefix="dwscodegen-verify-") as tmp:
         work = Path(build_dir or tmp)
@@ -169,41 +231,37 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
         defines = {"DWS_LAYER_HOOK": HOOK}
         if timing_repeats and target.runner == "native":
             defines["DWS_TIMING"] = str(timing_repeats)
+        stage(f"compiling the library and its harness for {target.name}")
         exe = compile_program(target, sources, [work], work / "harness", defines=defines)
-        if inputs is None:
-            input_sets = random_inputs(graph, seed, runs)
-        else:
-            input_sets = [{name: np.asarray(s[name], dtype=DTYPES[graph.tensor(name).dtype]).reshape(
-                graph.tensor(name).shape) for name in graph.inputs} for s in inputs]
-            runs = len(input_sets)
-        for r, values in enumerate(input_sets):
-            for i, name in enumerate(graph.inputs):
-                values[name].tofile(work / f"in_{r}_{i}.bin")
-        result = _run_checked(target, exe, runs, work, timeout, count=target.runner == "qemu")
+        stage(_running(target, runs))
+        outputs, result = _execute(graph, target, exe, work, input_sets, timeout, count=target.runner == "qemu")
         report = VerifyReport(graph=graph.name, target=target.name, backend=backend, runs=runs, oracle=oracle,
                               comparisons=[])
         if footprint:
+            stage(f"measuring flash and RAM on {target.name}")
             report.footprint = measure(lib, target)
             report.fit_problems = check_fit(report.footprint, target)
         timing = re.search(r"^dws_timing_ns (\d+)$", result.stdout, re.M)
         report.ns_per_run = int(timing.group(1)) if timing else None
-        if result.marker_counts:
-            marks = result.marker_counts[:len(graph.ops) + 1]
-            report.layer_instructions = [b - a for a, b in zip(marks, marks[1:])]
+        report.layer_instructions = _layer_counts(graph, result)
+        stage(f"running the oracle ({ORACLE_LABELS[oracle]})")
         references = oracle_batch(graph, oracle, input_sets)
         report.oracle_notes = list(dict.fromkeys(n for ref in references for n in getattr(ref, "notes", [])))
         lsb = qdq_tolerance(graph, oracle)
         if lsb:
             report.oracle_notes.append(QDQ_NOTE)
-        for i, name in enumerate(graph.outputs):
-            tensor = graph.tensor(name)
-            got = np.stack([_read(work / f"out_{r}_{i}.bin", tensor) for r in range(runs)])
+        for name in graph.outputs:
+            got = np.stack([out[name] for out in outputs])
             expected = np.stack([ref[name] for ref in references])
             report.comparisons.append(compare(name, got, expected, runs_axis=True, int_tolerance=lsb))
+            if is_classifier_output(graph.tensor(name)):
+                report.top1[name] = top1_agreement(got, expected)
         if check_layers or not report.ok:
+            stage("rebuilding with per-layer tracing to compare every layer")
             report.layers = _layer_comparisons(graph, target, sources, work, runs, references, timeout, lsb)
         if not report.ok:
             report.first_bad_layer = _first_bad_layer(report.layers)
+        stage(None)
         return report
 
 

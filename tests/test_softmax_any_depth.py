@@ -122,7 +122,7 @@ def test_c_softmax_matches_tflite_on_x86(tmp_path, name, backend):
     case = CASES[name]
     path = model_file(tmp_path, case)
     inputs = [{"x": rows(case, seed)} for seed in (len(name), 100 + len(name))]
-    report = verify_graph(load_model(path), load_target("x86_64"), backend=backend, oracle="tflite", inputs=inputs,
+    report = verify_graph(load_model(path), load_target("x86_64"), backend=backend, oracle="tflite", input_sets=inputs,
                           footprint=False)
     assert report.ok, [c.summary() for c in report.comparisons]
     check_notes(report.oracle_notes, case, sets=2)
@@ -133,6 +133,6 @@ def test_c_softmax_matches_tflite_on_cortex_m55(tmp_path):
     case = CASES["1000"]
     target = target_or_skip("cortex-m55")
     path = model_file(tmp_path, case)
-    report = verify_graph(load_model(path), target, oracle="tflite", inputs=[{"x": rows(case, 4)}])
+    report = verify_graph(load_model(path), target, oracle="tflite", input_sets=[{"x": rows(case, 4)}])
     assert report.ok, [c.summary() for c in report.comparisons]
     check_notes(report.oracle_notes, case)

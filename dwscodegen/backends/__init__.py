@@ -20,8 +20,8 @@ def generate_library(graph: Graph, target: Target, backend: str = "templates",
     for tvm the loop schedule knobs."""
     if backend == "templates":
         from .templates import generate_kernels
-        return assemble(graph, generate_kernels(graph, target, schedules), backend)
+        return assemble(graph, generate_kernels(graph, target, schedules), backend, target)
     if backend == "tvm":
         from .tvm import generate_kernels
-        return assemble(graph, generate_kernels(graph, target, schedules), backend)
+        return assemble(graph, generate_kernels(graph, target, schedules), backend, target)
     raise DwsError(f"unknown backend '{backend}'; available: {', '.join(BACKENDS)}")

@@ -5,16 +5,20 @@ API, the same arena plan and the same layer hook whichever road produced the ker
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from ..errors import DwsError
 from ..ops import op_macs
 from ..ir import Graph
 from ..planner import ArenaPlan, plan_arena
 from ..qparams import is_hybrid
+from ..targets import Target
 from .kernel import Kernel
-from .render import C_TYPES, c_identifier, render
+from .layout import hoist_preludes, tidy
+from .render import C_TYPES, c_identifier, comment_safe, render
 
 C_KEYWORDS = {"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
               "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict",
@@ -42,24 +46,60 @@ def _param_names(graph: Graph) -> dict[str, str]:
     return names
 
 
-def comment_safe(text: str) -> str:
-    return text.replace("*/", "* /")
+# An ISA a kernel needs, recognised by the intrinsics header its prelude includes: (header, ACLE feature
+# macro the compiler defines when the ISA is there, what to call it in the #error).
+ISA_HEADERS = (("arm_acle.h", "__ARM_FEATURE_DSP", "the Arm DSP extension (Cortex-M4/M7/M33/M55)"),
+               ("arm_mve.h", "__ARM_FEATURE_MVE", "Helium (MVE, Cortex-M55)"))
+# A kernel's constant array, declared at file scope: where DWS_WEIGHTS_SECTION goes.
+CONST_ARRAY = re.compile(r"^(static const [A-Za-z_][A-Za-z0-9_ ]* [A-Za-z_][A-Za-z0-9_]*(?:\[[^\]\n]+\])+) = \{", re.M)
+# File-scope data a kernel writes (a scratch buffer): state outside the arena, so not re-entrant.
+STATIC_STATE = re.compile(r"^static (?!const )\w+ \w+\[", re.M)
+ONNX_FROM_NHWC = (0, 3, 1, 2)   # NHWC axis order -> NCHW
 
 
-def assemble(graph: Graph, kernels: list[Kernel], backend: str) -> Library:
+def _io_entries(graph: Graph, params: dict[str, str]) -> list[dict]:
+    """Per input and output: positional macro (<NAME>_INPUT0), the name-derived alias, and its comment."""
+    macro = graph.name.upper()
+    positional = {f"{macro}_{role.upper()}{i}" for role, names in (("input", graph.inputs), ("output", graph.outputs))
+                  for i in range(len(names))}
+    onnx = Path(graph.source).suffix.lower() == ".onnx"
+    io = []
+    for role, tensors in (("input", graph.inputs), ("output", graph.outputs)):
+        for i, t in enumerate(tensors):
+            tensor = graph.tensor(t)
+            q = tensor.quant
+            named = f"{macro}_{params[t].upper()}"
+            io.append(dict(role=role.capitalize(), index=i, tensor=comment_safe(t), dtype=tensor.dtype,
+                           shape=list(tensor.shape), size=tensor.size, macro=f"{macro}_{role.upper()}{i}",
+                           alias=None if named in positional else named,
+                           onnx_shape=[tensor.shape[a] for a in ONNX_FROM_NHWC] if onnx and len(tensor.shape) == 4
+                           else None,
+                           scale=None if q is None else float(q.scale[0]),
+                           zero_point=None if q is None else int(q.zero_point[0])))
+    return io
+
+
+def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target) -> Library:
     plan = plan_arena(graph)
+    if plan.size > 2**31 - 1:
+        raise DwsError(f"{graph.source}: the activation arena needs {plan.size:,} bytes; the generated C addresses "
+                       "it with 32-bit int offsets, so at most 2,147,483,647")
     params = _param_names(graph)
-    # The arena has the type of its float tensors if it holds any (int8 views of it are character
-    # accesses, always allowed); otherwise words, for alignment.
+    # The static arena has the type of its float tensors if it holds any (int8 views of it are character
+    # accesses, always allowed); otherwise words, for alignment. Either way 4-byte aligned, which is what a
+    # caller's arena for <name>_run_with_arena must be too.
     arena_float = any(graph.tensor(n).dtype == "float32" for n in plan.offsets)
+    views = set()
 
     def pointer(tensor: str) -> str:
         if tensor in params:
             return params[tensor]
         offset = plan.offset(tensor)
         if graph.tensor(tensor).dtype == "float32":
-            return f"arena + {offset // 4}" if offset else "arena"
-        return f"ARENA + {offset}" if offset else "ARENA"
+            views.add("f32")
+            return f"arena_f32 + {offset // 4}" if offset else "arena_f32"
+        views.add("s8")
+        return f"arena_s8 + {offset}" if offset else "arena_s8"
 
     def decl(name: str, const: bool) -> str:
         return f"{'const ' if const else ''}{C_TYPES[graph.tensor(name).dtype]} *{params[name]}"
@@ -77,30 +117,33 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str) -> Library:
                 raise AssertionError(f"{op.where()}: tensors {tensors} do not split into {kernel.images} images")
             call.update(images=kernel.images, args=[f"{a} + dws_image * {s}" for a, s in zip(args, strides)])
         calls.append(call)
-    io = []
-    for role, tensors in (("input", graph.inputs), ("output", graph.outputs)):
-        for t in tensors:
-            tensor = graph.tensor(t)
-            q = tensor.quant
-            io.append(dict(role=role.capitalize(), tensor=comment_safe(t), dtype=tensor.dtype, shape=list(tensor.shape),
-                           size=tensor.size, macro=f"{graph.name.upper()}_{params[t].upper()}",
-                           scale=None if q is None else float(q.scale[0]),
-                           zero_point=None if q is None else int(q.zero_point[0])))
-    arena_table = [comment_safe(f"{name:<24} bytes {plan.offsets[name]:>7} .. {plan.offsets[name] + graph.tensor(name).nbytes}")
+    width = max((len(name) for name in plan.offsets), default=0)
+    arena_table = [comment_safe(f"{name:<{width}}  bytes {plan.offsets[name]:>7} .. "
+                                f"{plan.offsets[name] + graph.tensor(name).nbytes}")
                    for name in sorted(plan.offsets, key=lambda n: (plan.offsets[n], n))]
+    sources, includes, helpers = hoist_preludes([CONST_ARRAY.sub(r"\1 DWS_WEIGHTS_SECTION = {", k.source)
+                                                 for k in kernels])
+    isas = [dict(macro=m, what=w) for header, m, w in ISA_HEADERS if f"#include <{header}>" in includes]
+    params_list = [decl(t, True) for t in graph.inputs] + [decl(t, False) for t in graph.outputs]
     lib = dict(
         name=graph.name, macro=graph.name.upper(), guard=f"{graph.name.upper()}_H", version=__version__,
         source=comment_safe(Path(graph.source).name or graph.name), backend=backend,
+        onnx=Path(graph.source).suffix.lower() == ".onnx",
+        target=dict(name=target.name, description=comment_safe(target.description), cc=target.cc,
+                    cflags=comment_safe(" ".join(target.cflags))),
+        isas=isas, static_state=any(STATIC_STATE.search(k) for k in sources),
         needs_int8=any(graph.op_dtype(op) == "int8" or op.type == "Quantize" or is_hybrid(graph, op)
                        for op in graph.ops),
         needs_float=any(graph.op_dtype(op) == "float32" for op in graph.ops), arena_float=arena_float,
         # the templates' float32 Logistic and Tanh share one exp (the tvm road computes its own)
         needs_exp=backend == "templates" and any(op.type in ("Logistic", "Tanh") and graph.op_dtype(op) == "float32"
                                                  for op in graph.ops),
-        ops=graph.ops, macs=sum(op_macs(graph, op) for op in graph.ops), const_bytes=sum(k.const_bytes for k in kernels),
-        arena_bytes=plan.size, arena_table=arena_table, io=io,
-        params=", ".join([decl(t, True) for t in graph.inputs] + [decl(t, False) for t in graph.outputs]),
-        first_input=params[graph.inputs[0]], kernels=[k.source for k in kernels], calls=calls)
+        views=sorted(views), float_io=any(graph.tensor(t).dtype == "float32" for t in [*graph.inputs, *graph.outputs]),
+        ops=graph.ops, macs=sum(op_macs(graph, op) for op in graph.ops),
+        const_bytes=sum(k.const_bytes for k in kernels),
+        arena_bytes=plan.size, arena_table=arena_table, io=_io_entries(graph, params),
+        params=", ".join(params_list), args=", ".join(params[t] for t in [*graph.inputs, *graph.outputs]),
+        first_input=params[graph.inputs[0]], kernels=sources, includes=includes, helpers=helpers, calls=calls)
     files = {f"{graph.name}.h": render("library/library.h.j2", lib=lib),
-             f"{graph.name}.c": render("library/library.c.j2", lib=lib)}
+             f"{graph.name}.c": tidy(render("library/library.c.j2", lib=lib))}
     return Library(name=graph.name, files=files, arena_bytes=plan.size, const_bytes=lib["const_bytes"], plan=plan)

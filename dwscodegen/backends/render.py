@@ -53,6 +53,13 @@ def c_identifier(text: str) -> str:
     return ident if re.match(r"[A-Za-z_]", ident) else "_" + ident
 
 
+def comment_safe(text: str) -> str:
+    """A user's name inside a /* */ comment: no comment start or end, no trigraph (-std=c99 has them), no
+    control characters."""
+    text = re.sub(r"[\x00-\x1f\x7f]", "?", text)
+    return re.sub(r"\?(?=\?)", "? ", text.replace("*/", "* /").replace("/*", "/ *"))
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(

@@ -119,6 +119,9 @@ def _tensor(ctx: _Ctx, i: int, spec) -> Tensor:
 def _quant(ctx: _Ctx, where: str, spec) -> Quant:
     if not isinstance(spec, dict) or "scale" not in spec or "zero_point" not in spec:
         raise ctx.fail(where, "quant must be an object with 'scale' and 'zero_point'")
+    scales = spec["scale"] if isinstance(spec["scale"], list) else [spec["scale"]]
+    if not scales or not all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in scales):
+        raise ctx.fail(where, f"quant scale must be a number or a list of numbers, got {spec['scale']!r}")
     # Scales are float32 in TFLite; store the float32 value so derived multipliers match it bit for bit.
     scale = np.atleast_1d(np.asarray(spec["scale"], dtype=np.float32)).astype(np.float64)
     zero_point = np.atleast_1d(np.asarray(spec["zero_point"]))
@@ -138,11 +141,17 @@ def _data(ctx: _Ctx, where: str, spec, t: Tensor) -> np.ndarray:
         if key not in ctx.npz.files:
             raise ctx.fail(where, f"npz entry '{key}' not found in the weights file")
         raw = ctx.npz[key]
+        if raw.dtype.kind not in "iuf":
+            raise ctx.fail(where, f"npz entry '{key}' holds {raw.dtype} values, not numbers")
+        if raw.shape != t.shape:
+            raise ctx.fail(where, f"npz entry '{key}' has shape {list(raw.shape)}, the tensor {list(t.shape)}")
     else:
         try:
             raw = np.asarray(spec, dtype=np.float64)
         except (TypeError, ValueError):
             raise ctx.fail(where, "inline data must be a (nested) list of numbers") from None
+        if raw.ndim > 1 and raw.shape != t.shape:    # a flat list is read in row-major order; a nested one must fit
+            raise ctx.fail(where, f"inline data is nested as {list(raw.shape)}, the tensor is {list(t.shape)}")
     if raw.size != t.size:
         raise ctx.fail(where, f"data has {raw.size} values but shape {list(t.shape)} needs {t.size}")
     if t.dtype != "float32" and not np.all(np.equal(np.mod(raw, 1), 0)):

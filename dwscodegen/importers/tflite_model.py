@@ -136,6 +136,13 @@ def _activation(r, where: str, code: int) -> Activation:
     return ACTIVATIONS[code]
 
 
+def _positive(r, where: str, **pairs) -> None:
+    """Strides, dilations and filter sizes must be >= 1 before any padding arithmetic divides by them."""
+    for what, (h, w) in pairs.items():
+        if min(h, w) < 1:
+            raise r.fail(where, f"{what} must be >= 1, got [{h}, {w}] (height, width)")
+
+
 def _options(r, op, cls_name: str):
     table = op.BuiltinOptions()
     cls = getattr(r.tfl, cls_name)
@@ -167,7 +174,8 @@ def _op(r: _Reader, sg, i: int, tensor) -> Op:
         if len(x.shape) != 4 or len(w.shape) != 4:
             raise r.fail(where, f"expects 4-D input and filter, got {list(x.shape)} and {list(w.shape)}")
         stride = (o.StrideH(), o.StrideW())
-        dilation = (o.DilationHFactor() or 1, o.DilationWFactor() or 1)
+        dilation = (o.DilationHFactor(), o.DilationWFactor())   # the schema default (field absent) is 1
+        _positive(r, where, stride=stride, dilation=dilation)
         multiplier = 1
         if kind == "DEPTHWISE_CONV_2D":
             multiplier = o.DepthMultiplier() or w.shape[3] // max(x.shape[3], 1)
@@ -185,6 +193,7 @@ def _op(r: _Reader, sg, i: int, tensor) -> Op:
         o = _options(r, op, "Pool2DOptions")
         x = tensor(inputs[0])
         filt, stride = (o.FilterHeight(), o.FilterWidth()), (o.StrideH(), o.StrideW())
+        _positive(r, where, filter=filt, stride=stride)
         attrs = PoolAttrs(filter=filt, stride=stride, pad=_padding(r, where, o.Padding(), x.shape, filt, stride, (1, 1)),
                           activation=_activation(r, where, o.FusedActivationFunction()))
         return Op(i, name, "AveragePool2D" if kind == "AVERAGE_POOL_2D" else "MaxPool2D", ins, outs, attrs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from .. import procs
 from ..errors import DwsError
 from . import RunResult
 
@@ -12,9 +13,8 @@ def run_native(exe: Path, args: list[str], cwd: Path, timeout: float) -> RunResu
     cmd = [str(Path(exe).resolve()), *map(str, args)]
     try:
         # stdin closed: a harness waiting on input must fail, not hang the verifier
-        proc = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, errors="replace", timeout=timeout)
-    except subprocess.TimeoutExpired:
+        proc = procs.run(cmd, cwd=cwd, timeout=timeout)
+    except subprocess.TimeoutExpired:   # the harness is already ended
         raise DwsError(f"{exe.name} on the host did not finish within {timeout:g} s "
                        f"(infinite loop, or a model too large for this timeout?)") from None
     except OSError as exc:

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from .. import procs
 from ..errors import DwsError
 from ..paths import TOOLS_DIR
 from ..targets import Target
@@ -27,28 +28,38 @@ QEMU_SYSTEM = "qemu-system-arm"
 FAULT_EXIT_CODE = 134   # startup.c's exit status after a HardFault/MemManage/BusFault/UsageFault
 PLUGIN_DIR = TOOLS_DIR / "qemu_insn_plugin"
 PLUGIN_SOURCES = (PLUGIN_DIR / "insn_count.c", PLUGIN_DIR / "qemu_plugin_api.h")
-PLUGIN_SO = PLUGIN_DIR / "insn_count.so"
+
+
+def plugin_path() -> Path:
+    """Where the built plugin goes: beside its source, or, when that folder is not writable (a system-wide
+    install), in the user's cache."""
+    if os.access(PLUGIN_DIR, os.W_OK):
+        return PLUGIN_DIR / "insn_count.so"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dwscodegen"
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache / "insn_count.so"
 
 
 def build_plugin(force: bool = False) -> Path:
     """Build the instruction-count plugin with the host C compiler unless it is up to date."""
+    plugin = plugin_path()
     newest = max(p.stat().st_mtime for p in PLUGIN_SOURCES)
-    if not force and PLUGIN_SO.is_file() and PLUGIN_SO.stat().st_mtime >= newest:
-        return PLUGIN_SO
+    if not force and plugin.is_file() and plugin.stat().st_mtime >= newest:
+        return plugin
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None:
         raise DwsError("instruction counting needs a host C compiler to build the QEMU plugin; "
                        "install: apt-get install gcc")
     # build to a private name and rename: parallel test workers may build at the same time
-    tmp = PLUGIN_SO.with_name(f".{PLUGIN_SO.stem}.{os.getpid()}.so")
+    tmp = plugin.with_name(f".{plugin.stem}.{os.getpid()}.so")
     cmd = [cc, "-shared", "-fPIC", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror",
            "-o", str(tmp), str(PLUGIN_SOURCES[0])]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = procs.run(cmd)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise DwsError(f"building the QEMU plugin failed:\n$ {' '.join(cmd)}\n{proc.stderr.strip()}")
-    os.replace(tmp, PLUGIN_SO)
-    return PLUGIN_SO
+    os.replace(tmp, plugin)
+    return plugin
 
 
 def _opt(value: str) -> str:
@@ -98,9 +109,8 @@ def run_qemu(elf: Path, target: Target, args: list[str], cwd: Path, timeout: flo
             plugin = build_plugin()
             cmd += ["-plugin", f"{_opt(str(plugin))},marker=0x{addr:x},out={_opt(str(counts_file))}"]
         try:
-            proc = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, errors="replace", timeout=timeout)
-        except subprocess.TimeoutExpired:   # subprocess.run has already killed QEMU
+            proc = procs.run(cmd, cwd=cwd, timeout=timeout)
+        except subprocess.TimeoutExpired:   # procs.run has already ended QEMU
             raise DwsError(f"{elf.name} on {where} did not finish within {timeout:g} s "
                            f"(infinite loop, or a model too slow for this timeout?)") from None
         except OSError as exc:

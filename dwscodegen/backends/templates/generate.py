@@ -11,8 +11,7 @@ from ...qparams import is_hybrid
 from ...targets import Target
 from . import simd
 from ..kernel import Kernel, kernel_name
-from ..library import comment_safe
-from ..render import render
+from ..render import comment_safe, render
 from .contexts import CONSTANT_KEYS, KERNELS
 
 
@@ -67,6 +66,8 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | 
         variant = simd.select(graph, op, target, ctx, kernel)
         if variant is not None:
             template, ctx = variant
+        stem = template.removeprefix("kernels/").removesuffix(".c.j2")   # the banner names the variant
+        ctx["title"] = comment_safe(f"{op.where()}, kernel {stem}" + (" (portable)" if variant is None else ""))
         const_bytes = sum(np.asarray(ctx[k]).nbytes for k in ctx.get("constant_keys", CONSTANT_KEYS)
                           if ctx.get(k) is not None)
         images = graph.tensor(op.inputs[0]).shape[0] if op.type in PER_IMAGE else 1

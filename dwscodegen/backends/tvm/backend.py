@@ -23,7 +23,7 @@ from ...ops import conv_kind
 from ...qparams import add_qparams, conv_qparams, fold_input_offset, is_hybrid, onnx_requant_scales
 from ...targets import Target
 from ..kernel import Kernel, kernel_name
-from ..render import C_TYPES, c_array_body
+from ..render import C_TYPES, c_array_body, comment_safe
 from . import compute, knobs, schedules
 from .compute import ConvSpec
 from .emit import lower_kernel
@@ -118,7 +118,7 @@ def _conv_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Ker
     _, oh, ow, oc = spec.out_shape
     what = {"depthwise": f"depthwise {kh}x{kw}, multiplier {spec.multiplier}",
             "pointwise": "pointwise (1x1) convolution", "conv": f"convolution {kh}x{kw}"}[kind]
-    header = (f"/*\n * op {op.index} '{op.name}' ({op.type}), TVM backend\n"
+    header = (f"/*\n * op {op.index} '{comment_safe(op.name)}' ({op.type}), TVM backend\n"
               f" * {dtype} {what}, stride {sh}x{sw}, dilation {dh}x{dw}, padding (top, bottom, left, "
               f"right) {spec.pad}, activation {op.attrs.activation.label()}\n"
               f" * input [{h}][{w}][{c}] -> output [{oh}][{ow}][{oc}]\n"
@@ -143,7 +143,7 @@ def _add_kernel(graph: Graph, op: Op, overrides: dict | None) -> Kernel:
     func = schedules.schedule_add(func, params, compute.ADD_STAGES[dtype])
     body = lower_kernel(func, f"{fn}_tvm", op.where())
     ctype = C_TYPES[dtype]
-    header = (f"/*\n * op {op.index} '{op.name}' (Add), TVM backend\n"
+    header = (f"/*\n * op {op.index} '{comment_safe(op.name)}' (Add), TVM backend\n"
               f" * {dtype} elementwise add of {size} values, activation {op.attrs.activation.label()}\n"
               f" * schedule {json.dumps(params, sort_keys=True)}\n */\n")
     wrapper = (f"static void {fn}(const {ctype} *restrict a, const {ctype} *restrict b, {ctype} *restrict output)\n"

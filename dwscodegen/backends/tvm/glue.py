@@ -12,7 +12,7 @@ from ... import qparams as qp
 from ...ir import Graph, Op
 from ...qparams import onnx_requant_scales
 from ..kernel import Kernel, kernel_name
-from ..render import C_TYPES, c_array_body
+from ..render import C_TYPES, c_array_body, comment_safe
 from . import compute_glue as cg
 from . import knobs
 from . import schedules as ts
@@ -48,7 +48,7 @@ def _emit(graph: Graph, op: Op, body: str, consts: dict, args: list[str], params
     out = graph.tensor(op.outputs[0])
     inputs = [n for n in op.inputs if not graph.tensor(n).is_const]
     names = ["input"] if len(inputs) == 1 else [f"input{k}" for k in range(len(inputs))]
-    header = (f"/*\n * op {op.index} '{op.name}' ({op.type}), TVM backend\n * {detail}\n"
+    header = (f"/*\n * op {op.index} '{comment_safe(op.name)}' ({op.type}), TVM backend\n * {detail}\n"
               f" * input {' + '.join(str(list(graph.tensor(n).shape)) for n in inputs)} -> output {list(out.shape)}\n"
               f" * schedule {json.dumps(params, sort_keys=True)}\n */\n")
     arrays = "".join(f"static const {t} {fn}_{k}[{np.asarray(v).size}] = {{\n{_values(t, v, 8)}\n}};\n"

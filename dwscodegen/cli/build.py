@@ -1,0 +1,100 @@
+"""`generate` and `inspect`: a model's C library, and what it is made of."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from ..errors import DwsError
+from ..targets import load_target
+from .common import backend_opt, model_arg, target_opt, tuned_schedules, user_errors
+
+
+@click.command()
+@model_arg
+@target_opt
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for <name>.h and <name>.c; replaced atomically, never left half-written.")
+@backend_opt
+@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Tuning database from `tune`: use the best recorded schedule per layer.")
+@click.option("--flash", metavar="SIZE", help="Flash budget (e.g. 512K); default: the target file's part.")
+@click.option("--ram", metavar="SIZE", help="RAM budget (e.g. 128K); default: the target file's part.")
+@user_errors
+def generate(model: Path, target: str, outdir: Path, backend: str, db_path: Path | None, flash: str | None,
+             ram: str | None):
+    """Generate a C library (<name>.h, <name>.c) for MODEL on TARGET.
+
+    The library is compiled once for TARGET to measure its flash and RAM; a library that does not fit
+    the target's part (or --flash/--ram) is an error and nothing is written.
+    """
+    from ..backends import generate_library
+    from ..footprint import check_fit, fit_verdict, measure, parse_size
+    from ..importers import load_model
+    from ..output import check_output_dir, write_output_dir
+    from .progress import Stages
+
+    check_output_dir(outdir)
+    tgt = load_target(target)
+    budgets = (parse_size(flash) if flash else None, parse_size(ram) if ram else None)
+    with Stages() as progress:
+        progress(f"reading {model.name}")
+        graph = load_model(model)
+        schedules = tuned_schedules(graph, db_path, tgt, backend)
+        progress(f"generating C ({backend} backend, {len(graph.ops)} layers)")
+        lib = generate_library(graph, tgt, backend, schedules)
+        progress(f"compiling for {tgt.name} to measure flash and RAM")
+        fp = measure(lib, tgt)
+        progress(None)
+    if check_fit(fp, tgt, *budgets):
+        raise DwsError(f"{graph.name}: {fit_verdict(fp, tgt, *budgets)}; nothing written")
+    manifest = dict(graph=graph.name, model=model.name, target=tgt.name, backend=backend, version=__version__,
+                    arena_bytes=lib.arena_bytes, footprint=fp.as_dict(), files=sorted(lib.files))
+    write_output_dir(outdir, lib.files, manifest)
+    click.echo(f"wrote {outdir}/: {', '.join(sorted(lib.files))} ({len(graph.ops)} layers)")
+    click.echo(f"  {tgt.name}: {fp.summary()}")
+
+
+@click.command()
+@model_arg
+@target_opt
+@backend_opt
+@click.option("--flash", metavar="SIZE", help="Flash budget of the fit verdict; default: the target file's part.")
+@click.option("--ram", metavar="SIZE", help="RAM budget of the fit verdict; default: the target file's part.")
+@click.option("--json", "as_json", is_flag=True, help="Print the layers, totals and fit verdict as JSON.")
+@user_errors
+def inspect(model: Path, target: str, backend: str, flash: str | None, ram: str | None, as_json: bool):
+    """Print MODEL's layers (op, shapes, MACs, parameters, arena offsets), the totals, the flash and RAM of
+    its library on TARGET, and whether that fits the target's part (and with which --flash/--ram it would)."""
+    from ..backends import generate_library
+    from ..footprint import check_fit, fit_options, fit_verdict, measure, parse_size
+    from ..graph_stats import layer_rows
+    from ..importers import load_model
+
+    tgt = load_target(target)
+    budgets = (parse_size(flash) if flash else None, parse_size(ram) if ram else None)
+    graph = load_model(model)
+    lib = generate_library(graph, tgt, backend)
+    rows = layer_rows(graph, lib.plan)
+    fp = measure(lib, tgt)
+    macs, params = sum(r.macs for r in rows), sum(r.params for r in rows)
+    if as_json:
+        problems = check_fit(fp, tgt, *budgets)
+        doc = dict(graph=graph.name, model=model.name, target=tgt.name, backend=backend,
+                   dtypes=sorted(graph.activation_dtypes()), layers=[vars(r) for r in rows], macs=macs,
+                   params=params, arena_bytes=lib.arena_bytes, footprint=fp.as_dict(),
+                   budget=dict(flash=budgets[0] if budgets[0] is not None else tgt.flash_bytes,
+                               ram=budgets[1] if budgets[1] is not None else tgt.ram_bytes),
+                   fits=not problems, fit_problems=problems, fit_options=fit_options(fp, tgt, *budgets))
+        click.echo(json.dumps(doc, indent=2))
+        return
+    click.echo(f"{graph.name} ({model.name}): {len(graph.ops)} layers, {'/'.join(sorted(graph.activation_dtypes()))}")
+    header = f"{'#':>3} {'name':<22} {'op':<16} {'input':<16} {'output':<16} {'MACs':>11} {'params':>8} {'arena':>13}"
+    click.echo(header)
+    for r in rows:
+        click.echo(f"{r.index:>3} {r.name[:22]:<22} {r.op:<16} {r.input_shape:<16} {r.output_shape:<16} "
+                   f"{r.macs:>11,} {r.params:>8,} {r.arena:>13}")
+    click.echo(f"total: {macs:,} MACs, {params:,} parameters; {tgt.name}: {fp.summary()}; arena {lib.arena_bytes:,} B")
+    click.echo(f"  {fit_verdict(fp, tgt, *budgets)}")
