@@ -11,7 +11,7 @@ absent), examples/*_s8.json and examples/mbv2_small_qdq.onnx. Targets: cortex-m3
   default           templates backend, the target's preferred SIMD variant where one applies
   tuned             `dwscodegen tune --backend templates`, programmatically, into
                     benchmarks/results/tuning/<model>.<target>.templates.jsonl,
-                    then the model verified with the best recorded schedule per layer (tuning.best_schedules)
+                    then the model verified with the best recorded schedule per layer (tuning_select.best_schedules)
   TVM               tvm backend, default schedules
   TVM tuned         (--tvm-trials N > 0) the same tuner with --backend tvm, N candidates per distinct layer
   CMSIS-NN          issue 6's anchors for KWS (CMSIS-NN 99f736a, gcc 12.2 -O3, kernel call only, QEMU 7.2)
@@ -42,9 +42,10 @@ from dwscodegen.errors import DwsError  # noqa: E402
 from dwscodegen.ops import CONV_TYPES, conv_kind, op_macs  # noqa: E402
 from dwscodegen.importers import load_model  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
-from dwscodegen.tuning import REFERENCE_SCHEDULE, best_schedules, pending_jobs  # noqa: E402
+from dwscodegen.tuning import REFERENCE_SCHEDULE, pending_jobs  # noqa: E402
+from dwscodegen.tuning_select import best_schedules  # noqa: E402
 from dwscodegen.tuning_db import TuningDB  # noqa: E402
-from dwscodegen.tuning_report import run_jobs  # noqa: E402
+from dwscodegen.tuning_run import run_jobs  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
 
 KWS = ROOT.parent / "shared" / "models" / "kws_ref_model.tflite"

@@ -144,12 +144,6 @@ def measure(job: Job) -> dict:
     return dict(record, ok=True, cost=cost, unit="instructions" if report.layer_instructions else "ns")
 
 
-def best_schedules(graph: Graph, db: TuningDB, target: str, backend: str) -> dict[int, dict]:
-    """Op index -> best recorded schedule of this model's layers (tuning_select says what else it found)."""
-    from .tuning_select import select_schedules
-    return select_schedules(graph, db, target, backend).schedules
-
-
 def distinct_layers(graph: Graph) -> list[Op]:
     seen, layers = set(), []
     for op in graph.ops:

@@ -107,3 +107,8 @@ def select_schedules(graph: Graph, db: TuningDB, target: str, backend: str) -> S
         else:
             sel.schedules[op.index] = best["schedule"]
     return sel
+
+
+def best_schedules(graph: Graph, db: TuningDB, target: str, backend: str) -> dict[int, dict]:
+    """Op index -> best recorded schedule of this model's layers (select_schedules says what else it found)."""
+    return select_schedules(graph, db, target, backend).schedules

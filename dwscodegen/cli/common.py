@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from ..backends import BACKENDS
+
 from ..errors import DwsError
 from ..procs import Terminated, install_stop_handlers, restore_handlers
 from ..targets import available_targets
@@ -35,10 +37,17 @@ def user_errors(fn):
 model_arg = click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 target_opt = click.option("-t", "--target", required=True, metavar="TARGET",
                           help=f"Target name, a file in targets/: {', '.join(available_targets())}.")
-backend_opt = click.option("--backend", default="templates", show_default=True,
-                           type=click.Choice(["templates", "tvm"]),
-                           help="Code generation road: Jinja C templates, or TVM (TE/TIR schedules lowered to "
-                                "plain C; needs apache-tvm). Both give the same API and bit-identical int8 results.")
+BACKEND_HELP = ("Code generation road: Jinja C templates, or TVM (TE/TIR schedules lowered to plain C; needs "
+                "apache-tvm). Both give the same API and bit-identical int8 results.")
+
+
+def backend_option(help: str = BACKEND_HELP):
+    """--backend, one definition for every command (tune explains it in its own words)."""
+    return click.option("--backend", default="templates", show_default=True, type=click.Choice(list(BACKENDS)),
+                        help=help)
+
+
+backend_opt = backend_option()
 
 
 def tuned_schedules(graph, db_path: Path | None, target, backend: str) -> dict | None:

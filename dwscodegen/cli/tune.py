@@ -6,15 +6,14 @@ from pathlib import Path
 import click
 
 from ..targets import load_target
-from .common import check_writable_file, model_arg, target_opt, user_errors
+from .common import backend_option, check_writable_file, model_arg, target_opt, user_errors
 
 
 @click.command()
 @model_arg
 @target_opt
-@click.option("--backend", default="templates", show_default=True, type=click.Choice(["templates", "tvm"]),
-              help="Backend whose choices are searched: templates = the kernel variant per layer (portable or "
-                   "the target's SIMD kernels), tvm = loop schedule knobs.")
+@backend_option("Backend whose choices are searched: templates = the kernel variant per layer (portable or the "
+                "target's SIMD kernels), tvm = loop schedule knobs.")
 @click.option("--trials", default=8, show_default=True, type=click.IntRange(1, 1000),
               help="Candidates per distinct layer (the default schedule included).")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -36,7 +35,8 @@ def tune(model: Path, target: str, backend: str, trials: int, db_path: Path | No
     from ..importers import load_model
     from ..tuning import graph_hash, pending_jobs
     from ..tuning_db import TuningDB
-    from ..tuning_report import format_table, layer_rows, plot_curves, run_jobs
+    from ..tuning_report import format_table, layer_rows, plot_curves
+    from ..tuning_run import run_jobs
     from .progress import Counter
 
     tgt = load_target(target)
