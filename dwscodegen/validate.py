@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import DwsError
-from .ir import Conv2DAttrs, Graph, Op, Tensor, conv_output_hw
+from .ir import DTYPES, OP_TYPES, Conv2DAttrs, Graph, Op, Tensor, conv_output_hw
+from .ops import OPS, io_dtypes
 
 
 def validate(graph: Graph) -> Graph:
@@ -23,20 +24,38 @@ def validate(graph: Graph) -> Graph:
               "AveragePool2D": _check_pool, "MaxPool2D": _check_pool, "FullyConnected": _check_fully_connected,
               "Softmax": _check_softmax, "Reshape": _check_reshape, "Mean": _check_mean, "Pad": _check_pad,
               "Concatenation": _check_concat, "Quantize": _check_quantize, "Dequantize": _check_quantize,
-              "Relu": _check_relu, "Relu6": _check_relu}
+              "Relu": _check_relu, "Relu6": _check_relu,
+              "Slice": _check_slice}
     for op in graph.ops:
+        _check_op_facts(op, fail)
         dtype = graph.op_dtype(op)
-        _check_io_dtypes(graph, op, dtype, fail)
+        _check_io_dtypes(graph, op, fail)
         checks[op.type](graph, op, dtype, fail)
     return graph
 
 
-def _check_io_dtypes(graph: Graph, op: Op, dtype: str, fail) -> None:
-    """Activations of an op share its dtype; only Quantize (float32 -> int8) and Dequantize change it."""
-    out_dtype = {"Quantize": "int8", "Dequantize": "float32"}.get(op.type, dtype)
-    in_dtype = {"Quantize": "float32", "Dequantize": "int8"}.get(op.type, dtype)
+def _check_op_facts(op: Op, fail) -> None:
+    """What the op table (ops.OPS) says of every op: a known type, its number of inputs, its attrs class."""
+    if op.type not in OP_TYPES:
+        raise fail(f"{op.where()}: op type {op.type!r} is not supported; supported: {', '.join(OP_TYPES)}")
+    f = OPS[op.type]
+    low, high = f.inputs
+    if not low <= len(op.inputs) <= high:
+        count = f"{low}" if low == high else f"{low} to {high}" if high < 1 << 16 else f"at least {low}"
+        raise fail(f"{op.where()}: expects {count} input(s), got {len(op.inputs)}")
+    if not isinstance(op.attrs, f.attrs):
+        raise fail(f"{op.where()}: attributes are {type(op.attrs).__name__}, expected {f.attrs.__name__}")
+
+
+def _check_io_dtypes(graph: Graph, op: Op, fail) -> None:
+    """Activations of an op share its dtype; only the ops the table says convert (Quantize float32 -> int8,
+    Dequantize) change it."""
+    in_dtype, out_dtype = io_dtypes(graph, op)
     for name in op.inputs:
         t = graph.tensor(name)
+        if t.dtype not in DTYPES:
+            raise fail(f"{op.where()}: input '{name}' is {t.dtype}, which only an import pass may take (float16 "
+                       "weights behind a DEQUANTIZE are folded to float32); other ops need float32, int8 or int32")
         if not t.is_const and t.dtype != in_dtype:
             raise fail(f"{op.where()}: input '{name}' is {t.dtype} but the op computes in {in_dtype}")
     y = graph.tensor(op.outputs[0])
@@ -279,6 +298,20 @@ def _check_concat(graph: Graph, op: Op, dtype: str, fail) -> None:
     if sum(x.shape[axis] for x in xs) != y.shape[axis]:
         raise fail(f"{op.where()}: inputs add up to {sum(x.shape[axis] for x in xs)} along axis {axis}, output "
                    f"has {y.shape[axis]}")
+
+
+def _check_slice(graph: Graph, op: Op, dtype: str, fail) -> None:
+    x, y = _single_input(graph, op, fail)
+    a = op.attrs
+    if not len(a.begin) == len(a.strides) == len(y.shape) == len(x.shape):
+        raise fail(f"{op.where()}: begin {list(a.begin)}, strides {list(a.strides)} and output {list(y.shape)} need "
+                   f"one entry per dimension of the input {list(x.shape)}")
+    for d, (n, begin, stride, size) in enumerate(zip(x.shape, a.begin, a.strides, y.shape)):
+        if stride == 0 or not (0 <= begin < n and 0 <= begin + (size - 1) * stride < n):
+            raise fail(f"{op.where()}: dimension {d}: {size} value(s) from index {begin} in steps of {stride} "
+                       f"leave the input's range [0, {n})")
+    if dtype == "int8":
+        _same_quant(op, x, y, fail)
 
 
 def _check_quantize(graph: Graph, op: Op, dtype: str, fail) -> None:

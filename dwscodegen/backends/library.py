@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..ops import op_macs
+from ..ops import op_macs, touches_int8
 from ..ir import Graph
 from ..planner import ArenaPlan, plan_arena
 from ..qparams import is_hybrid
@@ -91,8 +91,7 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str) -> Library:
     lib = dict(
         name=graph.name, macro=graph.name.upper(), guard=f"{graph.name.upper()}_H", version=__version__,
         source=comment_safe(Path(graph.source).name or graph.name), backend=backend,
-        needs_int8=any(graph.op_dtype(op) == "int8" or op.type == "Quantize" or is_hybrid(graph, op)
-                       for op in graph.ops),
+        needs_int8=any(touches_int8(graph, op) or is_hybrid(graph, op) for op in graph.ops),
         needs_float=any(graph.op_dtype(op) == "float32" for op in graph.ops), arena_float=arena_float,
         ops=graph.ops, macs=sum(op_macs(graph, op) for op in graph.ops), const_bytes=sum(k.const_bytes for k in kernels),
         arena_bytes=plan.size, arena_table=arena_table, io=io,

@@ -14,7 +14,9 @@ import numpy as np
 
 from ..errors import DwsError
 from ..ir import (ACTIVATIONS, DTYPES, OP_TYPES, Activation, AddAttrs, ConcatAttrs, Conv2DAttrs, FullyConnectedAttrs,
-                  Graph, MeanAttrs, NoAttrs, Op, PadAttrs, PoolAttrs, Quant, SoftmaxAttrs, Tensor, same_padding)
+                  Graph, MeanAttrs, NoAttrs, Op, PadAttrs, PoolAttrs, Quant, SliceAttrs, SoftmaxAttrs, Tensor,
+                  same_padding)
+from ..ops import OPS
 
 
 class _Ctx:
@@ -208,10 +210,17 @@ def _simple_attrs(ctx: _Ctx, where: str, kind: str, spec: dict, activation: Acti
         return PadAttrs(paddings=tuple(_ints(ctx, where, "paddings", p, 2) for p in pads))
     if kind == "Concatenation":
         axis = spec.get("axis", 3)
-        if not isinstance(axis, int) or axis < 0:
-            raise ctx.fail(where, f"axis must be a non-negative integer, got {axis!r}")
-        return ConcatAttrs(axis=axis)
-    if kind in ("Reshape", "Quantize", "Dequantize", "Relu", "Relu6"):
+        rank = len(tensors[inputs[0]].shape) if inputs else 0
+        if not isinstance(axis, int) or isinstance(axis, bool) or not -rank <= axis < max(rank, 1):
+            raise ctx.fail(where, f"axis must be an integer in [{-rank}, {rank}) (negative counts from the end), "
+                                  f"got {axis!r}")
+        return ConcatAttrs(axis=axis % max(rank, 1))
+    if kind == "Slice":
+        rank = len(tensors[inputs[0]].shape) if inputs else 0
+        begin = _ints(ctx, where, "begin", spec.get("begin"), rank)
+        strides = _ints(ctx, where, "strides", spec.get("strides", [1] * rank), rank)
+        return SliceAttrs(begin=begin, strides=strides)
+    if OPS[kind].attrs is NoAttrs:
         return NoAttrs()
     return None
 

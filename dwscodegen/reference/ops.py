@@ -157,4 +157,5 @@ KERNELS = {
     "Relu": _by_dtype(lambda g, op, x: ew.requantize_int8(x, qp.relu_qparams(g, op)), lambda g, op, x: ew.relu_f32(x)),
     "Relu6": _by_dtype(lambda g, op, x: ew.requantize_int8(x, qp.relu_qparams(g, op)),
                        lambda g, op, x: ew.relu6_f32(x)),
+    "Slice": lambda g, op, x: shape_ops.slice_values(x, op.attrs.begin, op.attrs.strides, g.tensor(op.outputs[0]).shape),
 }

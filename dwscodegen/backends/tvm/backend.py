@@ -33,7 +33,8 @@ SUPPORTED_OPS = OP_TYPES
 # op type -> schedule family of the glue ops (tvm_backend_glue.py)
 GLUE_KINDS = {"AveragePool2D": "pool", "MaxPool2D": "pool", "Mean": "mean", "FullyConnected": "fully_connected",
               "Softmax": "softmax", "Pad": "pad", "Concatenation": "concat", "Quantize": "elementwise",
-              "Dequantize": "elementwise", "Relu": "elementwise", "Relu6": "elementwise", "Reshape": "elementwise"}
+              "Dequantize": "elementwise", "Relu": "elementwise", "Relu6": "elementwise", "Reshape": "elementwise",
+              "Slice": "slice"}
 
 
 def _op_dtype(graph: Graph, op: Op) -> str:
