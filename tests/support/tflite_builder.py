@@ -42,7 +42,7 @@ Conventions
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import flatbuffers
@@ -51,7 +51,9 @@ import tflite
 
 __all__ = [
     "TensorSpec",
+    "OpSpec",
     "build_single_op_model",
+    "build_model",
     "make_interpreter",
     "run_reference",
     "op_version",
@@ -67,6 +69,7 @@ _DTYPES: dict[str, tuple[int, type]] = {
     "uint8": (tflite.TensorType.UINT8, np.uint8),
     "int16": (tflite.TensorType.INT16, np.int16),
     "int64": (tflite.TensorType.INT64, np.int64),
+    "float16": (tflite.TensorType.FLOAT16, np.float16),
 }
 
 _PADDING = {"SAME": tflite.Padding.SAME, "VALID": tflite.Padding.VALID}
@@ -159,6 +162,8 @@ def op_version(
         if i0 == "int8":
             return 2
         return 1
+    if op in ("STRIDED_SLICE", "SLICE", "PACK", "GATHER", "SPLIT", "SPLIT_V") and i0 == "int8":
+        return 2
     return 1  # RESHAPE and anything else
 
 
@@ -271,6 +276,52 @@ def _reshape_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int | None:
     return tflite.ReshapeOptionsEnd(b)
 
 
+def _shape_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+    tflite.ShapeOptionsStart(b)
+    tflite.ShapeOptionsAddOutType(b, tflite.TensorType.INT32)
+    return tflite.ShapeOptionsEnd(b)
+
+
+def _strided_slice_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+    tflite.StridedSliceOptionsStart(b)
+    tflite.StridedSliceOptionsAddBeginMask(b, int(o.get("begin_mask", 0)))
+    tflite.StridedSliceOptionsAddEndMask(b, int(o.get("end_mask", 0)))
+    tflite.StridedSliceOptionsAddEllipsisMask(b, int(o.get("ellipsis_mask", 0)))
+    tflite.StridedSliceOptionsAddNewAxisMask(b, int(o.get("new_axis_mask", 0)))
+    tflite.StridedSliceOptionsAddShrinkAxisMask(b, int(o.get("shrink_axis_mask", 0)))
+    tflite.StridedSliceOptionsAddOffset(b, bool(o.get("offset", False)))
+    return tflite.StridedSliceOptionsEnd(b)
+
+
+def _pack_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+    tflite.PackOptionsStart(b)
+    tflite.PackOptionsAddValuesCount(b, int(o["values_count"]))
+    tflite.PackOptionsAddAxis(b, int(o.get("axis", 0)))
+    return tflite.PackOptionsEnd(b)
+
+
+def _gather_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+    tflite.GatherOptionsStart(b)
+    tflite.GatherOptionsAddAxis(b, int(o.get("axis", 0)))
+    tflite.GatherOptionsAddBatchDims(b, int(o.get("batch_dims", 0)))
+    return tflite.GatherOptionsEnd(b)
+
+
+def _squeeze_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+    dims = _int32_vector(b, tflite.SqueezeOptionsStartSqueezeDimsVector, o.get("squeeze_dims", []))
+    tflite.SqueezeOptionsStart(b)
+    tflite.SqueezeOptionsAddSqueezeDims(b, dims)
+    return tflite.SqueezeOptionsEnd(b)
+
+
+def _split_options(start: Callable, add: Callable, end: Callable) -> Callable[[flatbuffers.Builder, dict], int]:
+    def build(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+        start(b)
+        add(b, int(o["num_splits"]))
+        return end(b)
+    return build
+
+
 def _empty(start: Callable, end: Callable) -> Callable[[flatbuffers.Builder, dict], int]:
     def build(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
         start(b)
@@ -307,7 +358,24 @@ _OPS: dict[str, tuple[int, Callable | None, set[str]]] = {
                    _empty(tflite.DequantizeOptionsStart, tflite.DequantizeOptionsEnd), set()),
     "RELU": (tflite.BuiltinOptions.NONE, None, set()),
     "RELU6": (tflite.BuiltinOptions.NONE, None, set()),
+    # Shape ops (inputs such as begin/end/strides, axis, size_splits are passed as constant TensorSpecs).
+    "SHAPE": (tflite.BuiltinOptions.ShapeOptions, _shape_options, set()),
+    "STRIDED_SLICE": (tflite.BuiltinOptions.StridedSliceOptions, _strided_slice_options,
+                      {"begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask", "offset"}),
+    "SLICE": (tflite.BuiltinOptions.SliceOptions, _empty(tflite.SliceOptionsStart, tflite.SliceOptionsEnd), set()),
+    "PACK": (tflite.BuiltinOptions.PackOptions, _pack_options, {"values_count", "axis"}),
+    "GATHER": (tflite.BuiltinOptions.GatherOptions, _gather_options, {"axis", "batch_dims"}),
+    "SQUEEZE": (tflite.BuiltinOptions.SqueezeOptions, _squeeze_options, {"squeeze_dims"}),
+    "EXPAND_DIMS": (tflite.BuiltinOptions.ExpandDimsOptions,
+                    _empty(tflite.ExpandDimsOptionsStart, tflite.ExpandDimsOptionsEnd), set()),
+    "SPLIT": (tflite.BuiltinOptions.SplitOptions, _split_options(
+        tflite.SplitOptionsStart, tflite.SplitOptionsAddNumSplits, tflite.SplitOptionsEnd), {"num_splits"}),
+    "SPLIT_V": (tflite.BuiltinOptions.SplitVOptions, _split_options(
+        tflite.SplitVOptionsStart, tflite.SplitVOptionsAddNumSplits, tflite.SplitVOptionsEnd), {"num_splits"}),
+    "REDUCE_PROD": (tflite.BuiltinOptions.ReducerOptions, _reducer_options, {"keep_dims"}),
     # Ops dwscodegen does not support, for tests of the importer's error messages.
+    "FLOOR": (tflite.BuiltinOptions.NONE, None, set()),
+    "SQRT": (tflite.BuiltinOptions.NONE, None, set()),
     "LOGISTIC": (tflite.BuiltinOptions.NONE, None, set()),
     "TANH": (tflite.BuiltinOptions.NONE, None, set()),
 }
@@ -458,12 +526,62 @@ def build_single_op_model(
     options: dict[str, Any] | None = None,
 ) -> bytes:
     """Serialise a one-operator TFLite model (schema version 3)."""
+    return build_model([OpSpec(op, inputs, outputs, options or {})])
+
+
+@dataclass
+class OpSpec:
+    """One operator of a model built with ``build_model``."""
+    op: str
+    inputs: list[TensorSpec | None]
+    outputs: list[TensorSpec]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def build_model(ops: Sequence[OpSpec], outputs: Sequence[TensorSpec] | None = None) -> bytes:
+    """Serialise a model of several operators, in execution order (schema version 3).
+
+    A tensor is one spec object, shared by the ops that use it (activations may also be matched by name).
+    Subgraph inputs: the data-less specs no op produces, in first-use order. Subgraph outputs: ``outputs``,
+    default every produced tensor no op consumes, in production order. Each operator gets the single-op
+    conveniences (zero bias, depth multiplier, option-carried constants)."""
+    prepared = [_prepared(o.op, o.inputs, o.outputs, dict(o.options)) for o in ops]
+    tensors: list[TensorSpec] = []
+    index: dict[int, int] = {}
+    by_name: dict[str, int] = {}
+
+    def tensor_index(spec: TensorSpec, generated: bool = False) -> int:
+        if id(spec) in index:
+            return index[id(spec)]
+        if spec.name in by_name and spec.data is None and tensors[by_name[spec.name]].data is None:
+            return by_name[spec.name]
+        if spec.name in by_name and generated:   # a zero bias or option-carried constant of a later op
+            spec = TensorSpec(f"{spec.name}_{len(tensors)}", spec.shape, spec.dtype, spec.data, spec.scale,
+                              spec.zero_point, spec.quantized_dimension)
+        index[id(spec)] = by_name[spec.name] = len(tensors)
+        tensors.append(spec)
+        return len(tensors) - 1
+
+    operators = []
+    for given, (op, inputs, outs, options, version) in zip(ops, prepared):
+        mine = {id(spec) for spec in given.inputs}
+        ins = [-1 if spec is None else tensor_index(spec, id(spec) not in mine) for spec in inputs]
+        operators.append((op, ins, [tensor_index(spec) for spec in outs], options, version))
+    produced = [t for _, _, outs, _, _ in operators for t in outs]
+    consumed = {t for _, ins, _, _, _ in operators for t in ins}
+    graph_inputs = list(dict.fromkeys(t for _, ins, _, _, _ in operators for t in ins
+                                      if t >= 0 and tensors[t].data is None and t not in produced))
+    graph_outputs = ([tensor_index(s) for s in outputs] if outputs is not None
+                     else [t for t in produced if t not in consumed])
+    return _serialize(tensors, operators, graph_inputs, graph_outputs)
+
+
+def _prepared(op: str, inputs: list[TensorSpec | None], outputs: list[TensorSpec], options: dict[str, Any]):
+    """(op, inputs, outputs, options, version) with the single-op conveniences applied."""
     op = op.upper()
     if op not in _OPS:
         raise ValueError(f"unsupported op {op!r}; supported: {', '.join(SUPPORTED_OPS)}")
-    options = dict(options or {})
-    options_type, options_fn, allowed = _OPS[op]
-    _check_keys(op, options, allowed)
+    _check_keys(op, options, _OPS[op][2])
     for spec in [s for s in inputs if s is not None] + list(outputs):
         if spec.dtype not in _DTYPES:
             raise ValueError(f"{spec.name}: unsupported dtype {spec.dtype!r}")
@@ -477,24 +595,15 @@ def build_single_op_model(
     if op == "CONV_2D" and len(inputs) == 2:
         inputs.append(_zero_bias(inputs[0], inputs[1]))
     inputs = _aux_inputs(op, inputs, options)
-    version = op_version(op, inputs, outputs, options)
-    code = getattr(tflite.BuiltinOperator, op)
+    return op, inputs, list(outputs), options, op_version(op, inputs, outputs, options)
 
-    # Tensor table: op inputs (skipping omitted ones) then outputs.
-    tensors: list[TensorSpec] = []
-    op_in_idx: list[int] = []
-    for spec in inputs:
-        if spec is None:
-            op_in_idx.append(-1)
-        else:
-            op_in_idx.append(len(tensors))
-            tensors.append(spec)
-    op_out_idx = list(range(len(tensors), len(tensors) + len(outputs)))
-    tensors.extend(outputs)
+
+def _serialize(tensors: list[TensorSpec], operators: list, graph_inputs: list[int],
+               graph_outputs: list[int]) -> bytes:
+    """operators: (op, input indices, output indices, options, version) in execution order."""
     names = [t.name for t in tensors]
     if len(set(names)) != len(names):
         raise ValueError(f"tensor names must be unique: {names}")
-    graph_inputs = [i for i, s in zip(op_in_idx, inputs) if s is not None and s.data is None]
 
     b = flatbuffers.Builder(1024)
 
@@ -527,22 +636,27 @@ def build_single_op_model(
             tflite.TensorAddQuantization(b, quant)
         tensor_offsets.append(tflite.TensorEnd(b))
 
-    builtin_options = options_fn(b, options) if options_fn is not None else None
-    op_inputs = _int32_vector(b, tflite.OperatorStartInputsVector, op_in_idx)
-    op_outputs = _int32_vector(b, tflite.OperatorStartOutputsVector, op_out_idx)
-    tflite.OperatorStart(b)
-    tflite.OperatorAddOpcodeIndex(b, 0)
-    tflite.OperatorAddInputs(b, op_inputs)
-    tflite.OperatorAddOutputs(b, op_outputs)
-    if builtin_options is not None:
-        tflite.OperatorAddBuiltinOptionsType(b, options_type)
-        tflite.OperatorAddBuiltinOptions(b, builtin_options)
-    operator = tflite.OperatorEnd(b)
+    # one operator code per distinct (op, version), in first-use order
+    codes = list(dict.fromkeys((op, version) for op, _, _, _, version in operators))
+    operator_offsets = []
+    for op, op_in_idx, op_out_idx, options, version in operators:
+        options_type, options_fn, _ = _OPS[op]
+        builtin_options = options_fn(b, options) if options_fn is not None else None
+        op_inputs = _int32_vector(b, tflite.OperatorStartInputsVector, op_in_idx)
+        op_outputs = _int32_vector(b, tflite.OperatorStartOutputsVector, op_out_idx)
+        tflite.OperatorStart(b)
+        tflite.OperatorAddOpcodeIndex(b, codes.index((op, version)))
+        tflite.OperatorAddInputs(b, op_inputs)
+        tflite.OperatorAddOutputs(b, op_outputs)
+        if builtin_options is not None:
+            tflite.OperatorAddBuiltinOptionsType(b, options_type)
+            tflite.OperatorAddBuiltinOptions(b, builtin_options)
+        operator_offsets.append(tflite.OperatorEnd(b))
 
     sg_tensors = _offset_vector(b, tflite.SubGraphStartTensorsVector, tensor_offsets)
     sg_inputs = _int32_vector(b, tflite.SubGraphStartInputsVector, graph_inputs)
-    sg_outputs = _int32_vector(b, tflite.SubGraphStartOutputsVector, op_out_idx)
-    sg_ops = _offset_vector(b, tflite.SubGraphStartOperatorsVector, [operator])
+    sg_outputs = _int32_vector(b, tflite.SubGraphStartOutputsVector, graph_outputs)
+    sg_ops = _offset_vector(b, tflite.SubGraphStartOperatorsVector, operator_offsets)
     sg_name = b.CreateString("main")
     tflite.SubGraphStart(b)
     tflite.SubGraphAddTensors(b, sg_tensors)
@@ -552,13 +666,16 @@ def build_single_op_model(
     tflite.SubGraphAddName(b, sg_name)
     subgraph = tflite.SubGraphEnd(b)
 
-    tflite.OperatorCodeStart(b)
-    tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
-    tflite.OperatorCodeAddBuiltinCode(b, code)
-    tflite.OperatorCodeAddVersion(b, version)
-    opcode = tflite.OperatorCodeEnd(b)
+    opcode_offsets = []
+    for op, version in codes:
+        code = getattr(tflite.BuiltinOperator, op)
+        tflite.OperatorCodeStart(b)
+        tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
+        tflite.OperatorCodeAddBuiltinCode(b, code)
+        tflite.OperatorCodeAddVersion(b, version)
+        opcode_offsets.append(tflite.OperatorCodeEnd(b))
 
-    opcodes = _offset_vector(b, tflite.ModelStartOperatorCodesVector, [opcode])
+    opcodes = _offset_vector(b, tflite.ModelStartOperatorCodesVector, opcode_offsets)
     subgraphs = _offset_vector(b, tflite.ModelStartSubgraphsVector, [subgraph])
     buffers = _offset_vector(b, tflite.ModelStartBuffersVector, buffer_offsets)
     description = b.CreateString("dwscodegen single-op oracle")
