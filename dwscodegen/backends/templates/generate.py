@@ -35,7 +35,7 @@ def kernel_used(graph: Graph, op: Op, target: Target, kernel: str | None = None)
     """The variant `op` gets on `target` for the tuning choice `kernel` (None: the default): "portable" or
     the SIMD variant's template stem."""
     chosen = simd.select(graph, op, target, _context(graph, op, title=""), kernel)
-    return chosen[0].removeprefix("kernels/").removesuffix(".c.j2") if chosen else simd.PORTABLE
+    return simd.variant_name(chosen) if chosen else simd.PORTABLE
 
 
 def _context(graph: Graph, op: Op, title: str) -> dict:

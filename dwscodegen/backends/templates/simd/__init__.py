@@ -33,11 +33,11 @@ import os
 
 from ....ir import Graph, Op
 from ....targets import Target
-from . import dsp, mve
+from . import dsp, mve, tiled
 from .common import conv_info
 
 # target feature -> the module of its variants, most capable first
-ISAS = (("mve", mve), ("dsp", dsp))
+ISAS = (("mve", mve), ("dsp", dsp), ("thumb2", tiled))
 
 
 def _isa(target: Target):
@@ -65,14 +65,20 @@ def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None =
     return None if isa is None else isa.select(info, ctx, kernel)
 
 
+def variant_name(chosen: tuple[str, dict]) -> str:
+    """The name of a selected variant: its context's `variant`, or else its template's stem."""
+    template, ctx = chosen
+    return ctx.get("variant") or template.removeprefix("kernels/").removesuffix(".c.j2")
+
+
 def variants(graph: Graph, op: Op, target: Target, ctx: dict) -> list[str]:
-    """Template stems of every variant that applies to `op` on `target` (the tuner's choices)."""
+    """Names of every variant that applies to `op` on `target` (the tuner's choices)."""
     isa = _isa(target)
     names = isa.VARIANTS if isa is not None else ()
     found = []
     for name in names:
         chosen = select(graph, op, target, dict(ctx), name)
-        if chosen is not None and chosen[0] == f"kernels/{name}.c.j2":
+        if chosen is not None and variant_name(chosen) == name:
             found.append(name)
     return found
 
