@@ -92,24 +92,29 @@ def generate(model: Path, target: str, outdir: Path, backend: str, db_path: Path
                    "reference kernels for .tflite, onnxruntime for .onnx) when installed, else the NumPy reference.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report as JSON to this file.")
+@click.option("--flash", metavar="SIZE", help="Flash of the part the fit is checked against (e.g. 4M); default: "
+                                              "the target file's part. QEMU runs on the board's memory either way.")
+@click.option("--ram", metavar="SIZE", help="RAM of the part the fit is checked against; default: the target file's.")
 @user_errors
 def verify(model: Path, target: str, backend: str, runs: int, seed: int, timeout: float, db_path: Path | None,
-           oracle: str, json_path: Path | None):
+           oracle: str, json_path: Path | None, flash: str | None, ram: str | None):
     """Build MODEL's library for TARGET, run it and compare with the NumPy reference.
 
     int8 must be bit-exact; float32 within 1e-5 * max(1, max|reference|). Exits 0 only if every output matches.
     """
+    from .footprint import parse_size
     from .importers import load_model
     from .verify import ORACLE_LABELS, choose_oracle, verify_graph
 
     tgt = load_target(target)
+    budgets = dict(flash=parse_size(flash) if flash else None, ram=parse_size(ram) if ram else None)
     graph = load_model(model)
     oracle = choose_oracle(graph, oracle)
     click.echo(f"{graph.name}: {len(graph.ops)} layers, {'/'.join(sorted(graph.activation_dtypes()))}, on {tgt.name} "
                f"({backend} backend), {runs} seeded input(s), seed {seed}; oracle: {ORACLE_LABELS[oracle]}")
     schedules = _tuned(graph, db_path, tgt, backend)
     report = verify_graph(graph, tgt, backend, runs=runs, seed=seed, timeout=timeout, oracle=oracle,
-                          schedules=schedules)
+                          schedules=schedules, **budgets)
     click.echo(f"  {tgt.name}: {report.footprint.summary()}")
     for problem in report.fit_problems:
         click.echo(f"  warning: does not fit the target's part: {problem}")

@@ -132,11 +132,13 @@ def _read(path: Path, tensor) -> np.ndarray:
 def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs: int = 3, seed: int = 0,
                  timeout: float = 120.0, build_dir: Path | None = None, oracle: str = "auto",
                  check_layers: bool = False, schedules: dict[int, dict] | None = None,
-                 timing_repeats: int = 0, footprint: bool = True) -> VerifyReport:
+                 timing_repeats: int = 0, footprint: bool = True, flash: int | None = None,
+                 ram: int | None = None) -> VerifyReport:
     """check_layers: also compare every intermediate layer output with the oracle (report.layers).
     schedules: op index -> schedule parameters for the backend. timing_repeats (native targets): also
     time that many runs of the first input and report the median nanoseconds per run. footprint: also
-    compile the library alone to measure flash/RAM (the tuner, which only needs the cost, skips it)."""
+    compile the library alone to measure flash/RAM (the tuner, which only needs the cost, skips it) and
+    check it against the part (flash / ram bytes; default the target file's)."""
     oracle = choose_oracle(graph, oracle)
     lib = generate_library(graph, target, backend, schedules)
     with tempfile.TemporaryDirectory(prefix="dwscodegen-verify-") as tmp:
@@ -156,7 +158,7 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
                               comparisons=[])
         if footprint:
             report.footprint = measure(lib, target)
-            report.fit_problems = check_fit(report.footprint, target)
+            report.fit_problems = check_fit(report.footprint, target, flash, ram)
         timing = re.search(r"^dws_timing_ns (\d+)$", result.stdout, re.M)
         report.ns_per_run = int(timing.group(1)) if timing else None
         if result.marker_counts:
