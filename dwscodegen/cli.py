@@ -172,10 +172,11 @@ def inspect(model: Path, target: str):
     lib = generate_library(graph, tgt)
     rows = layer_rows(graph, lib.plan)
     click.echo(f"{graph.name} ({model.name}): {len(graph.ops)} layers, {'/'.join(sorted(graph.activation_dtypes()))}")
-    header = f"{'#':>3} {'name':<22} {'op':<16} {'input':<16} {'output':<16} {'MACs':>11} {'params':>8} {'arena':>13}"
+    header = (f"{'#':>3} {'name':<22} {'op':<16} {'kind':<11} {'input':<16} {'output':<16} {'MACs':>11} "
+              f"{'params':>8} {'arena':>13}")
     click.echo(header)
     for r in rows:
-        click.echo(f"{r.index:>3} {r.name[:22]:<22} {r.op:<16} {r.input_shape:<16} {r.output_shape:<16} "
+        click.echo(f"{r.index:>3} {r.name[:22]:<22} {r.op:<16} {r.kind:<11} {r.input_shape:<16} {r.output_shape:<16} "
                    f"{r.macs:>11,} {r.params:>8,} {r.arena:>13}")
     fp = measure(lib, tgt)
     click.echo(f"total: {sum(r.macs for r in rows):,} MACs, {sum(r.params for r in rows):,} parameters; "

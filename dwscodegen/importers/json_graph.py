@@ -184,7 +184,7 @@ def _simple_attrs(ctx: _Ctx, where: str, kind: str, spec: dict, activation: Acti
     """Attributes of every op but the convolutions (None for those)."""
     if kind == "Add":
         return AddAttrs(activation=activation)
-    if kind in ("AveragePool2D", "MaxPool2D"):
+    if OPS[kind].kind == "pool":
         filt = _ints(ctx, where, "filter", spec.get("filter"), 2)
         stride = _ints(ctx, where, "stride", spec.get("stride", [1, 1]), 2)
         if min(filt) < 1 or min(stride) < 1:
