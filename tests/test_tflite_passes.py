@@ -17,17 +17,19 @@ from dwscodegen.verify import verify_graph
 
 pytestmark = pytest.mark.skipif(not tflite_interpreter.available(), reason="ai-edge-litert not installed")
 from .support import tflite_chains as chains  # noqa: E402
+from .support.targets import target_or_skip  # noqa: E402
 
 BACKENDS = ["templates", pytest.param("tvm", marks=[pytest.mark.tvm, pytest.mark.skipif(
     importlib.util.find_spec("tvm") is None, reason="apache-tvm not installed")])]
 DTYPES = ["int8", "float32"]
 
 
-def _verify(tmp_path, model: bytes, backend: str, name: str = "model"):
-    path = tmp_path / f"{name}.tflite"
+def _verify(tmp_path, model: bytes, backend: str, target: str = "x86_64"):
+    path = tmp_path / "model.tflite"
     path.write_bytes(model)
     graph = load_model(path)
-    report = verify_graph(graph, load_target("x86_64"), backend=backend, runs=2, seed=4, oracle="tflite")
+    tgt = load_target(target) if target == "x86_64" else target_or_skip(target)
+    report = verify_graph(graph, tgt, backend=backend, runs=2, seed=4, oracle="tflite")
     assert report.oracle == "tflite"
     assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
     return graph
@@ -81,6 +83,14 @@ def test_strided_slice_of_an_activation_is_a_slice(tmp_path, case, dtype, backen
     assert [op.type for op in graph.ops] == ["Slice"] + ["Reshape"] * rank_changes
 
 
+@pytest.mark.parametrize("target, dtype", [("cortex-m4", "int8"), ("cortex-m55", "float32")])
+def test_slices_on_cortex_m(tmp_path, target, dtype):
+    """The slice kernel's pointer walks (negative steps included) under QEMU, on a DSP and an MVE core."""
+    model, _ = chains.strided_slice(dtype, *STRIDED_SLICES["reversed"][:4], **STRIDED_SLICES["reversed"][4])
+    _verify(tmp_path, model, "templates", target)
+    _verify(tmp_path, chains.split_sizes(dtype), "templates", target)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("chain", ["slice_sizes", "split", "split_sizes"])
@@ -119,9 +129,9 @@ def test_requantize_in_front_of_a_concatenation_folds_into_it(tmp_path, backend)
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_two_outputs_in_another_order_than_computed(tmp_path, dtype, backend):
-    graph = _verify(tmp_path, chains.two_outputs(dtype), backend)
-    assert graph.outputs == ["pooled", "flat"]
+def test_outputs_in_another_order_than_computed_one_read_again(tmp_path, dtype, backend):
+    graph = _verify(tmp_path, chains.three_outputs(dtype), backend)
+    assert graph.outputs == ["pooled", "r", "flat"]
 
 
 def test_a_pack_of_activations_is_a_clear_error(tmp_path):

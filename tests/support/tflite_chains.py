@@ -122,12 +122,13 @@ def requantized_concatenation() -> bytes:
     return build_model([OpSpec("QUANTIZE", [x0], [q0]), OpSpec("CONCATENATION", [q0, x1], [y], dict(axis=-1))])
 
 
-def two_outputs(dtype: str) -> bytes:
-    """Two outputs from two branches, listed in the other order than they are computed (as BlazeFace does)."""
+def three_outputs(dtype: str) -> bytes:
+    """Outputs listed in another order than they are computed (as BlazeFace's are), one of them also read by
+    later ops."""
     x = act("x", (1, 4, 4, 3), dtype)
     r, flat, pooled = act("r", (1, 4, 4, 3), dtype), act("flat", (1, 16, 3), dtype), act("pooled", (1, 2, 2, 3), dtype)
     return build_model([OpSpec("RELU", [x], [r]),
                         OpSpec("RESHAPE", [r], [flat], dict(new_shape=[1, 16, 3])),
-                        OpSpec("MAX_POOL_2D", [x], [pooled], dict(filter_h=2, filter_w=2, stride_h=2, stride_w=2,
+                        OpSpec("MAX_POOL_2D", [r], [pooled], dict(filter_h=2, filter_w=2, stride_h=2, stride_w=2,
                                                                   padding="VALID"))],
-                       outputs=[pooled, flat])
+                       outputs=[pooled, r, flat])
