@@ -52,6 +52,15 @@ def test_float16_weights_fold_to_float32_constants(tmp_path, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_shape_ops_on_constant_weights_fold(tmp_path, backend):
+    rng = np.random.default_rng(7)
+    graph = _verify(tmp_path, chains.sliced_constant_weights(rng), backend)
+    assert [op.type for op in graph.ops] == ["Conv2D"]
+    w_all = np.random.default_rng(7).normal(0, 0.3, (8, 3, 3, 2)).astype(np.float32)
+    np.testing.assert_array_equal(graph.tensor(graph.ops[0].inputs[1]).data, w_all[1::2])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_squeeze_and_expand_dims_become_reshapes(tmp_path, dtype, backend):
     graph = _verify(tmp_path, chains.squeeze_expand(dtype), backend)

@@ -32,20 +32,19 @@ def _slice_size(op, x, begin, size):
     return [x[box_of_index(x.shape, index).index]]
 
 
-def _split_points(op, n_axis: int) -> list[int]:
+def _split(op, x):
+    """Split (equal parts) and SplitSizes (`sizes`) along `axis`."""
     o = op.attrs.options
-    sizes = o.get("sizes") or [n_axis // o["num_splits"]] * o["num_splits"]
-    return list(np.cumsum(sizes)[:-1])
+    sizes = o.get("sizes") or [x.shape[o["axis"]] // o["num_splits"]] * o["num_splits"]
+    return np.split(x, list(np.cumsum(sizes)[:-1]), axis=o["axis"])
 
 
 # op type -> (value inputs -> [output values]); inputs arrive as NumPy arrays of their tensors' shapes
 EVALUATORS = {
     "StridedSlice": _strided_slice,
     "SliceSize": _slice_size,
-    "Split": lambda op, x: np.split(x, _split_points(op, x.shape[op.attrs.options["axis"]]),
-                                    axis=op.attrs.options["axis"]),
-    "SplitSizes": lambda op, x: np.split(x, _split_points(op, x.shape[op.attrs.options["axis"]]),
-                                         axis=op.attrs.options["axis"]),
+    "Split": _split,
+    "SplitSizes": _split,
     "Pack": lambda op, *xs: [np.stack(xs, axis=op.attrs.options.get("axis", 0))],
     "Gather": lambda op, params, indices: [np.take(params, indices, axis=op.attrs.options.get("axis", 0))],
     "ReduceProd": lambda op, x, axes: [np.prod(x, axis=tuple(_ints(axes)), dtype=x.dtype,

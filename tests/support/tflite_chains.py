@@ -68,6 +68,22 @@ def float16_conv(rng) -> bytes:
                         OpSpec("CONV_2D", [x, w, b], [y], dict(padding="SAME", fused_activation="RELU"))])
 
 
+def sliced_constant_weights(rng) -> bytes:
+    """float32 CONV_2D whose filter is every other row of a constant (STRIDED_SLICE) and whose bias is a
+    SQUEEZE of one SPLIT part of another: shape ops on constants, folded at import."""
+    w_all = TensorSpec("w_all", (8, 3, 3, 2), "float32", data=rng.normal(0, 0.3, (8, 3, 3, 2)).astype(np.float32))
+    b_all = TensorSpec("b_all", (2, 4), "float32", data=rng.normal(0, 0.1, (2, 4)).astype(np.float32))
+    w, b0, b1, b = (TensorSpec(n, s, "float32") for n, s in (("w", (4, 3, 3, 2)), ("b0", (1, 4)), ("b1", (1, 4)),
+                                                              ("b", (4,))))
+    x, y = act("x", (1, 5, 5, 2), "float32"), act("y", (1, 5, 5, 4), "float32")
+    return build_model([
+        OpSpec("STRIDED_SLICE", [w_all, ints("begin", [1, 0, 0, 0]), ints("end", [8, 3, 3, 2]),
+                                 ints("strides", [2, 1, 1, 1])], [w]),
+        OpSpec("SPLIT", [ints("axis", 0), b_all], [b0, b1], dict(num_splits=2)),
+        OpSpec("SQUEEZE", [b1], [b], dict(squeeze_dims=[0])),
+        OpSpec("CONV_2D", [x, w, b], [y], dict(padding="SAME"))], outputs=[y])
+
+
 def squeeze_expand(dtype: str) -> bytes:
     x, mid, y = act("x", (1, 1, 1, 8), dtype), act("mid", (1, 8), dtype), act("y", (1, 8, 1), dtype)
     return build_model([OpSpec("SQUEEZE", [x], [mid], dict(squeeze_dims=[1, 2])),
