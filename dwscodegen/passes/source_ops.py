@@ -13,7 +13,7 @@ under these names:
     SplitSizes     [x] -> outputs of `sizes` along `axis` (TFLite SPLIT_V)
     Pack           [x0, x1, ...] stacked along a new `axis`
     Gather         [params, indices] along `axis` (batch_dims 0)
-    Squeeze        [x] -> x without the size-1 axes `axes` (the output tensor gives the shape)
+    Squeeze        [x] -> x without some of its size-1 axes (the output tensor gives the shape)
     ExpandDims     [x, axis] -> x with a new size-1 axis (the output tensor gives the shape)
     ReduceProd     [x, axes]; keep_dims
     Requantize     [x] int8 -> int8 with another scale / zero point (TFLite QUANTIZE int8 -> int8, which a
