@@ -15,10 +15,10 @@ DTYPES = {"float32": np.float32, "int8": np.int8, "int32": np.int32}
 IMPORT_DTYPES = {**DTYPES, "float16": np.float16}
 OP_TYPES = ("Conv2D", "DepthwiseConv2D", "Add", "AveragePool2D", "MaxPool2D", "FullyConnected", "Softmax",
             "Reshape", "Mean", "Pad", "Concatenation", "Quantize", "Dequantize", "Relu", "Relu6",
-            "Slice")
+            "ResizeBilinear", "ResizeNearest", "TransposeConv2D", "Slice")
 # Op types being added (their attrs are defined below; each joins OP_TYPES when every stage has it):
 # elementwise "Mul", "Maximum", "Minimum" (broadcast NumPy-style, like Add), "HardSwish", "Logistic", "Tanh",
-# "LeakyRelu", "PRelu"; spatial "ResizeBilinear", "ResizeNearest", "TransposeConv2D".
+# "LeakyRelu", "PRelu".
 ACTIVATIONS = ("none", "relu", "relu6", "clamp")
 
 
@@ -112,8 +112,10 @@ class SoftmaxAttrs:
 
 @dataclass
 class MeanAttrs:
-    """Mean over H and W of an NHWC tensor (global average pooling)."""
+    """Mean over `axes` (non-negative, ascending, contiguous: H and W of an NHWC tensor is global average
+    pooling); keep_dims keeps them as 1s, else they are dropped."""
     keep_dims: bool = True
+    axes: tuple[int, ...] = (1, 2)
 
 
 @dataclass
@@ -225,3 +227,16 @@ def conv_output_hw(in_hw: tuple[int, int], kernel_hw: tuple[int, int], a: Conv2D
                                   (in_hw[1], kernel_hw[1], a.stride[1], a.dilation[1], left, right)):
         out.append((size + p0 + p1 - ((k - 1) * d + 1)) // s + 1)
     return out[0], out[1]
+
+
+def transpose_conv_crop(padding: str, in_hw: tuple[int, int], kernel_hw: tuple[int, int], out_hw: tuple[int, int],
+                        stride: tuple[int, int]) -> tuple[int, int, int, int]:
+    """TransposeConv2DAttrs.pad of TFLite's TRANSPOSE_CONV "SAME" / "VALID": its padding is that of the forward
+    convolution from the output size (transpose_conv.cc ComputePaddingHeightWidth), so SAME crops
+    same_padding(out)[0] at the top/left and VALID nothing; the bottom/right crop is what remains of the full
+    (H - 1) * stride + K output (negative: rows only the bias reaches)."""
+    pad = []
+    for size, k, out, s in zip(in_hw, kernel_hw, out_hw, stride):
+        top = same_padding(out, k, s, 1)[0] if padding == "SAME" else 0
+        pad += [top, (size - 1) * s + k - top - out]
+    return tuple(pad)

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from .ir import (AddAttrs, ConcatAttrs, Conv2DAttrs, FullyConnectedAttrs, Graph, MeanAttrs, NoAttrs, Op, PadAttrs,
-                 PoolAttrs, SliceAttrs, SoftmaxAttrs)
+                 PoolAttrs, ResizeAttrs, SliceAttrs, SoftmaxAttrs, TransposeConv2DAttrs)
 
 
 def _conv_macs(graph: Graph, op: Op) -> int:
@@ -29,11 +29,16 @@ def _pool_macs(graph: Graph, op: Op) -> int:
     return graph.tensor(op.outputs[0]).size * int(np.prod(op.attrs.filter))
 
 
+def _transpose_conv_macs(graph: Graph, op: Op) -> int:
+    # every input value times the whole filter, as the scatter computes it (cropped taps included)
+    return graph.tensor(op.inputs[0]).size * int(np.prod(graph.tensor(op.inputs[1]).shape[:3]))
+
+
 @dataclass(frozen=True)
 class OpFacts:
-    # conv (a filter slides over H, W) | fully_connected | pool | reduce | softmax | elementwise (one output
-    # value from the values at the same index) | shape (moves values without arithmetic: reshape, pad, concat,
-    # slice) | quantize (converts between float32 and int8)
+    # conv (a filter slides over H, W) | transpose_conv (each input value scatters the filter) | fully_connected |
+    # pool | reduce | softmax | resize | elementwise (one output value from the values at the same index) |
+    # shape (moves values without arithmetic: reshape, pad, concat, slice) | quantize (float32 <-> int8)
     kind: str
     inputs: tuple[int, int]          # how many inputs (activations and constants), at least and at most
     attrs: type                      # the attrs dataclass of ir.py
@@ -63,6 +68,9 @@ OPS: dict[str, OpFacts] = {
     "Dequantize": OpFacts("quantize", (1, 1), NoAttrs, converts=("int8", "float32")),
     "Relu": OpFacts("elementwise", (1, 1), NoAttrs),
     "Relu6": OpFacts("elementwise", (1, 1), NoAttrs),
+    "ResizeBilinear": OpFacts("resize", (1, 1), ResizeAttrs),
+    "ResizeNearest": OpFacts("resize", (1, 1), ResizeAttrs),
+    "TransposeConv2D": OpFacts("transpose_conv", (2, 3), TransposeConv2DAttrs, macs=_transpose_conv_macs),
     "Slice": OpFacts("shape", (1, 1), SliceAttrs),
 }
 

@@ -13,7 +13,7 @@ import math
 from typing import Sequence
 
 from .ir import Graph, Op
-from .quant import activation_range_int8, quantize_multiplier
+from .quant import INT32_MAX, activation_range_int8, quantize_multiplier
 
 ADD_LEFT_SHIFT = 20   # tflite's headroom for int8 Add
 
@@ -108,7 +108,8 @@ def softmax_qparams(graph: Graph, op: Op) -> SoftmaxParams:
 
 def mean_qparams(graph: Graph, op: Op) -> MeanParams:
     x = graph.tensor(op.inputs[0])
-    return mean_params(*scale_zp(graph, op.inputs[0]), *scale_zp(graph, op.outputs[0]), x.shape[1] * x.shape[2])
+    count = int(np.prod([x.shape[a] for a in op.attrs.axes]))
+    return mean_params(*scale_zp(graph, op.inputs[0]), *scale_zp(graph, op.outputs[0]), count)
 
 
 def relu_qparams(graph: Graph, op: Op) -> RequantizeParams:
@@ -246,24 +247,28 @@ SCALED_DIFF_INTEGER_BITS = 5      # Q5.26 input to exp()
 @dataclass(frozen=True)
 class SoftmaxParams:
     input_multiplier: int     # Q31 multiplier of beta * input_scale * 2^(31-5), capped
-    input_left_shift: int     # >= 0
+    input_left_shift: int     # TFLite's left shift (>= 0); negative: a right shift (beyond TFLite's limit 1)
     diff_min: int             # input differences below this contribute exactly 0
 
 
-def softmax_params(input_scale: float, beta: float) -> SoftmaxParams:
-    """PreprocessSoftmaxScaling + CalculateInputRadius, as TFLite's Prepare (float32 scale and beta
-    widened to double; double rounding build, so the multiplier cap is 2^31 - 1)."""
+def softmax_input_multiplier(input_scale: float, beta: float) -> float:
+    """beta * input_scale * 2^26 as PreprocessSoftmaxScaling computes it (float32 scale and beta
+    widened to double; double rounding build, so the cap is 2^31 - 1)."""
     scale, b = float(np.float32(input_scale)), float(np.float32(beta))
-    real = min(b * scale * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)), float((1 << 31) - 1))
-    multiplier, shift = quantize_multiplier(real)
-    if shift < 0:
-        raise ValueError(f"softmax input scale * beta = {b * scale} too small (left shift {shift} < 0)")
-    return SoftmaxParams(multiplier, shift, -calculate_input_radius(SCALED_DIFF_INTEGER_BITS, shift))
+    return min(b * scale * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)), float((1 << 31) - 1))
+
+
+def softmax_params(input_scale: float, beta: float) -> SoftmaxParams:
+    """PreprocessSoftmaxScaling + CalculateInputRadius, as TFLite's Prepare; for beta * input_scale
+    <= 2^-26, where TFLite aborts, the continuation described in the module docstring."""
+    multiplier, shift = quantize_multiplier(softmax_input_multiplier(input_scale, beta))
+    radius = calculate_input_radius(SCALED_DIFF_INTEGER_BITS, shift)
+    return SoftmaxParams(multiplier, shift, -min(radius, INT32_MAX))
 
 
 def calculate_input_radius(input_integer_bits: int, input_left_shift: int, total_signed_bits: int = 31) -> int:
-    max_input_rescaled = (1.0 * ((1 << input_integer_bits) - 1) * float(1 << (total_signed_bits - input_integer_bits))
-                          / float(1 << input_left_shift))
+    max_input_rescaled = math.ldexp(1.0 * ((1 << input_integer_bits) - 1),
+                                    total_signed_bits - input_integer_bits - input_left_shift)   # exact
     return int(math.floor(max_input_rescaled))
 
 

@@ -25,6 +25,7 @@ def validate(graph: Graph) -> Graph:
               "Softmax": _check_softmax, "Reshape": _check_reshape, "Mean": _check_mean, "Pad": _check_pad,
               "Concatenation": _check_concat, "Quantize": _check_quantize, "Dequantize": _check_quantize,
               "Relu": _check_relu, "Relu6": _check_relu,
+              "ResizeBilinear": _check_resize, "ResizeNearest": _check_resize, "TransposeConv2D": _check_transpose_conv,
               "Slice": _check_slice}
     for op in graph.ops:
         _check_op_facts(op, fail)
@@ -151,10 +152,10 @@ def _check_conv(graph: Graph, op: Op, dtype: str, fail) -> None:
         if not b.is_const or b.shape != (out_c,) or b.dtype != bias_dtype:
             raise fail(f"{where}: bias '{b.name}' must be a constant {bias_dtype} tensor of shape "
                        f"[{out_c}], got {b.dtype} {list(b.shape)}")
-    hybrid = op.type == "Conv2D" and dtype == "float32" and w.dtype == "int8"
+    hybrid = dtype == "float32" and w.dtype == "int8"
     if w.dtype != dtype and not hybrid:
-        raise fail(f"{where}: filter '{w.name}' is {w.dtype} but the op's activations are {dtype} (an int8 filter "
-                   "with float32 activations, TFLite's hybrid quantization, is supported for Conv2D only)")
+        raise fail(f"{where}: filter '{w.name}' is {w.dtype} but the op's activations are {dtype} (only an int8 "
+                   "filter with float32 activations, TFLite's hybrid quantization, may differ)")
     if w.dtype == "int8":
         _check_filter_quant(w, channel_axis, out_c, where, fail)
 
@@ -263,10 +264,13 @@ def _check_reshape(graph: Graph, op: Op, dtype: str, fail) -> None:
 
 def _check_mean(graph: Graph, op: Op, dtype: str, fail) -> None:
     x, y = _single_input(graph, op, fail)
-    if len(x.shape) != 4:
-        raise fail(f"{op.where()}: Mean reduces H and W of a 4-D NHWC input, got {list(x.shape)}")
-    n, _, _, c = x.shape
-    expected = (n, 1, 1, c) if op.attrs.keep_dims else (n, c)
+    axes = tuple(op.attrs.axes)
+    if (not axes or list(axes) != list(range(axes[0], axes[-1] + 1)) or axes[0] < 0
+            or axes[-1] >= len(x.shape)):
+        raise fail(f"{op.where()}: Mean axes {list(axes)} must be ascending, adjacent dimensions of the "
+                   f"{len(x.shape)}-D input (e.g. [1, 2], H and W of NHWC); other sets of axes are not supported")
+    kept = [1 if i in axes else d for i, d in enumerate(x.shape)]
+    expected = tuple(kept if op.attrs.keep_dims else [d for i, d in enumerate(x.shape) if i not in axes]) or (1,)
     if y.shape != expected:
         raise fail(f"{op.where()}: output '{y.name}' has shape {list(y.shape)} but the op computes {list(expected)}")
 
@@ -322,3 +326,53 @@ def _check_quantize(graph: Graph, op: Op, dtype: str, fail) -> None:
 
 def _check_relu(graph: Graph, op: Op, dtype: str, fail) -> None:
     _check_quantize(graph, op, dtype, fail)
+
+
+def _check_resize(graph: Graph, op: Op, dtype: str, fail) -> None:
+    x, y = _single_input(graph, op, fail)
+    if len(x.shape) != 4 or len(y.shape) != 4 or (x.shape[0], x.shape[3]) != (y.shape[0], y.shape[3]):
+        raise fail(f"{op.where()}: resizes H and W of a 4-D NHWC input; input {list(x.shape)} and output "
+                   f"{list(y.shape)} must agree in N and C")
+    if op.attrs.align_corners and op.attrs.half_pixel_centers:
+        raise fail(f"{op.where()}: align_corners and half_pixel_centers cannot both be set (TFLite refuses it)")
+    if dtype == "int8":
+        _same_quant(op, x, y, fail)    # TFLite interpolates the int8 values as they are
+        if op.type == "ResizeBilinear":
+            from .resize import bilinear_axis_int8
+            for axis in (1, 2):
+                if bilinear_axis_int8(x.shape[axis], y.shape[axis], op.attrs).lower.max() > x.shape[axis] - 1:
+                    raise fail(f"{op.where()}: TFLite's integer bilinear resize from {x.shape[axis]} to "
+                               f"{y.shape[axis]} reads past the input's last row or column (its 1/1024 scale "
+                               "is too coarse for this upscale); resize in smaller steps")
+
+
+def _check_transpose_conv(graph: Graph, op: Op, dtype: str, fail) -> None:
+    where = op.where()
+    if len(op.inputs) not in (2, 3):
+        raise fail(f"{where}: expects inputs [input, filter] or [input, filter, bias]")
+    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    if not w.is_const or len(w.shape) != 4 or len(x.shape) != 4:
+        raise fail(f"{where}: needs a 4-D NHWC input and a constant filter [OC, KH, KW, IC], got "
+                   f"{list(x.shape)} and {list(w.shape)}")
+    oc, kh, kw, ic = w.shape
+    if ic != x.shape[3]:
+        raise fail(f"{where}: filter {list(w.shape)} has {ic} input channels but input '{x.name}' has {x.shape[3]}")
+    a = op.attrs
+    top, bottom, left, right = a.pad
+    if min(a.stride) < 1 or top < 0 or left < 0:
+        raise fail(f"{where}: stride {list(a.stride)} must be >= 1 and the top/left crop {top}/{left} >= 0")
+    expected = (x.shape[0], (x.shape[1] - 1) * a.stride[0] + kh - top - bottom,
+                (x.shape[2] - 1) * a.stride[1] + kw - left - right, oc)
+    if expected[1] < 1 or expected[2] < 1 or y.shape != expected:
+        raise fail(f"{where}: output '{y.name}' has shape {list(y.shape)} but the op computes {list(expected)} "
+                   f"(padding {list(a.pad)})")
+    if len(op.inputs) == 3:
+        b = graph.tensor(op.inputs[2])
+        bias_dtype = "int32" if dtype == "int8" else "float32"
+        if not b.is_const or b.shape != (oc,) or b.dtype != bias_dtype:
+            raise fail(f"{where}: bias '{b.name}' must be a constant {bias_dtype} tensor of shape [{oc}]")
+    if w.dtype != dtype:
+        raise fail(f"{where}: filter '{w.name}' is {w.dtype} but the op's activations are {dtype} (hybrid "
+                   "transpose convolution is not supported)")
+    if dtype == "int8":
+        _check_filter_quant(w, 0, oc, where, fail)

@@ -42,6 +42,9 @@ def choose_oracle(graph: Graph, oracle: str) -> str:
     suffix = Path(graph.source).suffix.lower()
     if oracle == "auto":
         own = next((o for o, s in ORACLE_SUFFIX.items() if s == suffix), None)
+        if own == "tflite" and _installed(own):
+            from .oracles.tflite_interpreter import custom_ops
+            own = None if custom_ops(Path(graph.source)) else own    # the interpreter cannot run them
         return own if own and _installed(own) else "numpy"
     if oracle in ORACLE_SUFFIX and suffix != ORACLE_SUFFIX[oracle]:
         raise DwsError(f"the {oracle} oracle runs {ORACLE_SUFFIX[oracle]} models, not '{graph.source}'")
@@ -49,13 +52,19 @@ def choose_oracle(graph: Graph, oracle: str) -> str:
 
 
 def oracle_values(graph: Graph, oracle: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return oracle_batch(graph, oracle, [inputs])[0]
+
+
+def oracle_batch(graph: Graph, oracle: str, input_sets: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    """The oracle's tensors for each input set. A framework's (one child process for the batch) may
+    carry `notes` (oracles.isolation.OracleValues): what did not come from the labelled oracle."""
     if oracle == "tflite":
-        from .oracles.tflite_interpreter import run_tflite
-        return run_tflite(Path(graph.source), graph, inputs)
+        from .oracles.tflite_interpreter import run_tflite_batch
+        return run_tflite_batch(Path(graph.source), graph, input_sets)
     if oracle == "onnxruntime":
-        from .oracles.onnxruntime_session import run_onnxruntime
-        return run_onnxruntime(Path(graph.source), graph, inputs)
-    return run_graph(graph, inputs)
+        from .oracles.onnxruntime_session import run_onnxruntime_batch
+        return run_onnxruntime_batch(Path(graph.source), graph, input_sets)
+    return [run_graph(graph, inputs) for inputs in input_sets]
 
 
 @dataclass
@@ -72,6 +81,7 @@ class VerifyReport:
     fit_problems: list[str] = field(default_factory=list)
     layers: list[tuple] = field(default_factory=list)     # (op, Comparison) when layers were checked
     ns_per_run: int | None = None                         # median wall time per run (timing_repeats)
+    oracle_notes: list[str] = field(default_factory=list)  # what the oracle computed otherwise than labelled
 
     @property
     def ok(self) -> bool:
@@ -132,13 +142,16 @@ def _read(path: Path, tensor) -> np.ndarray:
 def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs: int = 3, seed: int = 0,
                  timeout: float = 120.0, build_dir: Path | None = None, oracle: str = "auto",
                  check_layers: bool = False, schedules: dict[int, dict] | None = None,
-                 timing_repeats: int = 0, footprint: bool = True, flash: int | None = None,
+                 timing_repeats: int = 0, footprint: bool = True,
+                 inputs: list[dict[str, np.ndarray]] | None = None, flash: int | None = None,
                  ram: int | None = None) -> VerifyReport:
     """check_layers: also compare every intermediate layer output with the oracle (report.layers).
     schedules: op index -> schedule parameters for the backend. timing_repeats (native targets): also
     time that many runs of the first input and report the median nanoseconds per run. footprint: also
     compile the library alone to measure flash/RAM (the tuner, which only needs the cost, skips it) and
-    check it against the part (flash / ram bytes; default the target file's)."""
+    check it against the part (flash / ram bytes; default the target file's).
+    inputs: these input sets (graph input name -> array) instead of `runs` seeded random ones.
+    report.oracle_notes: whatever the oracle did not compute as its label says (see oracles/)."""
     oracle = choose_oracle(graph, oracle)
     lib = generate_library(graph, target, backend, schedules)
     with tempfile.TemporaryDirectory(prefix="dwscodegen-verify-") as tmp:
@@ -149,10 +162,15 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
         if timing_repeats and target.runner == "native":
             defines["DWS_TIMING"] = str(timing_repeats)
         exe = compile_program(target, sources, [work], work / "harness", defines=defines)
-        input_sets = random_inputs(graph, seed, runs)
-        for r, inputs in enumerate(input_sets):
+        if inputs is None:
+            input_sets = random_inputs(graph, seed, runs)
+        else:
+            input_sets = [{name: np.asarray(s[name], dtype=DTYPES[graph.tensor(name).dtype]).reshape(
+                graph.tensor(name).shape) for name in graph.inputs} for s in inputs]
+            runs = len(input_sets)
+        for r, values in enumerate(input_sets):
             for i, name in enumerate(graph.inputs):
-                inputs[name].tofile(work / f"in_{r}_{i}.bin")
+                values[name].tofile(work / f"in_{r}_{i}.bin")
         result = _run_checked(target, exe, runs, work, timeout, count=target.runner == "qemu")
         report = VerifyReport(graph=graph.name, target=target.name, backend=backend, runs=runs, oracle=oracle,
                               comparisons=[])
@@ -164,7 +182,8 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
         if result.marker_counts:
             marks = result.marker_counts[:len(graph.ops) + 1]
             report.layer_instructions = [b - a for a, b in zip(marks, marks[1:])]
-        references = [oracle_values(graph, oracle, inputs) for inputs in input_sets]
+        references = oracle_batch(graph, oracle, input_sets)
+        report.oracle_notes = list(dict.fromkeys(n for ref in references for n in getattr(ref, "notes", [])))
         for i, name in enumerate(graph.outputs):
             tensor = graph.tensor(name)
             got = np.stack([_read(work / f"out_{r}_{i}.bin", tensor) for r in range(runs)])

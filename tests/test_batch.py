@@ -105,6 +105,18 @@ def _case(kind: str, dtype: str, n: int, rng) -> tuple:
         return ("QUANTIZE", [act("x", (n, 30), "float32")], [act("y", (n, 30), "int8", 0.02, 3)], {})
     if kind == "dequantize":
         return ("DEQUANTIZE", [act("x", (n, 30), "int8", 0.02, 3)], [act("y", (n, 30), "float32")], {})
+    if kind in ("resize_bilinear", "resize_nearest"):
+        op = "RESIZE_BILINEAR" if kind == "resize_bilinear" else "RESIZE_NEAREST_NEIGHBOR"
+        return (op, [act("x", (n, 3, 5, 2), dtype)], [act("y", (n, 7, 4, 2), dtype)],
+                dict(size=[7, 4], half_pixel_centers=True))
+    if kind == "transpose_conv":
+        return ("TRANSPOSE_CONV", [act("x", (n, 3, 4, 3), dtype), conv_weights(rng, (4, 3, 3, 3), dtype, 0),
+                                   bias(rng, 4, dtype)], [act("y", (n, 6, 8, 4), dtype, 0.08, 4)],
+                dict(padding="SAME", stride_h=2, stride_w=2))
+    if kind == "hybrid_depthwise":
+        return ("DEPTHWISE_CONV_2D", [act("x", (n, 7, 5, 4), dtype), conv_weights(rng, (1, 3, 3, 4), "int8", 3),
+                                      bias(rng, 4, dtype)], [act("y", (n, 4, 3, 4), dtype)],
+                dict(padding="SAME", stride_h=2, stride_w=2, fused_activation="RELU"))
     raise AssertionError(kind)
 
 
@@ -112,8 +124,10 @@ BOTH = ("int8", "float32")
 KINDS = ([(k, d) for k in ("conv", "pointwise", "depthwise", "depthwise_m2", "avg_pool", "max_pool", "add",
                            "fully_connected", "fully_connected_across_batch", "softmax", "mean", "mean_flat", "pad",
                            "pad_batch", "concatenation", "concatenation_batch", "relu", "relu6", "reshape",
-                           "reshape_batch", "slice", "slice_batch") for d in BOTH]
-         + [("hybrid", "float32"), ("hybrid_per_tensor", "float32"), ("quantize", "float32"), ("dequantize", "int8")])
+                           "reshape_batch", "resize_bilinear", "resize_nearest", "transpose_conv", "slice",
+                           "slice_batch") for d in BOTH]
+         + [("hybrid", "float32"), ("hybrid_per_tensor", "float32"), ("quantize", "float32"), ("dequantize", "int8"),
+            ("hybrid_depthwise", "float32")])
 
 
 def _graph(tmp_path, kind: str, dtype: str, n: int):

@@ -28,6 +28,7 @@ from dwscodegen.reference import fully_connected as fc
 from dwscodegen.reference import pool, shape_ops, softmax
 
 pytest.importorskip("ai_edge_litert")
+from .support.contexts import template_context  # noqa: E402
 from .support.tflite_builder import TensorSpec, build_single_op_model, run_reference  # noqa: E402
 
 ACT_BOUNDS = {"NONE": (None, None), "RELU": (0.0, None), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}
@@ -318,8 +319,9 @@ def test_softmax_reference(case, dtype):
 
 
 def softmax_sweep(n: int, seed: int):
-    """Random (shape, input scale, beta, input) inside TFLite's domain: the reference raises where
-    TFLite's kernel would abort (a row's sum of exps reaching 2^28), and such draws are replaced."""
+    """Random (shape, input scale, beta, input) inside the domain of TFLite's reference kernel, which
+    aborts the process outside it (run_reference runs in this one): draws where it would (a row's sum
+    of exps reaching 2^28) are replaced. test_softmax_any_depth.py covers the rest, isolated."""
     rng = np.random.default_rng(seed)
     cases = []
     while len(cases) < n:
@@ -327,9 +329,8 @@ def softmax_sweep(n: int, seed: int):
         scale = float(np.exp(rng.uniform(np.log(0.004), np.log(1.0))))
         beta = float(rng.choice([1.0, 1.0, 0.5, 2.0, float(rng.uniform(0.05, 3))]))
         x = rng.integers(int(rng.integers(-128, 100)), 128, shape, dtype=np.int8)   # narrow ranges crowd the max
-        try:
-            softmax.softmax_int8(x, qp.softmax_params(scale, beta))
-        except ValueError:
+        reason, rows = softmax.tflite_reference_rejects(x, scale, beta)
+        if reason or rows.any():
             continue
         cases.append((shape, scale, beta, x))
     return cases
@@ -344,17 +345,22 @@ def test_softmax_int8_sweep():
         assert_matches(softmax.softmax_int8(x, qp.softmax_params(scale, beta)), expected, f"{shape} {scale} {beta}")
 
 
-def test_softmax_int8_outside_tflite_domain_raises():
-    x = np.full((1, 1000), 127, dtype=np.int8)       # sum of exps 1000 >= 2^28 in Q12.19: TFLite aborts
-    with pytest.raises(ValueError, match="2\\^28"):
-        softmax.softmax_int8(x, qp.softmax_params(0.1, 1.0))
+def test_softmax_int8_beyond_tflite_reference_limit_is_all_minimum():
+    """Sum of exps 1000 >= 2^28 in Q12.19, where TFLite's kernel aborts: probabilities below 1/512."""
+    x = np.full((1, 1000), 127, dtype=np.int8)
+    assert softmax.tflite_reference_rejects(x, 0.1, 1.0)[1].all()
+    assert (softmax.softmax_int8(x, qp.softmax_params(0.1, 1.0)) == -128).all()
 
 
 def test_softmax_params_match_tflite_preprocessing():
     p = qp.softmax_params(0.5, 1.0)
     assert (p.input_multiplier, p.input_left_shift, p.diff_min) == (1 << 30, 26, -31)
-    with pytest.raises(ValueError):
-        qp.softmax_params(1e-9, 1.0)
+    assert softmax.tflite_reference_rejects(None, 0.5, 1.0) == (None, None)
+    # beta * scale * 2^26 <= 1: TFLite's Prepare aborts; here a right shift, every difference live
+    p = qp.softmax_params(1e-9, 1.0)
+    assert (p.input_multiplier, p.input_left_shift, p.diff_min) == (1152921472, -3, -(2 ** 31 - 1))
+    assert "2^-26" in softmax.tflite_reference_rejects(None, 1e-9, 1.0)[0]
+    assert "2^-26" in softmax.tflite_reference_rejects(None, 2.0 ** -26, 1.0)[0]     # needs > 1, not >= 1
 
 
 PAD_CASES = [
@@ -564,63 +570,60 @@ def run_program(program: CProgram, workdir: Path) -> None:
 needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 
 
-# -- k builders: what a backend hands each template ---------------------------------------------
+# -- contexts: what the templates road hands each template, built by the road itself ------------
 
-def pool_k(case: PoolCase, dtype: str) -> dict:
-    n, h, w, c = case.shape
-    _, oh, ow, _ = case.out_shape
-    pt, _, pl, _ = case.pad
-    k = dict(N=n, H=h, W=w, C=c, KH=case.filter[0], KW=case.filter[1], SH=case.stride[0], SW=case.stride[1],
-             PT=pt, PL=pl, OH=oh, OW=ow)
-    low, high = ACT_BOUNDS[case.act]
-    if dtype == "int8":
-        k["act_min"], k["act_max"] = activation_range_int8(low, high, *POOL_Q)
-    else:
-        k.update(act_low=low, act_high=high, activation=case.act.lower())
-    return k
+def _q(dtype: str, scale: float, zero_point: int) -> dict:
+    return dict(scale=scale, zero_point=zero_point) if dtype == "int8" else {}
 
 
-def fc_k(case: FcCase, dtype: str, w, b, w_scales) -> dict:
-    k = dict(N=case.rows, K=case.depth, O=case.units, weights=w)
-    if dtype == "float32":
-        low, high = ACT_BOUNDS[case.act]
-        return dict(k, bias=b, act_low=low, act_high=high, activation=case.act.lower())
-    p = fc_params(case, w_scales)
-    return dict(k, bias=qp.folded_bias(w, b, p), weights_offset=p.weights_offset, output_offset=p.output_offset,
-                scale=p.scale, act_min=p.act_min, act_max=p.act_max)
+def pool_k(case: PoolCase, dtype: str, op: str) -> dict:
+    options = dict(filter_h=case.filter[0], filter_w=case.filter[1], stride_h=case.stride[0],
+                   stride_w=case.stride[1], padding=case.padding, fused_activation=case.act)
+    return template_context(op, [TensorSpec("x", case.shape, dtype, **_q(dtype, *POOL_Q))],
+                            [TensorSpec("y", case.out_shape, dtype, **_q(dtype, *POOL_Q))], options)
 
 
-def mean_k(shape, params: qp.MeanParams | None = None) -> dict:
-    k = dict(N=shape[0], HW=shape[1] * shape[2], C=shape[3])
-    if params is not None:
-        k.update(input_zero_point=params.input_zero_point, output_zero_point=params.output_zero_point,
-                 multiplier=params.multiplier, shift=params.shift)
-    return k
+def fc_k(case: FcCase, dtype: str, seed: int) -> dict:
+    specs, out, *_ = fc_tensors(case, dtype, seed)
+    return template_context("FULLY_CONNECTED", specs, [out], {"fused_activation": case.act})
 
 
-def softmax_k(shape, params: qp.SoftmaxParams | None = None, beta: float = 1.0) -> dict:
-    k = dict(outer=int(np.prod(shape[:-1])), depth=shape[-1], beta=beta)
-    if params is not None:
-        k.update(input_multiplier=params.input_multiplier, input_left_shift=params.input_left_shift,
-                 diff_min=params.diff_min)
-    return k
+def mean_k(shape, dtype: str, in_q=(0.05, 0), out_q=(0.05, 0)) -> dict:
+    return template_context("MEAN", [TensorSpec("x", shape, dtype, **_q(dtype, *in_q))],
+                            [TensorSpec("y", (shape[0], 1, 1, shape[3]), dtype, **_q(dtype, *out_q))],
+                            {"axis": [1, 2], "keep_dims": True})
 
 
-def concat_k(shapes, axis, params=None) -> dict:
-    outer = int(np.prod(shapes[0][:axis]))
-    inputs = [dict(size=int(np.prod(s[axis:]))) for s in shapes]
-    if params is not None:
-        for inp, q in zip(inputs, params):
-            inp["q"] = q
-    return dict(outer=outer, inputs=inputs)
+def softmax_k(shape, dtype: str, scale: float = 0.1, beta: float = 1.0) -> dict:
+    out_q = (softmax.OUTPUT_SCALE, softmax.OUTPUT_ZERO_POINT)
+    return template_context("SOFTMAX", [TensorSpec("x", shape, dtype, **_q(dtype, scale, 0))],
+                            [TensorSpec("y", shape, dtype, **_q(dtype, *out_q))], {"beta": beta})
 
 
-def relu_k(op: str, size: int, params: qp.RequantizeParams | None = None) -> dict:
-    k = dict(size=size, activation=op.lower())
-    if params is None:
-        return dict(k, act_low=0.0, act_high=None if op == "RELU" else 6.0)
-    return dict(k, input_zero_point=params.input_zero_point, output_zero_point=params.output_zero_point,
-                multiplier=params.multiplier, shift=params.shift, act_min=params.act_min, act_max=params.act_max)
+def concat_k(shapes, axis, dtype: str, in_q=None, out_q=(0.1, 0)) -> dict:
+    in_q = in_q or [out_q] * len(shapes)
+    out_shape = list(shapes[0])
+    out_shape[axis] = sum(s[axis] for s in shapes)
+    ins = [TensorSpec(f"x{i}", s, dtype, **_q(dtype, *q)) for i, (s, q) in enumerate(zip(shapes, in_q))]
+    return template_context("CONCATENATION", ins, [TensorSpec("y", tuple(out_shape), dtype, **_q(dtype, *out_q))],
+                            {"axis": axis})
+
+
+def relu_k(op: str, size: int, dtype: str, in_q=(0.05, 0), out_q=(0.05, 0)) -> dict:
+    return template_context(op, [TensorSpec("x", (size,), dtype, **_q(dtype, *in_q))],
+                            [TensorSpec("y", (size,), dtype, **_q(dtype, *out_q))])
+
+
+def pad_k(shape, paddings, dtype: str, zero_point: int = 0) -> dict:
+    out_shape = tuple(d + a + b for d, (a, b) in zip(shape, paddings))
+    return template_context("PAD", [TensorSpec("x", shape, dtype, **_q(dtype, 0.1, zero_point))],
+                            [TensorSpec("y", out_shape, dtype, **_q(dtype, 0.1, zero_point))], {"paddings": paddings})
+
+
+def quantize_k(op: str, size: int, scale: float, zero_point: int) -> dict:
+    x, y = ("float32", "int8") if op == "QUANTIZE" else ("int8", "float32")
+    return template_context(op, [TensorSpec("x", (size,), x, **_q(x, scale, zero_point))],
+                            [TensorSpec("y", (size,), y, **_q(y, scale, zero_point))])
 
 
 # -- one program per op family ------------------------------------------------------------------
@@ -634,10 +637,11 @@ def pool_program(avg: bool) -> CProgram:
         act_min, act_max = activation_range_int8(low, high, *POOL_Q)
         ref8 = (pool.avg_pool_int8 if avg else pool.max_pool_int8)(x8, case.filter, case.stride, case.pad, act_min, act_max)
         name = "avg_pool2d" if avg else "max_pool2d"
-        program.add(CCase(f"{name}_s8", pool_k(case, "int8"), [x8], ref8, label=f"{name} s8 {case.id()}"))
+        op = "AVERAGE_POOL_2D" if avg else "MAX_POOL_2D"
+        program.add(CCase(f"{name}_s8", pool_k(case, "int8", op), [x8], ref8, label=f"{name} s8 {case.id()}"))
         xf = float_input(rng, case.shape)
         reff = (pool.avg_pool_f32 if avg else pool.max_pool_f32)(xf, case.filter, case.stride, case.pad, low, high)
-        program.add(CCase(f"{name}_f32", pool_k(case, "float32"), [xf], reff, np.float32, f"{name} f32 {case.id()}"))
+        program.add(CCase(f"{name}_f32", pool_k(case, "float32", op), [xf], reff, np.float32, f"{name} f32 {case.id()}"))
     return program
 
 
@@ -645,14 +649,16 @@ def fully_connected_program() -> CProgram:
     program = CProgram()
     rng = np.random.default_rng(22)
     for i, case in enumerate(FC_CASES):
+        if case.weights_zp:
+            continue    # validation refuses asymmetric int8 weights from a .tflite (ONNX's reach them: test_onnx_import)
         _, _, w, b, w_scales = fc_tensors(case, "int8", i)
         x = int8_input(rng, case.in_shape)
         ref = fc.fully_connected_int8(x, w, b, fc_params(case, w_scales))
-        program.add(CCase("fully_connected_s8", fc_k(case, "int8", w, b, w_scales), [x], ref, label=f"fc s8 {case.id()}"))
+        program.add(CCase("fully_connected_s8", fc_k(case, "int8", i), [x], ref, label=f"fc s8 {case.id()}"))
         _, _, wf, bf, _ = fc_tensors(case, "float32", i)
         xf = float_input(rng, case.in_shape, 1.0)
         reff = fc.fully_connected_f32(xf, wf, bf, *ACT_BOUNDS[case.act])
-        program.add(CCase("fully_connected_f32", fc_k(case, "float32", wf, bf, None), [xf], reff, np.float32,
+        program.add(CCase("fully_connected_f32", fc_k(case, "float32", i), [xf], reff, np.float32,
                           f"fc f32 {case.id()}"))
     # the rounding ties of test_fully_connected_int8_requantizes_in_double
     w = rng.integers(-3, 4, (6, 4)).astype(np.int8)
@@ -660,7 +666,10 @@ def fully_connected_program() -> CProgram:
     w_scales = np.array([0.25, 0.125, 0.25, 0.0625, 0.25, 0.125], dtype=np.float32)
     x = rng.integers(-10, 10, (64, 4), dtype=np.int8)
     ref = fc.fully_connected_int8(x, w, None, fc_params(tie, w_scales))
-    program.add(CCase("fully_connected_s8", fc_k(tie, "int8", w, None, w_scales), [x], ref, label="fc s8 ties"))
+    specs = [TensorSpec("x", tie.in_shape, "int8", scale=0.5, zero_point=0),
+             TensorSpec("w", w.shape, "int8", data=w, scale=[float(s) for s in w_scales], zero_point=[0] * 6)]
+    k = template_context("FULLY_CONNECTED", specs, [TensorSpec("y", (64, 6), "int8", scale=1.0, zero_point=0)])
+    program.add(CCase("fully_connected_s8", k, [x], ref, label="fc s8 ties"))
     return program
 
 
@@ -671,19 +680,27 @@ def softmax_program() -> CProgram:
         params = qp.softmax_params(scale, beta)
         x = int8_input(rng, shape)
         x.flat[:3] = [127, 127, -128]       # ties at the maximum, and the minimum
-        program.add(CCase("softmax_s8", softmax_k(shape, params), [x], softmax.softmax_int8(x, params),
+        program.add(CCase("softmax_s8", softmax_k(shape, "int8", scale, beta), [x], softmax.softmax_int8(x, params),
                           label=f"softmax s8 {shape} {scale:.3g} {beta}"))
         xf = float_input(rng, shape, 4.0)
         xf.flat[:2] = [-90.0, 0.0]
-        program.add(CCase("softmax_f32", softmax_k(shape, beta=beta), [xf], softmax.softmax_f32(xf, beta), np.float32,
+        program.add(CCase("softmax_f32", softmax_k(shape, "float32", beta=beta), [xf], softmax.softmax_f32(xf, beta), np.float32,
                           f"softmax f32 {shape} {beta}"))
     for shape, scale, beta, x in softmax_sweep(20, 2):
         params = qp.softmax_params(scale, beta)
-        program.add(CCase("softmax_s8", softmax_k(shape, params), [x], softmax.softmax_int8(x, params),
+        program.add(CCase("softmax_s8", softmax_k(shape, "int8", scale, beta), [x], softmax.softmax_int8(x, params),
                           label=f"softmax s8 sweep {shape} {scale:.3g} {beta:.3g}"))
+    # beyond the limits of TFLite's reference kernel (test_softmax_any_depth.py pins these against
+    # TFLite): a right-shifted input multiplier, rows summing to >= 2^28, the int32 sum wrapping around
+    for shape, scale, beta in [((2, 10), 1e-9, 1.0), ((3, 1000), 0.1, 1.0), ((1, 8193), 0.1, 1.0), ((2, 10), 40.0, 2.0)]:
+        params = qp.softmax_params(scale, beta)
+        x = int8_input(rng, shape)
+        x[0] = 3                            # a flat row
+        program.add(CCase("softmax_s8", softmax_k(shape, "int8", scale, beta), [x], softmax.softmax_int8(x, params),
+                          label=f"softmax s8 beyond {shape} {scale:.3g} {beta}"))
     # exp over its whole input range: one wide row, beta 1
     xf = np.linspace(-100, 0, 2001, dtype=np.float32).reshape(1, -1)
-    program.add(CCase("softmax_f32", softmax_k(xf.shape), [xf], softmax.softmax_f32(xf), np.float32, "softmax f32 ramp"))
+    program.add(CCase("softmax_f32", softmax_k(xf.shape, "float32"), [xf], softmax.softmax_f32(xf), np.float32, "softmax f32 ramp"))
     return program
 
 
@@ -693,9 +710,9 @@ def mean_program() -> CProgram:
     for shape, (si, zi), (so, zo) in MEAN_CASES:
         params = qp.mean_params(si, zi, so, zo, shape[1] * shape[2])
         x = int8_input(rng, shape)
-        program.add(CCase("mean_s8", mean_k(shape, params), [x], pool.mean_int8(x, params), label=f"mean s8 {shape}"))
+        program.add(CCase("mean_s8", mean_k(shape, "int8", (si, zi), (so, zo)), [x], pool.mean_int8(x, params), label=f"mean s8 {shape}"))
         xf = float_input(rng, shape)
-        program.add(CCase("mean_f32", mean_k(shape), [xf], pool.mean_f32(xf), np.float32, f"mean f32 {shape}"))
+        program.add(CCase("mean_f32", mean_k(shape, "float32"), [xf], pool.mean_f32(xf), np.float32, f"mean f32 {shape}"))
     return program
 
 
@@ -704,10 +721,10 @@ def pad_program() -> CProgram:
     rng = np.random.default_rng(25)
     for shape, paddings in PAD_CASES + [((1, 2, 2, 3), [[0, 0], [0, 0], [0, 0], [0, 0]])]:
         x = int8_input(rng, shape)
-        program.add(CCase("pad_s8", dict(shape=shape, paddings=paddings, pad_value=-5), [x],
+        program.add(CCase("pad_s8", pad_k(shape, paddings, "int8", -5), [x],
                           shape_ops.pad_int8(x, paddings, -5), label=f"pad s8 {shape}"))
         xf = float_input(rng, shape)
-        program.add(CCase("pad_f32", dict(shape=shape, paddings=paddings), [xf], shape_ops.pad_f32(xf, paddings),
+        program.add(CCase("pad_f32", pad_k(shape, paddings, "float32"), [xf], shape_ops.pad_f32(xf, paddings),
                           np.float32, f"pad f32 {shape}"))
     return program
 
@@ -718,10 +735,10 @@ def concatenation_program() -> CProgram:
     for shapes, in_q, out_q, axis in CONCAT_CASES:
         xs = [int8_input(rng, s) for s in shapes]
         params = qp.concat_params(in_q, *out_q)
-        program.add(CCase("concatenation_s8", concat_k(shapes, axis, params), xs,
+        program.add(CCase("concatenation_s8", concat_k(shapes, axis, "int8", in_q, out_q), xs,
                           shape_ops.concatenation_int8(xs, params, axis), label=f"concat s8 axis {axis}"))
         xfs = [float_input(rng, s) for s in shapes]
-        program.add(CCase("concatenation_f32", concat_k(shapes, axis), xfs, shape_ops.concatenation_f32(xfs, axis),
+        program.add(CCase("concatenation_f32", concat_k(shapes, axis, "float32"), xfs, shape_ops.concatenation_f32(xfs, axis),
                           np.float32, f"concat f32 axis {axis}"))
     return program
 
@@ -731,10 +748,10 @@ def quantize_program() -> CProgram:
     rng = np.random.default_rng(27)
     for scale, zp in QUANT_CASES:
         x = quantize_input(rng, scale, 500)
-        program.add(CCase("quantize_s8", dict(size=x.size, scale=scale, zero_point=zp), [x], ew.quantize_int8(x, scale, zp),
+        program.add(CCase("quantize_s8", quantize_k("QUANTIZE", x.size, scale, zp), [x], ew.quantize_int8(x, scale, zp),
                           label=f"quantize {scale:.3g} {zp}"))
         q = np.arange(-128, 128, dtype=np.int8)
-        program.add(CCase("dequantize_s8", dict(size=q.size, scale=scale, zero_point=zp), [q],
+        program.add(CCase("dequantize_s8", quantize_k("DEQUANTIZE", q.size, scale, zp), [q],
                           ew.dequantize_int8(q, scale, zp).astype(np.float64), np.float32, f"dequantize {scale:.3g} {zp}",
                           bit_exact_float=True))
     return program
@@ -746,11 +763,11 @@ def relu_program() -> CProgram:
     for op in ("RELU", "RELU6"):
         for (si, zi), (so, zo) in RELU_QUANT:
             params = qp.relu_params(op.lower(), si, zi, so, zo)
-            program.add(CCase("relu_s8", relu_k(op, q.size, params), [q], ew.relu_int8(q, params),
+            program.add(CCase("relu_s8", relu_k(op, q.size, "int8", (si, zi), (so, zo)), [q], ew.relu_int8(q, params),
                               label=f"{op} s8 {si}/{so}"))
         xf = np.linspace(-10, 10, 301, dtype=np.float32)
         ref = ew.relu_f32(xf) if op == "RELU" else ew.relu6_f32(xf)
-        program.add(CCase("relu_f32", relu_k(op, xf.size), [xf], ref, np.float32, f"{op} f32"))
+        program.add(CCase("relu_f32", relu_k(op, xf.size, "float32"), [xf], ref, np.float32, f"{op} f32"))
     return program
 
 
@@ -788,7 +805,7 @@ def test_c_kernels_match_reference(family, tmp_path):
 def test_softmax_f32_exp_accuracy(tmp_path):
     """The float softmax kernel's own exp(), alone: within 4e-7 relative of exp() over [-87, 0]."""
     x = np.concatenate([np.linspace(-87.0, 0.0, 20001), -np.geomspace(1e-8, 1.0, 200), [0.0, -0.5, -0.25]]).astype(np.float32)
-    source = (library_prelude() + render("kernels/softmax_f32.c.j2", k=dict(softmax_k((1, 1)), fn="sm", title="exp"))
+    source = (library_prelude() + render("kernels/softmax_f32.c.j2", k=dict(softmax_k((1, 1), "float32"), fn="sm", title="exp"))
               + "int main(void)\n{\n    float x;\n    while (fread(&x, sizeof x, 1, stdin) == 1) {\n"
               + "        const float y = sm_exp(x);\n        if (fwrite(&y, sizeof y, 1, stdout) != 1) return 1;\n    }\n"
               + "    (void)sm;\n    return 0;\n}\n")

@@ -7,7 +7,7 @@ import pytest
 
 from dwscodegen import ir
 from dwscodegen.backends.templates.contexts import KERNELS as TEMPLATE_KERNELS
-from dwscodegen.backends.tvm.backend import GLUE_KINDS
+from dwscodegen.backends.tvm.backend import GLUE_KINDS, SPATIAL_KINDS
 from dwscodegen.errors import DwsError
 from dwscodegen.ops import CONV_TYPES, OPS, PER_IMAGE, layer_kind, op_macs
 from dwscodegen.reference.ops import KERNELS as REFERENCE_KERNELS
@@ -22,7 +22,7 @@ def test_every_op_type_has_facts_and_every_stage():
         assert dataclasses.is_dataclass(facts.attrs) and getattr(ir, facts.attrs.__name__) is facts.attrs
         assert 1 <= facts.inputs[0] <= facts.inputs[1]
         assert op_type in REFERENCE_KERNELS and op_type in TEMPLATE_KERNELS, op_type
-        assert op_type in GLUE_KINDS or op_type in CONV_TYPES or op_type == "Add", op_type
+        assert op_type in GLUE_KINDS or op_type in SPATIAL_KINDS or op_type in CONV_TYPES or op_type == "Add", op_type
     assert set(PER_IMAGE) <= set(CONV_TYPES)
     assert {t for t, f in OPS.items() if f.converts} == {"Quantize", "Dequantize"}
 

@@ -78,13 +78,15 @@ def test_hybrid_conv_matches_interpreter(tmp_path):
     assert report.ok, [c.summary() for c in report.comparisons]
 
 
-def test_hybrid_depthwise_is_rejected_with_reason(tmp_path):
+def test_hybrid_transpose_conv_is_rejected_with_reason(tmp_path):
+    """Hybrid depthwise is supported (tests/test_spatial_ops.py); hybrid TRANSPOSE_CONV is not, and says so."""
     rng = np.random.default_rng(0)
-    w = conv_weights(rng, (1, 3, 3, 2), "int8", 3)
-    path = tmp_path / "hybrid_dw.tflite"
-    path.write_bytes(build_single_op_model("DEPTHWISE_CONV_2D",
-                                           [act("x", (1, 5, 5, 2), "float32"), w, bias(rng, 2, "float32")],
-                                           [act("y", (1, 5, 5, 2), "float32")], dict(padding="SAME")))
+    w = conv_weights(rng, (2, 3, 3, 2), "int8", 0)
+    path = tmp_path / "hybrid_tconv.tflite"
+    path.write_bytes(build_single_op_model("TRANSPOSE_CONV",
+                                           [act("x", (1, 3, 3, 2), "float32"), w, bias(rng, 2, "float32")],
+                                           [act("y", (1, 6, 6, 2), "float32")], dict(padding="SAME", stride_h=2,
+                                                                                     stride_w=2)))
     result = CliRunner().invoke(main, ["generate", str(path), "-t", "x86_64", "-o", str(tmp_path / "o")])
     assert result.exit_code == 1 and "hybrid" in result.output
-    assert "operator 0 (DEPTHWISE_CONV_2D" in result.output and not (tmp_path / "o").exists()
+    assert "operator 0 (TRANSPOSE_CONV" in result.output and not (tmp_path / "o").exists()

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..errors import DwsError
 from ..ir import (ACTIVATIONS, DTYPES, OP_TYPES, Activation, AddAttrs, ConcatAttrs, Conv2DAttrs, FullyConnectedAttrs,
-                  Graph, MeanAttrs, NoAttrs, Op, PadAttrs, PoolAttrs, Quant, SliceAttrs, SoftmaxAttrs, Tensor,
-                  same_padding)
+                  Graph, MeanAttrs, NoAttrs, Op, PadAttrs, PoolAttrs, Quant, ResizeAttrs, SliceAttrs, SoftmaxAttrs,
+                  Tensor, TransposeConv2DAttrs, same_padding, transpose_conv_crop)
 from ..ops import OPS
 
 
@@ -202,7 +202,19 @@ def _simple_attrs(ctx: _Ctx, where: str, kind: str, spec: dict, activation: Acti
             raise ctx.fail(where, f"beta must be a positive number, got {beta!r}")
         return SoftmaxAttrs(beta=float(np.float32(beta)))
     if kind == "Mean":
-        return MeanAttrs(keep_dims=bool(spec.get("keep_dims", True)))
+        axes = spec.get("axes", [1, 2])
+        if (not isinstance(axes, list) or not axes
+                or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes)):
+            raise ctx.fail(where, f"axes must be a non-empty list of integers, got {axes!r}")
+        rank = len(tensors[inputs[0]].shape) if inputs else 4
+        return MeanAttrs(keep_dims=bool(spec.get("keep_dims", True)), axes=tuple(sorted({a % rank for a in axes})))
+    if kind in ("ResizeBilinear", "ResizeNearest"):
+        flags = {key: spec.get(key, False) for key in ("align_corners", "half_pixel_centers")}
+        if not all(isinstance(v, bool) for v in flags.values()):
+            raise ctx.fail(where, f"align_corners and half_pixel_centers must be true or false, got {flags}")
+        return ResizeAttrs(**flags)
+    if kind == "TransposeConv2D":
+        return _transpose_conv_attrs(ctx, where, spec, activation, tensors, inputs)
     if kind == "Pad":
         pads = spec.get("paddings")
         if not isinstance(pads, list) or not all(isinstance(p, list) and len(p) == 2 for p in pads):
@@ -223,6 +235,30 @@ def _simple_attrs(ctx: _Ctx, where: str, kind: str, spec: dict, activation: Acti
     if OPS[kind].attrs is NoAttrs:
         return NoAttrs()
     return None
+
+
+def _transpose_conv_attrs(ctx: _Ctx, where: str, spec: dict, activation: Activation, tensors, inputs):
+    """padding "SAME" / "VALID" as TFLite's TRANSPOSE_CONV computes it from the output size, or explicit
+    [top, bottom, left, right] cropped from the full (H - 1) * stride + K output."""
+    stride = _ints(ctx, where, "stride", spec.get("stride", [1, 1]), 2)
+    if min(stride) < 1:
+        raise ctx.fail(where, f"stride must be >= 1, got {list(stride)}")
+    if len(inputs) not in (2, 3):
+        raise ctx.fail(where, "expects inputs [input, filter] or [input, filter, bias]")
+    if "outputs" not in spec or not spec["outputs"] or spec["outputs"][0] not in tensors:
+        raise ctx.fail(where, "needs its output tensor declared (its shape gives the output size)")
+    x, w, y = tensors[inputs[0]], tensors[inputs[1]], tensors[spec["outputs"][0]]
+    if len(x.shape) != 4 or len(w.shape) != 4 or len(y.shape) != 4:
+        raise ctx.fail(where, f"input, filter [OC, KH, KW, IC] and output must be 4-D, got {list(x.shape)}, "
+                              f"{list(w.shape)}, {list(y.shape)}")
+    padding = spec.get("padding", "VALID")
+    if isinstance(padding, list):
+        pad = _ints(ctx, where, "padding", padding, 4)
+    elif padding in ("SAME", "VALID"):
+        pad = transpose_conv_crop(padding, x.shape[1:3], w.shape[1:3], y.shape[1:3], stride)
+    else:
+        raise ctx.fail(where, f"padding must be \"SAME\", \"VALID\" or [top, bottom, left, right], got {padding!r}")
+    return TransposeConv2DAttrs(stride=stride, pad=pad, activation=activation)
 
 
 def _op(ctx: _Ctx, i: int, spec, tensors: dict[str, Tensor]) -> Op:

@@ -21,6 +21,7 @@ from ..passes.requantize_into_concat import requantize_into_concat
 from ..passes.shape_to_reshape import shape_to_reshape
 from ..passes.slices import slices
 from ..passes.source_ops import SourceAttrs, require_none_left
+from . import tflite_spatial
 
 # float16 only as constant weights behind a DEQUANTIZE, which fold_float16 turns into float32
 TENSOR_TYPES = {0: "float32", 1: "float16", 2: "int32", 9: "int8"}
@@ -29,6 +30,7 @@ ACTIVATIONS = {0: Activation("none"), 1: Activation("relu"), 2: Activation("clam
 ACTIVATION_NAMES = {4: "TANH", 5: "SIGN_BIT"}
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX",
              "RESHAPE", "MEAN", "PAD", "CONCATENATION", "QUANTIZE", "DEQUANTIZE", "RELU", "RELU6",
+             *tflite_spatial.SPATIAL, *(f"CUSTOM {c}" for c in tflite_spatial.CUSTOM),
              "SHAPE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "PACK", "GATHER", "SQUEEZE", "EXPAND_DIMS",
              "REDUCE_PROD")
 # After the 1:1 import, in order: weights first (later folds may read them), then shape chains, then the
@@ -103,7 +105,7 @@ def _kind(r: _Reader, op) -> str:
     code = max(code_table.BuiltinCode(), code_table.DeprecatedBuiltinCode())
     kind = r.names.get(code, f"builtin {code}")
     if kind == "CUSTOM":
-        kind = f"CUSTOM '{(code_table.CustomCode() or b'').decode(errors='replace')}'"
+        kind = f"CUSTOM {(code_table.CustomCode() or b'').decode(errors='replace')}"
     return kind
 
 
@@ -205,9 +207,9 @@ def _op(r: _Reader, sg, i: int, tensor) -> Op:
         multiplier = 1
         if kind == "DEPTHWISE_CONV_2D":
             multiplier = o.DepthMultiplier() or w.shape[3] // max(x.shape[3], 1)
-        if w.dtype != x.dtype and not (kind == "CONV_2D" and (x.dtype, w.dtype) == ("float32", "int8")):
-            raise r.fail(where, f"{x.dtype} input with {w.dtype} filter (hybrid / dynamic-range quantization) is "
-                                "supported for CONV_2D only; use a fully int8 or fully float32 model")
+        if w.dtype != x.dtype and (x.dtype, w.dtype) != ("float32", "int8"):
+            raise r.fail(where, f"{x.dtype} input with {w.dtype} filter is not supported; only int8 filters with "
+                                "float32 activations (hybrid / dynamic-range quantization) may differ")
         attrs = Conv2DAttrs(stride=stride, dilation=dilation, depth_multiplier=multiplier,
                             pad=_padding(r, where, o.Padding(), x.shape, w.shape[1:3], stride, dilation),
                             activation=_activation(r, where, o.FusedActivationFunction()))
@@ -238,9 +240,14 @@ def _op(r: _Reader, sg, i: int, tensor) -> Op:
     if kind == "MEAN":
         x, axes = tensor(inputs[0]), tensor(inputs[1])
         o = _options(r, op, "ReducerOptions")
-        if axes.data is None or sorted(int(a) % len(x.shape) for a in axes.data.reshape(-1)) != [1, 2]:
-            raise r.fail(where, "MEAN is supported over the spatial axes [1, 2] of a 4-D NHWC tensor only")
-        return Op(i, name, "Mean", ins[:1], outs, MeanAttrs(keep_dims=bool(o.KeepDims()) if o else False))
+        if axes.data is None:
+            raise r.fail(where, "MEAN needs constant axes")
+        resolved = sorted({int(a) % len(x.shape) for a in axes.data.reshape(-1)})
+        if resolved != list(range(resolved[0], resolved[-1] + 1)):
+            raise r.fail(where, f"MEAN over axes {resolved} of a {len(x.shape)}-D tensor is not supported; the "
+                                "reduced axes must be adjacent (e.g. [1, 2], H and W of NHWC)")
+        return Op(i, name, "Mean", ins[:1], outs, MeanAttrs(keep_dims=bool(o.KeepDims()) if o else False,
+                                                            axes=tuple(resolved)))
     if kind == "PAD":
         paddings = tensor(inputs[1])
         if len(inputs) > 2 or paddings.data is None:
@@ -264,6 +271,11 @@ def _op(r: _Reader, sg, i: int, tensor) -> Op:
         return Op(i, name, kind.capitalize(), ins, outs, NoAttrs())
     if kind in ("RELU", "RELU6"):
         return Op(i, name, kind.capitalize(), ins, outs, NoAttrs())
+    if kind in tflite_spatial.SPATIAL:
+        return tflite_spatial.spatial_op(r, op, kind, i, name, inputs, outputs, outs, tensor, where,
+                                         lambda c: _activation(r, where, c))
+    if kind.removeprefix("CUSTOM ") in tflite_spatial.CUSTOM:
+        return tflite_spatial.custom_op(r, op, kind.removeprefix("CUSTOM "), i, inputs, outputs, outs, tensor, where)
     if kind in SOURCE_OPS:
         return _source_op(r, op, i, kind, name, where, ins, outs, tensor)
     raise r.fail(where, f"operator {kind} is not supported; supported: {', '.join(SUPPORTED)}")

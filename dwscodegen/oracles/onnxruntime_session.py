@@ -12,13 +12,19 @@ integer kernels (QLinearConv, QGemm, QLinearSoftmax, ...), chosen by heuristics 
 (e.g. it rewrites int8 activations to uint8 on x86): the result is then a machine-dependent mix of
 the two arithmetics. `level` selects another optimization level for experiments; docs/graph-format.md
 ("ONNX models") has the measured differences.
+
+The session runs in a child process (isolation.py), so that a crash inside onnxruntime is a
+DwsError naming the signal, not the end of verify.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import DwsError
 from ..ir import Graph
+from .isolation import OracleValues, run_worker
 
 LEVELS = ("disable_all", "basic", "extended", "all")
 
@@ -68,10 +74,18 @@ def run_onnxruntime(model_path, graph: Graph, inputs: dict[str, np.ndarray], ten
     Extra tensors are read by declaring them as additional model outputs, which changes nothing at
     ORT_DISABLE_ALL; at higher levels it can stop onnxruntime from fusing the nodes around them.
     """
+    return run_onnxruntime_batch(model_path, graph, [inputs], tensors, level)[0]
+
+
+def run_onnxruntime_batch(model_path, graph: Graph, input_sets: list[dict[str, np.ndarray]],
+                          tensors: list[str] | None = None, level: str = "disable_all") -> list[OracleValues]:
+    """run_onnxruntime for several input sets, in one child process."""
     import onnx
 
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}")
+    if not available():
+        raise DwsError("the onnxruntime oracle needs the 'onnxruntime' package: pip install onnxruntime")
     origin = lambda name: graph.origin.get(name, name)     # noqa: E731
     wanted = list(dict.fromkeys(list(graph.outputs) + list(tensors or [])))
     model = onnx.load(str(model_path))
@@ -85,12 +99,28 @@ def run_onnxruntime(model_path, graph: Graph, inputs: dict[str, np.ndarray], ten
         shape = [t.shape[i] for i in (0, 3, 1, 2)] if len(t.shape) == 4 else list(t.shape)
         model.graph.output.append(onnx.helper.make_tensor_value_info(onnx_name, elem, shape))
         declared.add(onnx_name)
-    session = _session(model.SerializeToString(), level)
-    feeds = {}
-    for name in graph.inputs:
-        if name not in inputs:
-            raise DwsError(f"no value for graph input '{name}'")
-        feeds[origin(name)] = _to_onnx_layout(np.asarray(inputs[name], dtype=np.float32))
+    sets = []
+    for inputs in input_sets:
+        feeds = {}
+        for name in graph.inputs:
+            if name not in inputs:
+                raise DwsError(f"no value for graph input '{name}'")
+            feeds[origin(name)] = _to_onnx_layout(np.asarray(inputs[name], dtype=np.float32))
+        sets.append(feeds)
     names = [origin(n) for n in wanted]
-    results = session.run(names, feeds)
-    return {name: _to_ir_layout(np.asarray(value)) for name, value in zip(wanted, results)}
+    _, outputs = run_worker("onnxruntime", dict(model="model.onnx", names=names, level=level), sets,
+                            f"onnxruntime on {Path(model_path).name}", files={"model.onnx": model.SerializeToString()})
+    return [OracleValues({name: _to_ir_layout(np.asarray(out[src])) for name, src in zip(wanted, names)})
+            for out in outputs]
+
+
+def child_run(args: dict, sets: list[dict], progress, work: Path) -> tuple[dict, list[dict]]:
+    """In the child process (worker.py): the session and its runs."""
+    progress("creating the session")
+    session = _session(str(work / args["model"]), args["level"])
+    results = []
+    for k, feeds in enumerate(sets):
+        progress(f"run (input set {k})")
+        values = session.run(args["names"], feeds)
+        results.append(dict(zip(args["names"], (np.asarray(v) for v in values))))
+    return dict(notes=[]), results

@@ -65,3 +65,23 @@ def hybrid_conv(x: np.ndarray, filter_scales: np.ndarray, bias, attrs, accumulat
         y = np.minimum(y, np.float32(high)) if high is not None else y
         outs.append(y[0])
     return np.stack(outs)
+
+
+def hybrid_depthwise(x: np.ndarray, filter_scales: np.ndarray, bias, attrs, accumulate) -> np.ndarray:
+    """Hybrid DEPTHWISE_CONV_2D (depthwise_conv.cc EvalHybridPerChannel ->
+    reference_integer_ops::DepthwiseConvHybridPerChannel): whatever the filter's quantization, each batch is
+    quantized asymmetrically, and the int32 accumulator of (q - offset) * w is scaled as
+    float(acc) * (filter_scale[c] * factor) -- the product of the scales first, unlike Conv2D's."""
+    scales = np.asarray(filter_scales, np.float32)
+    low, high = attrs.activation.bounds()
+    outs = []
+    for b in range(x.shape[0]):
+        q, factor, offset = asymmetric_quantize(x[b:b + 1])
+        acc = accumulate(q.astype(np.int64) - offset).astype(np.float32)
+        y = acc * (scales * factor)
+        if bias is not None:
+            y = y + np.asarray(bias, np.float32)
+        y = np.maximum(y, np.float32(low)) if low is not None else y
+        y = np.minimum(y, np.float32(high)) if high is not None else y
+        outs.append(y[0])
+    return np.stack(outs)

@@ -13,7 +13,8 @@ from ..quant import multiply_by_quantized_multiplier
 from . import elementwise as ew
 from . import hybrid
 from . import fully_connected as fc
-from . import pool, shape_ops, softmax
+from . import pool, shape_ops, softmax, spatial
+from ..resize import resize_plan
 
 
 def _windows(x: np.ndarray, kh: int, kw: int, attrs, pad_value) -> np.ndarray:
@@ -68,6 +69,26 @@ def conv_hybrid(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
 
 def conv_float_or_hybrid(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
     return (conv_hybrid if is_hybrid(graph, op) else conv_float)(graph, op, x)
+
+
+def depthwise_hybrid(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
+    w = graph.tensor(op.inputs[1])
+    scales = np.broadcast_to(w.quant.scale.astype(np.float32), (graph.tensor(op.outputs[0]).shape[3],))
+    bias = graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else None
+    return hybrid.hybrid_depthwise(x, scales, bias, op.attrs, lambda xq: _conv_acc(graph, op, xq, 0))
+
+
+def depthwise_float_or_hybrid(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
+    return (depthwise_hybrid if is_hybrid(graph, op) else conv_float)(graph, op, x)
+
+
+def transpose_conv(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
+    w = graph.tensor(op.inputs[1]).data
+    bias = graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else None
+    a, out_hw = op.attrs, graph.tensor(op.outputs[0]).shape[1:3]
+    if _int8(graph, op):
+        return spatial.transpose_conv_int8(x, w, bias, a.stride, a.pad, out_hw, qp.conv_qparams(graph, op))
+    return spatial.transpose_conv_f32(x, w, bias, a.stride, a.pad, out_hw, *a.activation.bounds())
 
 
 def conv_int8(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
@@ -137,7 +158,7 @@ def fully_connected(graph: Graph, op: Op, x: np.ndarray) -> np.ndarray:
 
 KERNELS = {
     "Conv2D": _by_dtype(conv_int8, conv_float_or_hybrid),
-    "DepthwiseConv2D": _by_dtype(conv_int8, conv_float),
+    "DepthwiseConv2D": _by_dtype(conv_int8, depthwise_float_or_hybrid),
     "Add": _by_dtype(add_int8, add_float),
     "AveragePool2D": _pool(pool.avg_pool_int8, pool.avg_pool_f32),
     "MaxPool2D": _pool(pool.max_pool_int8, pool.max_pool_f32),
@@ -145,8 +166,8 @@ KERNELS = {
     "Softmax": _by_dtype(lambda g, op, x: softmax.softmax_int8(x, qp.softmax_qparams(g, op)),
                          lambda g, op, x: softmax.softmax_f32(x, op.attrs.beta)),
     "Reshape": lambda g, op, x: x.reshape(g.tensor(op.outputs[0]).shape),
-    "Mean": _by_dtype(lambda g, op, x: pool.mean_int8(x, qp.mean_qparams(g, op), op.attrs.keep_dims),
-                      lambda g, op, x: pool.mean_f32(x, op.attrs.keep_dims)),
+    "Mean": _by_dtype(lambda g, op, x: pool.mean_int8(x, qp.mean_qparams(g, op), op.attrs.keep_dims, op.attrs.axes),
+                      lambda g, op, x: pool.mean_f32(x, op.attrs.keep_dims, op.attrs.axes)),
     "Pad": _by_dtype(lambda g, op, x: shape_ops.pad_int8(x, op.attrs.paddings, qp.scale_zp(g, op.outputs[0])[1]),
                      lambda g, op, x: shape_ops.pad_f32(x, op.attrs.paddings)),
     "Concatenation": _by_dtype(
@@ -157,5 +178,9 @@ KERNELS = {
     "Relu": _by_dtype(lambda g, op, x: ew.requantize_int8(x, qp.relu_qparams(g, op)), lambda g, op, x: ew.relu_f32(x)),
     "Relu6": _by_dtype(lambda g, op, x: ew.requantize_int8(x, qp.relu_qparams(g, op)),
                        lambda g, op, x: ew.relu6_f32(x)),
+    "ResizeBilinear": _by_dtype(lambda g, op, x: spatial.resize_bilinear_int8(x, resize_plan(g, op)),
+                                lambda g, op, x: spatial.resize_bilinear_f32(x, resize_plan(g, op))),
+    "ResizeNearest": lambda g, op, x: spatial.resize_nearest(x, resize_plan(g, op)),
+    "TransposeConv2D": transpose_conv,
     "Slice": lambda g, op, x: shape_ops.slice_values(x, op.attrs.begin, op.attrs.strides, g.tensor(op.outputs[0]).shape),
 }

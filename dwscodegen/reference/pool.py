@@ -98,16 +98,17 @@ def max_pool_int8(x: np.ndarray, filter_hw, stride, pad, act_min: int = -128, ac
 # MEAN over H,W (global average pooling)
 # ----------------------------------------------------------------------------------------------
 
-def mean_f32(x: np.ndarray, keep_dims: bool = False) -> np.ndarray:
-    """[N,H,W,C] -> [N,1,1,C] (keep_dims) or [N,C]."""
-    return np.asarray(x, dtype=np.float64).mean(axis=(1, 2), keepdims=keep_dims)
+def mean_f32(x: np.ndarray, keep_dims: bool = False, axes=(1, 2)) -> np.ndarray:
+    """Over `axes` ((1, 2): [N,H,W,C] -> [N,1,1,C] (keep_dims) or [N,C])."""
+    return np.asarray(x, dtype=np.float64).mean(axis=tuple(axes), keepdims=keep_dims)
 
 
-def mean_int8(x: np.ndarray, params: MeanParams, keep_dims: bool = False) -> np.ndarray:
+def mean_int8(x: np.ndarray, params: MeanParams, keep_dims: bool = False, axes=(1, 2)) -> np.ndarray:
     x = np.asarray(x)
-    if x.shape[1] * x.shape[2] != params.count:
-        raise ValueError(f"mean params are for {params.count} elements, input has {x.shape[1] * x.shape[2]}")
-    total = x.astype(np.int64).sum(axis=(1, 2), keepdims=keep_dims) - params.input_zero_point * params.count
+    count = int(np.prod([x.shape[a] for a in axes]))
+    if count != params.count:
+        raise ValueError(f"mean params are for {params.count} elements, input has {count}")
+    total = x.astype(np.int64).sum(axis=tuple(axes), keepdims=keep_dims) - params.input_zero_point * params.count
     y = multiply_by_quantized_multiplier(total, params.multiplier, params.shift) + params.output_zero_point
     return np.clip(y, -128, 127).astype(np.int8)
 

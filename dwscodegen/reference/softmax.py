@@ -6,14 +6,33 @@ difference to the row maximum is scaled to Q5.26 by PreprocessSoftmaxScaling (kS
 inverted with `one_over_one_plus_x_for_x_in_0_1` (GetReciprocal) and rescaled to the int8 output
 (scale 1/256, zero point -128). Every helper below is a literal port of the gemmlowp/TFLite integer
 code, vectorised; templates/library/fixedpoint.c.j2 is the same code in C.
+
+Any depth and any input scale. TFLite's reference kernel (ai-edge-litert 2.3) computes this recipe
+only inside two limits and aborts the process (TFLITE_CHECK, SIGABRT) outside them:
+1. Prepare: beta * input_scale * 2^26 must exceed 1 (QuantizeMultiplierGreaterThanOne in
+   PreprocessSoftmaxScaling), i.e. beta * input_scale > 2^-26 ~ 1.49e-8. Converters do write smaller
+   scales (logits calibrated to a near-constant range: the int8 Keras classifiers of the zoo have
+   7.8e-9). Here a product <= 1 keeps the same recipe with the general form of its multiplication,
+   tflite::MultiplyByQuantizedMultiplier (a right shift for a product < 1/2): `input_left_shift`
+   may then be negative, and diff_min is clamped to int32 (every int8 difference counts).
+2. Invoke: the final RoundingDivideByPOT exponent, num_bits_over_unit + 23, must be <= 31, i.e. the
+   row's sum of exps (int32, Q12.19) below 2^28 = 512.0: about 512 entries within rounding of the row
+   maximum. With more, every probability is below 1/512, which the int8 output (steps of 1/256, by
+   RoundingDivideByPOT of a product in [0, 2^31) by >= 32 bits) rounds to 0: the row is all -128.
+   That is also what TFLite's builtin (optimized) kernel answers there, except at exact ties (a sum
+   of exactly 512 in its float arithmetic).
+The int32 sum itself wraps around exactly as TFLite's does (from 4096 entries at the maximum on):
+wherever TFLite's reference kernel produces a result, this is bit for bit that result.
+`tflite_reference_rejects` says where TFLite's kernel would abort (verify's TFLite oracle uses it).
 """
 from __future__ import annotations
 
 
 import numpy as np
 
-from ..qparams import SCALED_DIFF_INTEGER_BITS, SoftmaxParams
-from ..quant import INT32_MAX, INT32_MIN, rounding_divide_by_pot, saturating_rounding_doubling_high_mul
+from ..qparams import SCALED_DIFF_INTEGER_BITS, SoftmaxParams, softmax_input_multiplier, softmax_params
+from ..quant import (INT32_MAX, INT32_MIN, multiply_by_quantized_multiplier, rounding_divide_by_pot,
+                     saturating_rounding_doubling_high_mul)
 
 ACCUMULATION_INTEGER_BITS = 12    # Q12.19 sum of exps
 OUTPUT_SCALE = 1.0 / 256.0        # what TFLite requires of an int8 softmax output
@@ -126,24 +145,52 @@ def get_reciprocal(x, x_integer_digits: int) -> tuple[np.ndarray, np.ndarray]:
 # The ops
 # ----------------------------------------------------------------------------------------------
 
-def softmax_int8(x: np.ndarray, params: SoftmaxParams) -> np.ndarray:
-    """Softmax over the last axis; int8 output with scale 1/256 and zero point -128."""
-    x = np.asarray(x)
-    rows = x.reshape(-1, x.shape[-1]).astype(np.int64)
+def _exps_and_sums(x: np.ndarray, params: SoftmaxParams):
+    """Rows of x: (live mask, Q0.31 exps, int32 Q12.19 sums of the live exps), as TFLite's first loop."""
+    rows = np.asarray(x).reshape(-1, np.shape(x)[-1]).astype(np.int64)
     diff = rows - rows.max(axis=1, keepdims=True)
     live = diff >= params.diff_min
-    # MultiplyByQuantizedMultiplierGreaterThanOne: SRDHM(diff * 2^left_shift, multiplier)
-    scaled = _mul(_i32(diff * (1 << params.input_left_shift)), params.input_multiplier)
+    # TFLite: MultiplyByQuantizedMultiplierGreaterThanOne, the shift >= 0 case of this
+    scaled = multiply_by_quantized_multiplier(diff, params.input_multiplier, params.input_left_shift)
     exps = exp_on_negative_values(scaled)
     rescaled = saturating_rounding_multiply_by_pot(exps, -ACCUMULATION_INTEGER_BITS)   # Rescale<12>
-    sum_of_exps = _i32(np.where(live, rescaled, 0).sum(axis=1, keepdims=True))
+    sum_of_exps = _i32(np.where(live, rescaled, 0).sum(axis=1, keepdims=True))         # wraps like int32
+    return live, exps, sum_of_exps
+
+
+def _beyond_exponent(sum_of_exps: np.ndarray) -> np.ndarray:
+    """Rows whose final exponent num_bits_over_unit + 23 exceeds 31: uint32(sum) >= 2^28."""
+    return (np.asarray(sum_of_exps, dtype=np.int64) & 0xFFFFFFFF) >= (1 << 28)
+
+
+def tflite_reference_rejects(x: np.ndarray | None, input_scale: float,
+                             beta: float) -> tuple[str | None, np.ndarray | None]:
+    """Where TFLite's int8 reference kernel aborts: (why its Prepare aborts, or None; for an input x,
+    a bool per row of x: the kernel aborts on it)."""
+    real = softmax_input_multiplier(input_scale, beta)
+    reason = None
+    if not real > 1.0:
+        reason = (f"beta * input scale * 2^26 = {real:.4g} <= 1 (input scale {input_scale:.4g}, beta {beta:g}): "
+                  "its Prepare needs beta * input scale > 2^-26 ~ 1.49e-8")
+    if x is None:
+        return reason, None
+    rows = int(np.prod(np.shape(x)[:-1]))
+    if reason:
+        return reason, np.ones(rows, dtype=bool)
+    _, _, sums = _exps_and_sums(x, softmax_params(input_scale, beta))
+    return None, _beyond_exponent(sums).reshape(rows)
+
+
+def softmax_int8(x: np.ndarray, params: SoftmaxParams) -> np.ndarray:
+    """Softmax over the last axis; int8 output with scale 1/256 and zero point -128. Any depth and
+    scale: where TFLite's reference kernel aborts, the continuation of the module docstring."""
+    x = np.asarray(x)
+    live, exps, sum_of_exps = _exps_and_sums(x, params)
     shifted_scale, num_bits_over_unit = get_reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS)
     exponent = num_bits_over_unit + 31 - 8
-    if (exponent > 31).any():
-        # gemmlowp asserts exponent <= 31 in RoundingDivideByPOT: TFLite's kernel aborts here.
-        raise ValueError("softmax row sum of exps reaches 2^28 (about 512 entries at the row maximum): "
-                         "outside what TFLite's int8 reference kernel can compute")
-    unsat = rounding_divide_by_pot(_mul(shifted_scale, exps), exponent)
+    # exponent > 31, where TFLite's TFLITE_CHECK aborts: the exact quotient rounds to 0
+    unsat = np.where(_beyond_exponent(sum_of_exps), 0,
+                     rounding_divide_by_pot(_mul(shifted_scale, exps), np.minimum(exponent, 31)))
     out = np.clip(unsat - 128, -128, 127)
     return np.where(live, out, -128).astype(np.int8).reshape(x.shape)
 

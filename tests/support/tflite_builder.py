@@ -54,6 +54,7 @@ __all__ = [
     "OpSpec",
     "build_single_op_model",
     "build_model",
+    "build_custom_op_model",
     "make_interpreter",
     "run_reference",
     "op_version",
@@ -153,6 +154,16 @@ def op_version(
     if op == "PAD":
         if inputs and inputs[0] is not None and len(inputs[0].shape) > 4:
             return 4
+    if op in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"):
+        if options.get("half_pixel_centers", False):
+            return 3
+        return 2 if i0 == "int8" else 1
+    if op == "TRANSPOSE_CONV":
+        if options.get("fused_activation", "NONE") != "NONE":
+            return 4
+        if sum(1 for s in inputs if s is not None) == 4:
+            return 3
+        return 2 if i0 == "int8" else 1
     if op == "ADD" and i0 == "int64":
         return 4
     if op in ("ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION", "PAD",
@@ -276,6 +287,25 @@ def _reshape_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int | None:
     return tflite.ReshapeOptionsEnd(b)
 
 
+def _resize_options(start: Callable, align: Callable, half: Callable, end: Callable) -> Callable:
+    def build(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+        start(b)
+        align(b, bool(o.get("align_corners", False)))
+        half(b, bool(o.get("half_pixel_centers", False)))
+        return end(b)
+    return build
+
+
+def _transpose_conv_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+    tflite.TransposeConvOptionsStart(b)
+    tflite.TransposeConvOptionsAddPadding(b, _enum(_PADDING, o.get("padding", "SAME"), "padding"))
+    tflite.TransposeConvOptionsAddStrideW(b, int(o.get("stride_w", 1)))
+    tflite.TransposeConvOptionsAddStrideH(b, int(o.get("stride_h", 1)))
+    tflite.TransposeConvOptionsAddFusedActivationFunction(
+        b, _enum(_ACTIVATION, o.get("fused_activation", "NONE"), "fused_activation"))
+    return tflite.TransposeConvOptionsEnd(b)
+
+
 def _shape_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
     tflite.ShapeOptionsStart(b)
     tflite.ShapeOptionsAddOutType(b, tflite.TensorType.INT32)
@@ -358,6 +388,16 @@ _OPS: dict[str, tuple[int, Callable | None, set[str]]] = {
                    _empty(tflite.DequantizeOptionsStart, tflite.DequantizeOptionsEnd), set()),
     "RELU": (tflite.BuiltinOptions.NONE, None, set()),
     "RELU6": (tflite.BuiltinOptions.NONE, None, set()),
+    "RESIZE_BILINEAR": (tflite.BuiltinOptions.ResizeBilinearOptions, _resize_options(
+        tflite.ResizeBilinearOptionsStart, tflite.ResizeBilinearOptionsAddAlignCorners,
+        tflite.ResizeBilinearOptionsAddHalfPixelCenters, tflite.ResizeBilinearOptionsEnd),
+        {"size", "align_corners", "half_pixel_centers"}),
+    "RESIZE_NEAREST_NEIGHBOR": (tflite.BuiltinOptions.ResizeNearestNeighborOptions, _resize_options(
+        tflite.ResizeNearestNeighborOptionsStart, tflite.ResizeNearestNeighborOptionsAddAlignCorners,
+        tflite.ResizeNearestNeighborOptionsAddHalfPixelCenters, tflite.ResizeNearestNeighborOptionsEnd),
+        {"size", "align_corners", "half_pixel_centers"}),
+    # inputs given as [input, weights, bias?]; the builder writes TFLite's order (output_shape, weights, input, bias?)
+    "TRANSPOSE_CONV": (tflite.BuiltinOptions.TransposeConvOptions, _transpose_conv_options, _WINDOW | _ACT),
     # Shape ops (inputs such as begin/end/strides, axis, size_splits are passed as constant TensorSpecs).
     "SHAPE": (tflite.BuiltinOptions.ShapeOptions, _shape_options, set()),
     "STRIDED_SLICE": (tflite.BuiltinOptions.StridedSliceOptions, _strided_slice_options,
@@ -374,10 +414,10 @@ _OPS: dict[str, tuple[int, Callable | None, set[str]]] = {
         tflite.SplitVOptionsStart, tflite.SplitVOptionsAddNumSplits, tflite.SplitVOptionsEnd), {"num_splits"}),
     "REDUCE_PROD": (tflite.BuiltinOptions.ReducerOptions, _reducer_options, {"keep_dims"}),
     # Ops dwscodegen does not support, for tests of the importer's error messages.
-    "FLOOR": (tflite.BuiltinOptions.NONE, None, set()),
-    "SQRT": (tflite.BuiltinOptions.NONE, None, set()),
     "LOGISTIC": (tflite.BuiltinOptions.NONE, None, set()),
     "TANH": (tflite.BuiltinOptions.NONE, None, set()),
+    "FLOOR": (tflite.BuiltinOptions.NONE, None, set()),
+    "SQRT": (tflite.BuiltinOptions.NONE, None, set()),
 }
 
 SUPPORTED_OPS = tuple(_OPS)
@@ -463,8 +503,8 @@ def _constant_payload(spec: TensorSpec) -> bytes:
     return np.ascontiguousarray(arr).astype(np.dtype(np_dtype).newbyteorder("<")).tobytes()
 
 
-def _aux_inputs(op: str, inputs: list[TensorSpec | None], options: dict[str, Any]
-                ) -> list[TensorSpec | None]:
+def _aux_inputs(op: str, inputs: list[TensorSpec | None], options: dict[str, Any],
+                outputs: Sequence[TensorSpec] = ()) -> list[TensorSpec | None]:
     """Materialise option-carried constants TFLite expects as tensor inputs."""
     inputs = list(inputs)
     if op == "PAD" and len(inputs) == 1:
@@ -477,6 +517,13 @@ def _aux_inputs(op: str, inputs: list[TensorSpec | None], options: dict[str, Any
             raise ValueError("MEAN needs an axis input tensor or options['axis']")
         axis = np.atleast_1d(np.asarray(options["axis"], dtype=np.int32))
         inputs.append(TensorSpec("axis", tuple(axis.shape), "int32", data=axis))
+    elif op in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR") and len(inputs) == 1:
+        size = np.asarray(options.pop("size"), dtype=np.int32)
+        inputs.append(TensorSpec("size", (2,), "int32", data=size))
+    elif op == "TRANSPOSE_CONV":
+        # [input, weights, bias?] -> (output_shape, weights, input, bias?), TFLite's order
+        shape = np.asarray(outputs[0].shape, dtype=np.int32)
+        inputs = [TensorSpec("output_shape", (4,), "int32", data=shape), inputs[1], inputs[0]] + inputs[2:]
     elif op == "RESHAPE" and len(inputs) == 1 and "new_shape" in options:
         shape = np.asarray(options["new_shape"], dtype=np.int32)
         inputs.append(TensorSpec("new_shape", tuple(shape.shape), "int32", data=shape))
@@ -529,13 +576,24 @@ def build_single_op_model(
     return build_model([OpSpec(op, inputs, outputs, options or {})])
 
 
+def build_custom_op_model(custom_code: str, inputs: list[TensorSpec | None], outputs: list[TensorSpec],
+                          custom_options: bytes = b"") -> bytes:
+    """A one-operator model whose operator is the CUSTOM op `custom_code` with raw `custom_options`
+    (flexbuffer or, as MediaPipe's ops, a plain C struct); the interpreter can only run it with a
+    registered kernel."""
+    return build_model([OpSpec("CUSTOM", inputs, outputs, custom_code=custom_code,
+                               custom_options=bytes(custom_options))])
+
+
 @dataclass
 class OpSpec:
-    """One operator of a model built with ``build_model``."""
+    """One operator of a model built with ``build_model`` (op "CUSTOM" with a custom_code: a custom op)."""
     op: str
     inputs: list[TensorSpec | None]
     outputs: list[TensorSpec]
     options: dict[str, Any] = field(default_factory=dict)
+    custom_code: str | None = None
+    custom_options: bytes = b""
 
 
 def build_model(ops: Sequence[OpSpec], outputs: Sequence[TensorSpec] | None = None) -> bytes:
@@ -545,7 +603,7 @@ def build_model(ops: Sequence[OpSpec], outputs: Sequence[TensorSpec] | None = No
     Subgraph inputs: the data-less specs no op produces, in first-use order. Subgraph outputs: ``outputs``,
     default every produced tensor no op consumes, in production order. Each operator gets the single-op
     conveniences (zero bias, depth multiplier, option-carried constants)."""
-    prepared = [_prepared(o.op, o.inputs, o.outputs, dict(o.options)) for o in ops]
+    prepared = [_prepared(o) for o in ops]
     tensors: list[TensorSpec] = []
     index: dict[int, int] = {}
     by_name: dict[str, int] = {}
@@ -563,44 +621,51 @@ def build_model(ops: Sequence[OpSpec], outputs: Sequence[TensorSpec] | None = No
         return len(tensors) - 1
 
     operators = []
-    for given, (op, inputs, outs, options, version) in zip(ops, prepared):
-        mine = {id(spec) for spec in given.inputs}
-        ins = [-1 if spec is None else tensor_index(spec, id(spec) not in mine) for spec in inputs]
-        operators.append((op, ins, [tensor_index(spec) for spec in outs], options, version))
-    produced = [t for _, _, outs, _, _ in operators for t in outs]
-    consumed = {t for _, ins, _, _, _ in operators for t in ins}
-    graph_inputs = list(dict.fromkeys(t for _, ins, _, _, _ in operators for t in ins
+    for given, (spec, inputs) in zip(ops, prepared):
+        mine = {id(t) for t in given.inputs}
+        ins = [-1 if t is None else tensor_index(t, id(t) not in mine) for t in inputs]
+        operators.append((spec, ins, [tensor_index(t) for t in spec.outputs]))
+    produced = [t for _, _, outs in operators for t in outs]
+    consumed = {t for _, ins, _ in operators for t in ins}
+    graph_inputs = list(dict.fromkeys(t for _, ins, _ in operators for t in ins
                                       if t >= 0 and tensors[t].data is None and t not in produced))
     graph_outputs = ([tensor_index(s) for s in outputs] if outputs is not None
                      else [t for t in produced if t not in consumed])
     return _serialize(tensors, operators, graph_inputs, graph_outputs)
 
 
-def _prepared(op: str, inputs: list[TensorSpec | None], outputs: list[TensorSpec], options: dict[str, Any]):
-    """(op, inputs, outputs, options, version) with the single-op conveniences applied."""
-    op = op.upper()
-    if op not in _OPS:
+def _prepared(spec: OpSpec) -> tuple[OpSpec, list[TensorSpec | None]]:
+    """(spec with op upper-cased, options copied and its version in `version`, inputs with the single-op
+    conveniences applied)."""
+    op, options, inputs, outputs = spec.op.upper(), dict(spec.options), list(spec.inputs), list(spec.outputs)
+    if op != "CUSTOM" and op not in _OPS:
         raise ValueError(f"unsupported op {op!r}; supported: {', '.join(SUPPORTED_OPS)}")
-    _check_keys(op, options, _OPS[op][2])
-    for spec in [s for s in inputs if s is not None] + list(outputs):
-        if spec.dtype not in _DTYPES:
-            raise ValueError(f"{spec.name}: unsupported dtype {spec.dtype!r}")
+    if op != "CUSTOM":
+        _check_keys(op, options, _OPS[op][2])
+    for t in [s for s in inputs if s is not None] + outputs:
+        if t.dtype not in _DTYPES:
+            raise ValueError(f"{t.name}: unsupported dtype {t.dtype!r}")
     if any(s.data is not None for s in outputs):
         raise ValueError("output tensors cannot carry data")
-    inputs = list(inputs)
+    if op == "CUSTOM":
+        return OpSpec(op, inputs, outputs, options, spec.custom_code, spec.custom_options), inputs
     while inputs and inputs[-1] is None:  # kernels want trailing optionals omitted
         inputs.pop()
     if op == "DEPTHWISE_CONV_2D":
         _infer_depth_multiplier(inputs, options)
     if op == "CONV_2D" and len(inputs) == 2:
         inputs.append(_zero_bias(inputs[0], inputs[1]))
-    inputs = _aux_inputs(op, inputs, options)
-    return op, inputs, list(outputs), options, op_version(op, inputs, outputs, options)
+    inputs = _aux_inputs(op, inputs, options, outputs)
+    return OpSpec(op, inputs, outputs, options), inputs
+
+
+def _version(spec: OpSpec) -> int:
+    return 1 if spec.op == "CUSTOM" else op_version(spec.op, spec.inputs, spec.outputs, spec.options)
 
 
 def _serialize(tensors: list[TensorSpec], operators: list, graph_inputs: list[int],
                graph_outputs: list[int]) -> bytes:
-    """operators: (op, input indices, output indices, options, version) in execution order."""
+    """operators: (OpSpec, input indices, output indices) in execution order."""
     names = [t.name for t in tensors]
     if len(set(names)) != len(names):
         raise ValueError(f"tensor names must be unique: {names}")
@@ -636,21 +701,29 @@ def _serialize(tensors: list[TensorSpec], operators: list, graph_inputs: list[in
             tflite.TensorAddQuantization(b, quant)
         tensor_offsets.append(tflite.TensorEnd(b))
 
-    # one operator code per distinct (op, version), in first-use order
-    codes = list(dict.fromkeys((op, version) for op, _, _, _, version in operators))
+    # one operator code per distinct (op, version, custom code), in first-use order
+    codes = list(dict.fromkeys((spec.op, _version(spec), spec.custom_code) for spec, _, _ in operators))
     operator_offsets = []
-    for op, op_in_idx, op_out_idx, options, version in operators:
-        options_type, options_fn, _ = _OPS[op]
-        builtin_options = options_fn(b, options) if options_fn is not None else None
+    for spec, op_in_idx, op_out_idx in operators:
+        options_type, options_fn = _OPS[spec.op][:2] if spec.op != "CUSTOM" else (tflite.BuiltinOptions.NONE, None)
+        builtin_options = options_fn(b, spec.options) if options_fn is not None else None
+        custom_vec = None
+        if spec.custom_options:
+            b.StartVector(1, len(spec.custom_options), 1)
+            b.head = b.head - len(spec.custom_options)
+            b.Bytes[b.head:b.head + len(spec.custom_options)] = spec.custom_options
+            custom_vec = b.EndVector()
         op_inputs = _int32_vector(b, tflite.OperatorStartInputsVector, op_in_idx)
         op_outputs = _int32_vector(b, tflite.OperatorStartOutputsVector, op_out_idx)
         tflite.OperatorStart(b)
-        tflite.OperatorAddOpcodeIndex(b, codes.index((op, version)))
+        tflite.OperatorAddOpcodeIndex(b, codes.index((spec.op, _version(spec), spec.custom_code)))
         tflite.OperatorAddInputs(b, op_inputs)
         tflite.OperatorAddOutputs(b, op_outputs)
         if builtin_options is not None:
             tflite.OperatorAddBuiltinOptionsType(b, options_type)
             tflite.OperatorAddBuiltinOptions(b, builtin_options)
+        if custom_vec is not None:
+            tflite.OperatorAddCustomOptions(b, custom_vec)
         operator_offsets.append(tflite.OperatorEnd(b))
 
     sg_tensors = _offset_vector(b, tflite.SubGraphStartTensorsVector, tensor_offsets)
@@ -667,9 +740,12 @@ def _serialize(tensors: list[TensorSpec], operators: list, graph_inputs: list[in
     subgraph = tflite.SubGraphEnd(b)
 
     opcode_offsets = []
-    for op, version in codes:
+    for op, version, custom_code in codes:
         code = getattr(tflite.BuiltinOperator, op)
+        custom_name = b.CreateString(custom_code) if custom_code is not None else None
         tflite.OperatorCodeStart(b)
+        if custom_name is not None:
+            tflite.OperatorCodeAddCustomCode(b, custom_name)
         tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
         tflite.OperatorCodeAddBuiltinCode(b, code)
         tflite.OperatorCodeAddVersion(b, version)

@@ -8,6 +8,7 @@ import numpy as np
 from ... import qparams as qp
 from ...ir import Graph, Op
 from ...qparams import is_hybrid, onnx_requant_scales
+from .contexts_spatial import resize_context, transpose_conv_context
 
 def _conv_context(graph: Graph, op: Op) -> dict:
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
@@ -88,7 +89,10 @@ def _softmax_context(graph: Graph, op: Op) -> dict:
 
 def _mean_context(graph: Graph, op: Op) -> dict:
     x = graph.tensor(op.inputs[0])
-    ctx = dict(N=x.shape[0], HW=x.shape[1] * x.shape[2], C=x.shape[3])
+    axes = op.attrs.axes
+    # [outer][count][inner]: the reduced (adjacent) axes in the middle; H and W of NHWC give [N][H * W][C]
+    ctx = dict(N=int(np.prod(x.shape[:axes[0]])), HW=int(np.prod(x.shape[axes[0]:axes[-1] + 1])),
+               C=int(np.prod(x.shape[axes[-1] + 1:])))
     if graph.op_dtype(op) == "int8":
         p = qp.mean_qparams(graph, op)
         ctx.update(input_zero_point=p.input_zero_point, output_zero_point=p.output_zero_point,
@@ -154,6 +158,8 @@ KERNELS = {
     "Concatenation": ("concatenation", _concat_context), "Quantize": ("quantize", _quantize_context),
     "Dequantize": ("dequantize", _quantize_context), "Relu": ("relu", _relu_context),
     "Relu6": ("relu", _relu_context), "Reshape": ("reshape", lambda g, op: dict(size=g.tensor(op.inputs[0]).size)),
+    "ResizeBilinear": ("resize_bilinear", resize_context), "ResizeNearest": ("resize_nearest", resize_context),
+    "TransposeConv2D": ("transpose_conv2d", transpose_conv_context),
     "Slice": ("slice", _slice_context),
 }
 

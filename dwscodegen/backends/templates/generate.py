@@ -18,8 +18,8 @@ from .contexts import CONSTANT_KEYS, KERNELS
 
 def _template(graph: Graph, op: Op) -> str:
     stem = KERNELS[op.type][0]
-    if op.type == "Conv2D" and is_hybrid(graph, op):
-        return "kernels/conv2d_hybrid_f32.c.j2"
+    if is_hybrid(graph, op):
+        return f"kernels/{'conv2d' if op.type == 'Conv2D' else 'depthwise_conv2d'}_hybrid_f32.c.j2"
     if is_pointwise(graph, op):
         stem = "pointwise_conv2d"
     # Quantize and Dequantize convert between the two; their templates carry the int8 side's suffix.

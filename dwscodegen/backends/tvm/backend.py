@@ -28,6 +28,7 @@ from . import compute, knobs, schedules
 from .compute import ConvSpec
 from .emit import lower_kernel
 from .glue import glue_kernel, hybrid_kernel
+from .glue_spatial import resize_kernel, transpose_conv_kernel
 
 SUPPORTED_OPS = OP_TYPES
 # op type -> schedule family of the glue ops (tvm_backend_glue.py)
@@ -35,6 +36,8 @@ GLUE_KINDS = {"AveragePool2D": "pool", "MaxPool2D": "pool", "Mean": "mean", "Ful
               "Softmax": "softmax", "Pad": "pad", "Concatenation": "concat", "Quantize": "elementwise",
               "Dequantize": "elementwise", "Relu": "elementwise", "Relu6": "elementwise", "Reshape": "elementwise",
               "Slice": "slice"}
+# op type -> kernel kind of the spatial ops (glue_spatial.py)
+SPATIAL_KINDS = {"ResizeBilinear": "resize", "ResizeNearest": "resize", "TransposeConv2D": "transpose_conv"}
 
 
 def _op_dtype(graph: Graph, op: Op) -> str:
@@ -49,6 +52,8 @@ def kernel_kind(graph: Graph, op: Op) -> str:
                        f"only; use --backend templates for this graph")
     if op.type in GLUE_KINDS:
         return GLUE_KINDS[op.type]
+    if op.type in SPATIAL_KINDS:
+        return SPATIAL_KINDS[op.type]
     if op.type == "Add":
         return "add"
     return conv_kind(graph, op)
@@ -163,6 +168,10 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict | None = None
             kernels.append(_add_kernel(graph, op, overrides))
         elif kind in GLUE_KINDS.values():
             kernels.append(glue_kernel(graph, op, kind, overrides))
+        elif kind == "resize":
+            kernels.append(resize_kernel(graph, op, overrides))
+        elif kind == "transpose_conv":
+            kernels.append(transpose_conv_kernel(graph, op, overrides))
         elif is_hybrid(graph, op):
             kernels.append(hybrid_kernel(graph, op, kind, overrides))
         else:

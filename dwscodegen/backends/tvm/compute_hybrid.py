@@ -95,7 +95,8 @@ def _asymmetric(x, n_, axes):
 
 
 def hybrid_conv_func(spec: ConvSpec, per_channel: bool):
-    """PrimFunc(input, filter, filter_scale, bias, quantized, output); spec.dtype is "float32"."""
+    """PrimFunc(input, filter, filter_scale, bias, quantized, output); spec.dtype is "float32". per_channel:
+    asymmetric input quantization (always for depthwise, whose output is float(acc) * (scale[o] * factor))."""
     from tvm import te
     n_, h, w, c = spec.in_shape
     oc = spec.out_shape[3]
@@ -109,7 +110,12 @@ def hybrid_conv_func(spec: ConvSpec, per_channel: bool):
 
     def output(n, i, j, o):
         a = acc[n, i, j, o].astype(F32)
-        scaled = a * filter_scale[o] * factor[n] if per_channel else a * (factor[n] * filter_scale[o])
+        if spec.kind == "depthwise":       # DepthwiseConvHybridPerChannel: the scales' product first
+            scaled = a * (filter_scale[o] * factor[n])
+        elif per_channel:
+            scaled = a * filter_scale[o] * factor[n]
+        else:
+            scaled = a * (factor[n] * filter_scale[o])
         return clamp_float(scaled + bias[o], spec.act_low, spec.act_high)
 
     out = te.compute(spec.out_shape, output, name="output")

@@ -5,15 +5,18 @@ expressions -- no library helper is called.  gemmlowp's fixed point becomes a ch
 one value per element (`e_*`) or per row (`r_*`), so no expression repeats another's int64 products:
 
     r_max                          row maximum (reduction in int8: identity -128, as TFLite starts)
-    e_a      .. e_exp              diff -> Q5.26 (MultiplyByQuantizedMultiplierGreaterThanOne) ->
+    e_a      .. e_exp              diff -> Q5.26 (MultiplyByQuantizedMultiplier, a left shift as in
+                                   TFLite's GreaterThanOne form, or a right one below its limit) ->
                                    exp_on_negative_values: Taylor part (e_x .. e_e0), barrel shifter
                                    (e_b0 .. e_b6), exp(0) = INT32_MAX
-    r_sum                          sum of RoundingDivideByPOT(exp, 12) over diff >= diff_min (Q12.19)
-    r_clz .. r_recip               GetReciprocal: count leading zeros (a reduction over the 32 bit
-                                   positions), normalise, one_over_one_plus_x_for_x_in_0_1 (3 Newton
-                                   steps in Q2.29); r_exponent = min(num_bits_over_unit + 23, 31)
+    r_sum                          sum of RoundingDivideByPOT(exp, 12) over diff >= diff_min (Q12.19),
+                                   in uint32: it wraps around as TFLite's int32 sum does
+    r_clz .. r_recip               GetReciprocal: count leading zeros of the uint32 sum (a reduction
+                                   over the 32 bit positions), normalise, one_over_one_plus_x_for_x_in_0_1
+                                   (3 Newton steps in Q2.29); r_exponent = min(num_bits_over_unit + 23, 31)
     o_scaled, output               RoundingDivideByPOT(SRDHM(recip, exp), exponent) - 128, clamped;
-                                   -128 where diff < diff_min
+                                   -128 where diff < diff_min, and in a row whose exponent exceeds 31
+                                   (sum >= 2^28, where TFLite aborts: reference/softmax.py)
 
 The exp chain is built twice (`s_` prefix for the sum, `o_` for the output) so each copy is a scalar
 computed inside its consumer's loop -- or once (`c_`), its last stage a row array shared by both
@@ -30,7 +33,7 @@ import numpy as np
 
 from .arith import doubling_high_mul, rounding_divide
 
-I32, I64, F32 = "int32", "int64", "float32"
+I32, I64, U32, F32 = "int32", "int64", "uint32", "float32"
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
@@ -81,8 +84,10 @@ EXP_BARREL = ((1 << 24, 1672461947), (1 << 25, 1302514674), (1 << 26, 790015084)
 def _int8_exp_chain(stage, diff, p):
     """exp_on_negative_values(Q5.26 of diff) for every element, as stages; returns the last one."""
     from tvm import tirx
-    # MultiplyByQuantizedMultiplierGreaterThanOne: SRDHM(diff * 2^left_shift, multiplier), multiplier >= 0
-    a = stage("a", lambda i, c: doubling_high_mul(diff(i, c), p.input_multiplier, p.input_left_shift, True))
+    # MultiplyByQuantizedMultiplier: SRDHM(diff * 2^max(shift, 0), multiplier) / 2^max(-shift, 0), rounded;
+    # multiplier >= 0 (TFLite's GreaterThanOne form has shift >= 0)
+    a = stage("a", lambda i, c: rounding_divide(doubling_high_mul(diff(i, c), p.input_multiplier, p.input_left_shift,
+                                                                  True), p.input_left_shift))
     amq = stage("amq", lambda i, c: tirx.bitwise_and(a[i, c], _c((1 << 24) - 1)) - _c(1 << 24))
     x = stage("x", lambda i, c: sat_shift_left(amq[i, c], 5) + _c(1 << 28))        # Rescale<0>, + 1/8
     x2 = stage("x2", lambda i, c: srdhm(x[i, c], x[i, c]))
@@ -103,10 +108,10 @@ def _int8_exp_chain(stage, diff, p):
 
 
 def _reciprocal(te, row, total):
-    """GetReciprocal(total, 12): (Q0.31 1/(1+x) of the normalised sum, num_bits_over_unit)."""
+    """GetReciprocal(total, 12) of the uint32 sum: (Q0.31 1/(1+x) of the normalised sum, clz)."""
     from tvm import tirx
     b = te.reduce_axis((0, 32), "bit")
-    # clz(total) for total > 0: the number of bit positions b in [0, 32) with total < 2^b
+    # clz(total), total uint32: the number of bit positions b in [0, 32) with total < 2^b (32 for 0)
     clz = row("clz", lambda i: te.sum(tirx.Select(
         total[i].astype(I64) < tirx.shift_left(_c(1, I64), b.astype(I64)), _c(1), _c(0)), axis=b))
     shifted = row("shifted", lambda i: (tirx.bitwise_and(tirx.shift_left(total[i].astype(I64), clz[i].astype(I64)),
@@ -180,9 +185,11 @@ def softmax_func(dtype: str, outer: int, depth: int, cache_exp: bool, p=None, be
     sum_exp, out_exp = (exps["c_"], exps["c_"]) if cache_exp else (exps["s_"], exps["o_"])
     live = (lambda i, c: diff(i, c) >= _c(p.diff_min)) if int8 else None
     if int8:
-        total = row("sum", lambda i: te.sum(tirx.Select(live(i, rc), _rdbpot(sum_exp[i, rc], 12), _c(0)), axis=rc))
+        # uint32: TFLite's int32 sum wraps around (an int32 overflow would be undefined in C)
+        total = row("sum", lambda i: te.sum(tirx.Select(live(i, rc), _rdbpot(sum_exp[i, rc], 12), _c(0)).astype(U32),
+                                            axis=rc))
         recip, clz = _reciprocal(te, row, total)
-        # num_bits_over_unit + 31 - 8, at most 31 as in the template
+        # num_bits_over_unit + 31 - 8; above 31 (clz < 4) the row is all -128, so it is capped there
         exponent = row("exponent", lambda i: te.min(_c(12 + 31 - 8) - clz[i], _c(31)))
         scaled = te.compute((outer, depth), lambda i, c: srdhm(recip[i], out_exp[i, c]), name="o_scaled")
         plan["out"] = ["o_scaled"]
@@ -190,7 +197,7 @@ def softmax_func(dtype: str, outer: int, depth: int, cache_exp: bool, p=None, be
         def out_fn(i, c):
             unsat = _rdbpot(scaled[i, c], exponent[i])
             y = te.min(te.max(unsat - _c(128), _c(-128)), _c(127))
-            return tirx.Select(live(i, c), y, _c(-128)).astype("int8")
+            return tirx.Select(tirx.all(live(i, c), clz[i] >= _c(4)), y, _c(-128)).astype("int8")
     else:
         total = row("sum", lambda i: te.sum(sum_exp[i, rc], axis=rc))
 

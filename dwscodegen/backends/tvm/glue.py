@@ -61,6 +61,9 @@ def _emit(graph: Graph, op: Op, body: str, consts: dict, args: list[str], params
                   const_bytes=const_bytes)
 
 
+emit_kernel = _emit   # the same assembly for the spatial ops' kernels (glue_spatial.py)
+
+
 def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kernel:
     fn = kernel_name(op)
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
@@ -83,11 +86,18 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
         func = sg.schedule_elementwise(func, params, stages)
         args = ["input"] + list(consts) + ["output"]
     elif kind in ("pool", "mean"):
-        window = (x.shape[1], x.shape[2]) if kind == "mean" else tuple(op.attrs.filter)
-        params = knobs.resolve(kind, op.where(), overrides, window, x.shape[3])
-        out_shape = (x.shape[0], 1, 1, x.shape[3]) if kind == "mean" else tuple(y.shape)
+        in_shape = tuple(x.shape)
+        if kind == "mean" and (len(x.shape) != 4 or tuple(op.attrs.axes) != (1, 2)):
+            # other adjacent axes: [outer][count][1][inner], the reduced run as the pooled rows
+            axes = op.attrs.axes
+            in_shape = (int(np.prod(x.shape[:axes[0]])), int(np.prod(x.shape[axes[0]:axes[-1] + 1])), 1,
+                        int(np.prod(x.shape[axes[-1] + 1:])))
+            detail += f" (axes {list(axes)})"
+        window = (in_shape[1], in_shape[2]) if kind == "mean" else tuple(op.attrs.filter)
+        params = knobs.resolve(kind, op.where(), overrides, window, in_shape[3])
+        out_shape = (in_shape[0], 1, 1, in_shape[3]) if kind == "mean" else tuple(y.shape)
         if kind == "mean":
-            func, stages = cg.pool_func("Mean", dtype, x.shape, out_shape, window, (1, 1), (0, 0, 0, 0),
+            func, stages = cg.pool_func("Mean", dtype, in_shape, out_shape, window, (1, 1), (0, 0, 0, 0),
                                         mean_q=qp.mean_qparams(graph, op) if int8 else None)
         else:
             a = op.attrs
@@ -160,7 +170,8 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
 
 
 def hybrid_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kernel:
-    """Conv2D with float32 activations and an int8 per-channel filter (TFLite EvalHybrid)."""
+    """Conv2D / DepthwiseConv2D with float32 activations and an int8 filter (TFLite EvalHybrid /
+    EvalHybridPerChannel; depthwise always quantizes the input asymmetrically)."""
     fn = kernel_name(op)
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
     a = op.attrs
@@ -168,22 +179,29 @@ def hybrid_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Ke
     low, high = a.activation.bounds()
     spec = ConvSpec(kind=kind, dtype="float32", in_shape=tuple(x.shape), out_shape=tuple(y.shape),
                     kernel=(w.shape[1], w.shape[2]), stride=tuple(a.stride), dilation=tuple(a.dilation),
-                    pad=tuple(a.pad), act_low=low, act_high=high)
+                    pad=tuple(a.pad), act_low=low, act_high=high,
+                    multiplier=a.depth_multiplier if kind == "depthwise" else 1)
     params = knobs.resolve(kind, op.where(), overrides, spec.kernel, oc, x.shape[3])
-    per_channel = qp.hybrid_per_channel(w.quant.scale)
+    per_channel = kind == "depthwise" or qp.hybrid_per_channel(w.quant.scale)
     func = hybrid_conv_func(spec, per_channel)
-    func = ts.schedule_conv(func, params, HYBRID_STAGES, spec.padded, spec.kernel if kind == "conv" else None,
-                            x.shape[3])
+    if kind == "depthwise":
+        func = ts.schedule_depthwise(func, params, HYBRID_STAGES, spec.padded, spec.kernel)
+    else:
+        func = ts.schedule_conv(func, params, HYBRID_STAGES, spec.padded, spec.kernel if kind == "conv" else None,
+                                x.shape[3])
     func = schedule_hybrid_input(func)
     body = lower_kernel(func, f"{fn}_tvm", op.where())
     bias = graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else np.zeros(oc, np.float32)
-    consts = {"filter": ("int8_t", w.data.reshape(oc, -1) if kind == "pointwise" else w.data),
+    filt = (w.data.reshape(oc, -1) if kind == "pointwise" else w.data.reshape(w.shape[1], w.shape[2], oc)
+            if kind == "depthwise" else w.data)
+    consts = {"filter": ("int8_t", filt),
               "filter_scale": ("float", np.broadcast_to(w.quant.scale.astype(np.float32), (oc,))),
               "bias": ("float", bias.astype(np.float32))}
     extra = f"/* The input quantized to int8, rebuilt on every run. */\nstatic int8_t {fn}_quantized[{x.size}];\n"
     (kh, kw), (sh, sw) = spec.kernel, spec.stride
     mode = "asymmetric (per-channel filter)" if per_channel else "symmetric (per-tensor filter)"
-    detail = (f"float32 convolution {kh}x{kw} with int8 weights (hybrid, {mode} input quantization), stride "
+    what = f"depthwise {kh}x{kw}, multiplier {spec.multiplier}," if kind == "depthwise" else f"convolution {kh}x{kw}"
+    detail = (f"float32 {what} with int8 weights (hybrid, {mode} input quantization), stride "
               f"{sh}x{sw}, dilation {spec.dilation[0]}x{spec.dilation[1]}, padding (top, bottom, left, right) "
               f"{spec.pad}, activation {op.attrs.activation.label()}")
     args = ["input", "filter", "filter_scale", "bias", f"{fn}_quantized", "output"]

@@ -60,6 +60,12 @@ KNOBS: dict[str, dict[str, Knob]] = {
                                                     "one loop nest with an if_then_else per element")),
     "concat": dict(partition=Knob(True, (True, False), "one loop per input; false: one loop with a select "
                                                        "between the inputs per element")),
+    "resize": dict(unroll_channels=Knob(False, (False, True), "unroll the channel loop of each output pixel")),
+    "transpose_conv": dict(                       # a Conv2D over the stride-dilated input (compute_spatial.py)
+        oc_tile=Knob(4, (1, 2, 4, 8), _TILE_DOC.format(what="output channels", acc="acc[oc_tile]")),
+        unroll_tile=_UNROLL_TILE,
+        ic_unroll=Knob(1, (1, 2, 4), "unroll factor of the input-channel reduction loop, 1 = none"),
+        unroll_kernel=_UNROLL_KERNEL),
     "slice": dict(unroll_inner=Knob(False, (False, True), "unroll the innermost output loop (when it has at most "
                                                           "16 iterations)")),
 }
