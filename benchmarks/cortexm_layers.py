@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from dwscodegen.backends.templates import kernel_used  # noqa: E402
 from dwscodegen.errors import DwsError  # noqa: E402
-from dwscodegen.ops import CONV_TYPES, conv_kind, op_macs  # noqa: E402
+from dwscodegen.ops import OPS, layer_kind, op_macs  # noqa: E402
 from dwscodegen.importers import load_model  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 from dwscodegen.tuning import REFERENCE_SCHEDULE, pending_jobs  # noqa: E402
@@ -75,7 +75,8 @@ def default_models() -> list[Path]:
 
 
 def _kind(graph, op) -> str | None:
-    return conv_kind(graph, op) if op.type in CONV_TYPES else None
+    """depthwise / pointwise / conv for the convolutions (which CMSIS-NN anchors exist for), else None."""
+    return layer_kind(graph, op) if OPS[op.type].kind == "conv" else None
 
 
 def _shape(graph, name: str) -> str:

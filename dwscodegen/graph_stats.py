@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 
 from .ir import Graph
-from .ops import op_macs
+from .ops import layer_kind, op_macs
 from .planner import ArenaPlan
 
 
@@ -14,6 +14,7 @@ class LayerRow:
     index: int
     name: str
     op: str
+    kind: str        # the op table's kind; depthwise / pointwise / conv for convolutions
     input_shape: str
     output_shape: str
     macs: int
@@ -28,6 +29,6 @@ def layer_rows(graph: Graph, plan: ArenaPlan) -> list[LayerRow]:
         offset = plan.offset(out.name)
         where = f"[{offset}, {offset + out.nbytes})" if offset is not None else "graph output"
         params = sum(graph.tensor(n).size for n in op.inputs if graph.tensor(n).is_const)
-        rows.append(LayerRow(op.index, op.name, op.type, "x".join(map(str, graph.tensor(op.inputs[0]).shape)),
+        rows.append(LayerRow(op.index, op.name, op.type, layer_kind(graph, op), "x".join(map(str, graph.tensor(op.inputs[0]).shape)),
                              "x".join(map(str, out.shape)), op_macs(graph, op), params, where))
     return rows

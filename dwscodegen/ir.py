@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 DTYPES = {"float32": np.float32, "int8": np.int8, "int32": np.int32}
+# Constant data an importer may carry until a pass converts it (TFLite's float16 weights, which
+# passes/fold_float16.py turns into float32); validation refuses it anywhere else.
+IMPORT_DTYPES = {**DTYPES, "float16": np.float16}
 OP_TYPES = ("Conv2D", "DepthwiseConv2D", "Add", "AveragePool2D", "MaxPool2D", "FullyConnected", "Softmax",
             "Reshape", "Mean", "Pad", "Concatenation", "Quantize", "Dequantize", "Relu", "Relu6",
-            "ResizeBilinear", "ResizeNearest", "TransposeConv2D",
+            "ResizeBilinear", "ResizeNearest", "TransposeConv2D", "Slice",
             "Mul", "Maximum", "Minimum", "HardSwish", "Logistic", "Tanh", "LeakyRelu", "PRelu")
-# Op types being added (their attrs are defined below; each joins OP_TYPES when every stage has it): "Slice".
 ACTIVATIONS = ("none", "relu", "relu6", "clamp")
 
 
@@ -48,7 +50,7 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
-        return self.size * np.dtype(DTYPES[self.dtype]).itemsize
+        return self.size * np.dtype(IMPORT_DTYPES[self.dtype]).itemsize
 
 
 @dataclass

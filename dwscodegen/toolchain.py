@@ -8,6 +8,7 @@ on a host: QEMU serves those calls from the host, relative to its working direct
 from __future__ import annotations
 
 import functools
+import re
 import shlex
 import shutil
 import subprocess
@@ -112,6 +113,51 @@ def compile_program(target: Target, sources: list[Path], include_dirs: list[Path
     except OSError as exc:
         raise DwsError(f"cannot run {target.cc} for target '{target.name}': {exc}") from None
     if proc.returncode != 0:
+        overflow = board_overflow(target, proc.stderr) if target.runner == "qemu" else None
+        if overflow:
+            raise DwsError(overflow)
         raise DwsError(f"compiling for target '{target.name}' failed:\n$ {shlex.join(cmd)}\n"
                        f"{_trim(proc.stderr or proc.stdout)}")
     return out
+
+
+_REGION = re.compile(r"^\s*(\w+)\s*\([^)]*\)\s*:\s*ORIGIN\s*=\s*(\w+)\s*,\s*LENGTH\s*=\s*(\d+)\s*([KM]?)", re.M)
+_ALIAS = re.compile(r'REGION_ALIAS\(\s*"(\w+)"\s*,\s*(\w+)\s*\)')
+_OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
+WHAT_GOES_WHERE = {"BOOT": "vector table", "FLASH": "code", "CONST": "constants", "RAM": "variables, the arena",
+                   "STACKRAM": "stack"}
+
+
+def _board(target: Target) -> tuple[dict[str, int], dict[str, str]]:
+    """(bytes per memory region and region alias, alias -> region) of a QEMU target's linker script."""
+    text = (BAREMETAL_DIR / target.linker_script).read_text() if target.linker_script else ""
+    scale = {"": 1, "K": 1024, "M": 1024 * 1024}
+    regions = {m.group(1): int(m.group(3)) * scale[m.group(4)] for m in _REGION.finditer(text)}
+    aliases = {alias: name for alias, name in _ALIAS.findall(text) if name in regions}
+    return {**regions, **{alias: regions[name] for alias, name in aliases.items()}}, aliases
+
+
+def board_regions(target: Target) -> dict[str, int]:
+    """Bytes of each memory region (and region alias) of a QEMU target's board, from its linker script."""
+    return _board(target)[0]
+
+
+def board_overflow(target: Target, linker_output: str) -> str | None:
+    """What the linker's "region `X' overflowed" means for a user: which part of the program does not fit
+    the QEMU board's memory, by how much, and which targets' boards are big enough."""
+    found = {name: int(over) for name, over in _OVERFLOW.findall(linker_output)}
+    regions, aliases = _board(target)
+    if not found or not set(found) <= set(regions):
+        return None
+    problems, needs = [], {}
+    for name, over in found.items():
+        size, needs[name] = regions[name], regions[name] + over
+        held = [WHAT_GOES_WHERE.get(n, n) for n in [name] + [a for a, r in aliases.items() if r == name]]
+        problems.append(f"region {name} ({', '.join(held)}) needs {size + over:,} B but holds {size:,} B")
+    from .targets import available_targets, load_target   # every target file, for what would fit
+    bigger = [t.name for t in map(load_target, available_targets()) if t.runner == "qemu" and t.name != target.name
+              and all(board_regions(t).get(n, 0) >= need for n, need in needs.items())]
+    hint = (f"; verify on {' or '.join(bigger)}, whose board has room for it" if bigger
+            else "; no QEMU board here has room for it")
+    return (f"the program does not fit the memory of QEMU board {target.qemu_machine} (target '{target.name}', "
+            f"templates/baremetal/{target.linker_script}): " + "; ".join(problems) + hint)

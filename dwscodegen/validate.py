@@ -5,13 +5,13 @@ Every message names the op or tensor and says what was expected, so a user can f
 from __future__ import annotations
 
 
-import numpy as np
 
 from .errors import DwsError
-from .broadcast import broadcast_shape
-from .ir import Conv2DAttrs, Graph, Op, Tensor, conv_output_hw
+from .ir import DTYPES, OP_TYPES, Conv2DAttrs, Graph, Op, Tensor, conv_output_hw
+from .ops import OPS, io_dtypes
 from .validate_limits import check_activation_bounds, check_limits
-from .qparams import hard_swish_params, scale_zp
+from .validate_ops import check_activation, check_binary, check_resize, check_transpose_conv
+from .validate_tensors import check_filter_quant, check_quant_values, same_quant, single_input
 
 
 def validate(graph: Graph) -> Graph:
@@ -24,29 +24,47 @@ def validate(graph: Graph) -> Graph:
     check_limits(graph, fail)
     for t in graph.activation_tensors():
         _check_activation_tensor(t, fail)
-    checks = {"Add": _check_binary, "Conv2D": _check_conv, "DepthwiseConv2D": _check_conv,
+    checks = {"Add": check_binary, "Conv2D": _check_conv, "DepthwiseConv2D": _check_conv,
               "AveragePool2D": _check_pool, "MaxPool2D": _check_pool, "FullyConnected": _check_fully_connected,
               "Softmax": _check_softmax, "Reshape": _check_reshape, "Mean": _check_mean, "Pad": _check_pad,
               "Concatenation": _check_concat, "Quantize": _check_quantize, "Dequantize": _check_quantize,
               "Relu": _check_relu, "Relu6": _check_relu,
-              "ResizeBilinear": _check_resize, "ResizeNearest": _check_resize, "TransposeConv2D": _check_transpose_conv,
-              "Mul": _check_binary, "Maximum": _check_binary, "Minimum": _check_binary, "PRelu": _check_binary,
-              "HardSwish": _check_activation, "Logistic": _check_activation, "Tanh": _check_activation,
-              "LeakyRelu": _check_activation}
+              "ResizeBilinear": check_resize, "ResizeNearest": check_resize, "TransposeConv2D": check_transpose_conv,
+              "Mul": check_binary, "Maximum": check_binary, "Minimum": check_binary, "PRelu": check_binary,
+              "HardSwish": check_activation, "Logistic": check_activation, "Tanh": check_activation,
+              "LeakyRelu": check_activation,
+              "Slice": _check_slice}
     for op in graph.ops:
+        _check_op_facts(op, fail)
         dtype = graph.op_dtype(op)
-        _check_io_dtypes(graph, op, dtype, fail)
+        _check_io_dtypes(graph, op, fail)
         checks[op.type](graph, op, dtype, fail)
         check_activation_bounds(graph, op, dtype, fail)
     return graph
 
 
-def _check_io_dtypes(graph: Graph, op: Op, dtype: str, fail) -> None:
-    """Activations of an op share its dtype; only Quantize (float32 -> int8) and Dequantize change it."""
-    out_dtype = {"Quantize": "int8", "Dequantize": "float32"}.get(op.type, dtype)
-    in_dtype = {"Quantize": "float32", "Dequantize": "int8"}.get(op.type, dtype)
+def _check_op_facts(op: Op, fail) -> None:
+    """What the op table (ops.OPS) says of every op: a known type, its number of inputs, its attrs class."""
+    if op.type not in OP_TYPES:
+        raise fail(f"{op.where()}: op type {op.type!r} is not supported; supported: {', '.join(OP_TYPES)}")
+    f = OPS[op.type]
+    low, high = f.inputs
+    if not low <= len(op.inputs) <= high:
+        count = f"{low}" if low == high else f"{low} to {high}" if high < 1 << 16 else f"at least {low}"
+        raise fail(f"{op.where()}: expects {count} input(s), got {len(op.inputs)}")
+    if not isinstance(op.attrs, f.attrs):
+        raise fail(f"{op.where()}: attributes are {type(op.attrs).__name__}, expected {f.attrs.__name__}")
+
+
+def _check_io_dtypes(graph: Graph, op: Op, fail) -> None:
+    """Activations of an op share its dtype; only the ops the table says convert (Quantize float32 -> int8,
+    Dequantize) change it."""
+    in_dtype, out_dtype = io_dtypes(graph, op)
     for name in op.inputs:
         t = graph.tensor(name)
+        if t.dtype not in DTYPES:
+            raise fail(f"{op.where()}: input '{name}' is {t.dtype}, which only an import pass may take (float16 "
+                       "weights behind a DEQUANTIZE are folded to float32); other ops need float32, int8 or int32")
         if not t.is_const and t.dtype != in_dtype:
             raise fail(f"{op.where()}: input '{name}' is {t.dtype} but the op computes in {in_dtype}")
     y = graph.tensor(op.outputs[0])
@@ -94,17 +112,7 @@ def _check_activation_tensor(t: Tensor, fail) -> None:
     if t.dtype == "int8":
         if t.quant is None or t.quant.per_channel or len(t.quant.scale) != 1:
             raise fail(f"tensor '{t.name}': int8 activations need per-tensor quant {{scale, zero_point}}")
-        _check_quant_values(t, fail)
-
-
-def _check_quant_values(t: Tensor, fail) -> None:
-    q = t.quant
-    if len(q.scale) != len(q.zero_point):
-        raise fail(f"tensor '{t.name}': quant has {len(q.scale)} scales but {len(q.zero_point)} zero points")
-    if not np.all(np.isfinite(q.scale)) or np.any(q.scale <= 0):
-        raise fail(f"tensor '{t.name}': quant scales must be finite and > 0")
-    if np.any(q.zero_point < -128) or np.any(q.zero_point > 127):
-        raise fail(f"tensor '{t.name}': int8 zero points must be in [-128, 127]")
+        check_quant_values(t, fail)
 
 
 def _check_conv(graph: Graph, op: Op, dtype: str, fail) -> None:
@@ -147,43 +155,11 @@ def _check_conv(graph: Graph, op: Op, dtype: str, fail) -> None:
         raise fail(f"{where}: filter '{w.name}' is {w.dtype} but the op's activations are {dtype} (only an int8 "
                    "filter with float32 activations, TFLite's hybrid quantization, may differ)")
     if w.dtype == "int8":
-        _check_filter_quant(w, channel_axis, out_c, where, fail)
-
-
-def _check_filter_quant(w: Tensor, channel_axis: int, out_c: int, where: str, fail) -> None:
-    q = w.quant
-    if q is None:
-        raise fail(f"{where}: int8 filter '{w.name}' has no quant parameters")
-    _check_quant_values(w, fail)
-    if np.any(q.zero_point != 0):
-        raise fail(f"{where}: filter '{w.name}' must be symmetric (zero_point 0), as TFLite requires")
-    if q.per_channel:
-        if q.axis != channel_axis or len(q.scale) != out_c:
-            raise fail(f"{where}: per-channel filter quant must be along axis {channel_axis} with {out_c} "
-                       f"scales, got axis {q.axis} with {len(q.scale)}")
-    elif len(q.scale) != 1:
-        raise fail(f"{where}: filter '{w.name}' has {len(q.scale)} scales but no quant axis")
-
-
-def _single_input(graph: Graph, op: Op, fail) -> tuple[Tensor, Tensor]:
-    if len(op.inputs) != 1:
-        raise fail(f"{op.where()}: expects exactly one input, got {len(op.inputs)}")
-    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    if x.is_const:
-        raise fail(f"{op.where()}: input '{x.name}' must be an activation, not a constant")
-    return x, y
-
-
-def _same_quant(op: Op, x: Tensor, y: Tensor, fail) -> None:
-    """TFLite's int8 pooling and reshape keep the input's quantization; anything else is a different op."""
-    if x.quant is not None and (x.quant.scale[0] != y.quant.scale[0] or x.quant.zero_point[0] != y.quant.zero_point[0]):
-        raise fail(f"{op.where()}: int8 input and output quantization must be equal "
-                   f"(scale {x.quant.scale[0]:g}/{y.quant.scale[0]:g}, zero point "
-                   f"{x.quant.zero_point[0]}/{y.quant.zero_point[0]})")
+        check_filter_quant(w, channel_axis, out_c, where, fail)
 
 
 def _check_pool(graph: Graph, op: Op, dtype: str, fail) -> None:
-    x, y = _single_input(graph, op, fail)
+    x, y = single_input(graph, op, fail)
     a = op.attrs
     if len(x.shape) != 4:
         raise fail(f"{op.where()}: input must be 4-D NHWC, got {list(x.shape)}")
@@ -194,7 +170,7 @@ def _check_pool(graph: Graph, op: Op, dtype: str, fail) -> None:
     if y.shape != expected:
         raise fail(f"{op.where()}: output '{y.name}' has shape {list(y.shape)} but the op computes {list(expected)}")
     if dtype == "int8":
-        _same_quant(op, x, y, fail)
+        same_quant(op, x, y, fail)
 
 
 def _check_fully_connected(graph: Graph, op: Op, dtype: str, fail) -> None:
@@ -218,11 +194,11 @@ def _check_fully_connected(graph: Graph, op: Op, dtype: str, fail) -> None:
     if w.dtype != dtype:
         raise fail(f"{where}: weights '{w.name}' are {w.dtype} but the op's activations are {dtype}")
     if dtype == "int8":
-        _check_filter_quant(w, 0, units, where, fail)
+        check_filter_quant(w, 0, units, where, fail)
 
 
 def _check_softmax(graph: Graph, op: Op, dtype: str, fail) -> None:
-    x, y = _single_input(graph, op, fail)
+    x, y = single_input(graph, op, fail)
     if x.shape != y.shape:
         raise fail(f"{op.where()}: output shape {list(y.shape)} must equal input shape {list(x.shape)}")
     if dtype == "int8" and (abs(y.quant.scale[0] - 1 / 256) > 1e-12 or y.quant.zero_point[0] != -128):
@@ -231,16 +207,16 @@ def _check_softmax(graph: Graph, op: Op, dtype: str, fail) -> None:
 
 
 def _check_reshape(graph: Graph, op: Op, dtype: str, fail) -> None:
-    x, y = _single_input(graph, op, fail)
+    x, y = single_input(graph, op, fail)
     if x.size != y.size:
         raise fail(f"{op.where()}: cannot reshape {list(x.shape)} ({x.size} values) to {list(y.shape)} "
                    f"({y.size} values)")
     if dtype == "int8":
-        _same_quant(op, x, y, fail)
+        same_quant(op, x, y, fail)
 
 
 def _check_mean(graph: Graph, op: Op, dtype: str, fail) -> None:
-    x, y = _single_input(graph, op, fail)
+    x, y = single_input(graph, op, fail)
     axes = tuple(op.attrs.axes)
     if (not axes or list(axes) != list(range(axes[0], axes[-1] + 1)) or axes[0] < 0
             or axes[-1] >= len(x.shape)):
@@ -253,7 +229,7 @@ def _check_mean(graph: Graph, op: Op, dtype: str, fail) -> None:
 
 
 def _check_pad(graph: Graph, op: Op, dtype: str, fail) -> None:
-    x, y = _single_input(graph, op, fail)
+    x, y = single_input(graph, op, fail)
     pads = op.attrs.paddings
     if len(pads) != len(x.shape) or any(len(p) != 2 or min(p) < 0 for p in pads):
         raise fail(f"{op.where()}: paddings must be [before, after] >= 0 for each of the {len(x.shape)} "
@@ -262,7 +238,7 @@ def _check_pad(graph: Graph, op: Op, dtype: str, fail) -> None:
     if y.shape != expected:
         raise fail(f"{op.where()}: output '{y.name}' has shape {list(y.shape)} but the op computes {list(expected)}")
     if dtype == "int8":
-        _same_quant(op, x, y, fail)
+        same_quant(op, x, y, fail)
 
 
 def _check_concat(graph: Graph, op: Op, dtype: str, fail) -> None:
@@ -281,8 +257,22 @@ def _check_concat(graph: Graph, op: Op, dtype: str, fail) -> None:
                    f"has {y.shape[axis]}")
 
 
+def _check_slice(graph: Graph, op: Op, dtype: str, fail) -> None:
+    x, y = single_input(graph, op, fail)
+    a = op.attrs
+    if not len(a.begin) == len(a.strides) == len(y.shape) == len(x.shape):
+        raise fail(f"{op.where()}: begin {list(a.begin)}, strides {list(a.strides)} and output {list(y.shape)} need "
+                   f"one entry per dimension of the input {list(x.shape)}")
+    for d, (n, begin, stride, size) in enumerate(zip(x.shape, a.begin, a.strides, y.shape)):
+        if stride == 0 or not (0 <= begin < n and 0 <= begin + (size - 1) * stride < n):
+            raise fail(f"{op.where()}: dimension {d}: {size} value(s) from index {begin} in steps of {stride} "
+                       f"leave the input's range [0, {n})")
+    if dtype == "int8":
+        same_quant(op, x, y, fail)
+
+
 def _check_quantize(graph: Graph, op: Op, dtype: str, fail) -> None:
-    x, y = _single_input(graph, op, fail)
+    x, y = single_input(graph, op, fail)
     if x.shape != y.shape:
         raise fail(f"{op.where()}: output shape {list(y.shape)} must equal input shape {list(x.shape)}")
     if op.type == "Quantize" and getattr(op.attrs, "rounding", None) not in ("half_away", "half_even"):
@@ -291,105 +281,5 @@ def _check_quantize(graph: Graph, op: Op, dtype: str, fail) -> None:
 
 def _check_relu(graph: Graph, op: Op, dtype: str, fail) -> None:
     _check_quantize(graph, op, dtype, fail)
-
-
-def _check_resize(graph: Graph, op: Op, dtype: str, fail) -> None:
-    x, y = _single_input(graph, op, fail)
-    if len(x.shape) != 4 or len(y.shape) != 4 or (x.shape[0], x.shape[3]) != (y.shape[0], y.shape[3]):
-        raise fail(f"{op.where()}: resizes H and W of a 4-D NHWC input; input {list(x.shape)} and output "
-                   f"{list(y.shape)} must agree in N and C")
-    if op.attrs.align_corners and op.attrs.half_pixel_centers:
-        raise fail(f"{op.where()}: align_corners and half_pixel_centers cannot both be set (TFLite refuses it)")
-    if dtype == "int8":
-        _same_quant(op, x, y, fail)    # TFLite interpolates the int8 values as they are
-        if op.type == "ResizeBilinear":
-            from .resize import bilinear_axis_int8
-            for axis in (1, 2):
-                if bilinear_axis_int8(x.shape[axis], y.shape[axis], op.attrs).lower.max() > x.shape[axis] - 1:
-                    raise fail(f"{op.where()}: TFLite's integer bilinear resize from {x.shape[axis]} to "
-                               f"{y.shape[axis]} reads past the input's last row or column (its 1/1024 scale "
-                               "is too coarse for this upscale); resize in smaller steps")
-
-
-def _check_transpose_conv(graph: Graph, op: Op, dtype: str, fail) -> None:
-    where = op.where()
-    if len(op.inputs) not in (2, 3):
-        raise fail(f"{where}: expects inputs [input, filter] or [input, filter, bias]")
-    x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
-    if not w.is_const or len(w.shape) != 4 or len(x.shape) != 4:
-        raise fail(f"{where}: needs a 4-D NHWC input and a constant filter [OC, KH, KW, IC], got "
-                   f"{list(x.shape)} and {list(w.shape)}")
-    oc, kh, kw, ic = w.shape
-    if ic != x.shape[3]:
-        raise fail(f"{where}: filter {list(w.shape)} has {ic} input channels but input '{x.name}' has {x.shape[3]}")
-    a = op.attrs
-    top, bottom, left, right = a.pad
-    if min(a.stride) < 1 or top < 0 or left < 0:
-        raise fail(f"{where}: stride {list(a.stride)} must be >= 1 and the top/left crop {top}/{left} >= 0")
-    expected = (x.shape[0], (x.shape[1] - 1) * a.stride[0] + kh - top - bottom,
-                (x.shape[2] - 1) * a.stride[1] + kw - left - right, oc)
-    if expected[1] < 1 or expected[2] < 1 or y.shape != expected:
-        raise fail(f"{where}: output '{y.name}' has shape {list(y.shape)} but the op computes {list(expected)} "
-                   f"(padding {list(a.pad)})")
-    if len(op.inputs) == 3:
-        b = graph.tensor(op.inputs[2])
-        bias_dtype = "int32" if dtype == "int8" else "float32"
-        if not b.is_const or b.shape != (oc,) or b.dtype != bias_dtype:
-            raise fail(f"{where}: bias '{b.name}' must be a constant {bias_dtype} tensor of shape [{oc}]")
-    if w.dtype != dtype:
-        raise fail(f"{where}: filter '{w.name}' is {w.dtype} but the op's activations are {dtype} (hybrid "
-                   "transpose convolution is not supported)")
-    if dtype == "int8":
-        _check_filter_quant(w, 0, oc, where, fail)
-
-def _check_binary(graph: Graph, op: Op, dtype: str, fail) -> None:
-    """Add, Mul, Maximum, Minimum: [a, b]; PRelu: [input, alpha]. NumPy-style broadcasting (shapes aligned
-    at the right, each dimension equal or 1) of any rank, as ai-edge-litert 2.3's reference kernels do it
-    (measured up to 7 dimensions); one operand may be a constant."""
-    where = op.where()
-    if len(op.inputs) != 2:
-        raise fail(f"{where}: expects exactly two inputs, got {len(op.inputs)}")
-    a, b, y = (graph.tensor(n) for n in (*op.inputs, op.outputs[0]))
-    if a.is_const and b.is_const:
-        raise fail(f"{where}: both inputs '{a.name}' and '{b.name}' are constants; fold the op into a constant "
-                   "before generating code")
-    expected = broadcast_shape(a.shape, b.shape)
-    if expected is None:
-        raise fail(f"{where}: shapes {list(a.shape)} and {list(b.shape)} do not broadcast (aligned at the right, "
-                   "each dimension must be equal or 1)")
-    if op.type == "PRelu" and (a.is_const or expected != a.shape):
-        raise fail(f"{where}: alpha '{b.name}' {list(b.shape)} must broadcast to the input '{a.name}' "
-                   f"{list(a.shape)}, and the input must be an activation")
-    if y.shape != expected:
-        raise fail(f"{where}: output '{y.name}' has shape {list(y.shape)} but {list(a.shape)} and {list(b.shape)} "
-                   f"broadcast to {list(expected)}")
-    for t in (a, b):
-        if t.is_const and t.dtype != dtype:
-            raise fail(f"{where}: constant '{t.name}' is {t.dtype} but the op computes in {dtype}")
-        if t.is_const and dtype == "int8":
-            if t.quant is None or t.quant.per_channel or len(t.quant.scale) != 1:
-                raise fail(f"{where}: int8 constant '{t.name}' needs per-tensor quant {{scale, zero_point}}")
-            _check_quant_values(t, fail)
-    if op.type in ("Maximum", "Minimum") and dtype == "int8":
-        if len({scale_zp(graph, n) for n in (*op.inputs, op.outputs[0])}) != 1:
-            raise fail(f"{where}: int8 {op.type} compares raw int8 values, so its inputs and output must share one "
-                       f"quantization (TFLite's int8 spec); got (scale, zero point) "
-                       f"{[scale_zp(graph, n) for n in (*op.inputs, op.outputs[0])]}")
-
-
-def _check_activation(graph: Graph, op: Op, dtype: str, fail) -> None:
-    """HardSwish, Logistic, Tanh, LeakyRelu: one input, same shape out; int8 as TFLite's Prepare demands."""
-    x, y = _single_input(graph, op, fail)
-    if x.shape != y.shape:
-        raise fail(f"{op.where()}: output shape {list(y.shape)} must equal input shape {list(x.shape)}")
-    if dtype != "int8":
-        return
-    (si, zi), (so, zo) = scale_zp(graph, x.name), scale_zp(graph, y.name)
-    if op.type == "Logistic" and so != 1 / 256:
-        raise fail(f"{op.where()}: int8 logistic output '{y.name}' must have scale 1/256 (TFLite's requirement), "
-                   f"got {so:g}")
-    if op.type == "HardSwish" and hard_swish_params(si, zi, so, zo).output_exponent > 0:
-        raise fail(f"{op.where()}: int8 hard swish needs output scale > input scale / 128 (TFLite's requirement), "
-                   f"got input {si:g}, output {so:g}")
 
 

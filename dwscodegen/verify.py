@@ -211,13 +211,16 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
                  check_layers: bool = False, schedules: dict[int, dict] | None = None,
                  timing_repeats: int = 0, footprint: bool = True,
                  progress: Callable[[str | None], None] | None = None,
-                 input_sets: list[dict[str, np.ndarray]] | None = None) -> VerifyReport:
+                 input_sets: list[dict[str, np.ndarray]] | None = None, flash: int | None = None,
+                 ram: int | None = None) -> VerifyReport:
     """check_layers: also compare every intermediate layer output with the oracle (report.layers).
     schedules: op index -> schedule parameters for the backend. timing_repeats (native targets): also
     time that many runs of the first input and report the median nanoseconds per run. footprint: also
-    compile the library alone to measure flash/RAM (the tuner, which only needs the cost, skips it).
+    compile the library alone to measure flash/RAM (the tuner, which only needs the cost, skips it) and
+    check it against the part (flash / ram bytes; default the target file's).
     progress: called with the name of each stage as it starts (the CLI shows the long ones).
-    input_sets: the inputs to check (the user's data, user_data.load_inputs) instead of `runs` seeded ones."""
+    input_sets: the inputs to check (the user's data, user_data.load_inputs) instead of `runs` seeded ones.
+    report.oracle_notes: whatever the oracle did not compute as its label says (see oracles/)."""
     stage = progress or (lambda label: None)
     oracle = choose_oracle(graph, oracle)
     input_sets = input_sets if input_sets is not None else random_inputs(graph, seed, runs)
@@ -240,7 +243,7 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
         if footprint:
             stage(f"measuring flash and RAM on {target.name}")
             report.footprint = measure(lib, target)
-            report.fit_problems = check_fit(report.footprint, target)
+            report.fit_problems = check_fit(report.footprint, target, flash, ram)
         timing = re.search(r"^dws_timing_ns (\d+)$", result.stdout, re.M)
         report.ns_per_run = int(timing.group(1)) if timing else None
         report.layer_instructions = _layer_counts(graph, result)

@@ -9,8 +9,8 @@ activations (and the per-image shapes of an ordinary layer), imported like any u
    conv / pointwise / depthwise cases run the DSP and MVE variants (asserted), which like the portable
    conv-family kernels compute one image per call; the library loops over the batch.
 The default run keeps the QEMU part small (the SIMD kinds at batch 2); the whole matrix is marked slow.
-Some kinds mix images on purpose: reshape and fully connected across the batch axis, padding and
-concatenation along the batch axis.
+Some kinds mix images on purpose: reshape and fully connected across the batch axis, padding,
+concatenation and slicing along the batch axis.
 """
 from __future__ import annotations
 
@@ -95,6 +95,12 @@ def _case(kind: str, dtype: str, n: int, rng) -> tuple:
         return ("RESHAPE", [act("x", (n, 2, 3, 4), dtype)], [act("y", (n, 24), dtype)], dict(new_shape=[n, 24]))
     if kind == "reshape_batch":
         return ("RESHAPE", [act("x", (n, 2, 3, 4), dtype)], [act("y", (1, 24 * n), dtype)], dict(new_shape=[1, 24 * n]))
+    if kind in ("slice", "slice_batch"):   # slice: rows 1.. and every other channel of each image; _batch: the last image
+        begin, end, strides, out = (([0, 1, 0, 0], [n, 4, 3, 6], [1, 1, 1, 2], (n, 3, 3, 3)) if kind == "slice" else
+                                    ([n - 1, 0, 0, 0], [n, 4, 3, 6], [1, 1, 1, 1], (1, 4, 3, 6)))
+        bounds = [TensorSpec(name, (4,), "int32", data=np.array(v, np.int32))
+                  for name, v in (("begin", begin), ("end", end), ("strides", strides))]
+        return ("STRIDED_SLICE", [act("x", (n, 4, 3, 6), dtype), *bounds], [act("y", out, dtype)], {})
     if kind == "quantize":
         return ("QUANTIZE", [act("x", (n, 30), "float32")], [act("y", (n, 30), "int8", 0.02, 3)], {})
     if kind == "dequantize":
@@ -134,7 +140,8 @@ KINDS = ([(k, d) for k in ("conv", "pointwise", "depthwise", "depthwise_m2", "av
                            "fully_connected", "fully_connected_across_batch", "softmax", "mean", "mean_flat", "pad",
                            "pad_batch", "concatenation", "concatenation_batch", "relu", "relu6", "reshape",
                            "reshape_batch", "resize_bilinear", "resize_nearest", "transpose_conv", "mul_se", "maximum",
-                           "minimum", "prelu", "hard_swish", "logistic", "tanh", "leaky_relu") for d in BOTH]
+                           "minimum", "prelu", "hard_swish", "logistic", "tanh", "leaky_relu", "slice",
+                           "slice_batch") for d in BOTH]
          + [("hybrid", "float32"), ("hybrid_per_tensor", "float32"), ("quantize", "float32"), ("dequantize", "int8"),
             ("hybrid_depthwise", "float32")])
 

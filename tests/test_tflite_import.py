@@ -58,12 +58,12 @@ def test_corrupt_tflite_is_a_clear_error(tmp_path, corrupt):
 
 def test_unsupported_op_names_operator(tmp_path):
     x = act("x", (1, 8), "float32")
-    path = tmp_path / "cos.tflite"
-    # COS is a real TFLite op the importer does not support.
-    path.write_bytes(build_single_op_model("COS", [x], [act("y", (1, 8), "float32")], {}))
+    path = tmp_path / "floor.tflite"
+    # FLOOR is a real TFLite op the importer does not support.
+    path.write_bytes(build_single_op_model("FLOOR", [x], [act("y", (1, 8), "float32")], {}))
     result = CliRunner().invoke(main, ["verify", str(path), "-t", "x86_64"])
     assert result.exit_code == 1
-    assert "operator 0 (COS" in result.output and "not supported" in result.output
+    assert "FLOOR x1 (operator 0)" in result.output and "not supported" in result.output
 
 
 def test_hybrid_conv_matches_interpreter(tmp_path):

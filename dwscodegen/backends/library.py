@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import DwsError
-from ..ops import op_macs
+from ..ops import op_macs, touches_int8
 from ..ir import Graph
 from ..planner import ArenaPlan, plan_arena
 from ..qparams import is_hybrid
@@ -132,8 +132,7 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target) 
         target=dict(name=target.name, description=comment_safe(target.description), cc=target.cc,
                     cflags=comment_safe(" ".join(target.cflags))),
         isas=isas, static_state=any(STATIC_STATE.search(k) for k in sources),
-        needs_int8=any(graph.op_dtype(op) == "int8" or op.type == "Quantize" or is_hybrid(graph, op)
-                       for op in graph.ops),
+        needs_int8=any(touches_int8(graph, op) or is_hybrid(graph, op) for op in graph.ops),
         needs_float=any(graph.op_dtype(op) == "float32" for op in graph.ops), arena_float=arena_float,
         # the templates' float32 Logistic and Tanh share one exp (the tvm road computes its own)
         needs_exp=backend == "templates" and any(op.type in ("Logistic", "Tanh") and graph.op_dtype(op) == "float32"

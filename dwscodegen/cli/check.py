@@ -38,9 +38,12 @@ input_help = ("Your own inputs: a .npy (one-input models) or .npz (one array per
                    "reference kernels for .tflite, onnxruntime for .onnx) when installed, else the NumPy reference.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the report as JSON to this file.")
+@click.option("--flash", metavar="SIZE", help="Flash of the part the fit is checked against (e.g. 4M); default: "
+                                              "the target file's part. QEMU runs on the board's memory either way.")
+@click.option("--ram", metavar="SIZE", help="RAM of the part the fit is checked against; default: the target file's.")
 @user_errors
 def verify(model: Path, target: str, backend: str, runs: int, seed: int, input_path: Path | None, timeout: float,
-           db_path: Path | None, oracle: str, json_path: Path | None):
+           db_path: Path | None, oracle: str, json_path: Path | None, flash: str | None, ram: str | None):
     """Build MODEL's library for TARGET, run it and compare every output with the oracle.
 
     The default oracle (--oracle auto) is the model's own framework: for a .tflite model the TFLite
@@ -50,6 +53,7 @@ def verify(model: Path, target: str, backend: str, runs: int, seed: int, input_p
     scores) the report adds top-1 agreement. Exits 0 only if every output matches.
     """
     from ..errors import DwsError
+    from ..footprint import parse_size
     from ..importers import load_model
     from ..verify import ORACLE_LABELS, choose_oracle, verify_graph
     from .progress import Stages
@@ -71,7 +75,8 @@ def verify(model: Path, target: str, backend: str, runs: int, seed: int, input_p
                    f"{tgt.name} ({backend} backend), {source}; oracle: {ORACLE_LABELS[oracle]}")
         schedules = tuned_schedules(graph, db_path, tgt, backend)
         report = verify_graph(graph, tgt, backend, runs=runs, seed=seed, timeout=timeout, oracle=oracle,
-                              schedules=schedules, progress=progress, input_sets=user.sets if user else None)
+                              schedules=schedules, progress=progress, input_sets=user.sets if user else None,
+                              flash=parse_size(flash) if flash else None, ram=parse_size(ram) if ram else None)
     click.echo(f"  {tgt.name}: {report.footprint.summary()}")
     for note in report.oracle_notes:
         click.echo(f"  NOTE on the oracle: {note}")

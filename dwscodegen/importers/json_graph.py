@@ -15,7 +15,8 @@ import numpy as np
 from ..errors import DwsError
 from ..ir import (ACTIVATIONS, DTYPES, OP_TYPES, Activation, AddAttrs, ConcatAttrs, Conv2DAttrs, FullyConnectedAttrs,
                   Graph, LeakyReluAttrs, MeanAttrs, MulAttrs, NoAttrs, Op, PadAttrs, PoolAttrs, Quant, QuantizeAttrs,
-                  ResizeAttrs, SoftmaxAttrs, Tensor, TransposeConv2DAttrs, same_padding, transpose_conv_crop)
+                  ResizeAttrs, SliceAttrs, SoftmaxAttrs, Tensor, TransposeConv2DAttrs, same_padding, transpose_conv_crop)
+from ..ops import OPS
 
 
 class _Ctx:
@@ -192,7 +193,7 @@ def _simple_attrs(ctx: _Ctx, where: str, kind: str, spec: dict, activation: Acti
     """Attributes of every op but the convolutions (None for those)."""
     if kind == "Add":
         return AddAttrs(activation=activation)
-    if kind in ("AveragePool2D", "MaxPool2D"):
+    if OPS[kind].kind == "pool":
         filt = _ints(ctx, where, "filter", spec.get("filter"), 2)
         stride = _ints(ctx, where, "stride", spec.get("stride", [1, 1]), 2)
         if min(filt) < 1 or min(stride) < 1:
@@ -230,16 +231,21 @@ def _simple_attrs(ctx: _Ctx, where: str, kind: str, spec: dict, activation: Acti
         return PadAttrs(paddings=tuple(_ints(ctx, where, "paddings", p, 2) for p in pads))
     if kind == "Concatenation":
         axis = spec.get("axis", 3)
-        if not isinstance(axis, int) or axis < 0:
-            raise ctx.fail(where, f"axis must be a non-negative integer, got {axis!r}")
-        return ConcatAttrs(axis=axis)
+        rank = len(tensors[inputs[0]].shape) if inputs else 0
+        if not isinstance(axis, int) or isinstance(axis, bool) or not -rank <= axis < max(rank, 1):
+            raise ctx.fail(where, f"axis must be an integer in [{-rank}, {rank}) (negative counts from the end), "
+                                  f"got {axis!r}")
+        return ConcatAttrs(axis=axis % max(rank, 1))
+    if kind == "Slice":
+        rank = len(tensors[inputs[0]].shape) if inputs else 0
+        begin = _ints(ctx, where, "begin", spec.get("begin"), rank)
+        strides = _ints(ctx, where, "strides", spec.get("strides", [1] * rank), rank)
+        return SliceAttrs(begin=begin, strides=strides)
     if kind == "Quantize":
         rounding = spec.get("rounding", "half_away")
         if rounding not in ("half_away", "half_even"):
             raise ctx.fail(where, f"rounding must be \"half_away\" (TFLite) or \"half_even\" (ONNX), got {rounding!r}")
         return QuantizeAttrs(rounding=rounding)
-    if kind in ("Reshape", "Dequantize", "Relu", "Relu6"):
-        return NoAttrs()
     if kind == "Mul":
         return MulAttrs(activation=activation)
     if kind == "LeakyRelu":
@@ -247,7 +253,7 @@ def _simple_attrs(ctx: _Ctx, where: str, kind: str, spec: dict, activation: Acti
         if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not np.isfinite(alpha):
             raise ctx.fail(where, f"alpha must be a number, got {alpha!r}")
         return LeakyReluAttrs(alpha=float(np.float32(alpha)))
-    if kind in ("Maximum", "Minimum", "HardSwish", "Logistic", "Tanh", "PRelu"):
+    if OPS[kind].attrs is NoAttrs:
         return NoAttrs()
     return None
 

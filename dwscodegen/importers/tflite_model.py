@@ -1,7 +1,9 @@
 """Load a .tflite flatbuffer into the IR with the `tflite` package (no TensorFlow needed).
 
-Only what the IR can express exactly is accepted; anything else (an op, dtype, option or quantization
-scheme) is an error naming the operator, never an approximation.
+Each operator is translated 1:1: into an IR op, or into a source op (passes/shape_source_ops.py) that the passes
+then fold (static shape chains, float16 weights) or rewrite (slices, squeezes) into IR ops. Only what the
+IR can express exactly is accepted; anything else (an op, dtype, option or quantization scheme) is an
+error naming the operator, never an approximation. Every unsupported operator is named in one error.
 """
 from __future__ import annotations
 
@@ -14,16 +16,28 @@ from ..errors import DwsError
 from ..ir import (Activation, AddAttrs, ConcatAttrs, Conv2DAttrs, FullyConnectedAttrs, Graph, LeakyReluAttrs,
                   MeanAttrs, MulAttrs, NoAttrs, Op, PadAttrs, PoolAttrs, Quant, QuantizeAttrs, SoftmaxAttrs, Tensor,
                   same_padding)
+from ..passes.fold_shape_chains import fold_shape_chains
+from ..passes.fold_float16 import fold_float16
+from ..passes.requantize_into_concat import requantize_into_concat
+from ..passes.shape_to_reshape import shape_to_reshape
+from ..passes.slices import slices
+from ..passes.shape_source_ops import SourceAttrs, require_none_left
 from . import tflite_spatial
 
-TENSOR_TYPES = {0: "float32", 2: "int32", 9: "int8"}
+# float16 only as constant weights behind a DEQUANTIZE, which fold_float16 turns into float32
+TENSOR_TYPES = {0: "float32", 1: "float16", 2: "int32", 9: "int8"}
 TENSOR_TYPE_NAMES = {0: "FLOAT32", 1: "FLOAT16", 2: "INT32", 3: "UINT8", 4: "INT64", 6: "BOOL", 7: "INT16", 9: "INT8"}
 ACTIVATIONS = {0: Activation("none"), 1: Activation("relu"), 2: Activation("clamp", -1.0, 1.0), 3: Activation("relu6")}
 ACTIVATION_NAMES = {4: "TANH", 5: "SIGN_BIT"}
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX",
              "RESHAPE", "MEAN", "PAD", "CONCATENATION", "QUANTIZE", "DEQUANTIZE", "RELU", "RELU6",
              "MUL", "MAXIMUM", "MINIMUM", "HARD_SWISH", "LOGISTIC", "TANH", "LEAKY_RELU", "PRELU",
-             *tflite_spatial.SPATIAL, *(f"CUSTOM {c}" for c in tflite_spatial.CUSTOM))
+             *tflite_spatial.SPATIAL, *(f"CUSTOM {c}" for c in tflite_spatial.CUSTOM),
+             "SHAPE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "PACK", "GATHER", "SQUEEZE", "EXPAND_DIMS",
+             "REDUCE_PROD")
+# After the 1:1 import, in order: weights first (later folds may read them), then shape chains, then the
+# rewrites of what is left of the source ops on activations.
+PASSES = (fold_float16, fold_shape_chains, shape_to_reshape, slices, requantize_into_concat, require_none_left)
 # TFLite operator -> IR op type of the elementwise ops without options
 ELEMENTWISE = {"MAXIMUM": "Maximum", "MINIMUM": "Minimum", "HARD_SWISH": "HardSwish", "LOGISTIC": "Logistic",
                "TANH": "Tanh", "PRELU": "PRelu"}
@@ -55,11 +69,14 @@ def load_tflite(path: Path) -> Graph:
         raise DwsError(f"{path}: not a TFLite model (no 'TFL3' flatbuffer identifier); is the file truncated "
                        "or of another format?")
     try:
-        return _convert(_Reader(path, buf))
+        graph = _convert(_Reader(path, buf))
     except DwsError:
         raise
     except Exception as exc:   # a damaged flatbuffer surfaces as any error while walking offsets
         raise DwsError(f"{path}: corrupt or truncated TFLite flatbuffer ({type(exc).__name__}: {exc})") from None
+    for graph_pass in PASSES:
+        graph = graph_pass(graph)
+    return graph
 
 
 def _convert(r: _Reader) -> Graph:
@@ -76,6 +93,7 @@ def _convert(r: _Reader) -> Graph:
             tensors[index] = _tensor(r, sg, index, used, origin)
         return tensors[index]
 
+    _check_supported(r, sg)
     ops = []
     for i in range(sg.OperatorsLength()):
         ops.append(_op(r, sg, i, tensor))
@@ -85,6 +103,32 @@ def _convert(r: _Reader) -> Graph:
     return Graph(name=name, tensors=graph_tensors, ops=ops,
                  inputs=[tensor(int(i)).name for i in sg.InputsAsNumpy()],
                  outputs=[tensor(int(i)).name for i in sg.OutputsAsNumpy()], source=str(r.path), origin=origin)
+
+
+def _kind(r: _Reader, op) -> str:
+    code_table = r.model.OperatorCodes(op.OpcodeIndex())
+    code = max(code_table.BuiltinCode(), code_table.DeprecatedBuiltinCode())
+    kind = r.names.get(code, f"builtin {code}")
+    if kind == "CUSTOM":
+        kind = f"CUSTOM {(code_table.CustomCode() or b'').decode(errors='replace')}"
+    return kind
+
+
+def _check_supported(r: _Reader, sg) -> None:
+    """One error naming every unsupported operator type, with how often it occurs and where it first does."""
+    found: dict[str, list[int]] = {}
+    for i in range(sg.OperatorsLength()):
+        kind = _kind(r, sg.Operators(i))
+        if kind not in SUPPORTED:
+            found.setdefault(kind, []).append(i)
+    if not found:
+        return
+    listed = "; ".join(f"{kind} x{len(where)} (operator{'s' if len(where) > 1 else ''} "
+                       f"{', '.join(map(str, where[:5]))}{', ...' if len(where) > 5 else ''})"
+                       for kind, where in sorted(found.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+    total = sum(len(w) for w in found.values())
+    raise r.fail("model", f"{len(found)} operator type(s) not supported ({total} of {sg.OperatorsLength()} "
+                          f"operators): {listed}. Supported: {', '.join(SUPPORTED)}")
 
 
 def _tensor(r: _Reader, sg, index: int, used: set, origin: dict) -> Tensor:
@@ -101,7 +145,8 @@ def _tensor(r: _Reader, sg, index: int, used: set, origin: dict) -> Tensor:
         raise r.fail(f"tensor {index} '{name}'", f"unsupported type {type_name}; supported: float32, int8, int32")
     dtype = TENSOR_TYPES[t.Type()]
     shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-    tensor = Tensor(name=name, shape=shape or (1,), dtype=dtype)
+    # A scalar activation is one value; int32 scalars keep their rank: shape chains fold them (PACK stacks them)
+    tensor = Tensor(name=name, shape=shape if shape or dtype == "int32" else (1,), dtype=dtype)
     q = t.Quantization()
     if q is not None and q.ScaleLength():
         if q.DetailsType() != 0:
@@ -155,11 +200,7 @@ def _options(r, op, cls_name: str):
 
 def _op(r: _Reader, sg, i: int, tensor) -> Op:
     op = sg.Operators(i)
-    code_table = r.model.OperatorCodes(op.OpcodeIndex())
-    code = max(code_table.BuiltinCode(), code_table.DeprecatedBuiltinCode())
-    kind = r.names.get(code, f"builtin {code}")
-    if kind == "CUSTOM":
-        kind = f"CUSTOM {(code_table.CustomCode() or b'').decode(errors='replace')}"
+    kind = _kind(r, op)
     inputs = [int(t) for t in op.InputsAsNumpy()] if op.InputsLength() else []
     outputs = [int(t) for t in op.OutputsAsNumpy()] if op.OutputsLength() else []
     out_name = tensor(outputs[0]).name if outputs else f"op{i}"
@@ -208,8 +249,8 @@ def _op(r: _Reader, sg, i: int, tensor) -> Op:
     if kind == "SOFTMAX":
         o = _options(r, op, "SoftmaxOptions")
         return Op(i, name, "Softmax", ins, outs, SoftmaxAttrs(beta=float(np.float32(o.Beta() if o else 1.0))))
-    if kind == "RESHAPE":
-        return Op(i, name, "Reshape", ins[:1], outs, NoAttrs())
+    if kind == "RESHAPE":   # [x, new_shape?]: fold_shape_chains checks a new shape tensor and drops it
+        return Op(i, name, "Reshape", ins, outs, NoAttrs())
     if kind == "MEAN":
         x, axes = tensor(inputs[0]), tensor(inputs[1])
         o = _options(r, op, "ReducerOptions")
@@ -235,8 +276,10 @@ def _op(r: _Reader, sg, i: int, tensor) -> Op:
         return Op(i, name, "Concatenation", ins, outs, ConcatAttrs(axis=(o.Axis() if o else 0) % rank))
     if kind in ("QUANTIZE", "DEQUANTIZE"):
         x, y = tensor(inputs[0]), tensor(outputs[0])
+        if (kind, x.dtype, y.dtype) == ("QUANTIZE", "int8", "int8"):   # requantize_into_concat takes it
+            return Op(i, name, "Requantize", ins, outs, SourceAttrs(source=where))
         expected = ("float32", "int8") if kind == "QUANTIZE" else ("int8", "float32")
-        if (x.dtype, y.dtype) != expected:
+        if (x.dtype, y.dtype) != expected and (kind, x.dtype, y.dtype) != ("DEQUANTIZE", "float16", "float32"):
             raise r.fail(where, f"{kind} from {x.dtype} to {y.dtype} is not supported; only "
                                 f"{expected[0]} -> {expected[1]}")
         return Op(i, name, kind.capitalize(), ins, outs, QuantizeAttrs() if kind == "QUANTIZE" else NoAttrs())
@@ -256,4 +299,48 @@ def _op(r: _Reader, sg, i: int, tensor) -> Op:
         return Op(i, name, "LeakyRelu", ins, outs, LeakyReluAttrs(alpha=alpha))
     if kind in ELEMENTWISE:
         return Op(i, name, ELEMENTWISE[kind], ins, outs, NoAttrs())
+    if kind in SOURCE_OPS:
+        return _source_op(r, op, i, kind, name, where, ins, outs, tensor)
     raise r.fail(where, f"operator {kind} is not supported; supported: {', '.join(SUPPORTED)}")
+
+
+# TFLite operator -> (source op type, options class); the passes fold or rewrite them (passes/shape_source_ops.py)
+SOURCE_OPS = {"SHAPE": ("Shape", None), "STRIDED_SLICE": ("StridedSlice", "StridedSliceOptions"),
+              "SLICE": ("SliceSize", None), "SPLIT": ("Split", "SplitOptions"), "SPLIT_V": ("SplitSizes", None),
+              "PACK": ("Pack", "PackOptions"), "GATHER": ("Gather", "GatherOptions"),
+              "SQUEEZE": ("Squeeze", None), "EXPAND_DIMS": ("ExpandDims", None),
+              "REDUCE_PROD": ("ReduceProd", "ReducerOptions")}
+
+
+def _source_op(r: _Reader, op, i: int, kind: str, name: str, where: str, ins: list[str], outs: list[str],
+               tensor) -> Op:
+    op_type, cls = SOURCE_OPS[kind]
+    o = _options(r, op, cls) if cls else None
+    options: dict = {}
+    x = tensor(int(op.Inputs(0)))
+    if kind == "STRIDED_SLICE" and o is not None:
+        options = dict(begin_mask=o.BeginMask(), end_mask=o.EndMask(), shrink_axis_mask=o.ShrinkAxisMask(),
+                       ellipsis_mask=o.EllipsisMask(), new_axis_mask=o.NewAxisMask(), offset=bool(o.Offset()))
+    elif kind in ("SPLIT", "SPLIT_V"):
+        # SPLIT is [axis, x]; SPLIT_V [x, size_splits, axis]: the source op takes [x] and both as options
+        value, sizes, axis = ((tensor(int(op.Inputs(1))), None, tensor(int(op.Inputs(0)))) if kind == "SPLIT" else
+                              (x, tensor(int(op.Inputs(1))), tensor(int(op.Inputs(2)))))
+        if not axis.is_const or (sizes is not None and not sizes.is_const):
+            raise r.fail(where, "the split axis and sizes must be constant")
+        dim = int(axis.data.reshape(-1)[0]) % len(value.shape)
+        options = dict(axis=dim, num_splits=len(outs))
+        if sizes is not None:
+            split = [int(v) for v in sizes.data.reshape(-1)]
+            if split.count(-1) == 1:
+                split[split.index(-1)] = value.shape[dim] - (sum(split) + 1)
+            options["sizes"] = split
+        ins = [value.name]
+    elif kind == "PACK":
+        options = dict(axis=o.Axis() % (len(x.shape) + 1) if o is not None else 0)
+    elif kind == "GATHER":
+        if o is not None and o.BatchDims():
+            raise r.fail(where, "GATHER with batch_dims is not supported")
+        options = dict(axis=(o.Axis() if o is not None else 0) % len(x.shape))
+    elif kind == "REDUCE_PROD":
+        options = dict(keep_dims=bool(o.KeepDims()) if o is not None else False)
+    return Op(i, name, op_type, ins, outs, SourceAttrs(source=where, options=options))

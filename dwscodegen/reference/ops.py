@@ -197,4 +197,5 @@ KERNELS = {
     "Tanh": _activation(act.tanh_f32),
     "LeakyRelu": lambda g, op, x: (act.lookup_int8(x, int8_table(g, op)) if _int8(g, op)
                                    else act.leaky_relu_f32(x, op.attrs.alpha)),
+    "Slice": lambda g, op, x: shape_ops.slice_values(x, op.attrs.begin, op.attrs.strides, g.tensor(op.outputs[0]).shape),
 }

@@ -9,6 +9,8 @@ int8 code paths matched (BUILTIN_REF):
     is what `concat_params`/`concatenation_int8` compute for them. The result is bit-exact with
     that TFLite QUANTIZE + CONCATENATION pair.
   * RESHAPE: a copy.
+  * Slice (STRIDED_SLICE of an activation, SPLIT): reference_ops::StridedSlice / Split, a copy of the
+    values at begin + i * stride in every dimension; int8 input and output share one quantization.
 """
 from __future__ import annotations
 
@@ -50,3 +52,10 @@ def concatenation_int8(inputs: Sequence[np.ndarray], params: Sequence[Requantize
 
 def reshape(x: np.ndarray, shape) -> np.ndarray:
     return np.asarray(x).reshape(tuple(int(d) for d in shape))
+
+
+def slice_values(x: np.ndarray, begin, strides, shape) -> np.ndarray:
+    """output[i0, i1, ...] = x[begin0 + i0 * strides0, begin1 + i1 * strides1, ...], output of `shape`."""
+    x = np.asarray(x)
+    index = np.ix_(*(b + s * np.arange(n) for b, s, n in zip(begin, strides, shape)))
+    return x[index]

@@ -113,7 +113,7 @@ __attribute__((used)) void *_sbrk(ptrdiff_t incr) /* used: only libc calls it (m
  * With the default map disabled (PRIVDEFENA=0) only these regions are accessible and anything
  * else is a MemManage fault: code read-only, RAM and stack not executable. */
 extern char __flash_region__[], __flash_region_size__[], __ram_region__[], __ram_region_size__[];
-extern char __stackram_region__[], __stackram_region_size__[];
+extern char __stackram_region__[], __stackram_region_size__[], __const_region__[], __const_region_size__[];
 #define MPU_CTRL (*(volatile uint32_t *)0xE000ED94u)
 #define MPU_RNR (*(volatile uint32_t *)0xE000ED98u)
 #define MPU_RBAR (*(volatile uint32_t *)0xE000ED9Cu)
@@ -136,6 +136,9 @@ static void mpu_init(void)
     mpu_region(0, __flash_region__, __flash_region_size__, RASR_AP_RO);
     mpu_region(1, __ram_region__, __ram_region_size__, RASR_AP_RW | RASR_XN);
     mpu_region(2, __stackram_region__, __stackram_region_size__, RASR_AP_RW | RASR_XN);
+    /* Every Armv7-M board script gives the constants a region of their own (the PSRAM); one that
+     * aliased CONST to FLASH would make the code XN here and fault on the first instruction. */
+    mpu_region(3, __const_region__, __const_region_size__, RASR_AP_RO | RASR_XN);
     MPU_CTRL = 1u; /* ENABLE, PRIVDEFENA=0; the system region (SCB, MPU) stays accessible */
 }
 #endif

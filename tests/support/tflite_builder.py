@@ -42,7 +42,7 @@ Conventions
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import flatbuffers
@@ -51,7 +51,9 @@ import tflite
 
 __all__ = [
     "TensorSpec",
+    "OpSpec",
     "build_single_op_model",
+    "build_model",
     "build_custom_op_model",
     "make_interpreter",
     "run_reference",
@@ -68,6 +70,7 @@ _DTYPES: dict[str, tuple[int, type]] = {
     "uint8": (tflite.TensorType.UINT8, np.uint8),
     "int16": (tflite.TensorType.INT16, np.int16),
     "int64": (tflite.TensorType.INT64, np.int64),
+    "float16": (tflite.TensorType.FLOAT16, np.float16),
 }
 
 _PADDING = {"SAME": tflite.Padding.SAME, "VALID": tflite.Padding.VALID}
@@ -171,6 +174,8 @@ def op_version(
         if i0 == "int8":
             return 2
         return 1
+    if op in ("STRIDED_SLICE", "SLICE", "PACK", "GATHER", "SPLIT", "SPLIT_V") and i0 == "int8":
+        return 2
     return 1  # RESHAPE and anything else
 
 
@@ -315,6 +320,52 @@ def _transpose_conv_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
     return tflite.TransposeConvOptionsEnd(b)
 
 
+def _shape_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+    tflite.ShapeOptionsStart(b)
+    tflite.ShapeOptionsAddOutType(b, tflite.TensorType.INT32)
+    return tflite.ShapeOptionsEnd(b)
+
+
+def _strided_slice_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+    tflite.StridedSliceOptionsStart(b)
+    tflite.StridedSliceOptionsAddBeginMask(b, int(o.get("begin_mask", 0)))
+    tflite.StridedSliceOptionsAddEndMask(b, int(o.get("end_mask", 0)))
+    tflite.StridedSliceOptionsAddEllipsisMask(b, int(o.get("ellipsis_mask", 0)))
+    tflite.StridedSliceOptionsAddNewAxisMask(b, int(o.get("new_axis_mask", 0)))
+    tflite.StridedSliceOptionsAddShrinkAxisMask(b, int(o.get("shrink_axis_mask", 0)))
+    tflite.StridedSliceOptionsAddOffset(b, bool(o.get("offset", False)))
+    return tflite.StridedSliceOptionsEnd(b)
+
+
+def _pack_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+    tflite.PackOptionsStart(b)
+    tflite.PackOptionsAddValuesCount(b, int(o["values_count"]))
+    tflite.PackOptionsAddAxis(b, int(o.get("axis", 0)))
+    return tflite.PackOptionsEnd(b)
+
+
+def _gather_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+    tflite.GatherOptionsStart(b)
+    tflite.GatherOptionsAddAxis(b, int(o.get("axis", 0)))
+    tflite.GatherOptionsAddBatchDims(b, int(o.get("batch_dims", 0)))
+    return tflite.GatherOptionsEnd(b)
+
+
+def _squeeze_options(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+    dims = _int32_vector(b, tflite.SqueezeOptionsStartSqueezeDimsVector, o.get("squeeze_dims", []))
+    tflite.SqueezeOptionsStart(b)
+    tflite.SqueezeOptionsAddSqueezeDims(b, dims)
+    return tflite.SqueezeOptionsEnd(b)
+
+
+def _split_options(start: Callable, add: Callable, end: Callable) -> Callable[[flatbuffers.Builder, dict], int]:
+    def build(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
+        start(b)
+        add(b, int(o["num_splits"]))
+        return end(b)
+    return build
+
+
 def _empty(start: Callable, end: Callable) -> Callable[[flatbuffers.Builder, dict], int]:
     def build(b: flatbuffers.Builder, o: dict[str, Any]) -> int:
         start(b)
@@ -373,7 +424,24 @@ _OPS: dict[str, tuple[int, Callable | None, set[str]]] = {
                    _empty(tflite.HardSwishOptionsStart, tflite.HardSwishOptionsEnd), set()),
     "LEAKY_RELU": (tflite.BuiltinOptions.LeakyReluOptions, _leaky_relu_options, {"alpha"}),
     "PRELU": (tflite.BuiltinOptions.NONE, None, set()),
+    # Shape ops (inputs such as begin/end/strides, axis, size_splits are passed as constant TensorSpecs).
+    "SHAPE": (tflite.BuiltinOptions.ShapeOptions, _shape_options, set()),
+    "STRIDED_SLICE": (tflite.BuiltinOptions.StridedSliceOptions, _strided_slice_options,
+                      {"begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask", "offset"}),
+    "SLICE": (tflite.BuiltinOptions.SliceOptions, _empty(tflite.SliceOptionsStart, tflite.SliceOptionsEnd), set()),
+    "PACK": (tflite.BuiltinOptions.PackOptions, _pack_options, {"values_count", "axis"}),
+    "GATHER": (tflite.BuiltinOptions.GatherOptions, _gather_options, {"axis", "batch_dims"}),
+    "SQUEEZE": (tflite.BuiltinOptions.SqueezeOptions, _squeeze_options, {"squeeze_dims"}),
+    "EXPAND_DIMS": (tflite.BuiltinOptions.ExpandDimsOptions,
+                    _empty(tflite.ExpandDimsOptionsStart, tflite.ExpandDimsOptionsEnd), set()),
+    "SPLIT": (tflite.BuiltinOptions.SplitOptions, _split_options(
+        tflite.SplitOptionsStart, tflite.SplitOptionsAddNumSplits, tflite.SplitOptionsEnd), {"num_splits"}),
+    "SPLIT_V": (tflite.BuiltinOptions.SplitVOptions, _split_options(
+        tflite.SplitVOptionsStart, tflite.SplitVOptionsAddNumSplits, tflite.SplitVOptionsEnd), {"num_splits"}),
+    "REDUCE_PROD": (tflite.BuiltinOptions.ReducerOptions, _reducer_options, {"keep_dims"}),
     # Ops dwscodegen does not support, for tests of the importer's error messages.
+    "FLOOR": (tflite.BuiltinOptions.NONE, None, set()),
+    "SQRT": (tflite.BuiltinOptions.NONE, None, set()),
     "COS": (tflite.BuiltinOptions.NONE, None, set()),
 }
 
@@ -530,28 +598,7 @@ def build_single_op_model(
     options: dict[str, Any] | None = None,
 ) -> bytes:
     """Serialise a one-operator TFLite model (schema version 3)."""
-    op = op.upper()
-    if op not in _OPS:
-        raise ValueError(f"unsupported op {op!r}; supported: {', '.join(SUPPORTED_OPS)}")
-    options = dict(options or {})
-    options_type, options_fn, allowed = _OPS[op]
-    _check_keys(op, options, allowed)
-    for spec in [s for s in inputs if s is not None] + list(outputs):
-        if spec.dtype not in _DTYPES:
-            raise ValueError(f"{spec.name}: unsupported dtype {spec.dtype!r}")
-    if any(s.data is not None for s in outputs):
-        raise ValueError("output tensors cannot carry data")
-    inputs = list(inputs)
-    while inputs and inputs[-1] is None:  # kernels want trailing optionals omitted
-        inputs.pop()
-    if op == "DEPTHWISE_CONV_2D":
-        _infer_depth_multiplier(inputs, options)
-    if op == "CONV_2D" and len(inputs) == 2:
-        inputs.append(_zero_bias(inputs[0], inputs[1]))
-    inputs = _aux_inputs(op, inputs, options, outputs)
-    version = op_version(op, inputs, outputs, options)
-    code = getattr(tflite.BuiltinOperator, op)
-    return _serialise(code, version, inputs, outputs, options_type, options_fn, options)
+    return build_model([OpSpec(op, inputs, outputs, options or {})])
 
 
 def build_custom_op_model(custom_code: str, inputs: list[TensorSpec | None], outputs: list[TensorSpec],
@@ -559,29 +606,94 @@ def build_custom_op_model(custom_code: str, inputs: list[TensorSpec | None], out
     """A one-operator model whose operator is the CUSTOM op `custom_code` with raw `custom_options`
     (flexbuffer or, as MediaPipe's ops, a plain C struct); the interpreter can only run it with a
     registered kernel."""
-    return _serialise(tflite.BuiltinOperator.CUSTOM, 1, list(inputs), outputs, tflite.BuiltinOptions.NONE,
-                      None, {}, custom_code=custom_code, custom_options=bytes(custom_options))
+    return build_model([OpSpec("CUSTOM", inputs, outputs, custom_code=custom_code,
+                               custom_options=bytes(custom_options))])
 
 
-def _serialise(code: int, version: int, inputs: list[TensorSpec | None], outputs: list[TensorSpec],
-               options_type: int, options_fn: Callable | None, options: dict[str, Any],
-               custom_code: str | None = None, custom_options: bytes = b"") -> bytes:
+@dataclass
+class OpSpec:
+    """One operator of a model built with ``build_model`` (op "CUSTOM" with a custom_code: a custom op)."""
+    op: str
+    inputs: list[TensorSpec | None]
+    outputs: list[TensorSpec]
+    options: dict[str, Any] = field(default_factory=dict)
+    custom_code: str | None = None
+    custom_options: bytes = b""
 
-    # Tensor table: op inputs (skipping omitted ones) then outputs.
+
+def build_model(ops: Sequence[OpSpec], outputs: Sequence[TensorSpec] | None = None) -> bytes:
+    """Serialise a model of several operators, in execution order (schema version 3).
+
+    A tensor is one spec object, shared by the ops that use it (activations may also be matched by name).
+    Subgraph inputs: the data-less specs no op produces, in first-use order. Subgraph outputs: ``outputs``,
+    default every produced tensor no op consumes, in production order. Each operator gets the single-op
+    conveniences (zero bias, depth multiplier, option-carried constants)."""
+    prepared = [_prepared(o) for o in ops]
     tensors: list[TensorSpec] = []
-    op_in_idx: list[int] = []
-    for spec in inputs:
-        if spec is None:
-            op_in_idx.append(-1)
-        else:
-            op_in_idx.append(len(tensors))
-            tensors.append(spec)
-    op_out_idx = list(range(len(tensors), len(tensors) + len(outputs)))
-    tensors.extend(outputs)
+    index: dict[int, int] = {}
+    by_name: dict[str, int] = {}
+
+    def tensor_index(spec: TensorSpec, generated: bool = False) -> int:
+        if id(spec) in index:
+            return index[id(spec)]
+        if spec.name in by_name and spec.data is None and tensors[by_name[spec.name]].data is None:
+            return by_name[spec.name]
+        if spec.name in by_name and generated:   # a zero bias or option-carried constant of a later op
+            spec = TensorSpec(f"{spec.name}_{len(tensors)}", spec.shape, spec.dtype, spec.data, spec.scale,
+                              spec.zero_point, spec.quantized_dimension)
+        index[id(spec)] = by_name[spec.name] = len(tensors)
+        tensors.append(spec)
+        return len(tensors) - 1
+
+    operators = []
+    for given, (spec, inputs) in zip(ops, prepared):
+        mine = {id(t) for t in given.inputs}
+        ins = [-1 if t is None else tensor_index(t, id(t) not in mine) for t in inputs]
+        operators.append((spec, ins, [tensor_index(t) for t in spec.outputs]))
+    produced = [t for _, _, outs in operators for t in outs]
+    consumed = {t for _, ins, _ in operators for t in ins}
+    graph_inputs = list(dict.fromkeys(t for _, ins, _ in operators for t in ins
+                                      if t >= 0 and tensors[t].data is None and t not in produced))
+    graph_outputs = ([tensor_index(s) for s in outputs] if outputs is not None
+                     else [t for t in produced if t not in consumed])
+    return _serialize(tensors, operators, graph_inputs, graph_outputs)
+
+
+def _prepared(spec: OpSpec) -> tuple[OpSpec, list[TensorSpec | None]]:
+    """(spec with op upper-cased, options copied and its version in `version`, inputs with the single-op
+    conveniences applied)."""
+    op, options, inputs, outputs = spec.op.upper(), dict(spec.options), list(spec.inputs), list(spec.outputs)
+    if op != "CUSTOM" and op not in _OPS:
+        raise ValueError(f"unsupported op {op!r}; supported: {', '.join(SUPPORTED_OPS)}")
+    if op != "CUSTOM":
+        _check_keys(op, options, _OPS[op][2])
+    for t in [s for s in inputs if s is not None] + outputs:
+        if t.dtype not in _DTYPES:
+            raise ValueError(f"{t.name}: unsupported dtype {t.dtype!r}")
+    if any(s.data is not None for s in outputs):
+        raise ValueError("output tensors cannot carry data")
+    if op == "CUSTOM":
+        return OpSpec(op, inputs, outputs, options, spec.custom_code, spec.custom_options), inputs
+    while inputs and inputs[-1] is None:  # kernels want trailing optionals omitted
+        inputs.pop()
+    if op == "DEPTHWISE_CONV_2D":
+        _infer_depth_multiplier(inputs, options)
+    if op == "CONV_2D" and len(inputs) == 2:
+        inputs.append(_zero_bias(inputs[0], inputs[1]))
+    inputs = _aux_inputs(op, inputs, options, outputs)
+    return OpSpec(op, inputs, outputs, options), inputs
+
+
+def _version(spec: OpSpec) -> int:
+    return 1 if spec.op == "CUSTOM" else op_version(spec.op, spec.inputs, spec.outputs, spec.options)
+
+
+def _serialize(tensors: list[TensorSpec], operators: list, graph_inputs: list[int],
+               graph_outputs: list[int]) -> bytes:
+    """operators: (OpSpec, input indices, output indices) in execution order."""
     names = [t.name for t in tensors]
     if len(set(names)) != len(names):
         raise ValueError(f"tensor names must be unique: {names}")
-    graph_inputs = [i for i, s in zip(op_in_idx, inputs) if s is not None and s.data is None]
 
     b = flatbuffers.Builder(1024)
 
@@ -614,30 +726,35 @@ def _serialise(code: int, version: int, inputs: list[TensorSpec | None], outputs
             tflite.TensorAddQuantization(b, quant)
         tensor_offsets.append(tflite.TensorEnd(b))
 
-    builtin_options = options_fn(b, options) if options_fn is not None else None
-    custom_vec = None
-    if custom_options:
-        b.StartVector(1, len(custom_options), 1)
-        b.head = b.head - len(custom_options)
-        b.Bytes[b.head:b.head + len(custom_options)] = custom_options
-        custom_vec = b.EndVector()
-    op_inputs = _int32_vector(b, tflite.OperatorStartInputsVector, op_in_idx)
-    op_outputs = _int32_vector(b, tflite.OperatorStartOutputsVector, op_out_idx)
-    tflite.OperatorStart(b)
-    tflite.OperatorAddOpcodeIndex(b, 0)
-    tflite.OperatorAddInputs(b, op_inputs)
-    tflite.OperatorAddOutputs(b, op_outputs)
-    if builtin_options is not None:
-        tflite.OperatorAddBuiltinOptionsType(b, options_type)
-        tflite.OperatorAddBuiltinOptions(b, builtin_options)
-    if custom_vec is not None:
-        tflite.OperatorAddCustomOptions(b, custom_vec)
-    operator = tflite.OperatorEnd(b)
+    # one operator code per distinct (op, version, custom code), in first-use order
+    codes = list(dict.fromkeys((spec.op, _version(spec), spec.custom_code) for spec, _, _ in operators))
+    operator_offsets = []
+    for spec, op_in_idx, op_out_idx in operators:
+        options_type, options_fn = _OPS[spec.op][:2] if spec.op != "CUSTOM" else (tflite.BuiltinOptions.NONE, None)
+        builtin_options = options_fn(b, spec.options) if options_fn is not None else None
+        custom_vec = None
+        if spec.custom_options:
+            b.StartVector(1, len(spec.custom_options), 1)
+            b.head = b.head - len(spec.custom_options)
+            b.Bytes[b.head:b.head + len(spec.custom_options)] = spec.custom_options
+            custom_vec = b.EndVector()
+        op_inputs = _int32_vector(b, tflite.OperatorStartInputsVector, op_in_idx)
+        op_outputs = _int32_vector(b, tflite.OperatorStartOutputsVector, op_out_idx)
+        tflite.OperatorStart(b)
+        tflite.OperatorAddOpcodeIndex(b, codes.index((spec.op, _version(spec), spec.custom_code)))
+        tflite.OperatorAddInputs(b, op_inputs)
+        tflite.OperatorAddOutputs(b, op_outputs)
+        if builtin_options is not None:
+            tflite.OperatorAddBuiltinOptionsType(b, options_type)
+            tflite.OperatorAddBuiltinOptions(b, builtin_options)
+        if custom_vec is not None:
+            tflite.OperatorAddCustomOptions(b, custom_vec)
+        operator_offsets.append(tflite.OperatorEnd(b))
 
     sg_tensors = _offset_vector(b, tflite.SubGraphStartTensorsVector, tensor_offsets)
     sg_inputs = _int32_vector(b, tflite.SubGraphStartInputsVector, graph_inputs)
-    sg_outputs = _int32_vector(b, tflite.SubGraphStartOutputsVector, op_out_idx)
-    sg_ops = _offset_vector(b, tflite.SubGraphStartOperatorsVector, [operator])
+    sg_outputs = _int32_vector(b, tflite.SubGraphStartOutputsVector, graph_outputs)
+    sg_ops = _offset_vector(b, tflite.SubGraphStartOperatorsVector, operator_offsets)
     sg_name = b.CreateString("main")
     tflite.SubGraphStart(b)
     tflite.SubGraphAddTensors(b, sg_tensors)
@@ -647,16 +764,19 @@ def _serialise(code: int, version: int, inputs: list[TensorSpec | None], outputs
     tflite.SubGraphAddName(b, sg_name)
     subgraph = tflite.SubGraphEnd(b)
 
-    custom_name = b.CreateString(custom_code) if custom_code is not None else None
-    tflite.OperatorCodeStart(b)
-    if custom_name is not None:
-        tflite.OperatorCodeAddCustomCode(b, custom_name)
-    tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
-    tflite.OperatorCodeAddBuiltinCode(b, code)
-    tflite.OperatorCodeAddVersion(b, version)
-    opcode = tflite.OperatorCodeEnd(b)
+    opcode_offsets = []
+    for op, version, custom_code in codes:
+        code = getattr(tflite.BuiltinOperator, op)
+        custom_name = b.CreateString(custom_code) if custom_code is not None else None
+        tflite.OperatorCodeStart(b)
+        if custom_name is not None:
+            tflite.OperatorCodeAddCustomCode(b, custom_name)
+        tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
+        tflite.OperatorCodeAddBuiltinCode(b, code)
+        tflite.OperatorCodeAddVersion(b, version)
+        opcode_offsets.append(tflite.OperatorCodeEnd(b))
 
-    opcodes = _offset_vector(b, tflite.ModelStartOperatorCodesVector, [opcode])
+    opcodes = _offset_vector(b, tflite.ModelStartOperatorCodesVector, opcode_offsets)
     subgraphs = _offset_vector(b, tflite.ModelStartSubgraphsVector, [subgraph])
     buffers = _offset_vector(b, tflite.ModelStartBuffersVector, buffer_offsets)
     description = b.CreateString("dwscodegen single-op oracle")

@@ -128,6 +128,21 @@ def _relu_context(graph: Graph, op: Op) -> dict:
     return ctx
 
 
+def _slice_context(graph: Graph, op: Op) -> dict:
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    a = op.attrs
+    row = [int(np.prod(x.shape[d + 1:])) for d in range(len(x.shape))]     # input elements per step of each dim
+    dims = [dict(size=n, step=s * r) for n, s, r in zip(y.shape, a.strides, row) if n > 1]
+    merged: list[dict] = []
+    for dim in dims:   # an outer loop whose step is the inner loop's whole run continues that run
+        if merged and merged[-1]["step"] == dim["size"] * dim["step"]:
+            merged[-1] = dict(size=merged[-1]["size"] * dim["size"], step=dim["step"])
+        else:
+            merged.append(dim)
+    return dict(in_shape=list(x.shape), out_shape=list(y.shape), begin=list(a.begin), strides=list(a.strides),
+                offset=int(sum(b * r for b, r in zip(a.begin, row))), dims=merged or [dict(size=1, step=1)])
+
+
 # op type -> (template stem, context builder)
 KERNELS = {
     "Conv2D": ("conv2d", _conv_context), "DepthwiseConv2D": ("depthwise_conv2d", _conv_context),
@@ -143,6 +158,7 @@ KERNELS = {
     "PRelu": ("prelu", binary_context), "HardSwish": ("hard_swish", activation_context),
     "Logistic": ("logistic", activation_context), "Tanh": ("tanh", activation_context),
     "LeakyRelu": ("leaky_relu", activation_context),
+    "Slice": ("slice", _slice_context),
 }
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from ...errors import DwsError
 from ...ir import Graph, Op
-from ...ops import PER_IMAGE, is_pointwise
+from ...ops import PER_IMAGE, is_pointwise, touches_int8
 from ...qparams import is_hybrid
 from ...targets import Target
 from . import simd
@@ -22,8 +22,7 @@ def _template(graph: Graph, op: Op) -> str:
     if is_pointwise(graph, op):
         stem = "pointwise_conv2d"
     # Quantize and Dequantize convert between the two; their templates carry the int8 side's suffix.
-    int8 = graph.op_dtype(op) == "int8" or op.type == "Quantize"
-    return f"kernels/{stem}_{'s8' if int8 else 'f32'}.c.j2"
+    return f"kernels/{stem}_{'s8' if touches_int8(graph, op) else 'f32'}.c.j2"
 
 
 def kernel_choices(graph: Graph, op: Op, target: Target) -> list[str]:

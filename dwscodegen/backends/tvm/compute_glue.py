@@ -4,6 +4,7 @@
     pool         AveragePool2D, MaxPool2D, Mean: [pad] -> acc (window reduction) -> output
     pad          Pad: output (topi.nn.pad: an if_then_else over the input's box)
     concat       Concatenation: output (an if_then_else chain over the axis; int8 requantizes inline)
+    slice        Slice: output (the input at begin + i * stride per dimension)
     fc           FullyConnected: acc (reduction over K) -> [biased -> [scaled] (int8)] -> output
 
 Each function returns (PrimFunc, stages): `stages` are the intermediate stages computed per output
@@ -197,6 +198,17 @@ def concat_func(dtype: str, outer: int, sizes: list[int], qs=None):
 
     out = te.compute((outer, sum(sizes)), body, name="output")
     return te.create_prim_func(xs + [out]), ()
+
+
+def slice_func(dtype: str, in_shape, begin, strides, out_shape):
+    """Slice: output[i...] = input[begin + i * stride ...] per dimension (int8 and float32 alike: a copy)."""
+    from tvm import te
+    x = te.placeholder(tuple(in_shape), dtype, "input")
+
+    def at(*index):
+        return x[tuple(i * s + b if s != 1 else i + b for i, b, s in zip(index, begin, strides))]
+
+    return te.create_prim_func([x, te.compute(tuple(out_shape), at, name="output")]), ()
 
 
 # ----------------------------------------------------------------------------- fully connected

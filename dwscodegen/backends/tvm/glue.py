@@ -10,6 +10,7 @@ import numpy as np
 
 from ... import qparams as qp
 from ...ir import Graph, Op
+from ...ops import touches_int8
 from ...qparams import onnx_requant_scales
 from ..kernel import Kernel, kernel_name
 from ..render import C_TYPES, c_array_body, comment_safe
@@ -29,7 +30,7 @@ from .schedules_glue import schedule_hybrid_input
 WHAT = {"AveragePool2D": "average pool", "MaxPool2D": "max pool", "Mean": "mean over H, W",
         "FullyConnected": "fully connected", "Softmax": "softmax over the last axis", "Pad": "constant pad",
         "Concatenation": "concatenation", "Quantize": "quantize", "Dequantize": "dequantize", "Relu": "relu",
-        "Relu6": "relu6", "Reshape": "reshape (a copy)"}
+        "Relu6": "relu6", "Reshape": "reshape (a copy)", "Slice": "slice"}
 
 
 def _values(ctype: str, values, per_line: int) -> str:
@@ -73,7 +74,7 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
     dtype = graph.op_dtype(op)
     int8 = dtype == "int8"
     consts: dict = {}
-    detail = f"{'int8' if int8 or op.type == 'Quantize' else 'float32'} {WHAT[op.type]}"
+    detail = f"{'int8' if touches_int8(graph, op) else 'float32'} {WHAT[op.type]}"
     if kind == "elementwise":
         params = knobs.resolve(kind, op.where(), overrides)
         q, zp = None, 0
@@ -148,6 +149,13 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
         func, _ = cg.pad_func(dtype, x.shape, op.attrs.paddings, pad_value)
         func = sg.schedule_pad(func, params)
         detail += f" with {pad_value}, paddings {[tuple(p) for p in op.attrs.paddings]}"
+        args = ["input", "output"]
+    elif kind == "slice":
+        params = knobs.resolve(kind, op.where(), overrides)
+        a = op.attrs
+        func, _ = cg.slice_func(dtype, x.shape, a.begin, a.strides, y.shape)
+        func = sg.schedule_slice(func, params, knobs.MAX_UNROLLED_SLICE)
+        detail += f" from {list(a.begin)} in steps of {list(a.strides)}"
         args = ["input", "output"]
     else:   # concat
         params = knobs.resolve(kind, op.where(), overrides)

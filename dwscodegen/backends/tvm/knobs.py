@@ -68,6 +68,8 @@ KNOBS: dict[str, dict[str, Knob]] = {
         unroll_tile=_UNROLL_TILE,
         ic_unroll=Knob(1, (1, 2, 4), "unroll factor of the input-channel reduction loop, 1 = none"),
         unroll_kernel=_UNROLL_KERNEL),
+    "slice": dict(unroll_inner=Knob(False, (False, True), "unroll the innermost output loop (when it has at most "
+                                                          "16 iterations)")),
 }
 DEFAULTS = {kind: {name: k.default for name, k in knobs.items()} for kind, knobs in KNOBS.items()}
 SPACE = {kind: {name: list(k.space) for name, k in knobs.items()} for kind, knobs in KNOBS.items()}
@@ -77,6 +79,7 @@ MAX_TILE = 16           # acc, biased, high [oc_tile] int32: within the 256-byte
 MAX_UNROLLED_TAPS = 25  # default unroll_kernel only up to a 5x5 window
 MAX_UNROLLED_ADD = 16   # 4 int8 stages of 16 int32: 256 B at most, StorageRewrite shares them
 MAX_CACHED_EXP = 32     # softmax cache_exp by default up to a row of 32 (128 B of int32/float)
+MAX_UNROLLED_SLICE = 16  # slice unroll_inner only unrolls an innermost loop up to this many copies
 TILES = ("oc_tile", "c_tile", "o_tile")
 UNROLLS = ("ic_unroll", "k_unroll")
 

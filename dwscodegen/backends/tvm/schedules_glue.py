@@ -70,6 +70,16 @@ def schedule_concat(func, params: dict, sizes: list[int]):
     return sch.mod["main"]
 
 
+def schedule_slice(func, params: dict, max_unrolled: int):
+    """The output's loop nest as TE writes it (one loop per dimension); unroll_inner unrolls the last loop."""
+    from tvm import s_tir
+    sch = s_tir.Schedule(func)
+    loops = sch.get_loops(sch.get_sblock("output"))
+    if params["unroll_inner"] and loops and extent(sch, loops[-1]) <= max_unrolled:
+        sch.unroll(loops[-1])
+    return sch.mod["main"]
+
+
 def schedule_softmax(func, params: dict, plan: dict):
     """Row stages inside the row loop; each exp chain inside its consumer's element loop, or (cached)
     its last stage a row array and the rest inside that stage's element loop."""
