@@ -37,9 +37,9 @@ def _weights_program(tmp_path, mib: int):
     return src, sum(1 + i % 200 for i in range(mib * MIB // 4096))
 
 
-@pytest.mark.parametrize("target_name, mib", [("cortex-m4", 6), ("cortex-m55", 12)])
+@pytest.mark.parametrize("target_name, mib", [("cortex-m4", 11), ("cortex-m55", 12)])
 def test_constants_larger_than_the_old_code_region_run(tmp_path, target_name, mib):
-    """M4: 6 MiB of constants (its SSRAM1 code region holds 4 MiB; constants live in the PSRAM). M55: 12 MiB
+    """M4: 11 MiB of constants (its SSRAM1 code region holds 4 MiB; constants live in the PSRAM). M55: 12 MiB
     (the QSPI ROM held 8 MiB; code and constants live in the DDR)."""
     target = target_or_skip(target_name)
     src, expected = _weights_program(tmp_path, mib)
@@ -51,20 +51,20 @@ def test_constants_larger_than_the_old_code_region_run(tmp_path, target_name, mi
 
 def test_a_program_larger_than_the_board_is_a_clear_error(tmp_path):
     target = target_or_skip("cortex-m4")
-    src, _ = _weights_program(tmp_path, 9)
+    src, _ = _weights_program(tmp_path, 13)
     with pytest.raises(DwsError) as err:
         compile_program(target, [src], [], tmp_path / "weights.elf")
     message = str(err.value)
     assert "does not fit the memory of QEMU board mps2-an386" in message and "mps2-an386.ld" in message
-    assert "region CONST (constants) needs 9,4" in message and f"holds {8 * MIB:,} B" in message
+    assert "region CONST (constants) needs 13,6" in message and f"holds {12 * MIB:,} B" in message
     assert "verify on cortex-m55" in message and "overflowed" not in message
 
 
 def test_linker_overflow_messages_are_read_with_the_board_sizes():
     target = target_or_skip("cortex-m4")
-    assert board_regions(target)["CONST"] == 8 * MIB and board_regions(target)["BOOT"] == 4 * MIB
+    assert board_regions(target)["CONST"] == 12 * MIB and board_regions(target)["BOOT"] == 4 * MIB
     text = ("ld: prog.elf section `.bss' will not fit in region `RAM'\n"
             "ld: region `RAM' overflowed by 1000 bytes\ncollect2: error: ld returned 1 exit status\n")
     message = board_overflow(target, text)
-    assert f"region RAM (variables, the arena) needs {8 * MIB + 1000:,} B but holds {8 * MIB:,} B" in message
+    assert f"region RAM (variables, the arena) needs {4 * MIB + 1000:,} B but holds {4 * MIB:,} B" in message
     assert board_overflow(target, "ld: undefined reference to `foo'") is None

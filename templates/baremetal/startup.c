@@ -125,7 +125,8 @@ extern char __stackram_region__[], __stackram_region_size__[], __const_region__[
 
 static void mpu_region(uint32_t n, const char *base, const char *size, uint32_t attrs)
 {
-    uint32_t log2 = 31u - (uint32_t)__builtin_clz((uint32_t)size);
+    /* The region's size rounded up to a power of 2 (base is aligned to it; see the board script). */
+    uint32_t log2 = 32u - (uint32_t)__builtin_clz((uint32_t)size - 1u);
     MPU_RNR = n;
     MPU_RBAR = (uint32_t)base;
     MPU_RASR = attrs | RASR_NORMAL_WB | (log2 - 1u) << 1 | 1u;
@@ -134,11 +135,12 @@ static void mpu_region(uint32_t n, const char *base, const char *size, uint32_t 
 static void mpu_init(void)
 {
     mpu_region(0, __flash_region__, __flash_region_size__, RASR_AP_RO);
-    mpu_region(1, __ram_region__, __ram_region_size__, RASR_AP_RW | RASR_XN);
-    mpu_region(2, __stackram_region__, __stackram_region_size__, RASR_AP_RW | RASR_XN);
     /* Every Armv7-M board script gives the constants a region of their own (the PSRAM); one that
-     * aliased CONST to FLASH would make the code XN here and fault on the first instruction. */
-    mpu_region(3, __const_region__, __const_region_size__, RASR_AP_RO | RASR_XN);
+     * aliased CONST to FLASH would make the code XN here and fault on the first instruction. Rounded up
+     * to a power of 2 it may cover RAM too: RAM's region has the higher number, which wins where they overlap. */
+    mpu_region(1, __const_region__, __const_region_size__, RASR_AP_RO | RASR_XN);
+    mpu_region(2, __stackram_region__, __stackram_region_size__, RASR_AP_RW | RASR_XN);
+    mpu_region(3, __ram_region__, __ram_region_size__, RASR_AP_RW | RASR_XN);
     MPU_CTRL = 1u; /* ENABLE, PRIVDEFENA=0; the system region (SCB, MPU) stays accessible */
 }
 #endif
