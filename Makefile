@@ -4,8 +4,11 @@ VENV      ?= .venv
 PYTHON    ?= python3
 BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.stamp-installed
-# FULL=1 (CI) also runs the tests marked slow: the whole QEMU target matrix.
+# FULL=1 (CI) also runs the tests marked slow: the whole QEMU target matrix. JOBS test processes (pytest-xdist),
+# one per core by default; JOBS=1 runs them in this process.
 PYTEST_MARKS := $(if $(FULL),-m "",)
+JOBS         ?= auto
+PYTEST_JOBS  := $(if $(filter 1,$(JOBS)),,-n $(JOBS))
 
 .PHONY: setup demo test bench clean
 
@@ -25,7 +28,7 @@ demo: setup
 	$(BIN)/dwscodegen verify examples/mbv2_inverted_residual_f32.json -t x86_64
 
 test: setup
-	$(BIN)/pytest $(PYTEST_MARKS)
+	$(BIN)/pytest $(PYTEST_JOBS) $(PYTEST_MARKS)
 
 # Benchmarks (not tests): Cortex-M instructions per layer (reference C loop, default, tuned, TVM, CMSIS-NN)
 # and x86 times against onnxruntime and TVM's LLVM build; results in benchmarks/results/.
