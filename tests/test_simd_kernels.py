@@ -254,6 +254,9 @@ REQUANT_CASES = [
     (ConvCase(DW, (1, 5, 5, 20), (3, 3)), 1.0, "mixed", "mixed"),
     (ConvCase(CV, (1, 5, 4, 3), (3, 3), out_channels=9), 1.0, "mixed", "mixed"),
     (ConvCase(DW, (1, 6, 7, 10), (3, 3), multiplier=2), 1.0, "mixed", "mixed"),
+    (ConvCase(DW, (1, 3, 12, 10), (1, 5), activation="relu"), 1.0, "mixed", "mixed"),
+    (ConvCase(DW, (1, 6, 5, 4), (3, 3), multiplier=2, per_channel=False), 600.0, "generic", "noround"),
+    (ConvCase(DW, (1, 9, 4, 3), (5, 1), per_channel=False), 600.0, "generic", "noround"),
     (ConvCase(CV, (1, 4, 5, 12), (1, 1), out_channels=6, per_channel=False), 600.0, "generic", "noround"),
 ]
 
