@@ -1,6 +1,6 @@
 """Depthwise layers on Cortex-M: the portable kernel vs the SIMD variant, executed instructions under QEMU.
 
-    .venv/bin/python benchmarks/depthwise_matrix.py                   # the whole matrix on M4 and M55 (~10 min)
+    .venv/bin/python benchmarks/depthwise_matrix.py                   # the whole matrix on M4 and M55 (~6 min)
     .venv/bin/python benchmarks/depthwise_matrix.py --targets cortex-m7 --out out/depthwise_m7
     .venv/bin/python benchmarks/depthwise_matrix.py --limit 12        # the first 12 layers only, writes out/
 
@@ -8,7 +8,8 @@ Issue 16's goal: every depthwise layer of the matrix (multiplier 1, 2, 4; kernel
 stride 1, 2; dilation 1, 2; SAME and VALID; 8-96 output channels, cycling over the layers) runs a SIMD variant on
 cortex-m4 and cortex-m55 and takes at least GOAL times fewer instructions than the portable kernel. Each layer is
 a one-op int8 graph (tests/support/layers.py: seeded weights, per-channel scales chosen as a calibrating
-quantizer would) on a 20x20 input; each build is verified bit-exact against the NumPy reference (TFLite
+quantizer would) on a 20x20 input (1xK: 12x48, Kx1: 48x12, a long axis along the kernel as in audio
+models); each build is verified bit-exact against the NumPy reference (TFLite
 semantics) on 2 seeded inputs, and a build that does not match gives no figure. "portable" is the same layer
 with DWSCODEGEN_PORTABLE_KERNELS semantics (schedule {"kernel": "portable"}); "SIMD" is the default choice
 (`kernel_used` names the variant). Costs are QEMU executed instructions of the layer's kernel call
@@ -127,7 +128,8 @@ def main() -> None:
     elapsed = time.time() - start
     text = ["# Depthwise matrix: portable kernel vs SIMD variant", "",
             f"Executed instructions under QEMU of each layer's kernel call, every build verified bit-exact against "
-            f"the NumPy reference (2 seeded inputs). {SIZE}x{SIZE} inputs; goal: SIMD variant and portable / SIMD "
+            f"the NumPy reference (2 seeded inputs). {SIZE}x{SIZE} inputs ({LONG[0]}x{LONG[1]} for 1xK, "
+            f"{LONG[1]}x{LONG[0]} for Kx1); goal: SIMD variant and portable / SIMD "
             f">= {GOAL:g}x on every layer (bold: missed). {time.strftime('%Y-%m-%d')}, {elapsed:.0f} s with --jobs {args.jobs}.", ""]
     text += [summary(t, rows[t]) for t in args.targets] + [""]
     for t in args.targets:

@@ -110,6 +110,6 @@ def tap_note(kh: int, kw: int) -> str:
     if t.unroll_all:
         return " unrolled"
     if t.COL_STEPS:
-        return f", a loop over kernel rows, each a loop of {TAP_CHUNK} taps unrolled"
+        return f"{', a loop over kernel rows, each' if kh > 1 else ','} a loop of {TAP_CHUNK} taps unrolled"
     rows = "row" if t.ROWS_PER_STEP == 1 else f"{t.ROWS_PER_STEP} rows"
     return f", a loop over kernel rows ({rows} unrolled per iteration)"
