@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from dwscodegen import quant
-from dwscodegen.backends.templates import generate_kernels, kernel_used, simd
+from dwscodegen.backends.templates import generate_kernels, kernel_choices, kernel_used, simd
 from dwscodegen.backends.templates.simd import common, mve
 from dwscodegen.ir import Quant
 from dwscodegen.targets import load_target
@@ -133,7 +133,16 @@ QUICK = [
     (ConvCase(DW, (1, 9, 7, 13), (3, 3), stride=(2, 2), activation="clamp"), "depthwise_conv2d_s8_dsp", "depthwise_conv2d_s8_mve"),
     (ConvCase(DW, (1, 6, 6, 3), (3, 3), padding="VALID", per_channel=False), "depthwise_conv2d_s8_dsp", "depthwise_conv2d_s8_mve"),
     (ConvCase(DW, (1, 8, 6, 21), (3, 3), padding=(1, 0, 0, 1), bias=False), "depthwise_conv2d_s8_dsp", "depthwise_conv2d_s8_mve"),
-    (ConvCase(DW, (1, 5, 4, 6), (3, 3), multiplier=2), None, None),
+    (ConvCase(DW, (1, 5, 4, 6), (3, 3), multiplier=2), "depthwise_conv2d_s8_dsp_padded_4c", "depthwise_conv2d_s8_mve_padded_8c"),
+    # Multipliers, large and 1-D kernels: the padded-window variants (DSP: the tap-pair one for 1xK / Kx1).
+    (ConvCase(DW, (1, 9, 8, 6), (3, 3), multiplier=4, dilation=(2, 2), activation="relu"),
+     "depthwise_conv2d_s8_dsp_padded_4c", "depthwise_conv2d_s8_mve_padded_8c"),
+    (ConvCase(DW, (1, 11, 10, 5), (7, 7), multiplier=3, stride=(2, 2), padding=(3, 2, 1, 4)),
+     "depthwise_conv2d_s8_dsp_padded_4c", "depthwise_conv2d_s8_mve_padded_8c"),
+    (ConvCase(DW, (1, 14, 13, 10), (9, 9), activation="relu6"), "depthwise_conv2d_s8_dsp_padded_4c", "depthwise_conv2d_s8_mve_padded_8c"),
+    (ConvCase(DW, (1, 4, 30, 12), (1, 9), dilation=(1, 2), activation="clamp"), "depthwise_conv2d_s8_dsp_pairs_1c", "depthwise_conv2d_s8_mve_8c"),
+    (ConvCase(DW, (1, 29, 3, 6), (9, 1), multiplier=2, stride=(2, 2), padding="VALID"),
+     "depthwise_conv2d_s8_dsp_pairs_1c", "depthwise_conv2d_s8_mve_padded_8c"),
     (ConvCase(CV, (1, 13, 8, 1), (5, 3), out_channels=12, stride=(2, 2), activation="relu"), "conv2d_s8_dsp_im2col_2x2", "conv2d_s8_mve_im2col_2x4"),
     (ConvCase(CV, (1, 6, 5, 3), (3, 3), out_channels=5), "conv2d_s8_dsp_im2col", "conv2d_s8_mve_im2col"),
     (ConvCase(CV, (1, 7, 7, 6), (3, 3), out_channels=8, stride=(2, 2), padding="VALID", activation="relu6"),
@@ -148,7 +157,14 @@ SLOW = [
     (ConvCase(DW, (1, 9, 9, 10), (3, 3), dilation=(2, 2)), "depthwise_conv2d_s8_dsp", "depthwise_conv2d_s8_mve"),
     (ConvCase(DW, (1, 2, 2, 17), (3, 3), stride=(2, 2)), "depthwise_conv2d_s8_dsp", "depthwise_conv2d_s8_mve"),
     (ConvCase(DW, (1, 10, 3, 8), (3, 1), stride=(2, 1), padding=(2, 2, 0, 0)), "depthwise_conv2d_s8_dsp", "depthwise_conv2d_s8_mve"),
-    (ConvCase(DW, (1, 12, 12, 4), (7, 7)), None, None),
+    (ConvCase(DW, (1, 12, 12, 4), (7, 7)), "depthwise_conv2d_s8_dsp_padded_4c", "depthwise_conv2d_s8_mve_padded_8c"),
+    # Several tiles (the window of the whole output does not fit the stack budget), rolled tap loops.
+    (ConvCase(DW, (1, 50, 44, 20), (3, 3), multiplier=2, activation="relu"), "depthwise_conv2d_s8_dsp_padded_4c", "depthwise_conv2d_s8_mve_padded_8c"),
+    (ConvCase(DW, (1, 40, 37, 9), (5, 5), multiplier=2, stride=(1, 2), dilation=(2, 1), padding=(4, 1, 2, 3)),
+     "depthwise_conv2d_s8_dsp_padded_4c", "depthwise_conv2d_s8_mve_padded_8c"),
+    (ConvCase(DW, (1, 3, 60, 4), (1, 40), multiplier=2), "depthwise_conv2d_s8_dsp_pairs_1c", "depthwise_conv2d_s8_mve_padded_8c"),
+    (ConvCase(DW, (1, 70, 5, 8), (33, 1), stride=(2, 1), dilation=(2, 1), padding="SAME"),
+     "depthwise_conv2d_s8_dsp_pairs_1c", "depthwise_conv2d_s8_mve_padded_8c"),
     (ConvCase(CV, (1, 49, 10, 1), (10, 4), out_channels=64, stride=(2, 2), activation="relu", in_zp=83, out_zp=-128),
      "conv2d_s8_dsp_im2col", "conv2d_s8_mve_im2col"),
     (ConvCase(CV, (1, 9, 9, 5), (3, 3), out_channels=6, dilation=(2, 2)), "conv2d_s8_dsp_im2col", "conv2d_s8_mve_im2col"),
@@ -159,7 +175,8 @@ SLOW = [
     # depthwise layer none of whose taps is inside the input.
     (ConvCase(CV, (1, 12, 7, 12), (1, 1), out_channels=31, padding=(2, 2, 0, 0), activation="clamp", per_channel=False,
               in_zp=45, out_zp=65), "conv2d_s8_dsp_im2col", "conv2d_s8_mve_im2col"),
-    (ConvCase(DW, (1, 1, 4, 64), (4, 4), dilation=(2, 1), activation="relu", bias=False), None, None),
+    (ConvCase(DW, (1, 1, 4, 64), (4, 4), dilation=(2, 1), activation="relu", bias=False),
+     "depthwise_conv2d_s8_dsp_padded_4c", "depthwise_conv2d_s8_mve_padded_8c"),
     # Patches too large for the default tiles' stack buffers: one pixel per tile, or the portable kernel.
     (ConvCase(CV, (1, 2, 2, 1100), (1, 1), out_channels=5), "pointwise_conv2d_s8_dsp_1x2", "pointwise_conv2d_s8_mve_2x4"),
     (ConvCase(CV, (1, 3, 2, 200), (3, 3), out_channels=3), "conv2d_s8_dsp_im2col_1x2", "conv2d_s8_mve_im2col_2x4"),
@@ -233,9 +250,13 @@ REQUANT_CASES = [
     (ConvCase(CV, (1, 4, 5, 12), (1, 1), out_channels=6, per_channel=False), 0.75, "noround", "noround"),
     (ConvCase(CV, (1, 4, 5, 12), (1, 1), out_channels=6, per_channel=False), 3.0, "noround", "noround"),
     (ConvCase(DW, (1, 5, 5, 12), (3, 3), per_channel=False), 5.0, "noround", "noround"),
-    (ConvCase(CV, (1, 4, 5, 12), (1, 1), out_channels=16), 1.0, "generic", "mixed"),
-    (ConvCase(DW, (1, 5, 5, 20), (3, 3)), 1.0, "generic", "mixed"),
-    (ConvCase(CV, (1, 5, 4, 3), (3, 3), out_channels=9), 1.0, "generic", "mixed"),
+    (ConvCase(CV, (1, 4, 5, 12), (1, 1), out_channels=16), 1.0, "mixed", "mixed"),
+    (ConvCase(DW, (1, 5, 5, 20), (3, 3)), 1.0, "mixed", "mixed"),
+    (ConvCase(CV, (1, 5, 4, 3), (3, 3), out_channels=9), 1.0, "mixed", "mixed"),
+    (ConvCase(DW, (1, 6, 7, 10), (3, 3), multiplier=2), 1.0, "mixed", "mixed"),
+    (ConvCase(DW, (1, 3, 12, 10), (1, 5), activation="relu"), 1.0, "mixed", "mixed"),
+    (ConvCase(DW, (1, 6, 5, 4), (3, 3), multiplier=2, per_channel=False), 600.0, "generic", "noround"),
+    (ConvCase(DW, (1, 9, 4, 3), (5, 1), per_channel=False), 600.0, "generic", "noround"),
     (ConvCase(CV, (1, 4, 5, 12), (1, 1), out_channels=6, per_channel=False), 600.0, "generic", "noround"),
 ]
 
@@ -250,7 +271,7 @@ def test_requantization_modes_bit_exact(target_name, case, real, dsp_mode, mve_m
     graph = _with_real_multiplier(case, real)
     info = common.conv_info(graph, graph.ops[0])
     if "mve" in target.features:
-        e = mve.requant_plan_mve(info).rshift
+        e = mve.plan_layer_mve(info)[1].rshift
         assert {"round": np.all(e >= 1), "noround": np.all(e == 0), "mixed": np.any(e == 0) and np.any(e > 0)}[mve_mode]
     else:
         assert common.requant_plan(info, True, 32767).mode == dsp_mode
@@ -281,7 +302,9 @@ def test_portable_kernels_can_be_forced(monkeypatch):
 @pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
 def test_variants_are_deterministic(target_name):
     target = load_target(target_name)
-    for case, _, _ in QUICK[:1] + QUICK[4:5] + QUICK[9:10]:
+    kinds = {"pointwise_conv2d_s8_dsp_4x2", "depthwise_conv2d_s8_dsp", "conv2d_s8_dsp_im2col_2x2",
+             "depthwise_conv2d_s8_dsp_padded_4c", "depthwise_conv2d_s8_dsp_pairs_1c"}
+    for case, _, _ in [c for c in QUICK if c[1] in kinds]:
         first = [k.source for k in generate_kernels(conv_graph(case, "int8", seed=8), target)]
         assert first == [k.source for k in generate_kernels(conv_graph(case, "int8", seed=8), target)]
 
@@ -323,3 +346,180 @@ def test_kws_bit_exact_and_below_cmsis_nn(target_name):
         assert n < anchor, f"{op.where()}: {n:,} instructions, CMSIS-NN {anchor:,}"
         total += n
     assert total * 1.3 <= conv + 4 * dw + 4 * pw, total
+
+
+# --- constant (dead) channels --------------------------------------------------------------------
+
+def _with_constant_channels(case: ConvCase, seed: int = 9):
+    """The case's graph with some output channels made constant the way trained models have them: all-zero
+    weights with a converter-made weight scale that gives a right shift of 24 to 31 and a bias near +-2^30
+    (dead channels), and one channel with live weights but a multiplier that rounds to 0 (shift below -31)."""
+    graph = conv_graph(case, "int8", seed=seed)
+    rng = np.random.default_rng(seed)
+    x, w, y, b = graph.tensor("x"), graph.tensor("w"), graph.tensor("y"), graph.tensor("b")
+    oc = y.shape[3]
+    dead = rng.choice(oc, max(2, oc // 5), replace=False)
+    ratio = float(np.float32(x.quant.scale[0])) / float(np.float32(y.quant.scale[0]))
+    scales = np.array(w.quant.scale, np.float64)
+    for i, c in enumerate(dead):
+        shift = -24 - i % 8
+        scales[c] = float(np.float32(0.7 * 2.0 ** shift / ratio))
+        if case.kind == DW:
+            w.data[..., c] = 0
+        else:
+            w.data[c] = 0
+        b.data[c] = (1 if i % 2 else -1) * ((1 << 30) - int(rng.integers(0, 1 << 20)))
+    live = [c for c in range(oc) if c not in set(dead)]
+    scales[live[0]] = float(np.float32(1e-12 / ratio))
+    w.quant = Quant(scales, w.quant.zero_point, w.quant.axis)
+    return graph, dead, live[0]
+
+
+DEAD_CASES = [
+    (ConvCase(DW, (1, 7, 6, 16), (3, 3), activation="relu"), "depthwise_conv2d_s8_dsp_4c", "depthwise_conv2d_s8_mve_8c"),
+    (ConvCase(DW, (1, 8, 7, 6), (5, 5), multiplier=2, stride=(2, 2)), "depthwise_conv2d_s8_dsp_padded_4c",
+     "depthwise_conv2d_s8_mve_padded_8c"),
+    (ConvCase(DW, (1, 3, 20, 10), (1, 9), activation="relu6"), "depthwise_conv2d_s8_dsp_pairs_1c", "depthwise_conv2d_s8_mve_8c"),
+    (ConvCase(CV, (1, 5, 6, 24), (1, 1), out_channels=20), "pointwise_conv2d_s8_dsp_4x2", "pointwise_conv2d_s8_mve_2x4"),
+    (ConvCase(CV, (1, 7, 6, 3), (3, 3), out_channels=12, stride=(2, 2)), "conv2d_s8_dsp_im2col", "conv2d_s8_mve_im2col"),
+]
+
+
+def test_constant_channels_are_folded_not_whole_layer_fallbacks():
+    """Without the fold, one dead channel pushes the layer to the generic requantization (DSP) or no variant
+    (MVE); with it, the live channels decide, and the constants are what TFLite's arithmetic gives."""
+    for case, _, _ in DEAD_CASES:
+        graph, dead, zero_m = _with_constant_channels(case)
+        info = common.conv_info(graph, graph.ops[0])
+        assert common.requant_plan(info, True, 32767).mode == "generic"
+        assert mve.plan_layer_mve(info) is not None
+        folded, plan = common.plan_layer(info, True, 32767)
+        assert plan.mode == "round", case.id()
+        assert set(np.flatnonzero(folded.constant)) == set(dead) | {zero_m}
+        out = quant.multiply_by_quantized_multiplier(info.bias, info.multiplier, info.shift) + info.out_offset
+        expected = np.clip(out, info.act_min, info.act_max)
+        np.testing.assert_array_equal(plan.out_zp[folded.constant], expected[folded.constant])
+        assert info.multiplier[zero_m] == 0 and np.any(info.shift[dead] <= -24)
+
+
+def test_constant_channels_reference_matches_tflite():
+    """The NumPy reference the kernels are checked against computes dead channels as TFLite's reference
+    kernels do (shifts down to -31, biases near 2^30)."""
+    pytest.importorskip("ai_edge_litert")
+    from .support.tflite_builder import TensorSpec, build_single_op_model, run_reference
+    from dwscodegen.reference.graph import run_graph
+    for case, _, _ in DEAD_CASES[:4]:
+        graph, _, _ = _with_constant_channels(case)
+        specs = []
+        for name in ("x", "w", "b", "y"):
+            t = graph.tensor(name)
+            q = t.quant
+            per = q is not None and q.per_channel
+            specs.append(TensorSpec(t.name, t.shape, t.dtype, data=t.data,
+                                    scale=None if q is None else [float(v) for v in q.scale] if per else float(q.scale[0]),
+                                    zero_point=None if q is None else [int(v) for v in q.zero_point] if per else int(q.zero_point[0]),
+                                    quantized_dimension=q.axis if per else 0))
+        a = graph.ops[0].attrs
+        options = dict(padding=case.padding, stride_h=a.stride[0], stride_w=a.stride[1], dilation_h=a.dilation[0],
+                       dilation_w=a.dilation[1], fused_activation={"none": "NONE", "relu": "RELU", "relu6": "RELU6"}[case.activation])
+        if case.kind == DW:
+            options["depth_multiplier"] = case.multiplier
+        model = build_single_op_model("DEPTHWISE_CONV_2D" if case.kind == DW else "CONV_2D", specs[:3], specs[3:], options)
+        x = np.random.default_rng(3).integers(-128, 128, case.in_shape, dtype=np.int8)
+        (expected,) = run_reference(model, [x])
+        np.testing.assert_array_equal(run_graph(graph, {"x": x})["y"], expected)
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("case,dsp,mve", DEAD_CASES, ids=[c[0].id() for c in DEAD_CASES])
+def test_constant_channels_bit_exact(target_name, case, dsp, mve):
+    target = _target(target_name)
+    _check(_with_constant_channels(case)[0], target, _expected_template(target, dsp, mve), seed=11)
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@pytest.mark.parametrize("target_name", ["cortex-m7", "cortex-m33"])
+@pytest.mark.parametrize("case,dsp,mve", DEAD_CASES, ids=[c[0].id() for c in DEAD_CASES])
+def test_constant_channels_bit_exact_other_dsp_cores(target_name, case, dsp, mve):
+    target = _target(target_name)
+    _check(_with_constant_channels(case)[0], target, _expected_template(target, dsp, mve), seed=11)
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@pytest.mark.parametrize("target_name", ["cortex-m7", "cortex-m33"])
+@pytest.mark.parametrize("case,real,dsp_mode,mve_mode", REQUANT_CASES,
+                         ids=[f"{c.id()}-x{r:g}" for c, r, _, _ in REQUANT_CASES])
+def test_requantization_modes_bit_exact_other_dsp_cores(target_name, case, real, dsp_mode, mve_mode):
+    target = _target(target_name)
+    graph = _with_real_multiplier(case, real)
+    assert common.requant_plan(common.conv_info(graph, graph.ops[0]), True, 32767).mode == dsp_mode
+    prefix = "depthwise" if case.kind == DW else "pointwise" if case.kernel == (1, 1) else "conv2d"
+    _check(graph, target, prefix, seed=5)
+
+
+# --- the random depthwise matrix (issue 16's shapes) --------------------------------------------------------
+
+def _random_depthwise(n: int, seed: int) -> list[ConvCase]:
+    """Seeded layers over multiplier 1, 2, 4 (and 3, 8), kernels 3x3 to 9x9, 1x9 and 9x1, stride 1-2,
+    dilation 1-2, SAME, VALID and explicit padding, 8-96 output channels."""
+    rng = np.random.default_rng(seed)
+    kernels = [(3, 3), (5, 5), (7, 7), (9, 9), (1, 9), (9, 1), (3, 1), (1, 5)]
+    cases = []
+    while len(cases) < n:
+        mult = int(rng.choice([1, 1, 2, 2, 4, 3, 8]))
+        kh, kw = kernels[int(rng.integers(len(kernels)))]
+        stride = tuple(int(v) for v in rng.integers(1, 3, 2))
+        dilation = tuple(int(v) for v in rng.integers(1, 3, 2))
+        oc = int(rng.integers(8, 97)) // mult * mult
+        h, w = (int(v) for v in rng.integers(4, 22, 2))
+        padding = ["SAME", "VALID", tuple(int(v) for v in rng.integers(0, 4, 4))][int(rng.integers(3))]
+        pad = padding if isinstance(padding, tuple) else (0, 0, 0, 0)
+        if padding != "SAME" and (h + pad[0] + pad[1] < (kh - 1) * dilation[0] + 1
+                                  or w + pad[2] + pad[3] < (kw - 1) * dilation[1] + 1):
+            continue                                       # no output
+        if oc < 8:
+            continue
+        cases.append(ConvCase(DW, (1, h, w, oc // mult), (kh, kw), multiplier=mult, stride=stride, dilation=dilation,
+                              padding=padding, activation=["none", "relu", "relu6", "clamp"][int(rng.integers(4))],
+                              per_channel=bool(rng.integers(4)), in_zp=int(rng.integers(-128, 100)),
+                              out_zp=int(rng.integers(-128, 100))))
+    return cases
+
+
+RANDOM_QUICK = _random_depthwise(6, seed=16)
+# the variants of issue 16 (the older ones predate naming the variant in the banner)
+NAMED_IN_BANNER = {"depthwise_conv2d_s8_dsp_padded_4c", "depthwise_conv2d_s8_dsp_pairs_1c",
+                   "depthwise_conv2d_s8_mve_padded_8c"}
+RANDOM_SLOW = _random_depthwise(24, seed=17)
+
+
+def _every_variant(target_name: str, case: ConvCase):
+    """The preferred kernel is a SIMD variant; then every variant that applies, bit-exact."""
+    target = _target(target_name)
+    graph = conv_graph(case, "int8", seed=5)
+    assert kernel_used(graph, graph.ops[0], target) != simd.PORTABLE, case.id()
+    for name in kernel_choices(graph, graph.ops[0], target)[1:]:
+        source = "\n".join(k.source for k in generate_kernels(graph, target, {0: {"kernel": name}}))
+        if name in NAMED_IN_BANNER:
+            assert f"variant\n * {name}:" in source, name   # the kernel's banner names its variant
+        report = verify_graph(graph, target, runs=1, seed=2, oracle="numpy", schedules={0: {"kernel": name}},
+                              footprint=False)
+        assert report.ok, (name, [c.summary() for c in report.comparisons])
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("case", RANDOM_QUICK, ids=ConvCase.id)
+def test_random_depthwise_every_variant(target_name, case):
+    _every_variant(target_name, case)
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"])
+@pytest.mark.parametrize("case", RANDOM_SLOW, ids=ConvCase.id)
+def test_random_depthwise_every_variant_more(target_name, case):
+    _every_variant(target_name, case)

@@ -10,9 +10,13 @@ the library calls it once per image of a batch (ops.PER_IMAGE).
 
 - DSP (feature `dsp`: Cortex-M4/M7/M33), dsp.py, arm_acle.h (SXTB16, SMLAD, SMLABB/SMLATT, SSAT):
   pointwise_conv2d_s8_dsp_{4x2,1x2}, conv2d_s8_dsp_im2col_{2x2,1x2} (tiles: pixels x output channels),
-  depthwise_conv2d_s8_dsp_4c (4 channels per step, any kernel up to 25 taps, multiplier 1).
+  depthwise_conv2d_s8_dsp_4c (4 channels per step, any kernel up to 25 taps, multiplier 1, output regions),
+  depthwise_conv2d_s8_dsp_padded_4c (any depthwise layer: 4 channels per step on a padded copy of each tile's
+  input window, tiles.py), depthwise_conv2d_s8_dsp_pairs_1c (any kernel whose rows have at most 64 taps: one
+  channel at a time, taps in pairs along a padded plane, planar.py; the default for 1xK and Kx1).
 - MVE (feature `mve`: Cortex-M55), mve.py, arm_mve.h (VMLADAVA, VMULLB/T, VQRDMULH, VRSHL):
-  pointwise_conv2d_s8_mve_2x4, conv2d_s8_mve_im2col_{2x4,1x4}, depthwise_conv2d_s8_mve_8c.
+  pointwise_conv2d_s8_mve_2x4, conv2d_s8_mve_im2col_{2x4,1x4}, depthwise_conv2d_s8_mve_8c,
+  depthwise_conv2d_s8_mve_padded_8c (any depthwise layer, tiles.py).
 
 Setting the environment variable DWSCODEGEN_PORTABLE_KERNELS=1 keeps every op on its portable kernel
 (benchmarks/cortexm_layers.py uses it to measure the portable baseline).
@@ -26,6 +30,9 @@ where y = 0 < -a both forms give 0). Folding the output zero point into the roun
     hi32(2a * m + 2^31 + (rc + s) * 2^32) >> e
 one SMMLAR and a shift on DSP, and VQRDMULH + adds + VRSHL on MVE; exact whenever no intermediate
 leaves int32, which is checked per channel from the bound |acc| <= |bias| + (|in_offset| + 128) * sum|w|.
+Output channels that do not depend on the input (all-zero weights, a zero multiplier: trained models' dead
+channels) are folded to their TFLite output value first (common.fold_constants), so they never decide the
+requantization of the other channels; DSP layers whose channels mix right shifts and none use the "mixed" form.
 """
 from __future__ import annotations
 

@@ -3,11 +3,12 @@ that are exact for the layer's constants, and the depthwise region planner (outp
 inside the input are the same)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .... import qparams as qp
+from .... import quant
 from ....ir import Graph, Op
 from ....qparams import is_hybrid
 
@@ -43,6 +44,8 @@ class ConvInfo:
     shift: np.ndarray       # int64 [OC], positive = left
     act_min: int
     act_max: int
+    constant: np.ndarray | None = None      # bool [OC]: output channels folded to a constant (fold_constants)
+    constant_out: np.ndarray | None = None  # int64 [OC]: their output value
 
     @property
     def pointwise(self) -> bool:
@@ -113,6 +116,28 @@ def runs(values: list) -> list[tuple[int, int, object]]:
     return out
 
 
+# --- constant channels ----------------------------------------------------------------------------
+
+def fold_constants(info: ConvInfo) -> ConvInfo:
+    """Output channels whose output does not depend on the input: all-zero weights (trained models' dead
+    channels, whose converter-made scales near 1e-9 give shifts of -24 to -31 and biases near +-2^30) or a zero
+    multiplier. Their output, computed here as TFLite does (the accumulator is the bias), becomes a per-channel
+    constant: their weights and bias are zeroed, and the requantization plan makes the kernel produce the
+    constant from a zero accumulator. So one such channel never decides the requantization of the whole layer."""
+    w = info.weights.reshape(-1, info.OC) if info.depthwise else info.weights.reshape(info.OC, -1).T
+    constant = np.all(w == 0, axis=0) | (info.multiplier == 0)
+    if not np.any(constant):
+        return info
+    out = quant.multiply_by_quantized_multiplier(info.bias, info.multiplier, info.shift) + info.out_offset
+    weights = info.weights.copy()
+    if info.depthwise:
+        weights[..., constant] = 0
+    else:
+        weights[constant] = 0
+    return replace(info, weights=weights, bias=np.where(constant, 0, info.bias), constant=constant,
+                   constant_out=np.where(constant, np.clip(out, info.act_min, info.act_max), 0).astype(np.int64))
+
+
 # --- requantization plans ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -121,7 +146,10 @@ class RequantPlan:
 
     mode "round": out = hi32(A*m + 2^31 + (rc + s)*2^32) >> e with A = acc * scale, s = A >> 31;
     mode "noround" (every channel has e == 0): out = hi32(A*m + 2^31 + rc*2^32), rc = zp;
+    mode "mixed" (channels with e == 0 and with e >= 1): "round" with s masked off (and no 2^(e-1) in rc)
+    where e == 0;
     mode "generic": the portable dws_multiply_by_quantized_multiplier on the exact accumulator.
+    Constant channels (fold_constants) have m = 0 and a zero accumulator: out = out_zp, their constant.
     """
     mode: str
     scale: np.ndarray        # int64 [OC]: power of two the accumulator is pre-scaled by (1 in generic)
@@ -129,35 +157,40 @@ class RequantPlan:
     rshift: np.ndarray       # int64 [OC]: e = max(-shift, 0)
     lshift: np.ndarray       # int64 [OC]: max(shift, 0)
     rc: np.ndarray           # int64 [OC]
+    out_zp: np.ndarray       # int64 [OC]: the output zero point, or a constant channel's output
 
 
-def _rounding_constants(info: ConvInfo, e: np.ndarray) -> np.ndarray:
-    zp = np.int64(info.out_offset)
+def _rounding_constants(zp: np.ndarray, e: np.ndarray) -> np.ndarray:
     half = np.where(e >= 1, np.left_shift(np.int64(1), np.maximum(e - 1, 0)), 0)
     return half + zp * np.left_shift(np.int64(1), e)
 
 
-def requant_plan(info: ConvInfo, prescale_doubling: bool, weight_limit: int | None) -> RequantPlan | None:
+def requant_plan(info: ConvInfo, prescale_doubling: bool, weight_limit: int | None,
+                 mixed: bool = True) -> RequantPlan | None:
     """prescale_doubling: the kernel folds 2^(left + 1) into its weights and bias (DSP); otherwise the kernel
     applies the left shift and doubling itself (MVE's VQRDMULH doubles). weight_limit: the largest |w * scale|
-    the kernel's weight format holds (int16: 32767; the negative side allows one more).
+    the kernel's weight format holds (int16: 32767; the negative side allows one more). mixed: the kernel
+    has the "mixed" mode. Constant channels (info.constant) take the parameters of the mode the others decide.
     Returns None when even the generic form cannot be guaranteed (an accumulator that may leave int32)."""
-    m, shift = info.multiplier, info.shift
+    live = np.ones(info.OC, bool) if info.constant is None else ~info.constant
+    m, shift = np.where(live, info.multiplier, 0), np.where(live, info.shift, 0)
     left, e = np.maximum(shift, 0), np.maximum(-shift, 0)
     bound = info.partial_bound()
     if np.any(bound > INT32_MAX) or np.any(m < 0) or np.any(m > INT32_MAX):
         return None
-    generic = RequantPlan("generic", np.ones_like(m), m, e, left, np.zeros_like(m))
-    if np.all(e >= 1):
+    zp = np.where(live, np.int64(info.out_offset), 0 if info.constant_out is None else info.constant_out)
+    generic = RequantPlan("generic", np.ones_like(m), m, e, left, np.zeros_like(m), zp)
+    if np.all(e[live] >= 1):
         mode = "round"
-    elif np.all(e == 0):
+    elif np.all(e[live] == 0):
         mode = "noround"
     else:
+        mode = "mixed"
+    if (mode == "mixed" and not mixed) or np.any(e > 30):
         return generic
-    if np.any(e > 30):
-        return generic
+    e = np.where(live, e, 1 if mode == "round" else 0)
     scale = np.left_shift(np.int64(1), left + 1) if prescale_doubling else np.ones_like(m)
-    rc = _rounding_constants(info, e) if mode == "round" else np.full_like(m, info.out_offset)
+    rc = _rounding_constants(zp, e)
     if prescale_doubling:
         if weight_limit is not None:
             scaled = info.weights.reshape(-1, info.OC) if info.depthwise else info.weights.reshape(info.OC, -1).T
@@ -169,9 +202,19 @@ def requant_plan(info: ConvInfo, prescale_doubling: bool, weight_limit: int | No
     # |A| and |hi32(...)| = |SRDHM + rc + s| <= |A| + |rc| + 1 must stay inside int32.
     if np.any(a_bound + np.abs(rc) + 2 > INT32_MAX):
         return generic
-    return RequantPlan(mode, scale, m, e, left, rc)
+    return RequantPlan(mode, scale, m, e, left, rc, zp)
 
 
+def plan_layer(info: ConvInfo, prescale_doubling: bool, weight_limit: int | None,
+               mixed: bool = True) -> tuple[ConvInfo, RequantPlan] | None:
+    """The layer with its constant channels folded and its requantization plan; where even the folded layer
+    needs the generic requantization, the layer as it is (the generic form computes every channel exactly)."""
+    folded = fold_constants(info)
+    plan = requant_plan(folded, prescale_doubling, weight_limit, mixed)
+    if plan is not None and plan.mode == "generic" and folded is not info:
+        plan = requant_plan(info, prescale_doubling, weight_limit, mixed)
+        return None if plan is None else (info, plan)
+    return None if plan is None else (folded, plan)
 
 
 # --- depthwise regions ---------------------------------------------------------------------------

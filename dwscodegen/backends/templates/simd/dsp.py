@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import STACK_BUDGET, ConvInfo, DepthwiseRegions, RequantPlan, depthwise_regions, requant_plan
+from .common import STACK_BUDGET, ConvInfo, DepthwiseRegions, RequantPlan, depthwise_regions, plan_layer
+from .planar import pairs_plan
+from .tiles import TAP_CHUNK, lane_channels, tap_note, tap_plan, tile_plan
 
 INT16_LIMIT = 32767
 
@@ -34,11 +36,14 @@ def sxtb16_rows(rows: np.ndarray) -> np.ndarray:
 
 
 def requant_records(info: ConvInfo, plan: RequantPlan, order: np.ndarray | None = None) -> np.ndarray:
-    """Per-channel requantization words read by <fn>_requantize(acc, rq): round (m, rc, e), noround (m, rc),
-    generic (m, shift). `order` lists the channel of each record (-1: padding, all zero)."""
+    """Per-channel requantization words read by <fn>_requantize(acc, rq): round (m, rc, e), mixed (m, rc, e,
+    sign mask: -1 where e >= 1), noround (m, rc), generic (m, shift). `order` lists the channel of each record
+    (-1: padding, all zero)."""
     idx = np.arange(info.OC) if order is None else order
     if plan.mode == "round":
         cols = [plan.multiplier, plan.rc, plan.rshift]
+    elif plan.mode == "mixed":
+        cols = [plan.multiplier, plan.rc, plan.rshift, np.where(plan.rshift > 0, -1, 0)]
     elif plan.mode == "noround":
         cols = [plan.multiplier, plan.rc]
     else:
@@ -49,7 +54,7 @@ def requant_records(info: ConvInfo, plan: RequantPlan, order: np.ndarray | None 
 
 def requant_context(info: ConvInfo, plan: RequantPlan) -> dict:
     return dict(rq_mode=plan.mode, output_offset=info.out_offset, act_min=info.act_min, act_max=info.act_max,
-                RQW=3 if plan.mode == "round" else 2)
+                RQW={"round": 3, "mixed": 4}.get(plan.mode, 2))
 
 
 def _gemm_common(info: ConvInfo, ctx: dict, plan: RequantPlan, rows: np.ndarray) -> dict:
@@ -98,18 +103,92 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict]
     return "kernels/depthwise_conv2d_s8_dsp_4c.c.j2", out
 
 
+def _depthwise_padded(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict] | None:
+    """Any depthwise layer, through a padded copy of each tile's input window (simd/tiles.py). An even
+    multiplier gives output channels 4g, 4g + 1 one input channel and 4g + 2, 4g + 3 another: one buffer word
+    per pixel (SMLAxy picks the halves); otherwise one word for the even and one for the odd lanes."""
+    pair = info.MULT % 2 == 0
+    pix = 1 if pair else 2
+    tiles = tile_plan(info, 4 * pix)
+    if tiles is None:
+        return None
+    g4 = -(-info.OC // 4)
+    taps = info.KH * info.KW
+    w = np.zeros((taps, 4 * g4), np.int64)
+    w[:, :info.OC] = info.weights.reshape(taps, info.OC) * plan.scale[None, :]
+    g = w.reshape(taps, g4, 4).transpose(1, 0, 2)                        # [group][tap][lane]
+    (a, b), (c, e) = ((0, 1), (2, 3)) if pair else ((0, 2), (1, 3))
+    words = np.stack([pack_pairs(g[:, :, a], g[:, :, b]), pack_pairs(g[:, :, c], g[:, :, e])], axis=2)
+    order = np.arange(4 * g4)
+    records = requant_records(info, plan, np.where(order < info.OC, order, -1)).reshape(g4, -1)
+    bias = np.zeros(4 * g4, np.int64)
+    bias[:info.OC] = (info.bias + info.in_offset * info.weight_sum()) * plan.scale
+    zp = np.int64(-info.in_offset)
+    out = dict(fn=ctx["fn"], title=ctx["title"], activation=ctx["activation"],
+               H=info.H, W=info.W, C=info.C, OH=info.OH, OW=info.OW, OC=info.OC, KH=info.KH, KW=info.KW,
+               SH=info.SH, SW=info.SW, DH=info.DH, DW=info.DW, PT=info.PT, PL=info.PL, MULT=info.MULT, TAPS=taps,
+               pair=pair, PIX=pix, ROW=tiles.COLS * pix, WT=2, T="int32_t", WTYPE="int32_t", ROWPTR=False,
+               WSTREAM=False, TAP_CHUNK=TAP_CHUNK, taps=tap_plan(info.KH, info.KW), tap_note=tap_note(info.KH, info.KW),
+               input_zero_point=int(zp), FILL=int(pack_pairs(zp, zp)),
+               lane_exprs=[f"(4 * g + {j}) / {info.MULT}" if j else f"4 * g / {info.MULT}" for j in range(4)],
+               tail_lanes=lane_channels(info, 4)[-1],
+               params=np.concatenate([bias.reshape(g4, 4), records], axis=1).astype(np.int32),
+               weights=words.reshape(g4, -1).astype(np.int32), **tiles.context(info))
+    out.update(requant_context(info, plan))
+    out["constant_keys"] = ("params", "weights")
+    return "kernels/depthwise_conv2d_s8_dsp_padded_4c.c.j2", out
+
+
+def _depthwise_pairs(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict] | None:
+    """Any depthwise layer whose kernel rows (columns for Kx1) have at most 2 * planar.MAX_PAIRS taps: one
+    channel at a time, taps in pairs (simd/planar.py)."""
+    pp = pairs_plan(info)
+    if pp is None:
+        return None
+    w = info.weights.reshape(info.KH, info.KW, info.OC) * plan.scale[None, None, :]
+    w = w.transpose(2, 1, 0) if pp.transposed else w.transpose(2, 0, 1)      # [channel][row B][tap along A]
+    padded = np.zeros((info.OC, pp.B.K, 2 * pp.PAIRS), np.int64)
+    padded[:, :, :pp.A.K] = w
+    words = pack_pairs(padded[:, :, 0::2], padded[:, :, 1::2]).reshape(info.OC, -1)
+    out = dict(fn=ctx["fn"], title=ctx["title"], activation=ctx["activation"],
+               H=info.H, W=info.W, C=info.C, OH=info.OH, OW=info.OW, OC=info.OC, KH=info.KH, KW=info.KW,
+               SH=info.SH, SW=info.SW, DH=info.DH, DW=info.DW, PT=info.PT, PL=info.PL, MULT=info.MULT,
+               input_zero_point=-info.in_offset, weights=words.astype(np.int32),
+               bias=((info.bias + info.in_offset * info.weight_sum()) * plan.scale).astype(np.int32),
+               rq=requant_records(info, plan).astype(np.int32), **pp.context())
+    out.update(requant_context(info, plan))
+    out["constant_keys"] = ("bias", "rq", "weights")
+    return "kernels/depthwise_conv2d_s8_dsp_pairs_1c.c.j2", out
+
+
+def _depthwise_preference(info: ConvInfo) -> tuple:
+    """The depthwise builders, preferred first, from the QEMU counts of benchmarks/depthwise_matrix.py: taps in
+    pairs for 1xK / Kx1 kernels; the region kernel where it applies, except with at most 4 channel groups and a
+    dilated or over-3x3 window (gcc unrolls the few channel groups completely, and spills); else the padded one."""
+    if (info.KH == 1) != (info.KW == 1):
+        return _depthwise_pairs, _depthwise_padded, _depthwise
+    if info.C <= 16 and (info.DH > 1 or info.DW > 1 or info.KH * info.KW > 9):
+        return _depthwise_padded, _depthwise, _depthwise_pairs
+    return _depthwise, _depthwise_padded, _depthwise_pairs
+
+
 VARIANTS = ("pointwise_conv2d_s8_dsp_4x2", "pointwise_conv2d_s8_dsp_1x2", "conv2d_s8_dsp_im2col_2x2",
-            "conv2d_s8_dsp_im2col_1x2", "depthwise_conv2d_s8_dsp_4c")
+            "conv2d_s8_dsp_im2col_1x2", "depthwise_conv2d_s8_dsp_4c", "depthwise_conv2d_s8_dsp_padded_4c",
+            "depthwise_conv2d_s8_dsp_pairs_1c")
 
 
 def select(info: ConvInfo, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
     """The preferred variant, or exactly `kernel` (a name from VARIANTS) when it applies."""
-    plan = requant_plan(info, prescale_doubling=True, weight_limit=INT16_LIMIT)
-    if plan is None:
+    planned = plan_layer(info, prescale_doubling=True, weight_limit=INT16_LIMIT)
+    if planned is None:
         return None
+    info, plan = planned
     if info.depthwise:
-        chosen = _depthwise(info, ctx, plan)
-        return chosen if kernel is None or (chosen and chosen[0] == f"kernels/{kernel}.c.j2") else None
+        for build in _depthwise_preference(info):
+            chosen = build(info, ctx, plan)
+            if chosen and kernel in (None, chosen[0].removeprefix("kernels/").removesuffix(".c.j2")):
+                return chosen
+        return None
     rows = info.weights.reshape(info.OC, -1)
     patch = 2 * (-(-rows.shape[1] // 4) * 4)         # bytes of one widened patch
     if info.pointwise:

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import STACK_BUDGET, ConvInfo, DepthwiseRegions, RequantPlan, depthwise_regions, requant_plan
+from .common import STACK_BUDGET, ConvInfo, DepthwiseRegions, RequantPlan, depthwise_regions, plan_layer
+from .tiles import TAP_CHUNK, lane_channels, tap_note, tap_plan, tile_plan
 
 
 
 def _vectors(info: ConvInfo, plan: RequantPlan) -> tuple[list[str], dict[str, np.ndarray]]:
     """Per-channel int32 requantization vectors the kernels read, by name, in the order they are stored."""
     e = plan.rshift
-    vec = {"m": plan.multiplier, "czp": np.int64(info.out_offset) * (np.int64(1) << e), "nege": -e}
+    vec = {"m": plan.multiplier, "czp": plan.out_zp * (np.int64(1) << e), "nege": -e}
     names = ["m", "czp", "nege"]
     if np.any(plan.lshift > 0):
         vec["left"] = plan.lshift
@@ -33,19 +34,21 @@ def _vectors(info: ConvInfo, plan: RequantPlan) -> tuple[list[str], dict[str, np
     return names, vec
 
 
-def requant_plan_mve(info: ConvInfo) -> RequantPlan | None:
-    plan = requant_plan(info, prescale_doubling=False, weight_limit=None)
-    if plan is None:
+def plan_layer_mve(info: ConvInfo) -> tuple[ConvInfo, RequantPlan] | None:
+    """The layer (constant channels folded) and its plan; None where MVE's vector form is not exact."""
+    planned = plan_layer(info, prescale_doubling=False, weight_limit=None)
+    if planned is None:
         return None
+    info, plan = planned
     e, left = plan.rshift, plan.lshift
     if np.any(e > 30):
         return None
     # |acc << left| and |y + s + zp * 2^e| must stay inside int32 (VSHL and VADD wrap).
     a_bound = info.partial_bound() << left
-    czp = abs(info.out_offset) * (np.int64(1) << e)
+    czp = np.abs(plan.out_zp) * (np.int64(1) << e)
     if np.any(a_bound + czp + 2 > (1 << 31) - 1):
         return None
-    return plan
+    return info, plan
 
 
 def _common(info: ConvInfo, ctx: dict, plan: RequantPlan) -> dict:
@@ -113,18 +116,50 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict]
     return "kernels/depthwise_conv2d_s8_mve_8c.c.j2", out
 
 
+def _depthwise_padded(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict] | None:
+    """Any depthwise layer, through a padded copy of each tile's input window (simd/tiles.py)."""
+    tiles = tile_plan(info, 16)
+    if tiles is None:
+        return None
+    g8 = -(-info.OC // 8)
+    taps = info.KH * info.KW
+    w = np.zeros((taps, 8 * g8), np.int64)
+    w[:, :info.OC] = info.weights.reshape(taps, info.OC)
+    weights = w.reshape(taps, g8, 8).transpose(1, 0, 2).reshape(g8, -1).astype(np.int16)   # [group][tap][8]
+    perm = np.concatenate([np.arange(0, 8, 2), np.arange(1, 8, 2)])
+
+    def permuted(per_channel: np.ndarray) -> np.ndarray:
+        p = np.zeros(8 * g8, np.int64)
+        p[:info.OC] = per_channel
+        return p.reshape(g8, 8)[:, perm]                           # [group][8]
+
+    names, vec = _vectors(info, plan)
+    bias = info.bias + info.in_offset * info.weight_sum()
+    rq = np.stack([permuted(bias)] + [permuted(vec[n]) for n in names], axis=1).reshape(g8, -1)
+    out = _common(info, ctx, plan)
+    out.update(MULT=info.MULT, TAPS=taps, **tiles.context(info), PIX=8, ROW=tiles.COLS * 8, WT=8, ROWPTR=True, WSTREAM=True,
+               T="int16_t", WTYPE="int16_t", TAP_CHUNK=TAP_CHUNK, taps=tap_plan(info.KH, info.KW),
+               tap_note=tap_note(info.KH, info.KW), lanes=lane_channels(info, 8),
+               weights=weights, rq=rq.astype(np.int32), vectors=names, constant_keys=("weights", "rq"))
+    return "kernels/depthwise_conv2d_s8_mve_padded_8c.c.j2", out
+
+
 VARIANTS = ("pointwise_conv2d_s8_mve_2x4", "conv2d_s8_mve_im2col_2x4", "conv2d_s8_mve_im2col_1x4",
-            "depthwise_conv2d_s8_mve_8c")
+            "depthwise_conv2d_s8_mve_8c", "depthwise_conv2d_s8_mve_padded_8c")
 
 
 def select(info: ConvInfo, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
     """The preferred variant, or exactly `kernel` (a name from VARIANTS) when it applies."""
-    plan = requant_plan_mve(info)
-    if plan is None:
+    planned = plan_layer_mve(info)
+    if planned is None:
         return None
+    info, plan = planned
     if info.depthwise:
-        chosen = _depthwise(info, ctx, plan)
-        return chosen if kernel is None or (chosen and chosen[0] == f"kernels/{kernel}.c.j2") else None
+        for build in (_depthwise, _depthwise_padded):
+            chosen = build(info, ctx, plan)
+            if chosen and kernel in (None, chosen[0].removeprefix("kernels/").removesuffix(".c.j2")):
+                return chosen
+        return None
     if info.pointwise:
         if kernel not in (None, "pointwise_conv2d_s8_mve_2x4"):
             return None
