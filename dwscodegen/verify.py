@@ -111,7 +111,7 @@ def run_program(target: Target, exe: Path, args: list[str], cwd: Path, timeout: 
         from .runner.qemu import run_qemu
         return run_qemu(exe, target, args, cwd, timeout, count_marker=count_marker)
     from .runner.native import run_native
-    return run_native(exe, args, cwd, timeout)
+    return run_native(exe, args, cwd, timeout, target=target)
 
 
 def _run_checked(target: Target, exe: Path, runs: int, cwd: Path, timeout: float, count: bool) -> RunResult:
@@ -138,6 +138,9 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
     time that many runs of the first input and report the median nanoseconds per run. footprint: also
     compile the library alone to measure flash/RAM (the tuner, which only needs the cost, skips it)."""
     oracle = choose_oracle(graph, oracle)
+    if target.runner == "native":
+        from .runner.native import require_host_isa
+        require_host_isa(target)     # before building: the binary could not run here
     lib = generate_library(graph, target, backend, schedules)
     with tempfile.TemporaryDirectory(prefix="dwscodegen-verify-") as tmp:
         work = Path(build_dir or tmp)
