@@ -14,7 +14,7 @@ import numpy as np
 
 from ....ir import Graph, Op
 from ....qparams import is_hybrid
-from .avx import Level, template, wanted
+from .avx import GEMM_TILES, Level, gemm_choice, template, wanted
 from .avx_s8 import STACK_BUDGET, tile_of
 from .common import ConvInfo, depthwise_regions
 
@@ -84,17 +84,16 @@ def depthwise(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, 
     return template(name), out
 
 
-def _names(level: Level) -> dict[str, str]:
+def _names(level: Level) -> dict[str, tuple[str, ...]]:
     isa = level.name
-    if level.lanes == 16:
-        return dict(pointwise=f"pointwise_conv2d_f32_{isa}_6x64", conv=f"conv2d_f32_{isa}_im2col_6x64",
-                    depthwise=f"depthwise_conv2d_f32_{isa}_16c")
-    return dict(pointwise=f"pointwise_conv2d_f32_{isa}_6x16", conv=f"conv2d_f32_{isa}_im2col_6x16",
-                depthwise=f"depthwise_conv2d_f32_{isa}_8c")
+    tiles = GEMM_TILES["f32", isa]
+    return dict(pointwise=tuple(f"pointwise_conv2d_f32_{isa}_{t}" for t in tiles),
+                conv=tuple(f"conv2d_f32_{isa}_im2col_{t}" for t in tiles),
+                depthwise=(f"depthwise_conv2d_f32_{isa}_{level.lanes}c",))
 
 
 def variants(level: Level) -> tuple[str, ...]:
-    return tuple(_names(level).values())
+    return sum(_names(level).values(), ())
 
 
 def select(level: Level, graph: Graph, op: Op, ctx: dict, kernel: str | None) -> tuple[str, dict] | None:
@@ -102,9 +101,7 @@ def select(level: Level, graph: Graph, op: Op, ctx: dict, kernel: str | None) ->
     if info is None:
         return None
     names = _names(level)
-    kind = "depthwise" if info.depthwise else "pointwise" if info.pointwise else "conv"
-    if not wanted(names[kind], kernel):
-        return None
-    if kind == "depthwise":
-        return depthwise(level, info, ctx, names[kind])
-    return gemm(level, info, ctx, names[kind])
+    if info.depthwise:
+        return depthwise(level, info, ctx, names["depthwise"][0]) if wanted(names["depthwise"][0], kernel) else None
+    name = gemm_choice(names["pointwise" if info.pointwise else "conv"], level.lanes, info.OC, kernel)
+    return None if name is None else gemm(level, info, ctx, name)

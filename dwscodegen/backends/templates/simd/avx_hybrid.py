@@ -13,7 +13,7 @@ import numpy as np
 
 from ....ir import Graph, Op
 from ....qparams import hybrid_per_channel
-from .avx import Level, template, wanted
+from .avx import GEMM_TILES, Level, gemm_choice, template
 from .avx_s8 import gemm_fits, gemm_shape, pack_gemm
 from .avx_f32 import float_info
 from .common import INT32_MAX
@@ -25,14 +25,15 @@ def _rows(values: np.ndarray, nvec: int, lanes: int, dtype) -> np.ndarray:
     return out.reshape(nvec, lanes)
 
 
-def _names(level: Level) -> dict[str, str]:
+def _names(level: Level) -> dict[str, tuple[str, ...]]:
     isa = level.s8_name
-    tile = "6x64" if level.vnni else "4x16"
-    return dict(pointwise=f"pointwise_conv2d_hybrid_f32_{isa}_{tile}", conv=f"conv2d_hybrid_f32_{isa}_im2col_{tile}")
+    tiles = GEMM_TILES["s8", isa]
+    return dict(pointwise=tuple(f"pointwise_conv2d_hybrid_f32_{isa}_{t}" for t in tiles),
+                conv=tuple(f"conv2d_hybrid_f32_{isa}_im2col_{t}" for t in tiles))
 
 
 def variants(level: Level) -> tuple[str, ...]:
-    return tuple(_names(level).values())
+    return sum(_names(level).values(), ())
 
 
 def select(level: Level, graph: Graph, op: Op, ctx: dict, kernel: str | None) -> tuple[str, dict] | None:
@@ -42,8 +43,8 @@ def select(level: Level, graph: Graph, op: Op, ctx: dict, kernel: str | None) ->
     w = graph.tensor(op.inputs[1])
     if np.any(np.asarray(w.quant.zero_point) != 0):
         return None
-    name = _names(level)["pointwise" if info.pointwise else "conv"]
-    if not wanted(name, kernel):
+    name = gemm_choice(_names(level)["pointwise" if info.pointwise else "conv"], level.lanes, info.OC, kernel)
+    if name is None:
         return None
     rows = info.weights.reshape(info.OC, -1)
     packed, kp, nvec = pack_gemm(level, rows)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ....ir import Graph, Op
-from .avx import Level, ceil_to, template, wanted
+from .avx import GEMM_TILES, Level, ceil_to, gemm_choice, template, wanted
 from .common import INT32_MAX, ConvInfo, DepthwiseRegions, conv_info, depthwise_regions
 
 STACK_BUDGET = 65536      # bytes of patch buffers a kernel may put on the (host) stack per call
@@ -149,17 +149,16 @@ def depthwise(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, 
     return template(name), out
 
 
-def _names(level: Level) -> dict[str, str]:
+def _names(level: Level) -> dict[str, tuple[str, ...]]:
     isa = level.s8_name
-    if level.vnni:
-        return dict(pointwise=f"pointwise_conv2d_s8_{isa}_6x64", conv=f"conv2d_s8_{isa}_im2col_6x64",
-                    depthwise=f"depthwise_conv2d_s8_{isa}_16c")
-    return dict(pointwise=f"pointwise_conv2d_s8_{isa}_4x16", conv=f"conv2d_s8_{isa}_im2col_4x16",
-                depthwise=f"depthwise_conv2d_s8_{isa}_8c")
+    tiles = GEMM_TILES["s8", isa]
+    return dict(pointwise=tuple(f"pointwise_conv2d_s8_{isa}_{t}" for t in tiles),
+                conv=tuple(f"conv2d_s8_{isa}_im2col_{t}" for t in tiles),
+                depthwise=(f"depthwise_conv2d_s8_{isa}_{level.lanes}c",))
 
 
 def variants(level: Level) -> tuple[str, ...]:
-    return tuple(_names(level).values())
+    return sum(_names(level).values(), ())
 
 
 def select(level: Level, graph: Graph, op: Op, ctx: dict, kernel: str | None) -> tuple[str, dict] | None:
@@ -167,9 +166,7 @@ def select(level: Level, graph: Graph, op: Op, ctx: dict, kernel: str | None) ->
     if info is None:
         return None
     names = _names(level)
-    kind = "depthwise" if info.depthwise else "pointwise" if info.pointwise else "conv"
-    if not wanted(names[kind], kernel):
-        return None
-    if kind == "depthwise":
-        return depthwise(level, info, ctx, names[kind])
-    return gemm(level, info, ctx, names[kind])
+    if info.depthwise:
+        return depthwise(level, info, ctx, names["depthwise"][0]) if wanted(names["depthwise"][0], kernel) else None
+    name = gemm_choice(names["pointwise" if info.pointwise else "conv"], level.lanes, info.OC, kernel)
+    return None if name is None else gemm(level, info, ctx, name)
