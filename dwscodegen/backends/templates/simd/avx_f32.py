@@ -1,12 +1,15 @@
-"""float32 Conv2D / DepthwiseConv2D variants for x86 (see avx.py): FMA micro-kernels, weights packed here.
+"""float32 Conv2D / DepthwiseConv2D variants for x86 (see avx.py): vector micro-kernels, weights packed here.
 
 - Pointwise: a register-blocked GEMM, P pixels x NV vectors of L output channels per tile, the pixel's input
-  broadcast against one weight vector per output-channel vector (vfmadd231ps with a broadcast operand).
+  broadcast against one weight vector per output-channel vector.
 - Convolution: the same GEMM over im2col patches gathered per tile (padding taps read 0.0f).
 - Depthwise: L channels per vector, every tap unrolled over the output regions with the same in-bounds taps
   (common.depthwise_regions), so no tap is bounds-checked and padding costs nothing.
-Results differ from the portable kernels only by rounding (fused multiply-adds, another summation order),
-well inside compare.FLOAT_RTOL.
+Every output is summed as TFLite's reference kernels sum it: from 0, product by product in [ky][kx][c] order,
+each a multiply then an add (no fused multiply-add: on AVX-512 the separate add costs next to nothing, the adds
+run beside the multiplies), the bias last. So the result is the interpreter's to the bit, which matters beyond
+tolerance where a hybrid convolution follows: it quantizes its input, and a last-bit difference there can move a
+value across a rounding boundary and the output by a whole quantization step.
 """
 from __future__ import annotations
 
