@@ -158,6 +158,36 @@ def test_random_layers_more(level, seed):
     _random_layers(level, 100 + seed, 12)
 
 
+def _with_real_multiplier(case: ConvCase, real: float, seed: int = 4):
+    """The case's graph with the output scale set so that the real requantization multiplier of the middle
+    channel is `real` (per-channel weight scales spread over 10x around it)."""
+    from dwscodegen.ir import Quant
+    graph = conv_graph(case, "int8", seed=seed)
+    x, w, y = graph.tensor("x"), graph.tensor("w"), graph.tensor("y")
+    mid = float(np.sort(np.float32(w.quant.scale))[len(w.quant.scale) // 2])
+    y.quant = Quant(np.array([float(np.float32(float(np.float32(x.quant.scale[0])) * mid / real))]), y.quant.zero_point)
+    return graph
+
+
+REQUANT_CASES = [
+    # (case, real multiplier of the middle channel, the vector requantization's mode)
+    (ConvCase(CV, (1, 4, 5, 12), (1, 1), out_channels=6, per_channel=False), 3.0, "noround"),
+    (ConvCase(DW, (1, 5, 5, 20), (3, 3), per_channel=False), 5.0, "noround"),
+    (ConvCase(CV, (1, 4, 5, 24), (1, 1), out_channels=40), 1.0, "mixed"),
+    (ConvCase(DW, (1, 5, 5, 36), (3, 3)), 1.0, "mixed"),
+    (ConvCase(CV, (1, 5, 4, 3), (3, 3), out_channels=9), 1.0, "mixed"),
+]
+
+
+@pytest.mark.parametrize("case,real,mode", REQUANT_CASES, ids=[f"{c.id()}-x{r:g}" for c, r, _ in REQUANT_CASES])
+def test_requantization_modes(case, real, mode, level):
+    """Left shifts, no right shift, and layers mixing both (per channel) take the other requantization forms."""
+    graph = _with_real_multiplier(case, real)
+    assert avx_s8.requant(common.conv_info(graph, graph.ops[0])).mode == mode
+    assert kernel_used(graph, graph.ops[0], level) != simd.PORTABLE
+    _check(verify_graph(graph, level, runs=2, seed=5, oracle="numpy", footprint=False))
+
+
 # --- hybrid convolutions and glue ops against the TFLite interpreter -----------------------------
 
 def _tflite_graph(tmp_path, name, inputs, outputs, options):

@@ -25,6 +25,7 @@ from .avx import GEMM_TILES, Level, ceil_to, gemm_choice, template, wanted
 from .common import INT32_MAX, ConvInfo, DepthwiseRegions, conv_info, depthwise_regions
 
 STACK_BUDGET = 65536      # bytes of patch buffers a kernel may put on the (host) stack per call
+INT16_MAX = 32767
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,9 @@ class Requant:
     vectors: dict[str, np.ndarray]     # int64 [OC] each: lsh = left + 1, m, rc, e, smask
 
 
-def requant(info: ConvInfo) -> Requant | None:
-    """The vector requantization of the layer, or None where an intermediate could leave int32."""
+def requant(info: ConvInfo, prescaled: bool = False) -> Requant | None:
+    """The vector requantization of the layer, or None where an intermediate could leave int32. prescaled: the
+    kernel's int16 weights and its bias carry the factor 2^(left + 1) (see prescale), so the accumulator is A."""
     m = info.multiplier
     left, e = np.maximum(info.shift, 0), np.maximum(-info.shift, 0)
     if np.any(m < 0) or np.any(m > INT32_MAX) or np.any(e > 31):
@@ -47,9 +49,29 @@ def requant(info: ConvInfo) -> Requant | None:
     if np.any(a_bound > INT32_MAX) or np.any((a_bound >> 1) + np.abs(rc) + 2 > INT32_MAX):
         return None
     mode = "round" if np.all(e >= 1) else "noround" if np.all(e == 0) else "mixed"
-    vectors = dict(lsh=left + 1, m=m, rc=rc, e=e, smask=np.where(e > 0, -1, 0))
-    names = ("lsh", "m", "rc") + (() if mode == "noround" else ("e",)) + (("smask",) if mode == "mixed" else ())
+    # mo: the odd lanes' multipliers moved to the even lanes, where vpmuldq reads them (filled per vector by
+    # odd_multipliers, as the lane order is the kernel's)
+    vectors = dict(lsh=left + 1, m=m, mo=m, rc=rc, e=e, smask=np.where(e > 0, -1, 0))
+    names = ((() if prescaled else ("lsh",)) + ("m", "mo", "rc") + (() if mode == "noround" else ("e",))
+             + (("smask",) if mode == "mixed" else ()))
     return Requant(mode, names, vectors)
+
+
+def odd_multipliers(records: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """records [..., vector name, lane]: set each vector's `mo` lanes 2i to its `m` lanes 2i + 1 (and 2i + 1 to 0)."""
+    out = records.copy()
+    m, mo = names.index("m"), names.index("mo")
+    out[..., mo, 0::2] = records[..., m, 1::2]
+    out[..., mo, 1::2] = 0
+    return out
+
+
+def prescale(info: ConvInfo, weights: np.ndarray) -> np.ndarray | None:
+    """The per-channel factor 2^(left + 1) that int16 weights can carry (weights [..., OC] in the layer's channel
+    order), so the kernel skips the shift of every accumulator; None where a scaled weight leaves int16."""
+    scale = np.left_shift(np.int64(1), np.maximum(info.shift, 0) + 1)
+    scaled = weights * scale
+    return scale if np.all(scaled <= INT16_MAX) and np.all(scaled >= -INT16_MAX - 1) else None
 
 
 def _lanes(values: np.ndarray, n: int) -> np.ndarray:
@@ -61,7 +83,7 @@ def _lanes(values: np.ndarray, n: int) -> np.ndarray:
 
 def _common(level: Level, info: ConvInfo, ctx: dict, rq: Requant) -> dict:
     return dict(fn=ctx["fn"], title=ctx["title"], activation=ctx["activation"], isa=level.name, L=level.lanes,
-                vnni=level.vnni, H=info.H, W=info.W, C=info.C, OH=info.OH, OW=info.OW, OC=info.OC, KH=info.KH,
+                vnni=level.vnni, prescaled="lsh" not in rq.names, H=info.H, W=info.W, C=info.C, OH=info.OH, OW=info.OW, OC=info.OC, KH=info.KH,
                 KW=info.KW, SH=info.SH, SW=info.SW, DH=info.DH, DW=info.DW, PT=info.PT, PL=info.PL,
                 input_zero_point=-info.in_offset, act_min=info.act_min, act_max=info.act_max,
                 rq_mode=rq.mode, left=bool(np.any(rq.vectors["lsh"] > 1)))
@@ -101,11 +123,13 @@ def gemm_shape(level: Level, info: ConvInfo, name: str, k: int, kp: int, nvec: i
 
 def gemm(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, dict] | None:
     """Pointwise (input rows read in place) or im2col (patches gathered per tile) GEMM variant `name`."""
-    rq = requant(info)
+    rows = info.weights.reshape(info.OC, -1)              # [OC][K], [ky][kx][c] order
+    scale = None if level.vnni else prescale(info, rows.T)
+    rq = requant(info, prescaled=scale is not None)
     if rq is None:
         return None
-    rows = info.weights.reshape(info.OC, -1)              # [OC][K], [ky][kx][c] order
-    packed, kp, nvec = pack_gemm(level, rows)
+    scale = np.ones(info.OC, np.int64) if scale is None else scale
+    packed, kp, nvec = pack_gemm(level, rows * scale[:, None])
     if not gemm_fits(level, info, name, kp):
         return None
     sum_w, abs_w = rows.sum(axis=1), np.abs(rows).sum(axis=1)
@@ -113,13 +137,14 @@ def gemm(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, dict]
         bias = info.bias + (info.in_offset - 128) * sum_w
         partial = np.abs(bias) + 255 * abs_w
     else:
-        bias = info.bias + info.in_offset * sum_w
-        partial = np.abs(bias) + 128 * abs_w
+        bias = (info.bias + info.in_offset * sum_w) * scale
+        partial = np.abs(bias) + 128 * abs_w * scale
     if np.any(partial > INT32_MAX):
         return None
     lanes = level.lanes
     table = [bias] + [rq.vectors[n] for n in rq.names]
-    records = np.stack([_lanes(v, nvec * lanes).reshape(nvec, lanes) for v in table], axis=1).reshape(nvec, -1)
+    records = np.stack([_lanes(v, nvec * lanes).reshape(nvec, lanes) for v in table], axis=1)
+    records = odd_multipliers(records, ("bias",) + rq.names).reshape(nvec, -1)
     out = _common(level, info, ctx, rq)
     out.update(gemm_shape(level, info, name, rows.shape[1], kp, nvec))
     out.update(weights=packed, rq=records.astype(np.int32), vectors=("bias",) + rq.names, NR=len(table),
@@ -129,23 +154,74 @@ def gemm(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, dict]
 
 def depthwise(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, dict] | None:
     planned = depthwise_regions(info)
-    rq = requant(info)
+    taps = info.KH * info.KW
+    scale = prescale(info, info.weights.reshape(taps, info.OC))
+    rq = requant(info, prescaled=scale is not None)
     if planned is None or rq is None:
         return None
+    scale = np.ones(info.OC, np.int64) if scale is None else scale
     lanes = level.lanes
     cv = -(-info.C // lanes)
-    taps = info.KH * info.KW
     w = np.zeros((taps, cv * lanes), np.int64)
-    w[:, :info.C] = info.weights.reshape(taps, info.OC)
+    w[:, :info.C] = info.weights.reshape(taps, info.OC) * scale
     # int16 weight in the low half of each 32-bit lane, zero in the high half: vpmaddwd against a
     # sign-extended input lane is then exactly x * w
     lanes32 = w & 0xFFFF
-    biases = np.stack([_lanes(DepthwiseRegions.folded_bias(info, win), cv * lanes) for win in planned.windows])
+    biases = np.stack([_lanes(DepthwiseRegions.folded_bias(info, win) * scale, cv * lanes) for win in planned.windows])
     records = np.stack([_lanes(rq.vectors[n], cv * lanes).reshape(cv, lanes) for n in rq.names], axis=1)
+    records = odd_multipliers(records, rq.names)
     out = _common(level, info, ctx, rq)
     out.update(CV=cv, TAPS=taps, weights=lanes32.astype(np.int32), bias=biases.astype(np.int32),
                rq=records.reshape(cv, -1).astype(np.int32), vectors=rq.names, NR=len(rq.names),
                regions=planned.regions, constant_keys=("weights", "bias", "rq"))
+    return template(name), out
+
+
+# A 16-channel group of two widened taps interleaved by vpunpcklwd / vpunpckhwd, each 128-bit lane on its own:
+# the low result holds channels 0-3 and 8-11, the high one 4-7 and 12-15, as (tap 0, tap 1) int16 pairs.
+PAIR_LANES = (np.r_[0:4, 8:12], np.r_[4:8, 12:16])
+
+
+def _int32(words: np.ndarray) -> np.ndarray:
+    return (((words + (1 << 31)) % (1 << 32)) - (1 << 31)).astype(np.int32)
+
+
+def depthwise_pairs(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, dict] | None:
+    """AVX2 depthwise on 16-channel groups, two taps per vpmaddwd: the inputs of a pair of taps interleaved as
+    int16 pairs against (w_tap0, w_tap1) pairs, so each instruction does 16 products instead of 8."""
+    planned = depthwise_regions(info)
+    taps = info.KH * info.KW
+    scale = prescale(info, info.weights.reshape(taps, info.OC))
+    rq = requant(info, prescaled=scale is not None)
+    if planned is None or rq is None:
+        return None
+    scale = np.ones(info.OC, np.int64) if scale is None else scale
+    groups = -(-info.C // 16)
+    w = np.zeros((taps + 1, groups * 16), np.int64)        # row `taps`: zero, the partner of an odd tap out
+    w[:taps, :info.C] = info.weights.reshape(taps, info.OC) * scale
+    pairs: dict[tuple[int, int], int] = {}
+    regions = []
+    for r in planned.regions:
+        ts = r["taps"]
+        chosen = [(ts[i], ts[i + 1] if i + 1 < len(ts) else None) for i in range(0, len(ts), 2)]
+        keys = [(a[2], b[2] if b else taps) for a, b in chosen]
+        regions.append(dict(r, pairs=[dict(index=pairs.setdefault(key, len(pairs)), first=a, second=b)
+                                      for key, (a, b) in zip(keys, chosen)]))
+    table = np.zeros((max(len(pairs), 1), groups, 2, 8), np.int64)
+    for (t0, t1), i in pairs.items():
+        for half, lanes in enumerate(PAIR_LANES):
+            w0, w1 = w[t0].reshape(groups, 16)[:, lanes], w[t1].reshape(groups, 16)[:, lanes]
+            table[i, :, half] = (w0 & 0xFFFF) | ((w1 & 0xFFFF) << 16)
+
+    def permuted(per_channel: np.ndarray) -> np.ndarray:            # [groups][2][8]
+        return _lanes(per_channel, groups * 16).reshape(groups, 16)[:, np.stack(PAIR_LANES)]
+
+    biases = np.stack([permuted(DepthwiseRegions.folded_bias(info, win) * scale).reshape(-1) for win in planned.windows])
+    records = odd_multipliers(np.stack([permuted(rq.vectors[n]) for n in rq.names], axis=2), rq.names)  # [group][2][vector][8]
+    out = _common(level, info, ctx, rq)
+    out.update(GROUPS=groups, TAPS=taps, weights=_int32(table.reshape(len(table), -1)),
+               bias=biases.astype(np.int32), rq=records.reshape(groups * 2, -1).astype(np.int32),
+               vectors=rq.names, NR=len(rq.names), regions=regions, constant_keys=("weights", "bias", "rq"))
     return template(name), out
 
 
@@ -154,7 +230,8 @@ def _names(level: Level) -> dict[str, tuple[str, ...]]:
     tiles = GEMM_TILES["s8", isa]
     return dict(pointwise=tuple(f"pointwise_conv2d_s8_{isa}_{t}" for t in tiles),
                 conv=tuple(f"conv2d_s8_{isa}_im2col_{t}" for t in tiles),
-                depthwise=(f"depthwise_conv2d_s8_{isa}_{level.lanes}c",))
+                depthwise=(f"depthwise_conv2d_s8_{isa}_{level.lanes}c",) + (() if level.vnni else
+                                                                              (f"depthwise_conv2d_s8_{isa}_16c",)))
 
 
 def variants(level: Level) -> tuple[str, ...]:
@@ -167,6 +244,11 @@ def select(level: Level, graph: Graph, op: Op, ctx: dict, kernel: str | None) ->
         return None
     names = _names(level)
     if info.depthwise:
-        return depthwise(level, info, ctx, names["depthwise"][0]) if wanted(names["depthwise"][0], kernel) else None
+        single = names["depthwise"][0]
+        if not level.vnni:
+            paired = names["depthwise"][1]      # AVX2: two taps per instruction on 16-channel groups
+            if kernel == paired or (kernel is None and info.C >= 16):
+                return depthwise_pairs(level, info, ctx, paired)
+        return depthwise(level, info, ctx, single) if wanted(single, kernel) else None
     name = gemm_choice(names["pointwise" if info.pointwise else "conv"], level.lanes, info.OC, kernel)
     return None if name is None else gemm(level, info, ctx, name)
