@@ -352,3 +352,23 @@ def test_host_without_the_isa_is_refused():
     graph = conv_graph(MATRIX[0], "int8")
     with pytest.raises(DwsError, match="no_such_cpu_flag"):
         verify_graph(graph, fake, runs=1)
+
+
+# --- the tvm backend on the x86 levels -----------------------------------------------------------
+
+@pytest.mark.tvm
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+@pytest.mark.parametrize("case", [MATRIX[0], MATRIX[9], MATRIX[12]], ids=ConvCase.id)
+def test_tvm_backend_tiles_by_vector_width(case, dtype, level):
+    """The tvm backend's convolutions tile their channels by the target's vector width (gcc vectorizes the
+    unrolled tile under -march); results stay exact."""
+    pytest.importorskip("tvm")
+    from dwscodegen.backends.tvm import generate_kernels as tvm_kernels
+    from dwscodegen.backends.tvm.backend import vector_lanes
+    graph = conv_graph(case, dtype, seed=MATRIX.index(case))
+    lanes = vector_lanes(level)
+    assert lanes == (16 if "avx512" in level.features else 8)
+    if case.kind == CV:
+        tile = next(t for t in (lanes, lanes // 2) if case.out_channels % t == 0)
+        assert f"acc_ptr[{tile}]" in tvm_kernels(graph, level)[0].source
+    _check(verify_graph(graph, level, backend="tvm", runs=2, seed=2, oracle="numpy", footprint=False))

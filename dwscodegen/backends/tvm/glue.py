@@ -151,7 +151,7 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
     return _emit(graph, op, body, consts, args, params, detail)
 
 
-def hybrid_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kernel:
+def hybrid_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None, lanes: int = 0) -> Kernel:
     """Conv2D with float32 activations and an int8 per-channel filter (TFLite EvalHybrid)."""
     fn = kernel_name(op)
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
@@ -161,7 +161,7 @@ def hybrid_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Ke
     spec = ConvSpec(kind=kind, dtype="float32", in_shape=tuple(x.shape), out_shape=tuple(y.shape),
                     kernel=(w.shape[1], w.shape[2]), stride=tuple(a.stride), dilation=tuple(a.dilation),
                     pad=tuple(a.pad), act_low=low, act_high=high)
-    params = knobs.resolve(kind, op.where(), overrides, spec.kernel, oc, x.shape[3])
+    params = knobs.resolve(kind, op.where(), overrides, spec.kernel, oc, x.shape[3], lanes)
     per_channel = qp.hybrid_per_channel(w.quant.scale)
     func = hybrid_conv_func(spec, per_channel)
     func = ts.schedule_conv(func, params, HYBRID_STAGES, spec.padded, spec.kernel if kind == "conv" else None,
