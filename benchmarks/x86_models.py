@@ -49,14 +49,17 @@ from dwscodegen.runner.native import missing_cpu_flags  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 from dwscodegen.verify import random_inputs  # noqa: E402
 from x86bench.common import NotAvailable, one_line  # noqa: E402
-from x86bench.models import OnnxRuntime, Ours, Tflite, ctypes_floor, timed  # noqa: E402
+from x86bench.models import OnnxRuntime, Ours, Tflite, ctypes_floor, oracle_for, timed  # noqa: E402
 from x86bench.report import machine_info, versions  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "models"
 DEFAULT_MODELS = ([SHARED / "kws_ref_model.tflite", SHARED / "kws_ref_model_float32.tflite"]
                   + sorted((SHARED / "zoo").glob("*")) + sorted((ROOT / "examples").glob("mbv2_small*.onnx")))
 TARGETS = ("x86_64", "x86_64-v3", "x86_64-v4")
+BACKENDS = ("templates", "tvm")
+BACKEND_PREFIX = {"templates": "ours", "tvm": "tvm"}
 METHODS = tuple(f"ours/{t}" for t in TARGETS) + ("xnnpack", "tflite", "onnxruntime")
+TVM_METHODS = tuple(f"tvm/{t}" for t in TARGETS)
 GOALS = {"x86_64-v4": 1.0, "x86_64-v3": 1.5}          # ours / XNNPACK, issue 11, KWS int8 and float32
 GOAL_MODELS = ("kws_ref_model", "kws_ref_model_float32")
 
@@ -64,6 +67,7 @@ GOAL_MODELS = ("kws_ref_model", "kws_ref_model_float32")
 def prepare(path: Path, graph, args, workdir: Path) -> dict:
     inputs = random_inputs(graph, args.seed, 1)[0]
     runners, results = {}, {}
+    oracle, oracle_note = oracle_for(path)
 
     def attempt(method: str, make):
         try:
@@ -74,13 +78,15 @@ def prepare(path: Path, graph, args, workdir: Path) -> dict:
         except Exception as exc:     # a benchmark keeps going; the reason lands in the table
             results[method] = dict(error=f"{type(exc).__name__}: {one_line(str(exc))}")
 
-    for name in TARGETS:
-        target = load_target(name)
-        missing = missing_cpu_flags(target)
-        if missing:
-            results[f"ours/{name}"] = dict(error=f"host lacks {', '.join(missing)}")
-            continue
-        attempt(f"ours/{name}", lambda t=target: Ours(graph, t, inputs, workdir / graph.name / t.name))
+    for backend in BACKENDS[:2 if args.tvm else 1]:
+        for name in TARGETS:
+            target, method = load_target(name), f"{BACKEND_PREFIX[backend]}/{name}"
+            missing = missing_cpu_flags(target)
+            if missing:
+                results[method] = dict(error=f"host lacks {', '.join(missing)}")
+                continue
+            attempt(method, lambda t=target, b=backend: Ours(graph, t, inputs, workdir / graph.name / b / t.name, b,
+                                                              oracle))
     suffix = path.suffix.lower()
     for method, delegate in (("xnnpack", True), ("tflite", False)):
         if suffix != ".tflite":
@@ -95,10 +101,11 @@ def prepare(path: Path, graph, args, workdir: Path) -> dict:
         runner.sample(3)                                  # warm-up
         pilot = min(runner.sample(5)[1] for _ in range(3))
         results[method]["runs_per_batch"] = max(5, int(args.batch_ms * 1e6 / max(pilot, 1.0)))
-    return dict(runners=runners, results=results)
+    return dict(runners=runners, results=results, oracle_note=oracle_note)
 
 
 def finish(results: dict) -> None:
+    """Medians over rounds, and ours / XNNPACK of the CPU medians."""
     for r in results.values():
         if r.get("rounds"):
             r["cpu_ns"] = statistics.median(c for _, c in r["rounds"])
@@ -174,6 +181,17 @@ def markdown(data: dict) -> str:
                                                     for t in TARGETS) for model in data["models"]) + ".",
         "",
     ]
+    if any(m in model["results"] for model in data["models"] for m in TVM_METHODS):
+        lines += ["The tvm backend's library (same verification and timing), µs of thread CPU time:", "",
+                  "| model | tvm x86_64 | tvm x86_64-v3 | tvm x86_64-v4 | templates x86_64-v4 |", "|---|---:|---:|---:|---:|"]
+        for model in data["models"]:
+            r = model["results"]
+            cells = [fmt_us(r.get(m, {}).get("cpu_ns")) for m in TVM_METHODS + ("ours/x86_64-v4",)]
+            lines.append(f"| {model['name']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    oracle_notes = [f"{model['name']}: {model['oracle_note']}" for model in data["models"] if model.get("oracle_note")]
+    if oracle_notes:
+        lines += ["Oracles:", "", *[f"- {n}" for n in oracle_notes], ""]
     if data["skipped"]:
         lines += ["Models left out (they do not import today):", "", *[f"- {s}" for s in data["skipped"]], ""]
     if notes:
@@ -187,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--batch-ms", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tvm", action="store_true", help="also the tvm backend's library for each target")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "x86_models"))
     args = parser.parse_args(argv)
     started, load0 = time.time(), os.getloadavg()[0]

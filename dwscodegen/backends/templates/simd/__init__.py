@@ -13,8 +13,9 @@ the library calls it once per image of a batch (ops.PER_IMAGE).
   depthwise_conv2d_s8_dsp_4c (4 channels per step, any kernel up to 25 taps, multiplier 1).
 - MVE (feature `mve`: Cortex-M55), mve.py, arm_mve.h (VMLADAVA, VMULLB/T, VQRDMULH, VRSHL):
   pointwise_conv2d_s8_mve_2x4, conv2d_s8_mve_im2col_{2x4,1x4}, depthwise_conv2d_s8_mve_8c.
-- x86 (features `avx2`: x86_64-v3, `avx512vnni`: x86_64-v4), avx.py with avx_s8.py, avx_f32.py, avx_glue.py,
-  immintrin.h: int8 and float32 convolutions and the glue ops, the whole model (see avx.py).
+- x86 (features `avx2`: x86_64-v3, `avx512vnni`: x86_64-v4), avx.py with avx_s8.py, avx_f32.py, avx_hybrid.py,
+  avx_glue.py (shared pieces in avx_common.py), immintrin.h: int8, float32 and hybrid convolutions and the glue
+  ops, the whole model (see avx.py).
 
 Setting the environment variable DWSCODEGEN_PORTABLE_KERNELS=1 keeps every op on its portable kernel
 (benchmarks/cortexm_layers.py uses it to measure the portable baseline).

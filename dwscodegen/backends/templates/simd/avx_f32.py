@@ -17,7 +17,7 @@ import numpy as np
 
 from ....ir import Graph, Op
 from ....qparams import is_hybrid
-from .avx import GEMM_TILES, Level, gemm_choice, template, wanted
+from .avx_common import GEMM_TILES, Level, gemm_choice, template, wanted
 from .avx_s8 import STACK_BUDGET, tile_of
 from .common import ConvInfo, depthwise_regions
 

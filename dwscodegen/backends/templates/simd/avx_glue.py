@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ....ir import Graph, Op
-from .avx import GEMM_TILES, Level, gemm_choice, template, wanted
+from .avx_common import GEMM_TILES, Level, gemm_choice, template, wanted
 from .avx_s8 import gemm_shape, pack_gemm
 from .common import INT32_MAX, ConvInfo
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ....ir import Graph, Op
 from ....qparams import hybrid_per_channel
-from .avx import GEMM_TILES, Level, gemm_choice, template
+from .avx_common import GEMM_TILES, Level, gemm_choice, template
 from .avx_s8 import gemm_fits, gemm_shape, pack_gemm
 from .avx_f32 import float_info
 from .common import INT32_MAX

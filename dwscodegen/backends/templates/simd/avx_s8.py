@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ....ir import Graph, Op
-from .avx import GEMM_TILES, Level, ceil_to, gemm_choice, template, wanted
+from .avx_common import GEMM_TILES, Level, ceil_to, gemm_choice, template, wanted
 from .common import INT32_MAX, ConvInfo, DepthwiseRegions, conv_info, depthwise_regions
 
 STACK_BUDGET = 65536      # bytes of patch buffers a kernel may put on the (host) stack per call
