@@ -30,11 +30,13 @@ demo: setup
 test: setup
 	$(BIN)/pytest $(PYTEST_JOBS) $(PYTEST_MARKS)
 
-# Benchmarks (not tests): Cortex-M instructions per layer (reference C loop, default, tuned, TVM, CMSIS-NN)
-# and x86 times against onnxruntime and TVM's LLVM build; results in benchmarks/results/.
+# Benchmarks (not tests): Cortex-M instructions per layer (reference C loop, default, tuned, TVM, CMSIS-NN),
+# x86 times per layer against onnxruntime and TVM's LLVM build, and whole models per x86 level against
+# TFLite + XNNPACK; results in benchmarks/results/.
 bench: setup
 	$(BIN)/python benchmarks/cortexm_layers.py
 	$(BIN)/python benchmarks/x86_layers.py
+	$(BIN)/python benchmarks/x86_models.py --tvm
 
 clean:
 	rm -rf out build .pytest_cache

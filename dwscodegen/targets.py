@@ -25,6 +25,7 @@ class Target:
     flash_bytes: int | None = None     # typical part, for the fit check
     ram_bytes: int | None = None
     install_hint: str = ""             # what to install when the toolchain is missing
+    cpu_flags: tuple[str, ...] = ()    # native targets: /proc/cpuinfo flags the host needs to run the build
     path: Path = field(default=Path(), compare=False)
 
 
@@ -65,6 +66,7 @@ def load_target(name: str) -> Target:
             flash_bytes=int(mem["flash_kib"] * 1024) if "flash_kib" in mem else None,
             ram_bytes=int(mem["ram_kib"] * 1024) if "ram_kib" in mem else None,
             install_hint=data.get("install_hint", ""),
+            cpu_flags=tuple(run.get("cpu_flags", [])),
             path=path,
         )
     except KeyError as exc:

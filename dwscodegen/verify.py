@@ -146,7 +146,7 @@ def run_program(target: Target, exe: Path, args: list[str], cwd: Path, timeout: 
         from .runner.qemu import run_qemu
         return run_qemu(exe, target, args, cwd, timeout, count_marker=count_marker)
     from .runner.native import run_native
-    return run_native(exe, args, cwd, timeout)
+    return run_native(exe, args, cwd, timeout, target=target)
 
 
 def _run_checked(target: Target, exe: Path, runs: int, cwd: Path, timeout: float, count: bool) -> RunResult:
@@ -223,6 +223,9 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
     report.oracle_notes: whatever the oracle did not compute as its label says (see oracles/)."""
     stage = progress or (lambda label: None)
     oracle = choose_oracle(graph, oracle)
+    if target.runner == "native":
+        from .runner.native import require_host_isa
+        require_host_isa(target)     # before building: the binary could not run here
     input_sets = input_sets if input_sets is not None else random_inputs(graph, seed, runs)
     runs = len(input_sets)
     stage(f"generating C ({backend} backend, {len(graph.ops)} layers)")

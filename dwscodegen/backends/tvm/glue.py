@@ -173,7 +173,7 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
     return _emit(graph, op, body, consts, args, params, detail)
 
 
-def hybrid_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kernel:
+def hybrid_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None, lanes: int = 0) -> Kernel:
     """Conv2D / DepthwiseConv2D with float32 activations and an int8 filter (TFLite EvalHybrid /
     EvalHybridPerChannel; depthwise always quantizes the input asymmetrically)."""
     fn = kernel_name(op)
@@ -185,7 +185,7 @@ def hybrid_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Ke
                     kernel=(w.shape[1], w.shape[2]), stride=tuple(a.stride), dilation=tuple(a.dilation),
                     pad=tuple(a.pad), act_low=low, act_high=high,
                     multiplier=a.depth_multiplier if kind == "depthwise" else 1)
-    params = knobs.resolve(kind, op.where(), overrides, spec.kernel, oc, x.shape[3])
+    params = knobs.resolve(kind, op.where(), overrides, spec.kernel, oc, x.shape[3], lanes)
     per_channel = kind == "depthwise" or qp.hybrid_per_channel(w.quant.scale)
     func = hybrid_conv_func(spec, per_channel)
     if kind == "depthwise":

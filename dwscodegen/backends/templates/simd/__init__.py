@@ -17,6 +17,9 @@ the library calls it once per image of a batch (ops.PER_IMAGE).
 - MVE (feature `mve`: Cortex-M55), mve.py, arm_mve.h (VMLADAVA, VMULLB/T, VQRDMULH, VRSHL):
   pointwise_conv2d_s8_mve_2x4, conv2d_s8_mve_im2col_{2x4,1x4}, depthwise_conv2d_s8_mve_8c,
   depthwise_conv2d_s8_mve_padded_8c (any depthwise layer, tiles.py).
+- x86 (features `avx2`: x86_64-v3, `avx512vnni`: x86_64-v4), avx.py with avx_s8.py, avx_f32.py, avx_hybrid.py,
+  avx_glue.py (shared pieces in avx_common.py), immintrin.h: int8, float32 and hybrid convolutions and the glue
+  ops, the whole model (see avx.py).
 
 Setting the environment variable DWSCODEGEN_PORTABLE_KERNELS=1 keeps every op on its portable kernel
 (benchmarks/cortexm_layers.py uses it to measure the portable baseline).
@@ -41,10 +44,11 @@ import os
 from ....ir import Graph, Op
 from ....targets import Target
 from . import dsp, mve, tiled
+from .avx import AVX2, AVX512
 from .common import conv_info
 
 # target feature -> the module of its variants, most capable first
-ISAS = (("mve", mve), ("dsp", dsp), ("thumb2", tiled))
+ISAS = (("mve", mve), ("dsp", dsp), ("avx512vnni", AVX512), ("avx2", AVX2), ("thumb2", tiled))
 
 
 def _isa(target: Target):
@@ -63,12 +67,16 @@ PORTABLE = "portable"
 
 def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
     """`kernel` (a tuning choice): "portable", a variant's template stem, or None for the preferred variant."""
-    if kernel == PORTABLE or portable_forced() or op.type not in ("Conv2D", "DepthwiseConv2D"):
+    if kernel == PORTABLE or portable_forced():
+        return None
+    isa = _isa(target)
+    if hasattr(isa, "select_op"):       # the x86 levels vary every op kind (avx.py), not only int8 convs
+        return isa.select_op(graph, op, ctx, kernel)
+    if op.type not in ("Conv2D", "DepthwiseConv2D"):
         return None
     info = conv_info(graph, op)
     if info is None:
         return None
-    isa = _isa(target)
     return None if isa is None else isa.select(info, ctx, kernel)
 
 

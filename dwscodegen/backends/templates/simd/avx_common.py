@@ -1,0 +1,44 @@
+"""What the x86 variant modules share (avx.py describes them): the ISA level a variant is built for, template
+names, the GEMM tiles."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Level:
+    name: str                 # "avx2" | "avx512": the ISA part of template names
+    lanes: int                # 32-bit lanes per vector
+    vnni: bool                # vpdpbusd / vpdpwssd available
+
+    @property
+    def s8_name(self) -> str:
+        """The ISA part of int8 template names: the int8 kernels of AVX-512 need VNNI."""
+        return "avx512vnni" if self.vnni else self.name
+
+
+def ceil_to(n: int, step: int) -> int:
+    return -(-n // step) * step
+
+
+def template(name: str) -> str:
+    return f"kernels/{name}.c.j2"
+
+
+def wanted(name: str, kernel: str | None) -> bool:
+    """Whether the variant `name` may be chosen: any when kernel is None (the preferred one), else only it."""
+    return kernel is None or kernel == name
+
+
+# Register tiles of the GEMM variants, pixels x output channels, wide first: (dtype, ISA part of the name) ->
+# tiles. Each keeps 16-24 independent accumulators in flight (the multiply-add latency times its throughput).
+GEMM_TILES = {("s8", "avx512vnni"): ("4x64", "16x16"), ("s8", "avx2"): ("4x16",),
+              ("f32", "avx512"): ("6x64", "14x16"), ("f32", "avx2"): ("6x16",)}
+
+
+def gemm_choice(names: tuple[str, ...], lanes: int, channels: int, kernel: str | None) -> str | None:
+    """The GEMM variant of `names` (one per tile, wide first) for a layer of `channels` output channels: `kernel`
+    if it is one of them, else the wide tile, or the narrow one where a single vector holds every channel."""
+    if kernel is not None:
+        return kernel if kernel in names else None
+    return names[-1] if channels <= lanes else names[0]
