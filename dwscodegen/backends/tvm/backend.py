@@ -24,7 +24,7 @@ from ...qparams import add_qparams, conv_qparams, fold_input_offset, is_hybrid, 
 from ...targets import Target
 from ..kernel import Kernel, kernel_name
 from ..render import C_TYPES, c_array_body
-from . import compute, knobs, schedules
+from . import compute, knobs, schedules, simd
 from .compute import ConvSpec
 from .emit import lower_kernel
 from .glue import glue_kernel, hybrid_kernel
@@ -142,10 +142,16 @@ def _add_kernel(graph: Graph, op: Op, overrides: dict | None) -> Kernel:
     return Kernel(op_index=op.index, fn=fn, source=f"{header}{body}\n{wrapper}", const_bytes=0)
 
 
+def schedule_kind(graph: Graph, op: Op, target: Target) -> str:
+    """The knob family of op's kernel on `target` (knobs.KNOBS): kernel_kind, with the ISA appended where
+    the layer is tensorized (simd.py)."""
+    return simd.schedule_kind(graph, op, target, kernel_kind(graph, op))
+
+
 def generate_kernels(graph: Graph, target: Target, schedules: dict | None = None) -> list[Kernel]:
     """One Kernel per op, like templates.generate_kernels.  `schedules` maps op index -> schedule
-    parameter overrides (see knobs.py); missing ops and knobs take the defaults."""
-    del target   # portable C: the same kernels for every target
+    parameter overrides (see knobs.py); missing ops and knobs take the defaults.  int8 Conv2D and
+    DepthwiseConv2D are tensorized with the target's micro-kernels where they apply (simd.py)."""
     try:
         import tvm  # noqa: F401
     except ImportError:
@@ -165,5 +171,6 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict | None = None
         elif is_hybrid(graph, op):
             kernels.append(hybrid_kernel(graph, op, kind, overrides))
         else:
-            kernels.append(_conv_kernel(graph, op, kind, overrides))
+            tensorized = simd.tensorized_kernel(graph, op, target, kind, overrides)
+            kernels.append(tensorized or _conv_kernel(graph, op, kind, overrides))
     return kernels
