@@ -97,10 +97,10 @@ def _conv_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Ker
     func = compute.conv_func(spec)
     stages = compute.conv_stages(spec)
     if kind == "depthwise":
-        func = schedules.schedule_depthwise(func, params, stages, spec.padded, spec.kernel)
+        func = schedules.scheduled(schedules.schedule_depthwise, func, params, stages, spec.padded, spec.kernel)
     else:
-        func = schedules.schedule_conv(func, params, stages, spec.padded,
-                                           spec.kernel if kind == "conv" else None, spec.in_shape[3])
+        func = schedules.scheduled(schedules.schedule_conv, func, params, stages, spec.padded,
+                                   spec.kernel if kind == "conv" else None, spec.in_shape[3])
     body = lower_kernel(func, f"{fn}_tvm", op.where())
     dtype = spec.dtype
     ctype = C_TYPES[dtype]
@@ -114,6 +114,9 @@ def _conv_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Ker
               f"right) {spec.pad}, activation {op.attrs.activation.label()}\n"
               f" * input [{h}][{w}][{c}] -> output [{oh}][{ow}][{oc}]\n"
               f" * schedule {json.dumps(params, sort_keys=True)}\n */\n")
+    if dtype == "int8" and spec.act_min == spec.act_max:
+        header = header.replace(" */\n", f" * activation range [{spec.act_min}, {spec.act_max}]: the output is "
+                                          f"that one value (schedules.constant_output)\n */\n")
     per_line = {"filter": 16 if dtype == "int8" else 8, "bias": 8, "multiplier": 8, "shift": 16, "scale": 8}
     arrays = "".join(_array(t, f"{fn}_{k}", v, per_line[k]) for k, (t, v) in consts.items())
     args = ", ".join(["input"] + [f"{fn}_{k}" for k in consts] + ["output"])
@@ -131,7 +134,7 @@ def _add_kernel(graph: Graph, op: Op, overrides: dict | None) -> Kernel:
     dtype = _op_dtype(graph, op)
     q = add_qparams(graph, op) if dtype == "int8" else None
     func = compute.add_func(size, dtype, q, low, high)
-    func = schedules.schedule_add(func, params, compute.ADD_STAGES[dtype])
+    func = schedules.scheduled(schedules.schedule_add, func, params, compute.ADD_STAGES[dtype])
     body = lower_kernel(func, f"{fn}_tvm", op.where())
     ctype = C_TYPES[dtype]
     header = (f"/*\n * op {op.index} '{op.name}' (Add), TVM backend\n"

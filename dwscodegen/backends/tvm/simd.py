@@ -51,6 +51,8 @@ def applies(graph: Graph, op: Op, target: Target) -> tuple[str, common.ConvInfo,
     info = common.conv_info(graph, op) if name else None
     if info is None or (info.depthwise and common.depthwise_regions(info) is None):
         return None
+    if info.act_min == info.act_max:    # a constant output: the portable kernel's fill (schedules.constant_output)
+        return None
     plan = _plan(name, info)
     return None if plan is None else (name, info, plan)
 
