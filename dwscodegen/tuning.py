@@ -58,14 +58,15 @@ def layer_graph(graph: Graph, op: Op) -> Graph:
 
 def candidates(graph: Graph, op: Op, backend: str, trials: int, seed: int = 0, target: Target | None = None) -> list[dict]:
     """The default schedule first, then a seeded sample of the valid space (templates: every kernel variant
-    that applies on the target, the portable loop included)."""
+    that applies on the target, the portable loop included; tvm: the knobs of the layer's kernel on the
+    target, its tensorized kernel where it has one)."""
     if backend == "templates":
         from .backends.templates import kernel_choices
         choices = kernel_choices(graph, op, target) if target is not None else []
         return ([{}] + [{"kernel": k} for k in choices])[:max(trials, 1)]
-    from .backends.tvm import kernel_kind
+    from .backends.tvm import schedule_kind
     from .backends.tvm.knobs import SPACE, resolve
-    kind = kernel_kind(graph, op)
+    kind = schedule_kind(graph, op, target or load_target("x86_64"))
     space = SPACE.get(kind)
     if space is None:
         return [{}]
@@ -104,6 +105,7 @@ class Job:
     target: str
     backend: str
     schedule: dict
+    reference: bool = False     # the reference C loop, measured for a tuning of another backend
 
 
 def measure(job: Job) -> dict:
@@ -114,6 +116,8 @@ def measure(job: Job) -> dict:
     target = load_target(job.target)
     record = dict(key=layer_key(graph, op), op=op.where(), target=job.target, backend=job.backend,
                   schedule=job.schedule, toolchain=toolchain_versions(target), time=time.time())
+    if job.reference:
+        record["reference"] = True
     try:
         report = verify_graph(layer_graph(graph, op), target, job.backend, runs=1, seed=0, oracle="numpy",
                               schedules={0: job.schedule} if job.schedule else None,
@@ -126,10 +130,23 @@ def measure(job: Job) -> dict:
     return dict(record, ok=True, cost=cost, unit="instructions" if report.layer_instructions else "ns")
 
 
+def tuned_backends(db: TuningDB) -> set[str]:
+    """The backends whose schedules `db` holds: those of its records, less the reference C loop that tuning
+    measures for every layer whatever the backend (a tvm database holds templates records of it)."""
+    return {r["backend"] for r in db.records
+            if not (r.get("reference") or (r["backend"] == REFERENCE and r["schedule"] == REFERENCE_SCHEDULE))}
+
+
 def best_schedules(graph: Graph, db: TuningDB, target: str, backend: str) -> dict[int, dict]:
     """Op index -> best recorded schedule, for the layers the database knows. A templates kernel variant
     chosen on one layer is used on another layer of the same key only where it applies to that layer's
-    constants too (e.g. its accumulator bounds); elsewhere the default choice stays."""
+    constants too (e.g. its accumulator bounds); elsewhere the default choice stays.  A database of
+    another backend's schedules is refused: they mean nothing to this one."""
+    tuned = tuned_backends(db)
+    if tuned and backend not in tuned:
+        raise DwsError(f"{db.path}: a tuning database of the {' and '.join(sorted(tuned))} backend, not of "
+                       f"--backend {backend}; use it with --backend {sorted(tuned)[0]}, or tune for {backend}: "
+                       f"dwscodegen tune --backend {backend}")
     chosen = {}
     choices = None
     if backend == "templates":
@@ -164,7 +181,7 @@ def pending_jobs(model: Path, graph: Graph, target: str, backend: str, trials: i
         key = layer_key(graph, op)
         wanted = candidates(graph, op, backend, trials, target=tgt)
         if schedule_id(REFERENCE_SCHEDULE) not in db.measured(key, target, REFERENCE):
-            jobs.append(Job(str(model), op.index, target, REFERENCE, REFERENCE_SCHEDULE))
+            jobs.append(Job(str(model), op.index, target, REFERENCE, REFERENCE_SCHEDULE, backend != REFERENCE))
         done = db.measured(key, target, backend) | ({schedule_id(REFERENCE_SCHEDULE)} if backend == REFERENCE else set())
         jobs += [Job(str(model), op.index, target, backend, s) for s in wanted if schedule_id(s) not in done]
     return jobs

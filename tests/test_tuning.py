@@ -8,10 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 from dwscodegen.cli import main
+from dwscodegen.errors import DwsError
 from dwscodegen.importers import load_model
 from dwscodegen.targets import load_target
 from dwscodegen.toolchain import toolchain_available
-from dwscodegen.tuning import Job, layer_key, measure
+from dwscodegen.tuning import REFERENCE_SCHEDULE, Job, best_schedules, layer_key, measure, tuned_backends
 from dwscodegen.tuning_db import TuningDB
 
 pytest.importorskip("tvm")
@@ -46,6 +47,42 @@ def test_database_skips_a_torn_last_line(tmp_path):
     assert db.best("k", "t", "tvm")["schedule"] == {"a": 2}
     db.append(dict(good, schedule={"a": 4}, cost=3))
     assert TuningDB.open(db_path).best("k", "t", "tvm")["cost"] == 3
+
+
+def _database(path, records) -> TuningDB:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return TuningDB.open(path)
+
+
+def test_database_of_another_backend_is_refused(tmp_path):
+    """A tvm database holds, besides its own schedules, the templates road's portable loop of every layer (the
+    reference each tuning measures): handed to the templates road it must be refused, not turn every layer
+    portable; a templates database is refused by the tvm road alike."""
+    graph = load_model(MODEL)
+    keys = [layer_key(graph, op) for op in graph.ops]
+    rec = dict(target="cortex-m4", ok=True, unit="instructions")
+    tvm_db = _database(tmp_path / "tvm.jsonl", [dict(rec, key=k, backend=b, schedule=s, cost=c, **extra)
+                                                 for k in keys for b, s, c, extra in (
+                                                     ("tvm", {}, 100, {}),
+                                                     ("templates", REFERENCE_SCHEDULE, 900, {"reference": True}))])
+    assert tuned_backends(tvm_db) == {"tvm"}
+    assert best_schedules(graph, tvm_db, "cortex-m4", "tvm") == {}      # the defaults were best
+    with pytest.raises(DwsError, match=r"tvm.jsonl: a tuning database of the tvm backend, not of --backend "
+                                       r"templates; use it with --backend tvm, or tune for templates"):
+        best_schedules(graph, tvm_db, "cortex-m4", "templates")
+    # A database written before records were marked: the portable reference is still recognised.
+    old = _database(tmp_path / "old.jsonl", [{k: v for k, v in r.items() if k != "reference"} for r in tvm_db.records])
+    with pytest.raises(DwsError, match="of the tvm backend"):
+        best_schedules(graph, old, "cortex-m4", "templates")
+    tpl_db = _database(tmp_path / "tpl.jsonl", [dict(rec, key=k, backend="templates", schedule=s, cost=c)
+                                                 for k in keys for s, c in (({}, 100), (REFERENCE_SCHEDULE, 900))])
+    assert tuned_backends(tpl_db) == {"templates"}
+    with pytest.raises(DwsError, match="a tuning database of the templates backend, not of --backend tvm"):
+        best_schedules(graph, tpl_db, "cortex-m4", "tvm")
+    result = CliRunner().invoke(main, ["generate", str(MODEL), "-t", "cortex-m4", "-o", str(tmp_path / "out"),
+                                       "--db", str(tvm_db.path)])
+    assert result.exit_code != 0 and "a tuning database of the tvm backend" in result.output
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.qemu
