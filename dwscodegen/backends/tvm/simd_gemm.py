@@ -304,7 +304,10 @@ def intrin_requant(L, fn: str, Q: int, lane_out=None, kind: str = "requant") -> 
     name = f"{fn}_{kind}_{Q}"
     lane_out = lane_out or (lambda q: q)
     if L.isa == "mve":
-        rq = Buf("rq", (len(L.vectors), Q), "int32", True)
+        # The vectors up to the last one the plan reads (noround reads no shift), as the region tensorize finds.
+        unread = ("nege", "smask") if mve_mode(L.plan) == "noround" else ()
+        read = max(i for i, name in enumerate(L.vectors) if name not in unread) + 1
+        rq = Buf("rq", (read, Q), "int32", True)
         reader = lambda b, v: (lambda idx: b["rq"][idx, v["q"]])  # noqa: E731
     else:   # records of rq_words per channel, one after the other
         rq = Buf("rq", (Q * L.rq_words,), "int32")
