@@ -59,14 +59,15 @@ def layer_graph(graph: Graph, op: Op) -> Graph:
 
 def candidates(graph: Graph, op: Op, backend: str, trials: int, seed: int = 0, target: Target | None = None) -> list[dict]:
     """The default schedule first, then a seeded sample of the valid space (templates: every kernel variant
-    that applies on the target, the portable loop included)."""
+    that applies on the target, the portable loop included; tvm: the knobs of the layer's kernel on the
+    target, its tensorized kernel where it has one)."""
     if backend == "templates":
         from .backends.templates import kernel_choices
         choices = kernel_choices(graph, op, target) if target is not None else []
         return ([{}] + [{"kernel": k} for k in choices])[:max(trials, 1)]
-    from .backends.tvm import kernel_kind
+    from .backends.tvm import schedule_kind
     from .backends.tvm.knobs import SPACE, resolve
-    kind = kernel_kind(graph, op)
+    kind = schedule_kind(graph, op, target or load_target("x86_64"))
     space = SPACE.get(kind)
     if space is None:
         return [{}]

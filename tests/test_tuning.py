@@ -49,6 +49,11 @@ def test_database_skips_a_torn_last_line(tmp_path):
     assert TuningDB.open(db_path).best("k", "t", "tvm")["cost"] == 3
 
 
+def _database(path, records) -> TuningDB:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return TuningDB.open(path)
+
+
 @pytest.mark.qemu
 def test_invalid_candidate_is_rejected_not_kept():
     cortex_m4()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from functools import lru_cache
 
 import jinja2
@@ -48,6 +49,12 @@ def c_array_body(values, per_line: int = 16, indent: str = "    ") -> str:
     return ",\n".join(indent + r for r in rows)
 
 
+def reindent(text: str, spaces: int) -> str:
+    """`text` with its common indentation replaced by `spaces` (macros written for a loop body, reused at the
+    top of a function)."""
+    return textwrap.indent(textwrap.dedent(text), " " * spaces)
+
+
 def c_identifier(text: str) -> str:
     ident = re.sub(r"\W", "_", text)
     return ident if re.match(r"[A-Za-z_]", ident) else "_" + ident
@@ -66,7 +73,8 @@ def environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
-    env.filters.update(plus_term=plus_term, c_float=c_float, c_int=c_int, c_array=c_array_body, c_type=C_TYPES.__getitem__)
+    env.filters.update(plus_term=plus_term, c_float=c_float, c_int=c_int, c_array=c_array_body, c_type=C_TYPES.__getitem__,
+                       reindent=reindent)
     return env
 
 

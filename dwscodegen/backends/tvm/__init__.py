@@ -3,6 +3,6 @@ lowered to plain C99 functions (lower.py); backend.py and glue.py wrap them as k
 
 Nothing here imports TVM at module level: importing the package costs nothing until kernels are generated.
 """
-from .backend import SUPPORTED_OPS, generate_kernels, kernel_kind
+from .backend import SUPPORTED_OPS, generate_kernels, kernel_kind, schedule_kind
 
-__all__ = ["SUPPORTED_OPS", "generate_kernels", "kernel_kind"]
+__all__ = ["SUPPORTED_OPS", "generate_kernels", "kernel_kind", "schedule_kind"]

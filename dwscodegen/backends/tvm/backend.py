@@ -24,7 +24,7 @@ from ...qparams import add_qparams, conv_qparams, fold_input_offset, is_hybrid, 
 from ...targets import Target
 from ..kernel import Kernel, kernel_name
 from ..render import C_TYPES, c_array_body, comment_safe
-from . import compute, knobs, schedules
+from . import compute, knobs, schedules, simd
 from .compute import ConvSpec
 from .emit import lower_kernel
 from .glue import glue_kernel, hybrid_kernel
@@ -107,10 +107,10 @@ def _conv_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None, lanes:
     func = compute.conv_func(spec)
     stages = compute.conv_stages(spec)
     if kind == "depthwise":
-        func = schedules.schedule_depthwise(func, params, stages, spec.padded, spec.kernel)
+        func = schedules.scheduled(schedules.schedule_depthwise, func, params, stages, spec.padded, spec.kernel)
     else:
-        func = schedules.schedule_conv(func, params, stages, spec.padded,
-                                           spec.kernel if kind == "conv" else None, spec.in_shape[3])
+        func = schedules.scheduled(schedules.schedule_conv, func, params, stages, spec.padded,
+                                   spec.kernel if kind == "conv" else None, spec.in_shape[3])
     body = lower_kernel(func, f"{fn}_tvm", op.where())
     dtype = spec.dtype
     ctype = C_TYPES[dtype]
@@ -124,6 +124,9 @@ def _conv_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None, lanes:
               f"right) {spec.pad}, activation {op.attrs.activation.label()}\n"
               f" * input [{h}][{w}][{c}] -> output [{oh}][{ow}][{oc}]\n"
               f" * schedule {json.dumps(params, sort_keys=True)}\n */\n")
+    if dtype == "int8" and spec.act_min == spec.act_max:
+        header = header.replace(" */\n", f" * activation range [{spec.act_min}, {spec.act_max}]: the output is "
+                                          f"that one value (schedules.constant_output)\n */\n")
     per_line = {"filter": 16 if dtype == "int8" else 8, "bias": 8, "multiplier": 8, "shift": 16, "scale": 8}
     arrays = "".join(_array(t, f"{fn}_{k}", v, per_line[k]) for k, (t, v) in consts.items())
     args = ", ".join(["input"] + [f"{fn}_{k}" for k in consts] + ["output"])
@@ -141,7 +144,7 @@ def _add_kernel(graph: Graph, op: Op, overrides: dict | None) -> Kernel:
     dtype = _op_dtype(graph, op)
     q = add_qparams(graph, op) if dtype == "int8" else None
     func = compute.add_func(size, dtype, q, low, high)
-    func = schedules.schedule_add(func, params, compute.ADD_STAGES[dtype])
+    func = schedules.scheduled(schedules.schedule_add, func, params, compute.ADD_STAGES[dtype])
     body = lower_kernel(func, f"{fn}_tvm", op.where())
     ctype = C_TYPES[dtype]
     header = (f"/*\n * op {op.index} '{comment_safe(op.name)}' (Add), TVM backend\n"
@@ -152,10 +155,17 @@ def _add_kernel(graph: Graph, op: Op, overrides: dict | None) -> Kernel:
     return Kernel(op_index=op.index, fn=fn, source=f"{header}{body}\n{wrapper}", const_bytes=0)
 
 
+def schedule_kind(graph: Graph, op: Op, target: Target) -> str:
+    """The knob family of op's kernel on `target` (knobs.KNOBS): kernel_kind, with the ISA appended where
+    the layer is tensorized (simd.py)."""
+    return simd.schedule_kind(graph, op, target, kernel_kind(graph, op))
+
+
 def generate_kernels(graph: Graph, target: Target, schedules: dict | None = None) -> list[Kernel]:
     """One Kernel per op, like templates.generate_kernels.  `schedules` maps op index -> schedule
-    parameter overrides (see knobs.py); missing ops and knobs take the defaults. The C is portable; only
-    the convolutions' default channel tiles follow the target's vector width (vector_lanes)."""
+    parameter overrides (see knobs.py); missing ops and knobs take the defaults.  int8 Conv2D and
+    DepthwiseConv2D are tensorized with the target's micro-kernels where they apply (simd.py); elsewhere the
+    convolutions' default channel tiles follow the target's vector width (vector_lanes)."""
     lanes = vector_lanes(target)
     try:
         import tvm  # noqa: F401
@@ -180,7 +190,8 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict | None = None
         elif is_hybrid(graph, op):
             kernels.append(hybrid_kernel(graph, op, kind, overrides, lanes))
         else:
-            kernels.append(_conv_kernel(graph, op, kind, overrides, lanes))
+            tensorized = simd.tensorized_kernel(graph, op, target, kind, overrides)
+            kernels.append(tensorized or _conv_kernel(graph, op, kind, overrides, lanes))
     return kernels
 
 

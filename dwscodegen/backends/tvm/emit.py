@@ -47,13 +47,14 @@ def stale_ssa_use(body: str) -> str | None:
     return None
 
 
-def lower_kernel(func, name: str, where: str) -> str:
-    """`func` lowered to one `static` C function `name`, checked for what the library cannot take."""
+def lower_kernel(func, name: str, where: str, max_stack_bytes: int = MAX_STACK_BYTES, calls: bool = False) -> str:
+    """`func` lowered to one `static` C function `name`, checked for what the library cannot take.
+    calls: `func` calls micro-kernels (a tensorized kernel, lower.prim_func_to_c)."""
     from .lower import prim_func_to_c
     try:
         # Every kernel's output is its last parameter (te.create_prim_func order).
-        text = prim_func_to_c(func, name, with_includes=False, max_stack_bytes=MAX_STACK_BYTES,
-                              outputs=(len(func.params) - 1,))
+        text = prim_func_to_c(func, name, with_includes=False, max_stack_bytes=max_stack_bytes,
+                              outputs=(len(func.params) - 1,), calls=calls)
     except DwsError as exc:
         raise DwsError(f"{where}: {exc}") from None
     if re.search(r"\b(bool|true|false)\b|#include", text):

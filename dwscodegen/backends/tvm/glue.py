@@ -87,7 +87,7 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
             q = qp.relu_qparams(graph, op)
             detail += f", clamp [{q.act_min}, {q.act_max}]"
         func, stages = cg.elementwise_func(op.type, x.size, dtype, q, zp, op.attrs.rounding if op.type == "Quantize" else "half_away")
-        func = sg.schedule_elementwise(func, params, stages)
+        func = ts.scheduled(sg.schedule_elementwise, func, params, stages)
         args = ["input"] + list(consts) + ["output"]
     elif kind in ("pool", "mean"):
         in_shape = tuple(x.shape)
@@ -110,7 +110,7 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
                                         a.activation.bounds(), act_range)
             detail += (f" {a.filter[0]}x{a.filter[1]}, stride {a.stride[0]}x{a.stride[1]}, padding (top, bottom, "
                        f"left, right) {tuple(a.pad)}, activation {op.attrs.activation.label()}")
-        func = sg.schedule_pool(func, params, stages, window)
+        func = ts.scheduled(sg.schedule_pool, func, params, stages, window)
         args = ["input", "output"]
     elif kind == "fully_connected":
         w = graph.tensor(op.inputs[1])
@@ -133,7 +133,7 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
         detail += f" [{x.size // depth}][{depth}] x [{units}][{depth}]^T, activation {op.attrs.activation.label()}"
         func, stages = cg.fc_func(dtype, x.size // depth, depth, units, bias is not None,
                                   op.attrs.activation.bounds(), q, op.attrs.requant, per_channel)
-        func = sg.schedule_fully_connected(func, params, stages, depth)
+        func = ts.scheduled(sg.schedule_fully_connected, func, params, stages, depth)
         args = ["input"] + list(consts) + ["output"]
     elif kind == "softmax":
         depth = x.shape[-1]

@@ -71,9 +71,29 @@ KNOBS: dict[str, dict[str, Knob]] = {
     "slice": dict(unroll_inner=Knob(False, (False, True), "unroll the innermost output loop (when it has at most "
                                                           "16 iterations)")),
 }
+
+# The tensorized kernels (simd.py): "<pointwise|conv|depthwise>_<isa>", isa = dsp | mve | thumb2.
+_PIXELS = "output pixels per micro-kernel tile"
+_CHANNELS = "output channels per micro-kernel tile (accumulators: pixels x channels)"
+_GEMM_ORDER = Knob("pixels", ("pixels", "channels"), '"pixels": pixel tiles outermost, a tile\'s window / widened '
+                   'patch built once for all its channel tiles; "channels": channel tiles outermost (rebuilt per tile)')
+_UNROLL_WINDOW = Knob(True, (True, False), "unroll the gathering of a tile's receptive fields (default up to "
+                                           "128 bytes per tile)")
+_DW_ORDER = Knob("hwc", ("hwc", "hcw"), '"hwc": rows, columns, channel groups of a region; "hcw": channel groups '
+                 'outside the columns')
+for _isa, _pixels, _channels in (("dsp", (4, 2), (1, 2, 4)), ("mve", (2, 2), (4,)), ("thumb2", (2, 2), (2, 4))):
+    _space = (1, 2, 4) if _isa == "dsp" else (1, 2, 3) if _isa == "mve" else (1, 2)
+    KNOBS[f"pointwise_{_isa}"] = dict(pixels=Knob(_pixels[0], _space, _PIXELS),
+                                      channels=Knob(_channels[-1] if _isa != "dsp" else 2, _channels, _CHANNELS),
+                                      order=_GEMM_ORDER)
+    KNOBS[f"conv_{_isa}"] = dict(KNOBS[f"pointwise_{_isa}"], pixels=Knob(_pixels[1], _space, _PIXELS),
+                                 unroll_window=_UNROLL_WINDOW)
+    KNOBS[f"depthwise_{_isa}"] = dict(order=_DW_ORDER)
+KNOBS["depthwise_thumb2"]["lanes"] = Knob(4, (1, 2, 4), "channels per micro-kernel call (accumulators)")
+MAX_ACCUMULATORS = {"dsp": 8, "mve": 12, "thumb2": 8}   # pixels x channels that stay in registers
+MAX_UNROLLED_WINDOW = 128
 DEFAULTS = {kind: {name: k.default for name, k in knobs.items()} for kind, knobs in KNOBS.items()}
 SPACE = {kind: {name: list(k.space) for name, k in knobs.items()} for kind, knobs in KNOBS.items()}
-_CHOICES = {name: k.space for knobs in KNOBS.values() for name, k in knobs.items() if isinstance(k.default, str)}
 
 MAX_TILE = 16           # acc, biased, high [oc_tile] int32: within the 256-byte temporary limit
 MAX_UNROLLED_TAPS = 25  # default unroll_kernel only up to a 5x5 window
@@ -114,6 +134,8 @@ def default_params(kind: str, kernel: tuple[int, int] = (1, 1), out_channels: in
             params[key] = next(t for t in (params[key], 2, 1) if in_channels % t == 0)
     if kind == "softmax" and in_channels:
         params["cache_exp"] = in_channels <= MAX_CACHED_EXP
+    if "unroll_window" in params:
+        params["unroll_window"] = params["pixels"] * kernel[0] * kernel[1] * in_channels <= MAX_UNROLLED_WINDOW
     return params
 
 
@@ -130,15 +152,27 @@ def resolve(kind: str, where: str, overrides: dict | None, kernel=(1, 1), out_ch
         elif isinstance(default, int):
             ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
         else:
-            ok = value in _CHOICES.get(key, ())
+            ok = value in KNOBS[kind][key].space
         if not ok:
             expected = ("true/false" if isinstance(default, bool) else "an integer >= 0"
-                        if isinstance(default, int) else " | ".join(_CHOICES[key]))
+                        if isinstance(default, int) else " | ".join(KNOBS[kind][key].space))
             raise DwsError(f"{where}: schedule parameter {key}={value!r} must be {expected}")
         params[key] = value
     for key in TILES + UNROLLS:
         if key in params and not 1 <= params[key] <= MAX_TILE:
             raise DwsError(f"{where}: schedule parameter {key}={params[key]} must be in [1, {MAX_TILE}]")
+    isa = kind.rpartition("_")[2]
+    if isa in MAX_ACCUMULATORS and "pixels" in params:
+        for key in ("pixels", "channels"):
+            if params[key] not in KNOBS[kind][key].space:
+                raise DwsError(f"{where}: schedule parameter {key}={params[key]} must be one of "
+                               f"{list(KNOBS[kind][key].space)}")
+        if params["pixels"] * params["channels"] > MAX_ACCUMULATORS[isa]:
+            raise DwsError(f"{where}: pixels x channels = {params['pixels'] * params['channels']} accumulators; "
+                           f"at most {MAX_ACCUMULATORS[isa]} stay in {isa} registers")
+    if kind == "depthwise_thumb2" and params["lanes"] not in KNOBS[kind]["lanes"].space:
+        raise DwsError(f"{where}: schedule parameter lanes={params['lanes']} must be one of "
+                       f"{list(KNOBS[kind]['lanes'].space)}")
     if kind in ("add", "elementwise", "binary", "activation") and params["unroll"] and not 2 <= params["split"] <= MAX_UNROLLED_ADD:
         raise DwsError(f"{where}: schedule parameter unroll=true needs 2 <= split <= {MAX_UNROLLED_ADD}, "
                        f"got split={params['split']}")

@@ -19,11 +19,14 @@ _C_NOT_CALLS = {"if", "for", "while", "switch", "return", "sizeof"}
 _TVM_LEFTOVER = re.compile(r"TVM|tvm|DLTensor|DLDataType|DLDevice")
 
 
-def _s_tir_passes():
+def _s_tir_passes(calls: bool):
     """The default s_tir pipeline (tvm/s_tir/pipeline.py) minus GPU-only passes and minus the
-    packed-API tail (AnnotateEntryFunc, SplitHostDevice, MakePackedAPI, ...)."""
+    packed-API tail (AnnotateEntryFunc, SplitHostDevice, MakePackedAPI, ...).  With `calls` (the
+    function calls micro-kernels with pointers into its temporaries) without StorageRewrite: it may
+    share one allocation between temporaries of different element types and leave the calls'
+    tvm_access_ptr typed for the old one."""
     from tvm import s_tir, tirx
-    return [
+    passes = [
         s_tir.transform.CanonicalizeLoop(),
         s_tir.transform.LowerInitBlock(),
         s_tir.transform.PlanAndUpdateBufferAllocationLocation(),
@@ -49,6 +52,7 @@ def _s_tir_passes():
         tirx.transform.CommonSubexprElim(),
         tirx.transform.VerifyMemory(),
     ]
+    return [p for p in passes if not (calls and p.info.name == "tirx.StorageRewrite")]
 
 
 def _written_params(func) -> set[int]:
@@ -123,7 +127,7 @@ def _check_temporaries(mod, name: str, max_stack_bytes: int) -> None:
 
 
 def _lower_to_codegen_source(func, name: str, target_kind: str, max_stack_bytes: int,
-                             outputs: tuple[int, ...]) -> tuple[str, set[int]]:
+                             outputs: tuple[int, ...], calls: bool) -> tuple[str, set[int]]:
     import tvm
     from tvm import tirx
 
@@ -132,20 +136,24 @@ def _lower_to_codegen_source(func, name: str, target_kind: str, max_stack_bytes:
     mod = tvm.IRModule({name: func.with_attr("global_symbol", name)})
     mod = tirx.transform.BindTarget(target)(mod)
     with tvm.transform.PassContext(opt_level=3):
-        mod = tvm.transform.Sequential(_s_tir_passes())(mod)
+        mod = tvm.transform.Sequential(_s_tir_passes(calls))(mod)
         _check_temporaries(mod, name, max_stack_bytes)
         mod = tvm.IRModule({name: _bind_pointer_params(mod[name], name)})
         # Host finalisation (tvm/s_tir/pipeline.py finalize_host_passes): LowerTVMBuiltin turns
         # big/dynamic allocations into TVMBackendAllocWorkspace (rejected later), LowerIntrin
         # expands intrinsics and floordiv/floormod into plain C arithmetic.
-        mod = tvm.transform.Sequential([tirx.transform.LowerTVMBuiltin(),
-                                        tirx.transform.LowerIntrin()])(mod)
+        # With `calls`, no LowerTVMBuiltin: it would put temporaries of 1 KiB and more into TVM
+        # workspaces, and such a function holds none of the builtins it lowers (_check_temporaries
+        # has bounded the stack).
+        host = [tirx.transform.LowerIntrin()] if calls else [tirx.transform.LowerTVMBuiltin(),
+                                                             tirx.transform.LowerIntrin()]
+        mod = tvm.transform.Sequential(host)(mod)
     build = tvm.get_global_func("target.build." + target_kind)
     return build(mod, target).inspect_source(), written
 
 
 def prim_func_to_c(func, name: str, target_kind: str = "c", *, with_includes: bool = True,
-                   max_stack_bytes: int = 256, outputs: tuple[int, ...] = ()) -> str:
+                   max_stack_bytes: int = 256, outputs: tuple[int, ...] = (), calls: bool = False) -> str:
     """Lower a scheduled PrimFunc (te.create_prim_func + s_tir.Schedule) to the source of ONE plain
     C99 function `void <name>(const float *restrict in, ..., float *restrict out)`.
 
@@ -164,7 +172,7 @@ def prim_func_to_c(func, name: str, target_kind: str = "c", *, with_includes: bo
         raise DwsError(f"{name!r} is not a C identifier")
     if target_kind != "c":
         raise DwsError(f"target_kind {target_kind!r}: only 'c' emits C source")
-    src, written = _lower_to_codegen_source(func, name, target_kind, max_stack_bytes, tuple(outputs))
+    src, written = _lower_to_codegen_source(func, name, target_kind, max_stack_bytes, tuple(outputs), calls)
     decls, body = _function_definition(src, name)
 
     leftover = _TVM_LEFTOVER.search(body)

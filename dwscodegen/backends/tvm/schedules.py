@@ -16,6 +16,29 @@ from __future__ import annotations
 from ...errors import DwsError
 
 
+def constant_output(func):
+    """The function that stores its output's one value, where the compute folded the output block to a
+    constant (an int8 activation range collapsed to one value: RELU with the output zero point at 127, say);
+    else None.  The other stages would feed nothing, and the schedules could not place them."""
+    from tvm import s_tir, te, tirx
+    sch = s_tir.Schedule(func)
+    try:
+        store = sch.get(sch.get_sblock("output")).body
+    except Exception:   # a kernel without an "output" block (none so far) is never constant here
+        return None
+    if not isinstance(store, tirx.BufferStore) or not isinstance(store.value, (tirx.IntImm, tirx.FloatImm)):
+        return None
+    params = [te.placeholder(tuple(p.ty.shape), p.ty.dtype, p.name) for p in func.params]
+    out = func.params[-1]
+    fill = te.compute(tuple(out.ty.shape), lambda *_: store.value, name="output")
+    return te.create_prim_func(params[:-1] + [fill])
+
+
+def scheduled(schedule, func, *args):
+    """schedule(func, *args), or the constant fill of func's output (constant_output)."""
+    return constant_output(func) or schedule(func, *args)
+
+
 def split(sch, loop, factor: int):
     """(outer, inner) with inner of `factor`, or (None, loop) when the split would be trivial."""
     if factor <= 1 or factor >= extent(sch, loop):

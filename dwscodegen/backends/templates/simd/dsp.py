@@ -75,6 +75,26 @@ def _gemm_common(info: ConvInfo, ctx: dict, plan: RequantPlan, rows: np.ndarray)
     return out
 
 
+def depthwise_words(info: ConvInfo, plan: RequantPlan) -> np.ndarray:
+    """int32 [group of 4 channels][tap][2]: the scaled weights as int16 pairs, the even lanes (c, c+2) then the
+    odd lanes (c+1, c+3) of each tap (channels padded with zeros to a whole group)."""
+    c4 = -(-info.C // 4) * 4
+    taps = info.KH * info.KW
+    wp = np.zeros((taps, c4), np.int64)
+    wp[:, :info.C] = info.weights.reshape(taps, info.OC) * plan.scale[None, :]
+    g = wp.reshape(taps, c4 // 4, 4).transpose(1, 0, 2)                 # [group][tap][4]
+    return np.stack([pack_pairs(g[:, :, 0], g[:, :, 2]), pack_pairs(g[:, :, 1], g[:, :, 3])], axis=2)
+
+
+def depthwise_blocks(info: ConvInfo, plan: RequantPlan) -> np.ndarray:
+    """int64 [group of 4 channels][4 * RQW + 2 * taps]: the group's requantization records, then its weight
+    words (depthwise_words), so that one pointer walks all of a group's constants."""
+    c4 = -(-info.C // 4) * 4
+    order = np.arange(c4)
+    records = requant_records(info, plan, np.where(order < info.C, order, -1)).reshape(c4 // 4, -1)
+    return np.concatenate([records, depthwise_words(info, plan).reshape(c4 // 4, -1)], axis=1)
+
+
 def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict] | None:
     planned = depthwise_regions(info)
     if planned is None:
@@ -82,14 +102,7 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict]
     c4 = -(-info.C // 4) * 4
     taps = info.KH * info.KW
     scale = plan.scale
-    w = info.weights.reshape(taps, info.OC) * scale[None, :]          # [tap][channel], scaled
-    wp = np.zeros((taps, c4), np.int64)
-    wp[:, :info.C] = w
-    g = wp.reshape(taps, c4 // 4, 4).transpose(1, 0, 2)                 # [group][tap][4]
-    words = np.stack([pack_pairs(g[:, :, 0], g[:, :, 2]), pack_pairs(g[:, :, 1], g[:, :, 3])], axis=2)
-    order = np.arange(c4)
-    records = requant_records(info, plan, np.where(order < info.C, order, -1)).reshape(c4 // 4, -1)
-    blocks = np.concatenate([records, words.reshape(c4 // 4, -1)], axis=1)   # [group][4 * RQW + 2 * taps]
+    blocks = depthwise_blocks(info, plan)
     biases = np.zeros((len(planned.windows), c4), np.int64)
     for i, window in enumerate(planned.windows):
         biases[i, :info.C] = DepthwiseRegions.folded_bias(info, window) * scale

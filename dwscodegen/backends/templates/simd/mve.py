@@ -20,7 +20,7 @@ from .tiles import TAP_CHUNK, lane_channels, tap_note, tap_plan, tile_plan
 
 
 
-def _vectors(info: ConvInfo, plan: RequantPlan) -> tuple[list[str], dict[str, np.ndarray]]:
+def requant_vectors(info: ConvInfo, plan: RequantPlan) -> tuple[list[str], dict[str, np.ndarray]]:
     """Per-channel int32 requantization vectors the kernels read, by name, in the order they are stored."""
     e = plan.rshift
     vec = {"m": plan.multiplier, "czp": plan.out_zp * (np.int64(1) << e), "nege": -e}
@@ -61,6 +61,18 @@ def _common(info: ConvInfo, ctx: dict, plan: RequantPlan) -> dict:
                 act_min=info.act_min, act_max=info.act_max)
 
 
+def gemm_weights(info: ConvInfo, qb: int) -> np.ndarray:
+    """int8 [block of qb channels][16-byte chunk][channel in block][16]: the weights in [ky][kx][c] order,
+    zero-padded to whole vectors and blocks, in the order the tiles read them."""
+    rows = info.weights.reshape(info.OC, -1)
+    k = rows.shape[1]
+    k16 = -(-k // 16) * 16
+    blocks_n = -(-info.OC // qb)
+    weights = np.zeros((blocks_n * qb, k16), np.int8)
+    weights[:info.OC, :k] = rows
+    return weights.reshape(blocks_n, qb, k16 // 16, 16).transpose(0, 2, 1, 3)
+
+
 def _gemm(info: ConvInfo, ctx: dict, plan: RequantPlan, template: str, qb: int) -> tuple[str, dict]:
     """qb: output channels per tile (one requantization vector, lanes qb..3 unused)."""
     rows = info.weights.reshape(info.OC, -1)
@@ -68,11 +80,8 @@ def _gemm(info: ConvInfo, ctx: dict, plan: RequantPlan, template: str, qb: int) 
     k16 = -(-k // 16) * 16
     ocb = -(-info.OC // qb) * qb
     blocks_n = ocb // qb
-    weights = np.zeros((ocb, k16), np.int8)
-    weights[:info.OC, :k] = rows
-    # In the order the tiles read them: [block of qb channels][16-byte chunk][channel in block][16].
-    weights = weights.reshape(blocks_n, qb, k16 // 16, 16).transpose(0, 2, 1, 3).reshape(blocks_n, -1)
-    names, vec = _vectors(info, plan)
+    weights = gemm_weights(info, qb).reshape(blocks_n, -1)
+    names, vec = requant_vectors(info, plan)
     folded = info.bias + info.in_offset * rows.sum(axis=1)
     table = np.zeros((len(names) + 1, blocks_n, 4), np.int64)
     lanes = np.zeros((len(names) + 1, ocb), np.int64)
@@ -88,26 +97,39 @@ def _gemm(info: ConvInfo, ctx: dict, plan: RequantPlan, template: str, qb: int) 
     return template, out
 
 
+# Lane order of the depthwise accumulators: even channels of a group of 8, then odd ones (VMULLB / VMULLT).
+LANE_CHANNELS = np.concatenate([np.arange(0, 8, 2), np.arange(1, 8, 2)])
+
+
+def depthwise_weights(info: ConvInfo) -> np.ndarray:
+    """int16 [group of 8 channels][tap][8], channels padded with zeros to a whole group."""
+    c8 = -(-info.C // 8) * 8
+    taps = info.KH * info.KW
+    padded = np.zeros((taps, c8), np.int64)
+    padded[:, :info.C] = info.weights.reshape(taps, info.OC)
+    return padded.reshape(taps, c8 // 8, 8).transpose(1, 0, 2).astype(np.int16)
+
+
+def lane_order(info: ConvInfo, per_channel: np.ndarray) -> np.ndarray:
+    """[group][8]: per-channel values (padded to whole groups) in the accumulators' lane order."""
+    c8 = -(-info.C // 8) * 8
+    p = np.zeros(c8, np.int64)
+    p[:info.C] = per_channel
+    return p.reshape(c8 // 8, 8)[:, LANE_CHANNELS]
+
+
 def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict] | None:
     planned = depthwise_regions(info)
     if planned is None:
         return None
     c8 = -(-info.C // 8) * 8
     taps = info.KH * info.KW
-    raw = info.weights.reshape(taps, info.OC)
-    wp = np.zeros((c8 // 8, taps, 8), np.int16)
-    padded = np.zeros((taps, c8), np.int64)
-    padded[:, :info.C] = raw
-    wp[:] = padded.reshape(taps, c8 // 8, 8).transpose(1, 0, 2)
-    # Lane order of the accumulators: even channels of a group of 8, then odd ones (VMULLB / VMULLT).
-    perm = np.concatenate([np.arange(0, 8, 2), np.arange(1, 8, 2)])
+    wp = depthwise_weights(info)
 
     def permuted(per_channel: np.ndarray) -> np.ndarray:
-        p = np.zeros(c8, np.int64)
-        p[:info.C] = per_channel
-        return p.reshape(c8 // 8, 8)[:, perm]                      # [group][8]
+        return lane_order(info, per_channel)
 
-    names, vec = _vectors(info, plan)
+    names, vec = requant_vectors(info, plan)
     rq = np.stack([permuted(vec[n]) for n in names], axis=1).reshape(c8 // 8, -1)   # [group][vector][8]
     biases = [permuted(DepthwiseRegions.folded_bias(info, window)).reshape(-1) for window in planned.windows]
     out = _common(info, ctx, plan)
@@ -133,7 +155,7 @@ def _depthwise_padded(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str
         p[:info.OC] = per_channel
         return p.reshape(g8, 8)[:, perm]                           # [group][8]
 
-    names, vec = _vectors(info, plan)
+    names, vec = requant_vectors(info, plan)
     bias = info.bias + info.in_offset * info.weight_sum()
     rq = np.stack([permuted(bias)] + [permuted(vec[n]) for n in names], axis=1).reshape(g8, -1)
     out = _common(info, ctx, plan)

@@ -26,7 +26,7 @@ DEPTHWISE = "depthwise_conv2d_s8_tiled_1c"
 VARIANTS = tuple(GEMM_TILES) + (DEPTHWISE,)
 
 
-def _records(info: ConvInfo, plan: RequantPlan, channels: int) -> np.ndarray:
+def requant_records(info: ConvInfo, plan: RequantPlan, channels: int) -> np.ndarray:
     """Per-channel requantization words, zero-padded to `channels`: round (m, rc, e, ls), noround (m, rc, ls),
     generic (m, shift); ls = left + 1, the doubling and left shift applied to the accumulator."""
     ls = plan.lshift + 1
@@ -59,7 +59,7 @@ def _gemm(info: ConvInfo, ctx: dict, plan: RequantPlan, name: str) -> tuple[str,
     bias[:info.OC] = info.bias + info.in_offset * rows.sum(axis=1)
     out = _common(info, ctx, plan, name)
     out.update(P=pixels, Q=q, K=k, OCB=blocks, NPIX=info.OH * info.OW, weights=weights.astype(np.int8),
-               bias=bias.astype(np.int32), rq=_records(info, plan, blocks * q).astype(np.int32),
+               bias=bias.astype(np.int32), rq=requant_records(info, plan, blocks * q).astype(np.int32),
                constant_keys=("weights", "bias", "rq"))
     template = "pointwise_conv2d_s8_tiled" if info.pointwise else "conv2d_s8_tiled_im2col"
     return f"kernels/{template}.c.j2", out
@@ -72,7 +72,7 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict]
     biases = np.stack([DepthwiseRegions.folded_bias(info, window) for window in planned.windows])
     out = _common(info, ctx, plan, DEPTHWISE)
     out.update(weights=info.weights.reshape(-1).astype(np.int8), bias=biases.astype(np.int32),
-               rq=_records(info, plan, info.OC).astype(np.int32), regions=planned.regions,
+               rq=requant_records(info, plan, info.OC).astype(np.int32), regions=planned.regions,
                constant_keys=("weights", "bias", "rq"))
     return "kernels/depthwise_conv2d_s8_tiled.c.j2", out
 
