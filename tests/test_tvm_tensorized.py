@@ -13,8 +13,9 @@ import pytest
 
 pytest.importorskip("tvm")
 
-from dwscodegen.backends.templates.simd import common, mve  # noqa: E402
+from dwscodegen.backends.templates.simd import common  # noqa: E402
 from dwscodegen.backends.tvm import generate_kernels  # noqa: E402
+from dwscodegen.backends.tvm import simd as tvm_simd  # noqa: E402
 from dwscodegen.backends.tvm.knobs import SPACE  # noqa: E402
 from dwscodegen.errors import DwsError  # noqa: E402
 from dwscodegen.importers import load_model  # noqa: E402
@@ -125,10 +126,10 @@ def test_requantization_plans_bit_exact(target_name, case, real, dsp_mode, mve_m
     graph = _with_real_multiplier(case, real)
     info = common.conv_info(graph, graph.ops[0])
     if "mve" in target.features:
-        e = mve.requant_plan_mve(info).rshift
+        e = tvm_simd.plan_for("mve", info).rshift
         assert {"noround": np.all(e == 0), "mixed": np.any(e == 0) and np.any(e > 0)}[mve_mode]
     else:
-        assert common.requant_plan(info, True, 32767).mode == dsp_mode
+        assert tvm_simd.plan_for("dsp", info).mode == dsp_mode
         assert f'requantization "{dsp_mode}"' in generate_kernels(graph, target)[0].source
     _check(graph, target, True, seed=5)
 

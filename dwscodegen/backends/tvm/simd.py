@@ -22,7 +22,7 @@ from ...ops import PER_IMAGE
 from ...targets import Target
 from ..kernel import Kernel, kernel_name
 from ..render import c_array_body, render
-from ..templates.simd import common, dsp, mve
+from ..templates.simd import common, dsp
 from . import knobs
 from . import schedules_simd as ss
 from . import simd_depthwise as sd
@@ -38,10 +38,20 @@ def isa(target: Target) -> str | None:
     return next((name for name in ISAS if name in target.features), None)
 
 
-def _plan(name: str, info: common.ConvInfo):
-    if name == "mve":
-        return mve.requant_plan_mve(info)
-    return common.requant_plan(info, prescale_doubling=True, weight_limit=dsp.INT16_LIMIT if name == "dsp" else None)
+def plan_for(name: str, info: common.ConvInfo):
+    """The requantization plan of the tensorized micro-kernels (no "mixed" mode: such layers take the generic
+    form), None where the ISA's form cannot be exact. MVE also needs |acc << left| and |y + s + zp * 2^e| inside
+    int32 (VSHL and VADD wrap)."""
+    if name != "mve":
+        return common.requant_plan(info, prescale_doubling=True, mixed=False,
+                                   weight_limit=dsp.INT16_LIMIT if name == "dsp" else None)
+    plan = common.requant_plan(info, prescale_doubling=False, weight_limit=None, mixed=False)
+    if plan is None or np.any(plan.rshift > 30):
+        return None
+    czp = np.abs(plan.out_zp) * (np.int64(1) << plan.rshift)
+    if np.any((info.partial_bound() << plan.lshift) + czp + 2 > (1 << 31) - 1):
+        return None
+    return plan
 
 
 def applies(graph: Graph, op: Op, target: Target) -> tuple[str, common.ConvInfo, object] | None:
@@ -52,7 +62,7 @@ def applies(graph: Graph, op: Op, target: Target) -> tuple[str, common.ConvInfo,
         return None
     if info.act_min == info.act_max:    # a constant output: the portable kernel's fill (schedules.constant_output)
         return None
-    plan = _plan(name, info)
+    plan = plan_for(name, info)
     return None if plan is None else (name, info, plan)
 
 

@@ -90,7 +90,7 @@ def plan_requant(acc, word, mode: str, zp: int, act: tuple[int, int], generic: d
 
 
 def mve_requant(acc, vector, names: list[str], mode: str, act: tuple[int, int]):
-    """One lane of the MVE vector requantization (VQRDMULH, VRSHL; mve.requant_plan_mve): vector(name) is
+    """One lane of the MVE vector requantization (VQRDMULH, VRSHL; simd.plan_for): vector(name) is
     the lane's value of the named requantization vector (m, czp, nege, [left], [smask])."""
     from tvm import tirx
     v = acc

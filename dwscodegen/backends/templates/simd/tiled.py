@@ -79,7 +79,7 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict]
 
 def select(info: ConvInfo, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
     """The preferred variant, or exactly `kernel` (a name from VARIANTS) when it applies."""
-    plan = requant_plan(info, prescale_doubling=True, weight_limit=None)
+    plan = requant_plan(info, prescale_doubling=True, weight_limit=None, mixed=False)   # no "mixed" form here
     if plan is None:
         return None
     if info.depthwise:
