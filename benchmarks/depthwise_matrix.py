@@ -90,13 +90,14 @@ def _row(case: ConvCase, portable: dict, simd: dict) -> dict:
 def table(rows: list[dict]) -> str:
     lines = ["| layer | OC | MACs | SIMD variant | portable | SIMD | portable / SIMD | insn/MAC portable | insn/MAC SIMD |",
              "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+    def per_mac(v, macs):
+        return f"{v / macs:.2f}" if v and macs else "-"
+
     for r in rows:
-        def per_mac(v):
-            return f"{v / r['macs']:.2f}" if v and r["macs"] else "-"
         ratio = f"{r['ratio']:.2f}x" if "ratio" in r else "-"
         lines.append(f"| {r['layer']} | {r['channels']} | {r['macs'] or 0:,} | {r['variant']} | "
                      f"{r['portable'] or 0:,} | {r['simd'] or 0:,} | {ratio if r['goal'] else '**' + ratio + '**'} | "
-                     f"{per_mac(r['portable'])} | {per_mac(r['simd'])} |")
+                     f"{per_mac(r['portable'], r['macs'])} | {per_mac(r['simd'], r['macs'])} |")
     return "\n".join(lines) + "\n"
 
 

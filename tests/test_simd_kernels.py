@@ -5,6 +5,8 @@
 - Every variant, bit-exact under QEMU against the NumPy reference over a matrix of layer shapes: DSP on
   Cortex-M4 and MVE on Cortex-M55 by default, the whole matrix on M7 and M33 as well when slow tests run.
   Each case also asserts which kernel was generated, so a variant that silently stopped being selected fails.
+- The requantization plans (round, noround, mixed, generic; left shifts) bit-exact on M4 and M55, M7 and M33
+  with slow tests. The depthwise variants' random matrix and constant channels: tests/test_simd_depthwise.py.
 - The MLPerf Tiny KWS model on M4 and M55, bit-exact against the TFLite interpreter, every conv layer below
   the CMSIS-NN instruction counts of issue 6.
 """
@@ -16,13 +18,14 @@ import numpy as np
 import pytest
 
 from dwscodegen import quant
-from dwscodegen.backends.templates import generate_kernels, kernel_choices, kernel_used, simd
+from dwscodegen.backends.templates import generate_kernels, simd
 from dwscodegen.backends.templates.simd import common, mve
 from dwscodegen.ir import Quant
 from dwscodegen.targets import load_target
 from .support.targets import target_or_skip
 from dwscodegen.verify import verify_graph
 from .support.layers import ConvCase, conv_graph
+from .support.simd_checks import check_variant as _check, expected_template as _expected_template
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -184,27 +187,6 @@ SLOW = [
 ]
 
 
-def _expected_template(target, dsp: str | None, mve: str | None) -> str | None:
-    return mve if "mve" in target.features else dsp if "dsp" in target.features else None
-
-
-def _chosen_template(graph, target) -> str | None:
-    chosen = kernel_used(graph, graph.ops[0], target)
-    return None if chosen == simd.PORTABLE else f"{chosen}.c.j2"
-
-
-def _check(graph, target, variant: str | None, seed: int = 0):
-    """variant: the expected template's name prefix (None: the portable kernel); then bit-exact under QEMU."""
-    chosen = _chosen_template(graph, target)
-    assert (chosen is None) if variant is None else (chosen or "").startswith(variant), (chosen, variant)
-    source = "\n".join(k.source for k in generate_kernels(graph, target))
-    marker = "MVE variant" if "mve" in target.features else "DSP variant"
-    assert (marker in source) == (variant is not None)
-    report = verify_graph(graph, target, runs=2, seed=seed, oracle="numpy")
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
-    return report
-
-
 def _run_matrix(target_name, case, dsp, mve):
     target = _target(target_name)
     variant = _expected_template(target, dsp, mve)
@@ -280,6 +262,19 @@ def test_requantization_modes_bit_exact(target_name, case, real, dsp_mode, mve_m
 
 
 @pytest.mark.qemu
+@pytest.mark.slow
+@pytest.mark.parametrize("target_name", ["cortex-m7", "cortex-m33"])
+@pytest.mark.parametrize("case,real,dsp_mode,mve_mode", REQUANT_CASES,
+                         ids=[f"{c.id()}-x{r:g}" for c, r, _, _ in REQUANT_CASES])
+def test_requantization_modes_bit_exact_other_dsp_cores(target_name, case, real, dsp_mode, mve_mode):
+    target = _target(target_name)
+    graph = _with_real_multiplier(case, real)
+    assert common.requant_plan(common.conv_info(graph, graph.ops[0]), True, 32767).mode == dsp_mode
+    prefix = "depthwise" if case.kind == DW else "pointwise" if case.kernel == (1, 1) else "conv2d"
+    _check(graph, target, prefix, seed=5)
+
+
+@pytest.mark.qemu
 def test_accumulator_that_may_leave_int32_keeps_the_portable_kernel():
     target = _target("cortex-m4")
     graph = conv_graph(ConvCase(CV, (1, 3, 3, 8), (1, 1), out_channels=4), "int8", seed=6)
@@ -346,180 +341,3 @@ def test_kws_bit_exact_and_below_cmsis_nn(target_name):
         assert n < anchor, f"{op.where()}: {n:,} instructions, CMSIS-NN {anchor:,}"
         total += n
     assert total * 1.3 <= conv + 4 * dw + 4 * pw, total
-
-
-# --- constant (dead) channels --------------------------------------------------------------------
-
-def _with_constant_channels(case: ConvCase, seed: int = 9):
-    """The case's graph with some output channels made constant the way trained models have them: all-zero
-    weights with a converter-made weight scale that gives a right shift of 24 to 31 and a bias near +-2^30
-    (dead channels), and one channel with live weights but a multiplier that rounds to 0 (shift below -31)."""
-    graph = conv_graph(case, "int8", seed=seed)
-    rng = np.random.default_rng(seed)
-    x, w, y, b = graph.tensor("x"), graph.tensor("w"), graph.tensor("y"), graph.tensor("b")
-    oc = y.shape[3]
-    dead = rng.choice(oc, max(2, oc // 5), replace=False)
-    ratio = float(np.float32(x.quant.scale[0])) / float(np.float32(y.quant.scale[0]))
-    scales = np.array(w.quant.scale, np.float64)
-    for i, c in enumerate(dead):
-        shift = -24 - i % 8
-        scales[c] = float(np.float32(0.7 * 2.0 ** shift / ratio))
-        if case.kind == DW:
-            w.data[..., c] = 0
-        else:
-            w.data[c] = 0
-        b.data[c] = (1 if i % 2 else -1) * ((1 << 30) - int(rng.integers(0, 1 << 20)))
-    live = [c for c in range(oc) if c not in set(dead)]
-    scales[live[0]] = float(np.float32(1e-12 / ratio))
-    w.quant = Quant(scales, w.quant.zero_point, w.quant.axis)
-    return graph, dead, live[0]
-
-
-DEAD_CASES = [
-    (ConvCase(DW, (1, 7, 6, 16), (3, 3), activation="relu"), "depthwise_conv2d_s8_dsp_4c", "depthwise_conv2d_s8_mve_8c"),
-    (ConvCase(DW, (1, 8, 7, 6), (5, 5), multiplier=2, stride=(2, 2)), "depthwise_conv2d_s8_dsp_padded_4c",
-     "depthwise_conv2d_s8_mve_padded_8c"),
-    (ConvCase(DW, (1, 3, 20, 10), (1, 9), activation="relu6"), "depthwise_conv2d_s8_dsp_pairs_1c", "depthwise_conv2d_s8_mve_8c"),
-    (ConvCase(CV, (1, 5, 6, 24), (1, 1), out_channels=20), "pointwise_conv2d_s8_dsp_4x2", "pointwise_conv2d_s8_mve_2x4"),
-    (ConvCase(CV, (1, 7, 6, 3), (3, 3), out_channels=12, stride=(2, 2)), "conv2d_s8_dsp_im2col", "conv2d_s8_mve_im2col"),
-]
-
-
-def test_constant_channels_are_folded_not_whole_layer_fallbacks():
-    """Without the fold, one dead channel pushes the layer to the generic requantization (DSP) or no variant
-    (MVE); with it, the live channels decide, and the constants are what TFLite's arithmetic gives."""
-    for case, _, _ in DEAD_CASES:
-        graph, dead, zero_m = _with_constant_channels(case)
-        info = common.conv_info(graph, graph.ops[0])
-        assert common.requant_plan(info, True, 32767).mode == "generic"
-        assert mve.plan_layer_mve(info) is not None
-        folded, plan = common.plan_layer(info, True, 32767)
-        assert plan.mode == "round", case.id()
-        assert set(np.flatnonzero(folded.constant)) == set(dead) | {zero_m}
-        out = quant.multiply_by_quantized_multiplier(info.bias, info.multiplier, info.shift) + info.out_offset
-        expected = np.clip(out, info.act_min, info.act_max)
-        np.testing.assert_array_equal(plan.out_zp[folded.constant], expected[folded.constant])
-        assert info.multiplier[zero_m] == 0 and np.any(info.shift[dead] <= -24)
-
-
-def test_constant_channels_reference_matches_tflite():
-    """The NumPy reference the kernels are checked against computes dead channels as TFLite's reference
-    kernels do (shifts down to -31, biases near 2^30)."""
-    pytest.importorskip("ai_edge_litert")
-    from .support.tflite_builder import TensorSpec, build_single_op_model, run_reference
-    from dwscodegen.reference.graph import run_graph
-    for case, _, _ in DEAD_CASES[:4]:
-        graph, _, _ = _with_constant_channels(case)
-        specs = []
-        for name in ("x", "w", "b", "y"):
-            t = graph.tensor(name)
-            q = t.quant
-            per = q is not None and q.per_channel
-            specs.append(TensorSpec(t.name, t.shape, t.dtype, data=t.data,
-                                    scale=None if q is None else [float(v) for v in q.scale] if per else float(q.scale[0]),
-                                    zero_point=None if q is None else [int(v) for v in q.zero_point] if per else int(q.zero_point[0]),
-                                    quantized_dimension=q.axis if per else 0))
-        a = graph.ops[0].attrs
-        options = dict(padding=case.padding, stride_h=a.stride[0], stride_w=a.stride[1], dilation_h=a.dilation[0],
-                       dilation_w=a.dilation[1], fused_activation={"none": "NONE", "relu": "RELU", "relu6": "RELU6"}[case.activation])
-        if case.kind == DW:
-            options["depth_multiplier"] = case.multiplier
-        model = build_single_op_model("DEPTHWISE_CONV_2D" if case.kind == DW else "CONV_2D", specs[:3], specs[3:], options)
-        x = np.random.default_rng(3).integers(-128, 128, case.in_shape, dtype=np.int8)
-        (expected,) = run_reference(model, [x])
-        np.testing.assert_array_equal(run_graph(graph, {"x": x})["y"], expected)
-
-
-@pytest.mark.qemu
-@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
-@pytest.mark.parametrize("case,dsp,mve", DEAD_CASES, ids=[c[0].id() for c in DEAD_CASES])
-def test_constant_channels_bit_exact(target_name, case, dsp, mve):
-    target = _target(target_name)
-    _check(_with_constant_channels(case)[0], target, _expected_template(target, dsp, mve), seed=11)
-
-
-@pytest.mark.qemu
-@pytest.mark.slow
-@pytest.mark.parametrize("target_name", ["cortex-m7", "cortex-m33"])
-@pytest.mark.parametrize("case,dsp,mve", DEAD_CASES, ids=[c[0].id() for c in DEAD_CASES])
-def test_constant_channels_bit_exact_other_dsp_cores(target_name, case, dsp, mve):
-    target = _target(target_name)
-    _check(_with_constant_channels(case)[0], target, _expected_template(target, dsp, mve), seed=11)
-
-
-@pytest.mark.qemu
-@pytest.mark.slow
-@pytest.mark.parametrize("target_name", ["cortex-m7", "cortex-m33"])
-@pytest.mark.parametrize("case,real,dsp_mode,mve_mode", REQUANT_CASES,
-                         ids=[f"{c.id()}-x{r:g}" for c, r, _, _ in REQUANT_CASES])
-def test_requantization_modes_bit_exact_other_dsp_cores(target_name, case, real, dsp_mode, mve_mode):
-    target = _target(target_name)
-    graph = _with_real_multiplier(case, real)
-    assert common.requant_plan(common.conv_info(graph, graph.ops[0]), True, 32767).mode == dsp_mode
-    prefix = "depthwise" if case.kind == DW else "pointwise" if case.kernel == (1, 1) else "conv2d"
-    _check(graph, target, prefix, seed=5)
-
-
-# --- the random depthwise matrix (issue 16's shapes) --------------------------------------------------------
-
-def _random_depthwise(n: int, seed: int) -> list[ConvCase]:
-    """Seeded layers over multiplier 1, 2, 4 (and 3, 8), kernels 3x3 to 9x9, 1x9 and 9x1, stride 1-2,
-    dilation 1-2, SAME, VALID and explicit padding, 8-96 output channels."""
-    rng = np.random.default_rng(seed)
-    kernels = [(3, 3), (5, 5), (7, 7), (9, 9), (1, 9), (9, 1), (3, 1), (1, 5)]
-    cases = []
-    while len(cases) < n:
-        mult = int(rng.choice([1, 1, 2, 2, 4, 3, 8]))
-        kh, kw = kernels[int(rng.integers(len(kernels)))]
-        stride = tuple(int(v) for v in rng.integers(1, 3, 2))
-        dilation = tuple(int(v) for v in rng.integers(1, 3, 2))
-        oc = int(rng.integers(8, 97)) // mult * mult
-        h, w = (int(v) for v in rng.integers(4, 22, 2))
-        padding = ["SAME", "VALID", tuple(int(v) for v in rng.integers(0, 4, 4))][int(rng.integers(3))]
-        pad = padding if isinstance(padding, tuple) else (0, 0, 0, 0)
-        if padding != "SAME" and (h + pad[0] + pad[1] < (kh - 1) * dilation[0] + 1
-                                  or w + pad[2] + pad[3] < (kw - 1) * dilation[1] + 1):
-            continue                                       # no output
-        if oc < 8:
-            continue
-        cases.append(ConvCase(DW, (1, h, w, oc // mult), (kh, kw), multiplier=mult, stride=stride, dilation=dilation,
-                              padding=padding, activation=["none", "relu", "relu6", "clamp"][int(rng.integers(4))],
-                              per_channel=bool(rng.integers(4)), in_zp=int(rng.integers(-128, 100)),
-                              out_zp=int(rng.integers(-128, 100))))
-    return cases
-
-
-RANDOM_QUICK = _random_depthwise(6, seed=16)
-# the variants of issue 16 (the older ones predate naming the variant in the banner)
-NAMED_IN_BANNER = {"depthwise_conv2d_s8_dsp_padded_4c", "depthwise_conv2d_s8_dsp_pairs_1c",
-                   "depthwise_conv2d_s8_mve_padded_8c"}
-RANDOM_SLOW = _random_depthwise(24, seed=17)
-
-
-def _every_variant(target_name: str, case: ConvCase):
-    """The preferred kernel is a SIMD variant; then every variant that applies, bit-exact."""
-    target = _target(target_name)
-    graph = conv_graph(case, "int8", seed=5)
-    assert kernel_used(graph, graph.ops[0], target) != simd.PORTABLE, case.id()
-    for name in kernel_choices(graph, graph.ops[0], target)[1:]:
-        source = "\n".join(k.source for k in generate_kernels(graph, target, {0: {"kernel": name}}))
-        if name in NAMED_IN_BANNER:
-            assert f"variant\n * {name}:" in source, name   # the kernel's banner names its variant
-        report = verify_graph(graph, target, runs=1, seed=2, oracle="numpy", schedules={0: {"kernel": name}},
-                              footprint=False)
-        assert report.ok, (name, [c.summary() for c in report.comparisons])
-
-
-@pytest.mark.qemu
-@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
-@pytest.mark.parametrize("case", RANDOM_QUICK, ids=ConvCase.id)
-def test_random_depthwise_every_variant(target_name, case):
-    _every_variant(target_name, case)
-
-
-@pytest.mark.qemu
-@pytest.mark.slow
-@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"])
-@pytest.mark.parametrize("case", RANDOM_SLOW, ids=ConvCase.id)
-def test_random_depthwise_every_variant_more(target_name, case):
-    _every_variant(target_name, case)
