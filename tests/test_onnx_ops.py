@@ -131,7 +131,9 @@ def test_gates_float_and_qdq(tmp_path, kind, backend):
     expected = {"sigmoid": "Logistic", "hard_sigmoid": "DepthwiseConv2D", "hard_swish": "HardSwish",
                 "x_hard_sigmoid_x": "HardSwish", "mul_const": "Mul", "squeeze_excite": "Mul"}[kind]
     assert expected in types and "HardSigmoid" not in types
-    check_qdq(qdq(tmp_path, path), backend)
+    # int8 HardSwish is TFLite's int16 fixed-point recipe, onnxruntime's QDQ computes it in float and rounds half
+    # to even: about 1 % of the values land 1 LSB apart
+    check_qdq(qdq(tmp_path, path), backend, off_fraction=0.02 if expected == "HardSwish" else 1e-3)
 
 
 def test_hard_sigmoid_is_a_clamped_depthwise(tmp_path):
