@@ -57,8 +57,9 @@ def _accumulators(rng, n, bound):
 @pytest.mark.parametrize("shift", [-20, -13, -9, -7, -3, -1, 0, 1, 3])
 @pytest.mark.parametrize("zp", [-128, -5, 0, 77, 127])
 def test_conv_requantization_form(shift, zp):
-    """<fn>_requantize of the int8 conv variants: A = acc << (left + 1), hi32(A * m + 2^31) + rc + s >> e with
-    rc = 2^(e-1) + zp * 2^e, s = A >> 31 (none where e = 0), wherever avx_s8.requant proves |A| and the sum fit."""
+    """<fn>_requantize of the int8 conv variants: A = acc << (left + 1), hi32(A * m + 2^31 + rc * 2^32) (one 64-bit
+    add of the per-lane constant re / ro), + s, >> e, with rc = 2^(e-1) + zp * 2^e and s = A >> 31 (none where
+    e = 0), wherever avx_s8.requant proves that |A| and the result fit."""
     rng = np.random.default_rng([abs(shift), zp + 128])
     left, e = max(shift, 0), max(-shift, 0)
     for m in np.concatenate([[1 << 30, INT32_MAX], rng.integers(1 << 30, 1 << 31, 6)]):
@@ -66,8 +67,8 @@ def test_conv_requantization_form(shift, zp):
         bound = (INT32_MAX - abs(rc) - 2) >> (left + 1)        # the generation-time check of avx_s8.requant
         acc = _accumulators(rng, 100_000, min(bound, 1 << 26))
         a = acc << (left + 1)
-        hi = (a * np.int64(m) + (1 << 31)) >> 32
-        got = (hi + rc + ((a >> 31) if e else 0)) >> e
+        hi = (a * np.int64(m) + (1 << 31) + rc * (1 << 32)) >> 32
+        got = (hi + ((a >> 31) if e else 0)) >> e
         np.testing.assert_array_equal(got, quant.multiply_by_quantized_multiplier(acc, np.int64(m), np.int64(shift)) + zp)
 
 

@@ -24,6 +24,8 @@ from ....ir import Graph, Op
 from .avx_common import GEMM_TILES, Level, ceil_to, gemm_choice, template, wanted
 from .common import INT32_MAX, ConvInfo, DepthwiseRegions, conv_info, depthwise_regions
 
+INT32_MIN = -(1 << 31)
+
 STACK_BUDGET = 65536      # bytes of patch buffers a kernel may put on the (host) stack per call
 INT16_MAX = 32767
 
@@ -49,20 +51,23 @@ def requant(info: ConvInfo, prescaled: bool = False) -> Requant | None:
     if np.any(a_bound > INT32_MAX) or np.any((a_bound >> 1) + np.abs(rc) + 2 > INT32_MAX):
         return None
     mode = "round" if np.all(e >= 1) else "noround" if np.all(e == 0) else "mixed"
-    # mo: the odd lanes' multipliers moved to the even lanes, where vpmuldq reads them (filled per vector by
-    # odd_multipliers, as the lane order is the kernel's)
-    vectors = dict(lsh=left + 1, m=m, mo=m, rc=rc, e=e, smask=np.where(e > 0, -1, 0))
-    names = ((() if prescaled else ("lsh",)) + ("m", "mo", "rc") + (() if mode == "noround" else ("e",))
+    # Per 64-bit lane of vpmuldq's products (filled per vector by odd_multipliers, in the kernel's lane order):
+    # mo, the odd lanes' multipliers where vpmuldq reads them; re / ro, 2^31 + rc * 2^32 of the even / odd lanes,
+    # the rounding and the rounding constant added to the products in one 64-bit add.
+    vectors = dict(lsh=left + 1, m=m, mo=m, re=rc, ro=rc, e=e, smask=np.where(e > 0, -1, 0))
+    names = ((() if prescaled else ("lsh",)) + ("m", "mo", "re", "ro") + (() if mode == "noround" else ("e",))
              + (("smask",) if mode == "mixed" else ()))
     return Requant(mode, names, vectors)
 
 
 def odd_multipliers(records: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
-    """records [..., vector name, lane]: set each vector's `mo` lanes 2i to its `m` lanes 2i + 1 (and 2i + 1 to 0)."""
+    """records [..., vector name, lane], mo / re / ro holding the per-lane m / rc: lay them out as int32 halves of
+    64-bit lanes: mo = (m[2i + 1], 0), re = (-2^31, rc[2i]), ro = (-2^31, rc[2i + 1]) (-2^31 is the low word 2^31)."""
     out = records.copy()
-    m, mo = names.index("m"), names.index("mo")
-    out[..., mo, 0::2] = records[..., m, 1::2]
-    out[..., mo, 1::2] = 0
+    m, mo, re, ro = (names.index(n) for n in ("m", "mo", "re", "ro"))
+    out[..., mo, 0::2], out[..., mo, 1::2] = records[..., m, 1::2], 0
+    out[..., re, 0::2], out[..., re, 1::2] = INT32_MIN, records[..., re, 0::2]
+    out[..., ro, 0::2], out[..., ro, 1::2] = INT32_MIN, records[..., ro, 1::2]
     return out
 
 
