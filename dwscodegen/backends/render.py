@@ -50,9 +50,9 @@ def c_array_body(values, per_line: int = 16, indent: str = "    ") -> str:
 
 
 def reindent(text: str, spaces: int) -> str:
-    """`text` with its common indentation replaced by `spaces` (macros written for a loop body, reused at the
-    top of a function)."""
-    return textwrap.indent(textwrap.dedent(text), " " * spaces)
+    """`text` with its common indentation replaced by `spaces` and no trailing newline (macros written for a
+    loop body, reused at the top of a function)."""
+    return textwrap.indent(textwrap.dedent(text), " " * spaces).rstrip("\n")
 
 
 def c_identifier(text: str) -> str:

@@ -73,6 +73,7 @@ KNOBS: dict[str, dict[str, Knob]] = {
 }
 
 # The tensorized kernels (simd.py): "<pointwise|conv|depthwise>_<isa>", isa = dsp | mve | thumb2.
+MAX_UNROLLED_COLUMNS = 8
 _PIXELS = "output pixels per micro-kernel tile"
 _CHANNELS = "output channels per micro-kernel tile (accumulators: pixels x channels)"
 _GEMM_ORDER = Knob("pixels", ("pixels", "channels"), '"pixels": pixel tiles outermost, a tile\'s window / widened '
@@ -81,14 +82,23 @@ _UNROLL_WINDOW = Knob(True, (True, False), "unroll the gathering of a tile's rec
                                            "128 bytes per tile)")
 _DW_ORDER = Knob("hwc", ("hwc", "hcw"), '"hwc": rows, columns, channel groups of a region; "hcw": channel groups '
                  'outside the columns')
-for _isa, _pixels, _channels in (("dsp", (4, 2), (1, 2, 4)), ("mve", (2, 2), (4,)), ("thumb2", (2, 2), (2, 4))):
+# Defaults per ISA as measured on the KWS layers (QEMU instructions): unrolling pairs of channel tiles pays
+# on Thumb-2 (-9%), costs on DSP and MVE (+4%, +26%); unrolling a region's columns pays on DSP (-4%), costs on
+# MVE and Thumb-2 (+11%, +5%).
+for _isa, _pixels, _channels, _pairs, _columns in (("dsp", (4, 2), (1, 2, 4), False, True),
+                                                   ("mve", (2, 2), (4,), False, False),
+                                                   ("thumb2", (2, 2), (2, 4), True, False)):
     _space = (1, 2, 4) if _isa == "dsp" else (1, 2, 3) if _isa == "mve" else (1, 2)
-    KNOBS[f"pointwise_{_isa}"] = dict(pixels=Knob(_pixels[0], _space, _PIXELS),
-                                      channels=Knob(_channels[-1] if _isa != "dsp" else 2, _channels, _CHANNELS),
-                                      order=_GEMM_ORDER)
+    KNOBS[f"pointwise_{_isa}"] = dict(
+        pixels=Knob(_pixels[0], _space, _PIXELS),
+        channels=Knob(_channels[-1] if _isa != "dsp" else 2, _channels, _CHANNELS),
+        order=_GEMM_ORDER,
+        unroll_channels=Knob(_pairs, (True, False), "two channel tiles per iteration of the channel loop, unrolled "
+                                                     '(order "pixels", an even number of tiles)'))
     KNOBS[f"conv_{_isa}"] = dict(KNOBS[f"pointwise_{_isa}"], pixels=Knob(_pixels[1], _space, _PIXELS),
                                  unroll_window=_UNROLL_WINDOW)
-    KNOBS[f"depthwise_{_isa}"] = dict(order=_DW_ORDER)
+    KNOBS[f"depthwise_{_isa}"] = dict(order=_DW_ORDER, unroll_columns=Knob(
+        _columns, (True, False), f"unroll the column loop of every region up to {MAX_UNROLLED_COLUMNS} columns wide"))
 KNOBS["depthwise_thumb2"]["lanes"] = Knob(4, (1, 2, 4), "channels per micro-kernel call (accumulators)")
 MAX_ACCUMULATORS = {"dsp": 8, "mve": 12, "thumb2": 8}   # pixels x channels that stay in registers
 MAX_UNROLLED_WINDOW = 128

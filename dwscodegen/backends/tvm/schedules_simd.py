@@ -44,6 +44,10 @@ def schedule_gemm(func, L: sg.Layer, parts: list[sg.Part], fn: str, params: dict
         else:
             sch.reorder(po, ob, pi, q)
             anchor, tile = ob, po
+        pairs = None
+        if params["unroll_channels"] and anchor is ob and part.blocks > 2 and part.blocks % 2 == 0:
+            _, pairs = sch.split(ob, [None, 2])       # two channel tiles per iteration, unrolled below
+            anchor = pairs
         acc = sch.get_sblock(f"acc{n}")
         sch.compute_at(acc, anchor)
         stages = ([f"patch{n}"] if L.isa == "dsp" else []) + ([f"window{n}"] if L.windowed else [])
@@ -57,6 +61,8 @@ def schedule_gemm(func, L: sg.Layer, parts: list[sg.Part], fn: str, params: dict
             sch.unroll(loop)
         sch.tensorize(q, use(sg.intrin_requant(L, fn, part.Q)))
         sch.unroll(pi)
+        if pairs is not None:
+            sch.unroll(pairs)
         for stage in stages:
             block = sch.get_sblock(stage)
             loops = sch.get_loops(block)
@@ -95,6 +101,8 @@ def schedule_depthwise(func, L: sd.Layer, parts: list[sd.Part], fn: str, params:
             if params["order"] == "hcw":
                 sch.reorder(i, g, jx, lane)
             anchor = sch.get_loops(out)[2]
+        if params["unroll_columns"] and part.region["x1"] - part.region["x0"] <= knobs.MAX_UNROLLED_COLUMNS:
+            sch.unroll(jx)
         acc = sch.get_sblock(f"acc{n}")
         sch.compute_at(acc, anchor)
         if part.region["taps"]:

@@ -17,6 +17,7 @@ import json
 
 import numpy as np
 
+from ...errors import DwsError
 from ...ir import Graph, Op
 from ...ops import PER_IMAGE
 from ...targets import Target
@@ -89,9 +90,17 @@ def _micro_context(L, fn: str) -> dict:
     return ctx
 
 
+def _stack_bytes(L, parts) -> int:
+    """The tile temporaries of every part (each keeps its own: no StorageRewrite, lower.py)."""
+    per_pixel = (L.KX if L.windowed else 0) + (4 * L.NW if L.isa == "dsp" else 0)
+    return sum(min(p.P, p.npix) * (per_pixel + 4 * p.Q) for p in parts)
+
+
 def _gemm(info, plan, name: str, params: dict, fn: str):
     L, consts = sg.layer(name, info, plan)
     found = sg.parts(L.npix, info.OC, params["pixels"], params["channels"])
+    if _stack_bytes(L, found) > STACK_BUDGET:
+        return None
     temps = [t for part in found for t in sg.temporaries(L, part)]
     blocks = [b for part in found for b in sg.blocks(L, part)]
     func = prim_func(sg.parameters(L, consts), temps, blocks)
@@ -117,8 +126,24 @@ def tensorized_kernel(graph: Graph, op: Op, target: Target, base: str, overrides
     fn = kernel_name(op)
     kind = f"{base}_{name}"
     params = knobs.resolve(kind, op.where(), overrides, (info.KH, info.KW), info.OC, info.C)
-    build = _depthwise if info.depthwise else _gemm
-    L, consts, func, micro = build(info, plan, name, params, fn)
+    if info.depthwise:
+        L, consts, func, micro = _depthwise(info, plan, name, params, fn)
+    else:
+        # The default pixel tile shrinks until its patches fit the stack budget, as the templates road's tiles.
+        chosen = "pixels" in (overrides or {})
+        tiles = [params["pixels"]] if chosen else sorted(
+            (p for p in knobs.SPACE[kind]["pixels"] if p <= params["pixels"]), reverse=True)
+        for pixels in tiles:
+            built = _gemm(info, plan, name, dict(params, pixels=pixels), fn)
+            if built is not None:
+                params = dict(params, pixels=pixels)
+                break
+        else:
+            if chosen:
+                raise DwsError(f"{op.where()}: pixels={params['pixels']}: the tiles' patches exceed the "
+                               f"{STACK_BUDGET}-byte stack budget; choose fewer pixels")
+            return None     # not even one pixel's patch fits: the portable schedule
+        L, consts, func, micro = built
     body = lower_kernel(func, f"{fn}_tvm", op.where(), max_stack_bytes=STACK_BUDGET, calls=True)
     micro_c = render(f"micro/{name}.c.j2", k=_micro_context(L, fn), micro=micro)
     what = {"pointwise": "pointwise (1x1) convolution", "conv": f"convolution {info.KH}x{info.KW}",
