@@ -80,8 +80,9 @@ def markdown(rows: list[dict], targets: list[str]) -> str:
         cells = []
         for t in targets:
             r = row["results"][t]
-            if "instructions" in r:
-                cells += [f"{r['flash']:,}", f"{r['ram']:,}", f"{r['instructions']:,}"]
+            if r.get("ok"):
+                cells += [f"{r['flash']:,}", f"{r['ram']:,}", f"{r['instructions']:,}" if "instructions" in r
+                          else "verified (native: no count)"]
             else:
                 cells += [f"{r.get('flash', 0):,}" if "flash" in r else "-", f"{r.get('ram', 0):,}" if "ram" in r else "-",
                           "fails"]
@@ -98,26 +99,36 @@ def main(argv=None) -> int:
     parser.add_argument("--targets", nargs="+", default=["cortex-m4", "cortex-m55"])
     parser.add_argument("--models", nargs="+", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "zoo")
+    parser.add_argument("--update", action="store_true",
+                        help="measure only --models on --targets and merge them into the existing --out .json")
     args = parser.parse_args(argv)
     models = args.models or default_models()
     if not models:
         print(f"no models: {SHARED / 'zoo'} is absent (it sits beside a checkout as ../shared)")
         return 0
-    rows = []
+    rows = json.loads(args.out.with_suffix(".json").read_text()) if args.update else []
     for model in models:
         print(f"{model.name} ...", flush=True)
-        rows.append(measure(model, args.targets))
-        print(json.dumps(rows[-1].get("results", rows[-1].get("error"))), flush=True)
+        row = measure(model, args.targets)
+        print(json.dumps(row.get("results", row.get("error"))), flush=True)
+        old = next((r for r in rows if r["model"] == row["model"]), None)
+        if old is None:
+            rows.append(row)
+        elif "results" in row and "results" in old:
+            old["results"].update(row["results"])
+        else:
+            rows[rows.index(old)] = row
+    targets = list(dict.fromkeys(t for r in rows for t in r.get("results", {}))) or args.targets
     text = (f"# The model zoo end to end ({time.strftime('%Y-%m-%d')})\n\n"
             "QEMU 7.2 executed instructions (not cycles) of the whole model, flash and RAM (bytes) of the generated "
             "library (templates backend, default kernels), each from a run verified against the model's own "
-            "framework.\n\n" + markdown(rows, args.targets))
+            "framework.\n\n" + markdown(rows, targets))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text(text)
     args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
     print(text)
     print(f"wrote {args.out.with_suffix('.md')} and .json")
-    return 0 if all("error" not in r and all("instructions" in v for v in r["results"].values()) for r in rows) else 1
+    return 0 if all("error" not in r and all(v.get("ok") for v in r["results"].values()) for r in rows) else 1
 
 
 if __name__ == "__main__":
