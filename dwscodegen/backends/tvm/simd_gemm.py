@@ -14,7 +14,7 @@ tile of OC % Q). Each part is a pipeline of stages, scheduled alike:
 
 The schedule splits the pixels into tiles (the knob `pixels`), computes acc per tile inside the pixel-tile
 loop and the window / patch once per pixel tile, and tensorizes: patch -> <fn>_widen, acc -> <fn>_gemm_PxQ,
-output -> <fn>_requant_Q, C micro-kernels the kernel's source defines (micro.py, templates/micro/*.c.j2).
+output -> <fn>_requant_Q, C micro-kernels the kernel's source defines (simd.py renders templates/micro/*.c.j2).
 
 Weights are packed as the templates road packs them (dsp.sxtb16_rows scaled by the requantization plan's
 power of two, mve.gemm_weights); the bias has the input offset folded in; requantization is the exact

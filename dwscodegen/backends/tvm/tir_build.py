@@ -9,7 +9,7 @@ its own rectangular domain, in the order they run; the schedule then tiles and t
 A tensor intrinsic (TVM's s_tir.TensorIntrin) is a description and an implementation over the same operand
 buffers: the description is one Block over the tile (the same expression helpers build it as the kernel's
 block, so tensorize's structural match holds), the implementation a call of a C micro-kernel with pointers
-to the operands (the micro-kernels are emitted into the kernel's source, micro.py).
+to the operands (the micro-kernels are emitted into the kernel's source, simd.py).
 
 TVM is imported inside the functions: importing this module costs nothing.
 """
