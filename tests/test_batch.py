@@ -30,6 +30,7 @@ from dwscodegen.verify import random_inputs, verify_graph  # noqa: E402
 from .support.tflite_builder import TensorSpec, build_single_op_model  # noqa: E402
 from .support.targets import target_or_skip  # noqa: E402
 from .support.tflite_cases import act, bias, conv_weights  # noqa: E402
+from .support.layers import assert_verified  # noqa: E402
 
 BATCHES = (1, 2, 3)
 SIMD_KINDS = ("conv", "pointwise", "depthwise")     # int8: DSP / MVE variants on cortex-m4 / cortex-m55
@@ -201,7 +202,7 @@ def test_batch_bit_exact(tmp_path, target_name, kind, dtype, n, backend):
         assert marker in generate_kernels(graph, target)[0].source
     report = verify_graph(graph, target, backend=backend, runs=2, seed=n, oracle="tflite" if native and tflite_interpreter.available() else "numpy",
                           footprint=False)
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
 
 
 def test_batch_loop_does_not_clash_with_parameter_names():

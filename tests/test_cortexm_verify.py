@@ -15,6 +15,7 @@ from dwscodegen.cli import main
 from dwscodegen.errors import DwsError
 from dwscodegen.importers import load_model
 from .support.targets import target_or_skip
+from .support.layers import assert_verified  # noqa: E402
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.json"))
 ONNX_EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.onnx"))
@@ -29,7 +30,7 @@ def _check(model: Path, target_name: str, backend: str = "templates"):
     target = cortex_m(target_name)
     graph = load_model(model)
     report = verify_mod.verify_graph(graph, target, backend=backend, runs=2, seed=4)
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
     assert len(report.layer_instructions) == len(graph.ops)
     assert all(n > 0 for n in report.layer_instructions)
     assert report.footprint.flash > report.footprint.rodata > 0

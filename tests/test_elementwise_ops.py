@@ -29,6 +29,7 @@ from dwscodegen.targets import load_target
 from dwscodegen.verify import verify_graph
 
 pytestmark = pytest.mark.skipif(not tflite_interpreter.available(), reason="ai-edge-litert not installed")
+from .support.layers import assert_verified  # noqa: E402
 from .support.backends import BACKENDS
 from .support.targets import target_or_skip  # noqa: E402
 from .support.tflite_builder import TensorSpec, build_single_op_model, run_reference  # noqa: E402
@@ -125,7 +126,7 @@ def test_prelu_all_pairs_match_tflite(tmp_path, quant):
 def _e2e(path, target, backend):
     report = verify_graph(load_model(path), target, backend=backend, runs=2, seed=3, oracle="tflite")
     assert report.oracle == "tflite"
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
 
 
 @pytest.fixture(scope="module")

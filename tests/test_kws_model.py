@@ -11,6 +11,7 @@ import pytest
 
 from dwscodegen.importers import load_model
 from dwscodegen.oracles import tflite_interpreter
+from .support.layers import assert_verified  # noqa: E402
 from .support.targets import target_or_skip
 from dwscodegen.verify import verify_graph
 
@@ -29,7 +30,7 @@ def _verify_every_layer(target_name: str, runs: int, model=KWS_INT8):
     graph = load_model(model)
     report = verify_graph(graph, _target(target_name), runs=runs, seed=11, oracle="tflite", check_layers=True)
     assert report.oracle == "tflite"
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
     assert len(report.layers) == len(graph.ops)      # the interpreter kept every intermediate tensor
     bad = [f"{op.where()}: {c.summary()}" for op, c in report.layers if not c.ok]
     assert not bad, bad

@@ -12,7 +12,7 @@ from dwscodegen.targets import load_target
 from dwscodegen.verify import verify_graph
 
 from .support.backends import BACKENDS
-from .support.layers import MATRIX, ConvCase, add_graph, conv_graph
+from .support.layers import ConvCase, MATRIX, add_graph, assert_verified, conv_graph
 
 
 
@@ -21,8 +21,7 @@ def x86():
     return load_target("x86_64")
 
 
-def _check(report):
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+_check = assert_verified
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

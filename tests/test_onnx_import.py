@@ -29,6 +29,7 @@ from dwscodegen.reference.graph import run_graph  # noqa: E402
 from dwscodegen.reference.ops import KERNELS  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 
+from .support.layers import assert_verified  # noqa: E402
 from .support.onnx_cases import tie_model  # noqa: E402
 from dwscodegen.toolchain import toolchain_available  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
@@ -221,7 +222,7 @@ def test_rounding_ties_half_to_even_in_reference_and_c(tmp_path, kind):
         ties += int((KERNELS[op.type](g, tfl, ort[op.inputs[0]]).reshape(got.shape) != got).sum())
     assert ties >= 5      # exact ties where TFLite's rounding (half away from zero) differs
     report = verify_graph(g, load_target("x86_64"), runs=3, seed=5)
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
 
 
 def glue_model(path: Path) -> Path:
@@ -263,7 +264,7 @@ def test_float_glue_ops_match_onnxruntime_and_verify(tmp_path):
             tol = 1e-5 * max(1.0, float(np.abs(ref[name]).max()))
             assert np.abs(ref[name].astype(np.float64) - ort[name]).max() <= tol, name
     report = verify_graph(g, load_target("x86_64"), runs=2, seed=1)
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
 
 
 # ----------------------------------------------------------------------- generated C (x86, Cortex-M4)
@@ -272,13 +273,13 @@ def test_float_glue_ops_match_onnxruntime_and_verify(tmp_path):
 def test_generated_c_verifies_on_x86(model):
     g = load_model(model)
     report = verify_graph(g, load_target("x86_64"), runs=3, seed=2)
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
 
 
 def test_qoperator_model_verifies_on_x86(tmp_path):
     g = load_model(qoperator_model(tmp_path / "qop.onnx", 8, True))
     report = verify_graph(g, load_target("x86_64"), runs=3, seed=3)
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
 
 
 @pytest.mark.qemu
@@ -289,7 +290,7 @@ def test_qdq_model_verifies_on_cortex_m4():
         pytest.skip(why)
     g = load_model(QDQ_MODEL)
     report = verify_graph(g, target, runs=2, seed=4)
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
     assert len(report.layer_instructions) == len(g.ops)
 
 

@@ -29,6 +29,7 @@ from dwscodegen.passes.source_ops import SOURCE_OP_TYPES  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
 
+from .support.layers import assert_verified  # noqa: E402
 from .support.backends import BACKENDS
 from .support.onnx_cases import (  # noqa: E402
     GATES,
@@ -64,7 +65,7 @@ def check_float(path, backend: str = "templates"):
         for where, (off, worst, _) in layer_differences(path, graph, inputs).items():
             assert off == 0, (where, off, worst)
     report = verify_graph(graph, load_target("x86_64"), backend=backend, runs=2, seed=1)
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
     return graph
 
 
@@ -78,7 +79,7 @@ def check_qdq(path, backend: str = "templates", off_fraction: float = 1e-3):
         for where, (off, worst, size) in layer_differences(path, graph, inputs).items():
             assert worst <= 1 and off <= max(2, off_fraction * size), (where, off, worst, size)
     report = verify_graph(graph, load_target("x86_64"), backend=backend, runs=2, seed=1, oracle="numpy")
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
     return graph
 
 

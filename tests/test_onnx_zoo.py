@@ -22,6 +22,7 @@ from dwscodegen.importers import load_model  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 from dwscodegen.verify import random_inputs, verify_graph  # noqa: E402
 
+from .support.layers import assert_verified  # noqa: E402
 from .support.onnx_cases import layer_differences, quantize_qdq  # noqa: E402
 from .support.targets import target_or_skip  # noqa: E402
 
@@ -46,7 +47,7 @@ def quantized(tmp_path_factory):
 
 
 def _check(report, exact: bool) -> None:
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
     if exact:
         assert all(c.max_abs_err == 0 for c in report.comparisons), [c.summary() for c in report.comparisons]
 

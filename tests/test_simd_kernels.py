@@ -24,7 +24,7 @@ from dwscodegen.ir import Quant
 from dwscodegen.targets import load_target
 from .support.targets import target_or_skip
 from dwscodegen.verify import verify_graph
-from .support.layers import ConvCase, conv_graph
+from .support.layers import ConvCase, assert_verified, conv_graph
 from .support.simd_checks import check_variant as _check, expected_template as _expected_template
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -330,7 +330,7 @@ def test_kws_bit_exact_and_below_cmsis_nn(target_name):
     target = _target(target_name)
     graph = load_model(KWS)
     report = verify_graph(graph, target, runs=2, seed=7, oracle="tflite", check_layers=True)
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
     assert all(c.ok for _, c in report.layers)
     conv, dw, pw = CMSIS_NN[target_name]
     total = 0

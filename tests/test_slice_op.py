@@ -15,6 +15,7 @@ from dwscodegen.passes.slicing import box_of_index, strided_slice_box
 from dwscodegen.reference.shape_ops import slice_values
 from dwscodegen.targets import load_target
 from dwscodegen.verify import verify_graph
+from .support.layers import assert_verified  # noqa: E402
 
 BACKENDS = ["templates", pytest.param("tvm", marks=[pytest.mark.tvm, pytest.mark.skipif(
     importlib.util.find_spec("tvm") is None, reason="apache-tvm not installed")])]
@@ -86,7 +87,7 @@ def test_json_slices_and_negative_concat_axis(tmp_path, dtype, backend):
     graph = load_model(path)
     assert graph.ops[3].attrs.axis == 3
     report = verify_graph(graph, load_target("x86_64"), backend=backend, runs=2, seed=3)
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
 
 
 @pytest.mark.parametrize("change, message", [

@@ -28,6 +28,7 @@ from .support.spatial_cases import (hybrid_depthwise_cases, mean_cases, resize_c
 from .support.targets import target_or_skip  # noqa: E402
 from .support.tflite_builder import TensorSpec, build_custom_op_model, build_single_op_model  # noqa: E402
 from .support.tflite_cases import act  # noqa: E402
+from .support.layers import assert_verified  # noqa: E402
 
 CASES = (resize_cases("int8") + resize_cases("float32") + transpose_conv_cases("int8")
          + transpose_conv_cases("float32") + hybrid_depthwise_cases() + mean_cases("int8") + mean_cases("float32"))
@@ -38,8 +39,7 @@ def x86():
     return load_target("x86_64")
 
 
-def _check(report):
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+_check = assert_verified
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

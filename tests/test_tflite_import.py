@@ -15,6 +15,7 @@ from dwscodegen.targets import load_target
 from dwscodegen.verify import verify_graph
 
 pytestmark = pytest.mark.skipif(not tflite_interpreter.available(), reason="ai-edge-litert not installed")
+from .support.layers import assert_verified  # noqa: E402
 from .support.tflite_builder import build_single_op_model  # noqa: E402
 from .support.tflite_cases import OPS, RNG_SEED, act, bias, conv_weights, single_op  # noqa: E402
 
@@ -28,7 +29,7 @@ def test_single_op_tflite_end_to_end(tmp_path, op, dtype):
     graph = load_model(path)
     report = verify_graph(graph, load_target("x86_64"), runs=3, seed=2, oracle="tflite")
     assert report.oracle == "tflite"
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
 
 
 def test_quantize_dequantize_at_graph_edges(tmp_path):

@@ -18,6 +18,7 @@ from dwscodegen.verify import verify_graph
 pytestmark = pytest.mark.skipif(not tflite_interpreter.available(), reason="ai-edge-litert not installed")
 from .support import tflite_chains as chains  # noqa: E402
 from .support.targets import target_or_skip  # noqa: E402
+from .support.layers import assert_verified  # noqa: E402
 
 BACKENDS = ["templates", pytest.param("tvm", marks=[pytest.mark.tvm, pytest.mark.skipif(
     importlib.util.find_spec("tvm") is None, reason="apache-tvm not installed")])]
@@ -31,7 +32,7 @@ def _verify(tmp_path, model: bytes, backend: str, target: str = "x86_64"):
     tgt = load_target(target) if target == "x86_64" else target_or_skip(target)
     report = verify_graph(graph, tgt, backend=backend, runs=2, seed=4, oracle="tflite")
     assert report.oracle == "tflite"
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
     return graph
 
 

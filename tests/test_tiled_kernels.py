@@ -11,7 +11,7 @@ from dwscodegen.backends.templates.simd import tiled
 from dwscodegen.ir import Quant
 from dwscodegen.verify import verify_graph
 
-from .support.layers import ConvCase, conv_graph
+from .support.layers import ConvCase, assert_verified, conv_graph, random_conv_case
 from .support.targets import target_or_skip
 
 DW, CV = "DepthwiseConv2D", "Conv2D"
@@ -33,7 +33,7 @@ QUICK = [
 def _check(graph, target, variant):
     assert kernel_used(graph, graph.ops[0], target) == (variant or "portable")
     report = verify_graph(graph, target, runs=2, seed=1, oracle="numpy")
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
 
 
 @pytest.mark.qemu
@@ -84,26 +84,11 @@ def test_tuner_sees_every_tile():
         "portable", "pointwise_conv2d_s8_tiled_2x4", "pointwise_conv2d_s8_tiled_2x2"]
 
 
-def _random_case(rng) -> ConvCase:
-    kind = DW if rng.random() < 0.4 else CV
-    k = (1, 1) if kind == CV and rng.random() < 0.5 else tuple(int(v) for v in rng.choice([1, 2, 3, 5], 2))
-    stride = tuple(int(v) for v in rng.choice([1, 2], 2))
-    dilation = (1, 1) if rng.random() < 0.7 else (2, 2)
-    shape = (int(rng.choice([1, 2])), int(rng.integers(1, 10)), int(rng.integers(1, 10)), int(rng.integers(1, 24)))
-    padding = ["SAME", "VALID"][int(rng.integers(0, 2))]
-    if shape[1] < (k[0] - 1) * dilation[0] + 1 or shape[2] < (k[1] - 1) * dilation[1] + 1:
-        padding = "SAME"
-    return ConvCase(kind, shape, k, out_channels=int(rng.integers(1, 20)) if kind == CV else 0, stride=stride,
-                    dilation=dilation, padding=padding, activation=str(rng.choice(["none", "relu", "relu6", "clamp"])),
-                    per_channel=bool(rng.random() < 0.7), in_zp=int(rng.integers(-128, 128)),
-                    out_zp=int(rng.integers(-128, 128)))
-
-
 @pytest.mark.qemu
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(24))
 def test_random_layers_bit_exact(seed):
     target = target_or_skip("cortex-m3")
-    graph = conv_graph(_random_case(np.random.default_rng(1000 + seed)), "int8", seed=seed)
+    graph = conv_graph(random_conv_case(np.random.default_rng(1000 + seed), batches=(1, 2)), "int8", seed=seed)
     report = verify_graph(graph, target, runs=2, seed=seed, oracle="numpy")
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)

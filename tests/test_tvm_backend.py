@@ -26,7 +26,7 @@ from dwscodegen.errors import DwsError  # noqa: E402
 from dwscodegen.importers import load_model  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
-from .support.layers import MATRIX, ConvCase, add_graph, conv_graph  # noqa: E402
+from .support.layers import ConvCase, MATRIX, add_graph, assert_verified, conv_graph  # noqa: E402
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.json"))
 S8_EXAMPLES = [p for p in EXAMPLES if p.stem.endswith("_s8")]
@@ -49,8 +49,7 @@ def _load(model: Path):
     return graph
 
 
-def _check(report):
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+_check = assert_verified
 
 
 @pytest.mark.parametrize("model", EXAMPLES, ids=lambda p: p.stem)

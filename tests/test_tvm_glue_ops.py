@@ -29,6 +29,7 @@ from dwscodegen.validate import validate  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
 from .support.tflite_builder import TensorSpec, build_single_op_model  # noqa: E402
 from .support.tflite_cases import OPS, act, bias, conv_weights, single_op  # noqa: E402
+from .support.layers import assert_verified  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +43,7 @@ def _graph(tmp_path, name, inputs, outputs, options, file="op"):
     return load_model(path)
 
 
-def _check(report):
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+_check = assert_verified
 
 
 def _verify(graph, target, schedules=None, oracle="tflite"):

@@ -22,7 +22,7 @@ from dwscodegen.importers import load_model  # noqa: E402
 from dwscodegen.ir import Quant  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
-from .support.layers import MATRIX, ConvCase, conv_graph  # noqa: E402
+from .support.layers import ConvCase, MATRIX, assert_verified, conv_graph, random_conv_case  # noqa: E402
 from .support.targets import target_or_skip  # noqa: E402
 
 DW, CV = "DepthwiseConv2D", "Conv2D"
@@ -71,7 +71,7 @@ def _check(graph, target, tensorized: bool, schedules=None, seed: int = 0):
     source = generate_kernels(graph, target, schedules)[0].source
     assert (f"tensorized for {ISA[target.name]}" in source) == tensorized, source[:400]
     report = verify_graph(graph, target, backend="tvm", runs=2, seed=seed, oracle="numpy", schedules=schedules)
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
     return report
 
 
@@ -197,30 +197,15 @@ def test_bad_knobs_are_user_errors():
         generate_kernels(graph, target, {0: {"order": "rows"}})
 
 
-def _random_case(rng) -> ConvCase:
-    kind = DW if rng.random() < 0.4 else CV
-    k = (1, 1) if kind == CV and rng.random() < 0.5 else tuple(int(v) for v in rng.choice([1, 2, 3, 5], 2))
-    stride = tuple(int(v) for v in rng.choice([1, 2], 2))
-    dilation = (1, 1) if rng.random() < 0.7 else (2, 2)
-    shape = (1, int(rng.integers(1, 10)), int(rng.integers(1, 10)), int(rng.integers(1, 40)))
-    padding = ["SAME", "VALID"][int(rng.integers(0, 2))]
-    if shape[1] < (k[0] - 1) * dilation[0] + 1 or shape[2] < (k[1] - 1) * dilation[1] + 1:
-        padding = "SAME"
-    return ConvCase(kind, shape, k, out_channels=int(rng.integers(1, 20)) if kind == CV else 0, stride=stride,
-                    dilation=dilation, padding=padding, activation=str(rng.choice(["none", "relu", "relu6", "clamp"])),
-                    per_channel=bool(rng.random() < 0.7), in_zp=int(rng.integers(-128, 128)),
-                    out_zp=int(rng.integers(-128, 128)))
-
-
 @pytest.mark.qemu
 @pytest.mark.slow
 @pytest.mark.parametrize("target_name", ["cortex-m3", "cortex-m4", "cortex-m55"])
 @pytest.mark.parametrize("seed", range(16))
 def test_random_layers_bit_exact(target_name, seed):
     target = target_or_skip(target_name)
-    graph = conv_graph(_random_case(np.random.default_rng(2000 + seed)), "int8", seed=seed)
+    graph = conv_graph(random_conv_case(np.random.default_rng(2000 + seed), max_channels=40), "int8", seed=seed)
     report = verify_graph(graph, target, backend="tvm", runs=2, seed=seed, oracle="numpy")
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
 
 
 # --- the KWS model ----------------------------------------------------------------------------------
@@ -235,7 +220,7 @@ needs_kws = pytest.mark.skipif(not KWS.is_file(), reason=f"{KWS} not present (ne
 
 def _kws(target, backend: str, oracle: str = "tflite"):
     report = verify_graph(load_model(KWS), target, backend=backend, runs=1, seed=7, oracle=oracle)
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
     return report
 
 

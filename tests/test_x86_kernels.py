@@ -25,7 +25,7 @@ from dwscodegen.errors import DwsError
 from dwscodegen.runner.native import missing_cpu_flags, require_host_isa
 from dwscodegen.targets import load_target
 from dwscodegen.verify import verify_graph
-from .support.layers import MATRIX, ConvCase, conv_graph, resolve_padding
+from .support.layers import ConvCase, MATRIX, assert_verified, conv_graph, resolve_padding
 from .support.targets import target_or_skip
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -39,7 +39,7 @@ def level(request):
 
 
 def _check(report):
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
     return report
 
 

@@ -12,6 +12,7 @@ from dwscodegen.importers import load_model
 from dwscodegen.targets import load_target
 from dwscodegen.verify import verify_graph
 
+from .support.layers import assert_verified  # noqa: E402
 from .support.targets import target_or_skip
 
 ZOO = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "zoo"
@@ -29,7 +30,7 @@ def test_zoo_model_verifies(model, target, backend):
     graph = load_model(ZOO / model)
     tgt = load_target(target) if target == "x86_64" else target_or_skip(target)
     report = verify_graph(graph, tgt, backend=backend, runs=1 if tgt.runner == "qemu" else 2, seed=0, timeout=600)
-    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+    assert_verified(report)
     assert report.oracle == "tflite"     # the model's own framework (int8 SOFTMAX on its builtin kernel)
 
 

@@ -118,3 +118,26 @@ MATRIX = [
     ConvCase(CONV, (1, 8, 8, 4), (3, 3), out_channels=6, dilation=(2, 2), padding="VALID", per_channel=False),
     ConvCase(CONV, (1, 6, 6, 3), (1, 1), out_channels=4, padding=(1, 0, 1, 0), activation="clamp"),
 ]
+
+
+def random_conv_case(rng, batches=(1,), max_channels: int = 24) -> ConvCase:
+    """A seeded random conv-like layer for fuzz tests: depthwise or conv (half of them 1x1), odd sizes, strides,
+    dilations, padding, activations, zero points and per-tensor or per-channel weights."""
+    kind = "DepthwiseConv2D" if rng.random() < 0.4 else "Conv2D"
+    k = (1, 1) if kind == "Conv2D" and rng.random() < 0.5 else tuple(int(v) for v in rng.choice([1, 2, 3, 5], 2))
+    stride = tuple(int(v) for v in rng.choice([1, 2], 2))
+    dilation = (1, 1) if rng.random() < 0.7 else (2, 2)
+    shape = (int(rng.choice(batches)), int(rng.integers(1, 10)), int(rng.integers(1, 10)),
+             int(rng.integers(1, max_channels)))
+    padding = ["SAME", "VALID"][int(rng.integers(0, 2))]
+    if shape[1] < (k[0] - 1) * dilation[0] + 1 or shape[2] < (k[1] - 1) * dilation[1] + 1:
+        padding = "SAME"
+    return ConvCase(kind, shape, k, out_channels=int(rng.integers(1, 20)) if kind == "Conv2D" else 0, stride=stride,
+                    dilation=dilation, padding=padding, activation=str(rng.choice(["none", "relu", "relu6", "clamp"])),
+                    per_channel=bool(rng.random() < 0.7), in_zp=int(rng.integers(-128, 128)),
+                    out_zp=int(rng.integers(-128, 128)))
+
+
+def assert_verified(report) -> None:
+    """A verify report that matched its oracle, or the outputs and the first layer that differ."""
+    assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]

@@ -22,7 +22,7 @@ import numpy as np
 
 from ....ir import Graph, Op
 from .avx_common import GEMM_TILES, Level, ceil_to, gemm_choice, template, wanted
-from .common import INT32_MAX, ConvInfo, DepthwiseRegions, conv_info, depthwise_regions
+from .common import INT32_MAX, ConvInfo, DepthwiseRegions, conv_info, depthwise_regions, fold_constants
 
 INT32_MIN = -(1 << 31)
 
@@ -40,17 +40,23 @@ class Requant:
 def requant(info: ConvInfo, prescaled: bool = False) -> Requant | None:
     """The vector requantization of the layer, or None where an intermediate could leave int32. prescaled: the
     kernel's int16 weights and its bias carry the factor 2^(left + 1) (see prescale), so the accumulator is A."""
-    m = info.multiplier
-    left, e = np.maximum(info.shift, 0), np.maximum(-info.shift, 0)
+    # Constant channels (common.fold_constants: dead or zero-multiplier) have a zero accumulator; with m = 0 the
+    # form below yields rc >> e = their constant, so they take the parameters of the mode the live ones decide.
+    live = np.ones(info.OC, bool) if info.constant is None else ~info.constant
+    m = np.where(live, info.multiplier, 0)
+    shift = np.where(live, info.shift, 0)
+    left, e = np.maximum(shift, 0), np.maximum(-shift, 0)
     if np.any(m < 0) or np.any(m > INT32_MAX) or np.any(e > 31):
         return None
+    mode = "round" if np.all(e[live] >= 1) else "noround" if np.all(e[live] == 0) else "mixed"
+    e = np.where(live, e, 1 if mode == "round" else 0)
+    zp = np.where(live, np.int64(info.out_offset), 0 if info.constant_out is None else info.constant_out)
     one = np.int64(1)
-    rc = np.where(e >= 1, np.left_shift(one, np.maximum(e - 1, 0)), 0) + info.out_offset * np.left_shift(one, e)
+    rc = np.where(e >= 1, np.left_shift(one, np.maximum(e - 1, 0)), 0) + zp * np.left_shift(one, e)
     a_bound = info.partial_bound() << (left + 1)
     # |A| fits, and |hi32(A * m + 2^31)| <= |A| / 2 + 1, so |hi + rc + s| <= |A| / 2 + |rc| + 2.
     if np.any(a_bound > INT32_MAX) or np.any((a_bound >> 1) + np.abs(rc) + 2 > INT32_MAX):
         return None
-    mode = "round" if np.all(e >= 1) else "noround" if np.all(e == 0) else "mixed"
     # Per 64-bit lane of vpmuldq's products (filled per vector by odd_multipliers, in the kernel's lane order):
     # mo, the odd lanes' multipliers where vpmuldq reads them; re / ro, 2^31 + rc * 2^32 of the even / odd lanes,
     # the rounding and the rounding constant added to the products in one 64-bit add.
@@ -247,6 +253,7 @@ def select(level: Level, graph: Graph, op: Op, ctx: dict, kernel: str | None) ->
     info = conv_info(graph, op)
     if info is None:
         return None
+    info = fold_constants(info)     # dead channels become per-channel constants instead of deciding the layer
     names = _names(level)
     if info.depthwise:
         single = names["depthwise"][0]
