@@ -47,9 +47,11 @@ def stale_ssa_use(body: str) -> str | None:
     return None
 
 
-def lower_kernel(func, name: str, where: str, max_stack_bytes: int = MAX_STACK_BYTES, calls: bool = False) -> str:
+def lower_kernel(func, name: str, where: str, max_stack_bytes: int = MAX_STACK_BYTES, calls: bool = False,
+                 attributes: str = "") -> str:
     """`func` lowered to one `static` C function `name`, checked for what the library cannot take.
-    calls: `func` calls micro-kernels (a tensorized kernel, lower.prim_func_to_c)."""
+    calls: `func` calls micro-kernels (a tensorized kernel, lower.prim_func_to_c); attributes: text before
+    the definition."""
     from .lower import prim_func_to_c
     try:
         # Every kernel's output is its last parameter (te.create_prim_func order).
@@ -63,4 +65,4 @@ def lower_kernel(func, name: str, where: str, max_stack_bytes: int = MAX_STACK_B
     if stale:
         raise DwsError(f"{where}: this schedule makes TVM's C code generator reuse a stale cached value "
                        f"({stale!r}); choose other schedule parameters")
-    return "static " + text
+    return f"{attributes}static {text}"

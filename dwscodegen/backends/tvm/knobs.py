@@ -82,12 +82,12 @@ _UNROLL_WINDOW = Knob(True, (True, False), "unroll the gathering of a tile's rec
                                            "128 bytes per tile)")
 _DW_ORDER = Knob("hwc", ("hwc", "hcw"), '"hwc": rows, columns, channel groups of a region; "hcw": channel groups '
                  'outside the columns')
-# Defaults per ISA as measured on the KWS layers (QEMU instructions): unrolling pairs of channel tiles pays
-# on Thumb-2 (-9%), costs on DSP and MVE (+4%, +26%); unrolling a region's columns pays on DSP (-4%), costs on
-# MVE and Thumb-2 (+11%, +5%).
+# Defaults per ISA as measured on the KWS and example layers (QEMU instructions): unrolling pairs of channel
+# tiles pays on DSP with 2-pixel tiles (-1 to -2%), never on MVE (+5 to +13%) or Thumb-2 (0 to +2%); unrolling a
+# region's columns pays a little on DSP, costs on MVE and Thumb-2 (+1%).
 for _isa, _pixels, _channels, _pairs, _columns in (("dsp", (4, 2), (1, 2, 4), False, True),
                                                    ("mve", (2, 2), (4,), False, False),
-                                                   ("thumb2", (2, 2), (2, 4), True, False)):
+                                                   ("thumb2", (2, 2), (2, 4), False, False)):
     _space = (1, 2, 4) if _isa == "dsp" else (1, 2, 3) if _isa == "mve" else (1, 2)
     KNOBS[f"pointwise_{_isa}"] = dict(
         pixels=Knob(_pixels[0], _space, _PIXELS),
@@ -97,10 +97,15 @@ for _isa, _pixels, _channels, _pairs, _columns in (("dsp", (4, 2), (1, 2, 4), Fa
                                                      '(order "pixels", an even number of tiles)'))
     KNOBS[f"conv_{_isa}"] = dict(KNOBS[f"pointwise_{_isa}"], pixels=Knob(_pixels[1], _space, _PIXELS),
                                  unroll_window=_UNROLL_WINDOW)
+    if _isa == "dsp":
+        KNOBS["conv_dsp"]["unroll_channels"] = Knob(True, (True, False), KNOBS["conv_dsp"]["unroll_channels"].doc)
     KNOBS[f"depthwise_{_isa}"] = dict(order=_DW_ORDER, unroll_columns=Knob(
         _columns, (True, False), f"unroll the column loop of every region up to {MAX_UNROLLED_COLUMNS} columns wide"))
 KNOBS["depthwise_thumb2"]["lanes"] = Knob(4, (1, 2, 4), "channels per micro-kernel call (accumulators)")
 MAX_ACCUMULATORS = {"dsp": 8, "mve": 12, "thumb2": 8}   # pixels x channels that stay in registers
+# DSP pointwise layers of a shorter reduction take 2-pixel tiles in unrolled pairs (their widened patches are
+# too short to pay for four; -5 to -12% on the examples).
+SHORT_DEPTH = 32
 MAX_UNROLLED_WINDOW = 128
 DEFAULTS = {kind: {name: k.default for name, k in knobs.items()} for kind, knobs in KNOBS.items()}
 SPACE = {kind: {name: list(k.space) for name, k in knobs.items()} for kind, knobs in KNOBS.items()}
@@ -144,8 +149,11 @@ def default_params(kind: str, kernel: tuple[int, int] = (1, 1), out_channels: in
             params[key] = next(t for t in (params[key], 2, 1) if in_channels % t == 0)
     if kind == "softmax" and in_channels:
         params["cache_exp"] = in_channels <= MAX_CACHED_EXP
+    depth = kernel[0] * kernel[1] * in_channels
+    if kind == "pointwise_dsp" and in_channels and depth < SHORT_DEPTH:
+        params.update(pixels=2, unroll_channels=True)
     if "unroll_window" in params:
-        params["unroll_window"] = params["pixels"] * kernel[0] * kernel[1] * in_channels <= MAX_UNROLLED_WINDOW
+        params["unroll_window"] = params["pixels"] * depth <= MAX_UNROLLED_WINDOW
     return params
 
 

@@ -144,7 +144,11 @@ def tensorized_kernel(graph: Graph, op: Op, target: Target, base: str, overrides
                                f"{STACK_BUDGET}-byte stack budget; choose fewer pixels")
             return None     # not even one pixel's patch fits: the portable schedule
         L, consts, func, micro = built
-    body = lower_kernel(func, f"{fn}_tvm", op.where(), max_stack_bytes=STACK_BUDGET, calls=True)
+    # Never inlined into the library's run function: how gcc allocates registers in its loops then depends on
+    # what else the run function holds live, and a one-layer library (what the tuner measures) and the model
+    # would differ by up to a half.
+    body = lower_kernel(func, f"{fn}_tvm", op.where(), max_stack_bytes=STACK_BUDGET, calls=True,
+                        attributes="__attribute__((noinline)) ")
     micro_c = render(f"micro/{name}.c.j2", k=_micro_context(L, fn), micro=micro)
     what = {"pointwise": "pointwise (1x1) convolution", "conv": f"convolution {info.KH}x{info.KW}",
             "depthwise": f"depthwise {info.KH}x{info.KW}, multiplier 1"}[base]

@@ -5,9 +5,9 @@ The kernel is written as TIR blocks (tir_build.py) over the output as [pixel][ch
 tiles of P pixels x Q channels, the pixels left over (one tile of NPIX % P) and the channels left over (one
 tile of OC % Q). Each part is a pipeline of stages, scheduled alike:
 
-    [window]   the pixel's receptive field, gathered (padding taps read the input zero point; MVE: zero up to
-               a whole vector); pointwise layers of stride 1 read the input rows instead (and DSP widens any
-               pointwise input pixel itself)
+    [window]   the pixel's receptive field, gathered (padding taps read the input zero point), zero up to a
+               whole word (DSP) or vector (MVE); pointwise layers read the input rows instead where those are
+               whole words / vectors and, except on DSP (which widens pixel by pixel), evenly spaced
     [patch]    DSP: the pixel's bytes widened to int16 pairs in SXTB16 lane order, once per pixel
     acc        bias + the products of a P x Q tile over the whole reduction
     output     requantized, Q channels of a pixel at a time
@@ -81,7 +81,7 @@ class Layer:
 
     @property
     def K16(self) -> int:
-        """MVE: the reduction in whole vectors (source bytes past K are zero or, from an input row, not loaded)."""
+        """MVE: the reduction in whole vectors (the window's bytes past K are zero; input rows are whole vectors)."""
         return -(-self.K // 16) * 16
 
     @property
@@ -201,14 +201,14 @@ def requant_value(L, acc, rq_load):
 
 
 def blocks(L: Layer, part: Part) -> list[Block]:
-    n, P = part.index, part
+    n = part.index
     chan = lambda v: part.o0 + v["ob"] * part.Q + v["q"]  # noqa: E731
     out = []
     if L.windowed:
-        out.append(Block(f"window{n}", (Axis("p", P.npix), Axis("k", L.KX)), f"window{n}",
+        out.append(Block(f"window{n}", (Axis("p", part.npix), Axis("k", L.KX)), f"window{n}",
                          lambda v: [v["p"], v["k"]], lambda b, v: _gather(L, part, b, v)))
     if L.isa == "dsp":
-        out.append(Block(f"patch{n}", (Axis("p", P.npix), Axis("j", L.NW)), f"patch{n}", lambda v: [v["p"], v["j"]],
+        out.append(Block(f"patch{n}", (Axis("p", part.npix), Axis("j", L.NW)), f"patch{n}", lambda v: [v["p"], v["j"]],
                          lambda b, v: sa.widen_word(lambda k: _source(L, part, b, v["p"], k), v["j"])))
 
     def x(b, v):
@@ -221,7 +221,7 @@ def blocks(L: Layer, part: Part) -> list[Block]:
             return lambda c, l: b["weights"][part.o0 // 4 + v["ob"], c, v["q"], l]
         return lambda k: b["weights"][chan(v), k]
 
-    spatial = (Axis("p", P.npix), Axis("ob", P.blocks), Axis("q", P.Q))
+    spatial = (Axis("p", part.npix), Axis("ob", part.blocks), Axis("q", part.Q))
     out.append(Block(f"acc{n}", spatial + _reduction(L), f"acc{n}", lambda v: [v["ob"], v["p"], v["q"]],
                      lambda b, v: b[f"acc{n}"][v["ob"], v["p"], v["q"]] + _mac(L, v, x(b, v), w(b, v)),
                      init=(lambda b, v: b["bias"][chan(v)]) if L.bias_in_acc else _zero))
