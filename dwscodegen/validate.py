@@ -11,7 +11,7 @@ from .ir import DTYPES, OP_TYPES, Conv2DAttrs, Graph, Op, Tensor, conv_output_hw
 from .ops import OPS, io_dtypes
 from .validate_limits import check_activation_bounds, check_limits
 from .validate_ops import check_activation, check_binary, check_resize, check_transpose_conv
-from .validate_tensors import check_filter_quant, check_quant_values, same_quant, single_input
+from .validate_tensors import check_bias, check_filter_quant, check_quant_values, same_quant, single_input
 
 
 def validate(graph: Graph) -> Graph:
@@ -144,12 +144,7 @@ def _check_conv(graph: Graph, op: Op, dtype: str, fail) -> None:
     if y.shape != expected_out:
         raise fail(f"{where}: output '{y.name}' has shape {list(y.shape)} but the op computes "
                    f"{list(expected_out)}")
-    if len(op.inputs) == 3:
-        b = graph.tensor(op.inputs[2])
-        bias_dtype = "int32" if dtype == "int8" else "float32"
-        if not b.is_const or b.shape != (out_c,) or b.dtype != bias_dtype:
-            raise fail(f"{where}: bias '{b.name}' must be a constant {bias_dtype} tensor of shape "
-                       f"[{out_c}], got {b.dtype} {list(b.shape)}")
+    check_bias(graph, op, dtype, out_c, fail)
     hybrid = dtype == "float32" and w.dtype == "int8"
     if w.dtype != dtype and not hybrid:
         raise fail(f"{where}: filter '{w.name}' is {w.dtype} but the op's activations are {dtype} (only an int8 "

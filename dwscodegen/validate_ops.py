@@ -5,7 +5,7 @@ from __future__ import annotations
 from .broadcast import broadcast_shape
 from .ir import Graph, Op
 from .qparams import hard_swish_params, scale_zp
-from .validate_tensors import check_filter_quant, check_quant_values, same_quant, single_input
+from .validate_tensors import check_bias, check_filter_quant, check_quant_values, same_quant, single_input
 
 
 def check_resize(graph: Graph, op: Op, dtype: str, fail) -> None:
@@ -46,11 +46,7 @@ def check_transpose_conv(graph: Graph, op: Op, dtype: str, fail) -> None:
     if expected[1] < 1 or expected[2] < 1 or y.shape != expected:
         raise fail(f"{where}: output '{y.name}' has shape {list(y.shape)} but the op computes {list(expected)} "
                    f"(padding {list(a.pad)})")
-    if len(op.inputs) == 3:
-        b = graph.tensor(op.inputs[2])
-        bias_dtype = "int32" if dtype == "int8" else "float32"
-        if not b.is_const or b.shape != (oc,) or b.dtype != bias_dtype:
-            raise fail(f"{where}: bias '{b.name}' must be a constant {bias_dtype} tensor of shape [{oc}]")
+    check_bias(graph, op, dtype, oc, fail)
     if w.dtype != dtype:
         raise fail(f"{where}: filter '{w.name}' is {w.dtype} but the op's activations are {dtype} (hybrid "
                    "transpose convolution is not supported)")

@@ -41,6 +41,17 @@ def single_input(graph: Graph, op: Op, fail) -> tuple[Tensor, Tensor]:
     return x, y
 
 
+def check_bias(graph: Graph, op: Op, dtype: str, channels: int, fail) -> None:
+    """A conv's optional third input: a constant of the accumulator's type (int32 for int8), one per output channel."""
+    if len(op.inputs) != 3:
+        return
+    b = graph.tensor(op.inputs[2])
+    bias_dtype = "int32" if dtype == "int8" else "float32"
+    if not b.is_const or b.shape != (channels,) or b.dtype != bias_dtype:
+        raise fail(f"{op.where()}: bias '{b.name}' must be a constant {bias_dtype} tensor of shape [{channels}], "
+                   f"got {b.dtype} {list(b.shape)}")
+
+
 def same_quant(op: Op, x: Tensor, y: Tensor, fail) -> None:
     """TFLite's int8 pooling and reshape keep the input's quantization; anything else is a different op."""
     if x.quant is not None and (x.quant.scale[0] != y.quant.scale[0] or x.quant.zero_point[0] != y.quant.zero_point[0]):

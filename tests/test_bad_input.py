@@ -213,3 +213,17 @@ def test_output_folders_honour_the_umask(tmp_path, mask):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~mask
     assert stat.S_IMODE((tmp_path / "new" / "out" / f"{BASE}.h").stat().st_mode) == 0o666 & ~mask
 
+
+
+@pytest.mark.parametrize("kind", ["Conv2D", "DepthwiseConv2D"])
+def test_conv_bias_of_the_wrong_shape_is_named(kind):
+    """The conv kinds check their bias the same way (validate_tensors.check_bias): a constant of the
+    accumulator type, one per output channel; the message names the tensor and both shapes."""
+    from dwscodegen.errors import DwsError
+    from dwscodegen.validate import validate
+    from .support.layers import ConvCase, conv_graph
+    graph = conv_graph(ConvCase(kind, (1, 5, 5, 8), (3, 3), out_channels=8), "int8", seed=1)
+    bias = graph.tensor("b")
+    bias.data, bias.shape = bias.data[:3], (3,)
+    with pytest.raises(DwsError, match=r"bias 'b' must be a constant int32 tensor of shape \[8\], got int32 \[3\]"):
+        validate(graph)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DwsError
+from ..ir import Graph
 
 ERROR_EXIT = 3          # the child raised a DwsError (message in error.json)
 PARENT_ENV = "DWSCODEGEN_ORACLE_PARENT"
@@ -53,6 +54,17 @@ class OracleCrash(DwsError):
         super().__init__(text)
         self.signal_name = signal_name
         self.stage = stage
+
+
+def input_feeds(graph: Graph, input_sets: list[dict[str, np.ndarray]], key, convert) -> list[dict[str, np.ndarray]]:
+    """Per input set, the framework's feed: `key(name)` -> `convert(name, value)` for every graph input."""
+    sets = []
+    for inputs in input_sets:
+        missing = [name for name in graph.inputs if name not in inputs]
+        if missing:
+            raise DwsError(f"no value for graph input '{missing[0]}'")
+        sets.append({key(name): convert(name, inputs[name]) for name in graph.inputs})
+    return sets
 
 
 def save_arrays(path: Path, sets: list[dict[str, np.ndarray]]) -> list[list[tuple[str, str]]]:

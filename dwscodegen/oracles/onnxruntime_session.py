@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import DwsError
 from ..ir import Graph
-from .isolation import OracleValues, run_worker
+from .isolation import OracleValues, input_feeds, run_worker
 
 LEVELS = ("disable_all", "basic", "extended", "all")
 
@@ -99,14 +99,7 @@ def run_onnxruntime_batch(model_path, graph: Graph, input_sets: list[dict[str, n
         shape = [t.shape[i] for i in (0, 3, 1, 2)] if len(t.shape) == 4 else list(t.shape)
         model.graph.output.append(onnx.helper.make_tensor_value_info(onnx_name, elem, shape))
         declared.add(onnx_name)
-    sets = []
-    for inputs in input_sets:
-        feeds = {}
-        for name in graph.inputs:
-            if name not in inputs:
-                raise DwsError(f"no value for graph input '{name}'")
-            feeds[origin(name)] = _to_onnx_layout(np.asarray(inputs[name], dtype=np.float32))
-        sets.append(feeds)
+    sets = input_feeds(graph, input_sets, origin, lambda _, v: _to_onnx_layout(np.asarray(v, dtype=np.float32)))
     names = [origin(n) for n in wanted]
     _, outputs = run_worker("onnxruntime", dict(model="model.onnx", names=names, level=level), sets,
                             f"onnxruntime on {Path(model_path).name}", files={"model.onnx": model.SerializeToString()})

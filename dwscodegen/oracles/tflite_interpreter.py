@@ -44,7 +44,7 @@ import numpy as np
 
 from ..errors import DwsError
 from ..ir import Graph
-from .isolation import OracleCrash, OracleValues, run_worker
+from .isolation import OracleCrash, OracleValues, input_feeds, run_worker
 
 LABEL = "the TFLite interpreter (BUILTIN_REF reference kernels)"
 SOFTMAX = 25          # BuiltinOperator.SOFTMAX
@@ -81,14 +81,8 @@ def run_tflite(model_path: Path, graph: Graph, inputs: dict[str, np.ndarray]) ->
 
 def run_tflite_batch(model_path: Path, graph: Graph, input_sets: list[dict[str, np.ndarray]]) -> list[OracleValues]:
     """run_tflite for several input sets, in one child process; the notes are those of the batch."""
-    sets = []
-    for inputs in input_sets:
-        feeds = {}
-        for name in graph.inputs:
-            if name not in inputs:
-                raise DwsError(f"no value for graph input '{name}'")
-            feeds[graph.origin[name]] = np.asarray(inputs[name]).reshape(graph.tensor(name).shape)
-        sets.append(feeds)
+    sets = input_feeds(graph, input_sets, graph.origin.__getitem__,
+                       lambda name, v: np.asarray(v).reshape(graph.tensor(name).shape))
     wanted = {t.name: graph.origin[t.name] for t in graph.activation_tensors() if t.name in graph.origin}
     values = []
     for out in run_tflite_file(model_path, sets, sorted(set(wanted.values()))):
