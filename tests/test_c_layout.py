@@ -16,6 +16,7 @@ import pytest
 from dwscodegen.backends import generate_library
 from dwscodegen.backends.c_layout import layout_c
 from dwscodegen.backends.library import assemble
+from dwscodegen.backends.render import c_index, c_plus
 from dwscodegen.importers import load_model
 from dwscodegen.targets import load_target
 from dwscodegen.toolchain import compile_object
@@ -324,3 +325,11 @@ done:
 """
     assert layout_c(source) == expected
     assert layout_c(expected) == expected
+
+
+def test_c_index_leaves_out_loops_of_one_and_factors_of_one():
+    assert c_index([("n", 2), ("oy", 5), ("ox", 7)], 16) == "((n * 5 + oy) * 7 + ox) * 16"
+    assert c_index([(None, 1), ("oy", 5), ("ox", 7)], 16) == "(oy * 7 + ox) * 16"
+    assert c_index([(None, 1), (None, 1), ("ox", 7)], 1) == "ox"
+    assert c_index([("iy0 + ky", 1), ("ix0 + kx", 10)], 1) == "(iy0 + ky) * 10 + ix0 + kx"
+    assert c_index([(None, 1)], 8) == "0" and c_plus("input", "0") == "input"
