@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from .backends import Library, generate_library
+from .backends.c_layout import layout_c
 from .backends.render import C_TYPES, render
 from .compare import Comparison, compare
 from .errors import DwsError
@@ -135,7 +136,8 @@ def write_harness(graph: Graph, lib: Library, build_dir: Path) -> list[Path]:
     tensors = [graph.tensor(n) for n in graph.inputs], [graph.tensor(n) for n in graph.outputs]
     args = [f"in{i}" for i in range(len(graph.inputs))] + [f"out{i}" for i in range(len(graph.outputs))]
     typed = [[dict(size=t.size, ctype=C_TYPES[t.dtype]) for t in group] for group in tensors]
-    main = render("harness/main.c.j2", name=graph.name, inputs=typed[0], outputs=typed[1], args=", ".join(args))
+    main = layout_c(render("harness/main.c.j2", name=graph.name, inputs=typed[0], outputs=typed[1],
+                           args=", ".join(args)))
     (build_dir / "harness_main.c").write_text(main)
     return [build_dir / f"{graph.name}.c", build_dir / "harness_main.c"]
 

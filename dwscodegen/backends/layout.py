@@ -1,5 +1,5 @@
-"""How the assembled C file is laid out, for a person reading it: what the kernels share once at the top,
-one blank line between top-level definitions.
+"""What the kernels of an assembled C file share, emitted once at the top (the file's indentation and blank
+lines are c_layout's).
 
 Each SIMD kernel template starts with its ISA prelude (intrinsics headers, and helpers guarded by
 #ifndef DWS_<ISA>_HELPERS so a file holding several kernels compiles); the library takes them out of the
@@ -11,10 +11,6 @@ import re
 
 INCLUDE = re.compile(r"^#include <[^>\n]+>\n", re.M)
 HELPERS = re.compile(r"^#ifndef (DWS_\w+_HELPERS)\n#define \1\n(.*?)^#endif\n", re.M | re.S)
-# A column-0 closing brace ends a top-level definition when the next line starts another one; an array's
-# `};` gets a blank line before a function only (consecutive arrays stay together).
-DEFINITION_END = re.compile(r"^}\n(?=static |int |void |const |/\*|#ifn?def |#if )|^};\n(?=(?:static )?(?:inline )?\w+ "
-                            r"\**\w+\()", re.M)
 
 
 def hoist_preludes(kernels: list[str]) -> tuple[list[str], list[str], list[str]]:
@@ -34,8 +30,3 @@ def hoist_preludes(kernels: list[str]) -> tuple[list[str], list[str], list[str]]
         stripped.append(source)
     return stripped, includes, list(helpers.values())
 
-
-def tidy(text: str) -> str:
-    """A blank line after every top-level definition, never two in a row."""
-    text = DEFINITION_END.sub(lambda m: m.group(0) + "\n", text)
-    return re.sub(r"\n{3,}", "\n\n", text)

@@ -17,7 +17,8 @@ from ..planner import ArenaPlan, plan_arena
 from ..qparams import is_hybrid
 from ..targets import Target
 from .kernel import Kernel
-from .layout import hoist_preludes, tidy
+from .c_layout import layout_c
+from .layout import hoist_preludes
 from .render import C_TYPES, c_identifier, comment_safe, render
 
 C_KEYWORDS = {"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
@@ -143,6 +144,6 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target) 
         arena_bytes=plan.size, arena_table=arena_table, io=_io_entries(graph, params),
         params=", ".join(params_list), args=", ".join(params[t] for t in [*graph.inputs, *graph.outputs]),
         first_input=params[graph.inputs[0]], kernels=sources, includes=includes, helpers=helpers, calls=calls)
-    files = {f"{graph.name}.h": render("library/library.h.j2", lib=lib),
-             f"{graph.name}.c": tidy(render("library/library.c.j2", lib=lib))}
+    files = {f"{graph.name}.h": layout_c(render("library/library.h.j2", lib=lib)),
+             f"{graph.name}.c": layout_c(render("library/library.c.j2", lib=lib))}
     return Library(name=graph.name, files=files, arena_bytes=plan.size, const_bytes=lib["const_bytes"], plan=plan)

@@ -40,6 +40,30 @@ def plus_term(value) -> str:
     return f" + {v}" if v > 0 else f" - {-v}" if v < 0 else ""
 
 
+def c_index(dims, scale: int = 1) -> str:
+    """A row-major offset as a person writes it: `dims` lists (index, size) from the outermost dimension in,
+    giving ((i0 * size1 + i1) * size2 + i2) * scale. An index of None is 0 (a loop of one, left out), and a
+    factor of 1 is not written."""
+    acc = None                                      # C text so far, None for 0
+    for index, size in dims:
+        if acc is not None and size != 1:
+            acc = f"{_grouped(acc)} * {size}"
+        if index is not None:
+            acc = str(index) if acc is None else f"{acc} + {index}"
+    if acc is None:
+        return "0"
+    return acc if scale == 1 else f"{_grouped(acc)} * {scale}"
+
+
+def c_plus(base: str, offset: str) -> str:
+    """`base + offset`, or `base` for an offset of "0" (c_index's zero)."""
+    return base if offset == "0" else f"{base} + {offset}"
+
+
+def _grouped(expr: str) -> str:
+    return f"({expr})" if " + " in expr or " - " in expr else expr
+
+
 def c_array_body(values, per_line: int = 16, indent: str = "    ") -> str:
     """Array initialiser rows of `per_line` values each."""
     flat = np.asarray(values).reshape(-1)
@@ -74,7 +98,7 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.filters.update(plus_term=plus_term, c_float=c_float, c_int=c_int, c_array=c_array_body, c_type=C_TYPES.__getitem__,
-                       reindent=reindent)
+                       reindent=reindent, c_index=c_index, c_plus=c_plus)
     return env
 
 
