@@ -39,11 +39,12 @@ def _images(graph: Graph, op: Op, read_lo: np.ndarray, write_hi: np.ndarray) -> 
             (write_hi[None, :] + steps * (y.nbytes // n)).ravel())
 
 
-def raster_tiles(pixels: int, tile: int) -> list[np.ndarray]:
-    """Output pixels 0..pixels-1 in raster order, `tile` at a time, the last pixels - pixels % tile one at a
-    time (as the GEMM variants' remainder loops run them)."""
+def raster_tiles(pixels: int, tile: int, tail_tile: bool = False) -> list[np.ndarray]:
+    """Output pixels 0..pixels-1 in raster order, `tile` at a time; the last pixels % tile one at a time (as
+    the Cortex-M GEMM variants' remainder loops run them) or, tail_tile, as one shorter tile."""
     full = pixels - pixels % tile
-    return [np.arange(p, p + tile) for p in range(0, full, tile)] + [np.arange(p, p + 1) for p in range(full, pixels)]
+    tail = [np.arange(full, pixels)] if tail_tile and full < pixels else [np.arange(p, p + 1) for p in range(full, pixels)]
+    return [np.arange(p, p + tile) for p in range(0, full, tile)] + tail
 
 
 def window_lag(graph: Graph, op: Op, tiles: list[np.ndarray], buffered: bool = False) -> int:

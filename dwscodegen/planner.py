@@ -8,6 +8,8 @@ orders (largest first; last op first, which suits chains whose outputs trail the
 Overlap: a kernel that streams its output (Kernel.overlap, overlap.py) may have it start `lag` bytes or more
 below an input whose last reader it is; the output may then extend over that input. Nothing else shares a
 byte while both are live. DWSCODEGEN_DISJOINT_ARENA=1 turns overlapping off (the benchmarks' baseline).
+Moves: where lags would add up along a chain, an output may be written below its input and moved (memmove)
+to a place of its own after its producer; a move is kept only where it lowers the arena.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from .ir import Graph
 
 ALIGN = 16   # bytes; keeps every tensor ready for 128-bit SIMD loads
 DISJOINT_ENV = "DWSCODEGEN_DISJOINT_ARENA"
+NO_MOVES_ENV = "DWSCODEGEN_ARENA_NO_MOVES"
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,10 @@ class ArenaPlan:
 
 def disjoint_forced() -> bool:
     return os.environ.get(DISJOINT_ENV, "").strip() not in ("", "0")
+
+
+def moves_allowed() -> bool:
+    return os.environ.get(NO_MOVES_ENV, "").strip() in ("", "0")
 
 
 def lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
@@ -67,14 +74,15 @@ def in_place_pairs(graph: Graph, lags: dict[tuple[int, str], int]) -> dict[tuple
     return pairs
 
 
-def plan_arena(graph: Graph, lags: dict[tuple[int, str], int] | None = None, moves: bool = True) -> ArenaPlan:
+def plan_arena(graph: Graph, lags: dict[tuple[int, str], int] | None = None, moves: bool | None = None) -> ArenaPlan:
     """lags: (op index, input tensor) -> bytes by which that op's output may trail the input (Kernel.overlap).
     moves: also try writing such outputs below their input and moving them back up (one memmove each) so the
-    lags do not add up along a chain; kept only where that lowers the arena."""
+    lags do not add up along a chain; kept only where that lowers the arena (default: unless
+    DWSCODEGEN_ARENA_NO_MOVES=1, the benchmarks' in-place-only plan)."""
     live = {n: (2 * a, 2 * b) for n, (a, b) in lifetimes(graph).items()}   # half steps: moves run between ops
     pairs = {} if disjoint_forced() else in_place_pairs(graph, lags or {})
     best = _with_moves(graph, live, pairs, set())
-    if moves:
+    if moves_allowed() if moves is None else moves:
         movable = sorted((lag, y) for (_, y), lag in pairs.items() if lag > ALIGN)
         trial = _with_moves(graph, live, pairs, {y for _, y in movable})
         if trial[0] < best[0]:

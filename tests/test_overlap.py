@@ -17,7 +17,8 @@ import pytest
 from dwscodegen.backends import generate_library
 from dwscodegen.backends.templates.generate import generate_kernels
 from dwscodegen.importers import load_model
-from dwscodegen.ir import Graph, NoAttrs, Op
+from dwscodegen.ir import Graph, NoAttrs, Op, Quant
+from dwscodegen.memory_timeline import plot, timeline
 from dwscodegen.overlap import raster_tiles, stream_lag, window_lag
 from dwscodegen.planner import ALIGN, in_place_pairs, lifetimes, plan_arena
 from dwscodegen.targets import load_target
@@ -133,11 +134,13 @@ def _matrix(quick: list[int]) -> list:
 
 
 @pytest.mark.parametrize("index", _matrix(QUICK))
-@pytest.mark.parametrize("target_name", ["x86_64", "cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("target_name", ["x86_64", "cortex-m4", "cortex-m55", "x86_64-v3", "x86_64-v4"])
 def test_layer_in_place_is_bit_exact(index, target_name):
     target = target_or_skip(target_name)
     graph = in_arena(MATRIX[index], "int8", seed=index)
     lib = generate_library(graph, target)
+    if target_name.startswith("x86_64-") and MATRIX[index].kind == DW:
+        pytest.skip("the x86 depthwise variants walk their regions one after the other: not declared")
     assert "y" in lib.plan.overlaps, f"{MATRIX[index].id()} does not run in place on {target_name}"
     assert_verified(verify_graph(graph, target, runs=2, seed=3, footprint=False))
 
@@ -147,6 +150,21 @@ def test_float_layer_in_place_is_bit_exact(index):
     target = target_or_skip("x86_64")
     graph = in_arena(MATRIX[index], "float32", seed=index)
     assert "y" in generate_library(graph, target).plan.overlaps
+    assert_verified(verify_graph(graph, target, runs=2, seed=3, footprint=False))
+
+
+def test_hybrid_layer_in_place_is_bit_exact():
+    target = target_or_skip("x86_64")
+    layer = conv_graph(MATRIX[9], "float32", seed=9)
+    w = layer.tensor("w")
+    scale = np.abs(w.data).max(axis=(1, 2, 3)) / 127
+    q = np.round(w.data / scale[:, None, None, None]).astype(np.int8)
+    graph = in_arena(MATRIX[9], "float32", seed=9)
+    graph.tensors["w"] = type(w)("w", w.shape, "int8", Quant(scale.astype(np.float64), np.zeros(len(scale), np.int32),
+                                                              axis=0), q)
+    graph = validate(graph)
+    lib = generate_library(graph, target)
+    assert "with int8 weights (hybrid)" in lib.files[f"{graph.name}.c"] and "y" in lib.plan.overlaps
     assert_verified(verify_graph(graph, target, runs=2, seed=3, footprint=False))
 
 
@@ -168,3 +186,28 @@ def test_kws_in_place_on_cortex_m4_is_bit_exact():
     lib = generate_library(graph, target)
     assert lib.plan.moves and len(lib.plan.overlaps) >= 8
     assert_verified(verify_graph(graph, target, runs=1, seed=0, footprint=False))
+
+
+def test_memory_timeline_carries_the_plan(tmp_path):
+    graph = in_arena(MATRIX[1], "int8", seed=1)
+    plan = generate_library(graph, load_target("x86_64")).plan
+    doc = timeline(graph, plan)
+    rows = {t["name"]: t for t in doc["tensors"]}
+    assert set(rows) == set(plan.offsets) == {"x", "y"}
+    assert rows["y"]["overlaps"] == "x" and rows["y"]["lag"] == plan.overlaps["y"][1]
+    assert (rows["x"]["first"], rows["x"]["last"], rows["y"]["first"], rows["y"]["last"]) == (0, 1, 1, 2)
+    assert doc["peak"]["bytes"] == max(t["offset"] + t["bytes"] for t in doc["tensors"]) <= plan.size
+    assert doc["arena_bytes"] == plan.size < graph.tensor("x").nbytes + graph.tensor("y").nbytes
+    plot(graph, plan, tmp_path / "plan.png")
+    assert (tmp_path / "plan.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_kws_float32_moves_on_x86_are_exact():
+    model = MODELS[0].with_name("kws_ref_model_float32.tflite")
+    if not model.exists():
+        pytest.skip(f"{model} is not here")
+    target = target_or_skip("x86_64")
+    graph = load_model(model)
+    lib = generate_library(graph, target)
+    assert lib.plan.moves and "dws_arena_move(" in lib.files[f"{graph.name}.c"]
+    assert_verified(verify_graph(graph, target, runs=2, seed=0, footprint=False))
