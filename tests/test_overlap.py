@@ -25,7 +25,7 @@ from dwscodegen.targets import load_target
 from dwscodegen.validate import validate
 from dwscodegen.verify import verify_graph
 
-from .support.layers import MATRIX, ConvCase, assert_verified, conv_graph
+from .support.layers import MATRIX, ConvCase, assert_verified, conv_graph, random_conv_case
 from .support.targets import target_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,3 +211,15 @@ def test_kws_float32_moves_on_x86_are_exact():
     lib = generate_library(graph, target)
     assert lib.plan.moves and "dws_arena_move(" in lib.files[f"{graph.name}.c"]
     assert_verified(verify_graph(graph, target, runs=2, seed=0, footprint=False))
+
+
+@pytest.mark.parametrize("target_name, seed", [("x86_64", s) for s in range(8)] + [("x86_64-v4", s) for s in range(4)]
+                         + [pytest.param("cortex-m4", s, marks=pytest.mark.slow) for s in range(6)]
+                         + [pytest.param("cortex-m55", s, marks=pytest.mark.slow) for s in range(6)])
+def test_random_layers_in_place_are_bit_exact(target_name, seed):
+    """Seeded odd shapes, strides, dilations, paddings and batches of 1 or 2, each run with whatever overlap
+    its kernel declares (none is fine too: then the plan is disjoint)."""
+    target = target_or_skip(target_name)
+    case = random_conv_case(np.random.default_rng(100 + seed), batches=(1, 2))
+    graph = in_arena(case, "int8", seed=seed)
+    assert_verified(verify_graph(graph, target, runs=2, seed=seed, footprint=False))
