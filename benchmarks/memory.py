@@ -83,8 +83,10 @@ def markdown(rows: list[dict], target: str) -> str:
                      f"{a['arena']:,} -> {b['arena']:,} | {b['ram'] / a['ram']:.3f} | " + " | ".join(ins) + " |")
     lines += ["", "## RAM budget vs instructions", "",
               "Each plan is a point on the trade: in place costs no instructions beyond the kernels' own "
-              "(the output pointer may now equal the input's, so `restrict` is dropped from the input); every "
-              "move costs one memmove of the moved tensor.", "",
+              "(their input parameter loses `restrict`); each move costs one word-by-word copy of the moved "
+              "tensor (dws_arena_move). Where moves do not lower the arena, none is kept. MobileNetV1/V2 end "
+              "at their largest single tensor plus a lag (mbv1: the 48x48x16 pointwise output, 36,864 B; "
+              "mbv2: 48x48x48, 110,592 B): going lower needs the fused row pipelines, not done.", "",
               "| model | plan | RAM | arena | in place | moves | instructions |", "|---|---|---:|---:|---:|---:|---:|"]
     for row in rows:
         for plan, p in row["plans"].items():
