@@ -1,24 +1,48 @@
-"""Static activation arena: liveness-based placement so tensors with disjoint lifetimes share memory.
+"""Static activation arena: liveness-based placement so tensors with disjoint lifetimes share memory, and an
+op's output may overlap the input that dies at it where the op's kernel allows (in-place execution).
 
 Graph inputs and outputs live in the caller's buffers, constants in flash; only intermediate tensors
-are placed. Greedy by size (largest first, lowest free offset), as TFLite Micro's greedy planner does.
+are placed. Greedy first fit (lowest free offset), as TFLite Micro's greedy planner does, tried in a few
+orders (largest first; last op first, which suits chains whose outputs trail their inputs); the smallest wins.
+
+Overlap: a kernel that streams its output (Kernel.overlap, overlap.py) may have it start `lag` bytes or more
+below an input whose last reader it is; the output may then extend over that input. Nothing else shares a
+byte while both are live. DWSCODEGEN_DISJOINT_ARENA=1 turns overlapping off (the benchmarks' baseline).
+Moves: where lags would add up along a chain, an output may be written below its input and moved (memmove)
+to a place of its own after its producer; a move is kept only where it lowers the arena.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from .ir import Graph
 
 ALIGN = 16   # bytes; keeps every tensor ready for 128-bit SIMD loads
+DISJOINT_ENV = "DWSCODEGEN_DISJOINT_ARENA"
+NO_MOVES_ENV = "DWSCODEGEN_ARENA_NO_MOVES"
 
 
 @dataclass(frozen=True)
 class ArenaPlan:
     offsets: dict[str, int]   # tensor name -> byte offset in the arena
     size: int                 # bytes
+    # output tensor -> (the input it overlaps, the kernel's lag in bytes): the in-place placements
+    overlaps: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # output tensor -> where its producer writes it, when that is not its offset: the library moves it
+    # there after the producer (the producer wrote it overlapping its input, `lag` below)
+    moves: dict[str, int] = field(default_factory=dict)
 
     def offset(self, name: str) -> int | None:
         return self.offsets.get(name)
+
+
+def disjoint_forced() -> bool:
+    return os.environ.get(DISJOINT_ENV, "").strip() not in ("", "0")
+
+
+def moves_allowed() -> bool:
+    return os.environ.get(NO_MOVES_ENV, "").strip() in ("", "0")
 
 
 def lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
@@ -34,24 +58,131 @@ def lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
     return {name: (a, b) for name, (a, b) in span.items()}
 
 
-def plan_arena(graph: Graph) -> ArenaPlan:
+def in_place_pairs(graph: Graph, lags: dict[tuple[int, str], int]) -> dict[tuple[str, str], int]:
+    """(input, output) -> aligned lag, for each declared lag whose input dies at that op and whose
+    output is in the arena (an input read later, e.g. by a residual Add, keeps its bytes)."""
     live = lifetimes(graph)
-    order = sorted(live, key=lambda n: (-graph.tensor(n).nbytes, live[n][0], n))
-    placed: list[tuple[int, int, int, int]] = []   # (offset, end, first, last)
+    pairs = {}
+    for op in graph.ops:
+        out = op.outputs[0]
+        for name in op.inputs:
+            lag = lags.get((op.index, name))
+            if lag is not None and name in live and out in live and name != out and live[name][1] == op.index:
+                # at least ALIGN: the kernels keep `restrict` on their output (library._aliasable), which
+                # makes an output pointer equal to an input pointer a compile error (-Werror=restrict)
+                pairs[(name, out)] = max(ALIGN, _align(lag))
+    return pairs
+
+
+def plan_arena(graph: Graph, lags: dict[tuple[int, str], int] | None = None, moves: bool | None = None) -> ArenaPlan:
+    """lags: (op index, input tensor) -> bytes by which that op's output may trail the input (Kernel.overlap).
+    moves: also try writing such outputs below their input and moving them back up (one memmove each) so the
+    lags do not add up along a chain; kept only where that lowers the arena (default: unless
+    DWSCODEGEN_ARENA_NO_MOVES=1, the benchmarks' in-place-only plan)."""
+    live = {n: (2 * a, 2 * b) for n, (a, b) in lifetimes(graph).items()}   # half steps: moves run between ops
+    pairs = {} if disjoint_forced() else in_place_pairs(graph, lags or {})
+    best = _with_moves(graph, live, pairs, set())
+    if moves_allowed() if moves is None else moves:
+        movable = sorted((lag, y) for (_, y), lag in pairs.items() if lag > ALIGN)
+        trial = _with_moves(graph, live, pairs, {y for _, y in movable})
+        if trial[0] < best[0]:
+            best = trial
+            for _, y in movable:   # each move costs a memmove: drop those the arena does not need
+                fewer = _with_moves(graph, live, pairs, set(best[2]) - {y})
+                if fewer[0] <= best[0]:
+                    best = fewer
+    return _plan(graph, best[1], pairs, best[2])
+
+
+def _with_moves(graph: Graph, live: dict[str, tuple[int, int]], pairs: dict[tuple[str, str], int],
+                outputs: set[str]) -> tuple[int, dict[str, int], dict[str, int]]:
+    """The plan where each of `outputs` is written at a place of its own (an item `<name>@made`, live only
+    during its producer) and moved to its offset afterwards: (bytes, offsets, the moves that move)."""
+    made = {y: f"{y}@made" for y in sorted(outputs)}
+    split = dict(live)
+    for y, item in made.items():
+        split[item] = (live[y][0], live[y][0] + 1)
+        split[y] = (live[y][0] + 1, live[y][1])
+    items = {item: y for y, item in made.items()}
+    offsets = _best(graph, split, {(x, made.get(y, y)): lag for (x, y), lag in pairs.items()}, items)
+    relocated = {y: offsets.pop(item) for y, item in made.items()}
+    size = max(_end(graph, offsets, {}), _end(graph, relocated, {}))
+    return size, offsets, {y: o for y, o in relocated.items() if o != offsets[y]}
+
+
+def _plan(graph: Graph, offsets: dict[str, int], pairs: dict[tuple[str, str], int],
+          moves: dict[str, int]) -> ArenaPlan:
+    made = {**offsets, **moves}
+    overlaps = {}
+    for (x, y), lag in sorted(pairs.items()):
+        if made[y] < offsets[x] + graph.tensor(x).nbytes and offsets[x] < made[y] + graph.tensor(y).nbytes:
+            overlaps[y] = (x, lag)
+    size = max(_end(graph, offsets, {}), _end(graph, moves, {}))
+    return ArenaPlan(offsets=dict(sorted(offsets.items())), size=_align(size), overlaps=overlaps,
+                     moves=dict(sorted(moves.items())))
+
+
+def _best(graph: Graph, live: dict[str, tuple[int, int]], pairs: dict[tuple[str, str], int],
+          made: dict[str, str]) -> dict[str, int]:
+    orders = [sorted(live, key=lambda n: (-_nbytes(graph, n, made), live[n][0], n))]
+    if pairs:
+        orders.append(sorted(live, key=lambda n: (-live[n][0], -_nbytes(graph, n, made), n)))
+        orders.append(sorted(live, key=lambda n: (live[n][0], -_nbytes(graph, n, made), n)))
+    plans = [_first_fit(graph, live, pairs, order, made) for order in orders]
+    if pairs:
+        plans += [_first_fit(graph, live, pairs, order, made, two_sided=True) for order in orders]
+    return min(plans, key=lambda p: (_end(graph, p, made), plans.index(p)))
+
+
+def _nbytes(graph: Graph, item: str, made: dict[str, str]) -> int:
+    return graph.tensor(made.get(item, item)).nbytes
+
+
+def _first_fit(graph: Graph, live: dict[str, tuple[int, int]], pairs: dict[tuple[str, str], int],
+               order: list[str], made: dict[str, str], two_sided: bool = False) -> dict[str, int]:
+    """Each item at the lowest aligned offset clear of every item live with it. Besides tensors, the items
+    of `made` (item -> tensor): where an output moved afterwards is written (free to overlap its moved copy)."""
     offsets: dict[str, int] = {}
+    copies = {frozenset((i, y)) for i, y in made.items()}
     for name in order:
         first, last = live[name]
-        size = graph.tensor(name).nbytes
-        clashes = sorted((o, e) for o, e, f, l in placed if f <= last and first <= l)
-        offset = 0
-        for o, e in clashes:
-            if offset + size <= o:
-                break
-            offset = max(offset, _align(e))
+        size = _nbytes(graph, name, made)
+        forbidden = []   # open intervals of offsets `name` may not take
+        for other, at in offsets.items():
+            f, l = live[other]
+            if not (f <= last and first <= l) or frozenset((name, other)) in copies:
+                continue
+            end = at + _nbytes(graph, other, made)
+            if (other, name) in pairs:     # name is the output: at or below other - lag, or above it
+                forbidden.append((at - pairs[(other, name)], end))
+            elif (name, other) in pairs:   # name is the input: other must trail it by the lag
+                forbidden.append((at - size, at + pairs[(name, other)]))
+            else:
+                forbidden.append((at - size, end))
+        if two_sided:
+            # anywhere, below 0 too, where the extent of what is placed grows least (then nearest 0)
+            low = min(offsets.values(), default=0)
+            high = max((at + _nbytes(graph, n, made) for n, at in offsets.items()), default=0)
+            edges = {0, low, (high - size) // ALIGN * ALIGN, *(_align(hi) for _, hi in forbidden),
+                     *(lo // ALIGN * ALIGN for lo, _ in forbidden)}
+            fits = [o for o in edges if not any(lo < o < hi for lo, hi in forbidden)]
+            offsets[name] = min(fits, key=lambda o: (max(high, o + size) - min(low, o), abs(o), o))
+            continue
+        offset, moved = 0, True
+        while moved:
+            moved = False
+            for lo, hi in forbidden:
+                if lo < offset < hi:
+                    offset, moved = _align(hi), True
         offsets[name] = offset
-        placed.append((offset, offset + size, first, last))
-    size = max((e for _, e, _, _ in placed), default=0)
-    return ArenaPlan(offsets=dict(sorted(offsets.items())), size=_align(size))
+    if two_sided:
+        low = min(offsets.values(), default=0)
+        return {n: o - low for n, o in offsets.items()}
+    return offsets
+
+
+def _end(graph: Graph, offsets: dict[str, int], made: dict[str, str]) -> int:
+    return max((o + _nbytes(graph, n, made) for n, o in offsets.items()), default=0)
 
 
 def _align(n: int) -> int:

@@ -18,6 +18,10 @@ class Kernel:
     # own); the library calls it once per image, each activation pointer advanced by its tensor's
     # size / images. 1: `fn` computes the whole tensors, whatever their batch.
     images: int = 1
+    # (activation input, lag): `fn` may run with its output placed `lag` bytes below that input, overlapping it
+    # (it writes in a declared order and never reads input bytes it has overwritten; overlap.py). Inputs not
+    # listed must not overlap the output.
+    overlap: tuple[tuple[str, int], ...] = ()
 
 
 def kernel_name(op: Op) -> str:

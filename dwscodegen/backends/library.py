@@ -80,8 +80,20 @@ def _io_entries(graph: Graph, params: dict[str, str]) -> list[dict]:
     return io
 
 
+def _aliasable(kernel: Kernel) -> str:
+    """The kernel's source with `restrict` dropped from its entry point's input parameters: its output
+    overlaps an input in this plan. The output keeps it (without it every int8 store may alias the kernel's
+    patches, which costs a third more instructions); the declared order makes every input byte read before
+    an output store reaches it, and tests/test_overlap.py checks each compiled kernel bit-exactly."""
+    signature = re.compile(rf"^(static (?:inline )?void {re.escape(kernel.fn)}\()([^)]*)\)", re.M)
+    if not signature.search(kernel.source):
+        raise AssertionError(f"{kernel.fn}: no entry point to drop restrict from")
+    return signature.sub(lambda m: m[1] + m[2].replace("const int8_t *restrict ", "const int8_t *")
+                         .replace("const float *restrict ", "const float *") + ")", kernel.source, count=1)
+
+
 def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target) -> Library:
-    plan = plan_arena(graph)
+    plan = plan_arena(graph, {(k.op_index, name): lag for k in kernels for name, lag in k.overlap})
     if plan.size > 2**31 - 1:
         raise DwsError(f"{graph.source}: the activation arena needs {plan.size:,} bytes; the generated C addresses "
                        "it with 32-bit int offsets, so at most 2,147,483,647")
@@ -92,10 +104,10 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target) 
     arena_float = any(graph.tensor(n).dtype == "float32" for n in plan.offsets)
     views = set()
 
-    def pointer(tensor: str) -> str:
+    def pointer(tensor: str, offset: int | None = None) -> str:
         if tensor in params:
             return params[tensor]
-        offset = plan.offset(tensor)
+        offset = plan.offset(tensor) if offset is None else offset
         if graph.tensor(tensor).dtype == "float32":
             views.add("f32")
             return f"arena_f32 + {offset // 4}" if offset else "arena_f32"
@@ -108,8 +120,10 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target) 
     calls = []
     for op, kernel in zip(graph.ops, kernels):
         tensors = [t for t in op.inputs if not graph.tensor(t).is_const] + [op.outputs[0]]
-        args = [pointer(t) for t in tensors]
-        call = dict(fn=kernel.fn, args=args, output=args[-1], bytes=graph.tensor(op.outputs[0]).nbytes, images=1)
+        out = op.outputs[0]
+        args = [pointer(t) for t in tensors[:-1]] + [pointer(out, plan.moves.get(out))]
+        call = dict(fn=kernel.fn, args=args, output=pointer(out), bytes=graph.tensor(out).nbytes, images=1,
+                    move=None if out not in plan.moves else dict(src=args[-1]))
         if kernel.images > 1:
             # A per-image kernel: called once per image, each pointer advanced by one image of its tensor
             # (the loop variable has the dws_ prefix, which _param_names keeps away from parameters).
@@ -122,7 +136,9 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target) 
     arena_table = [comment_safe(f"{name:<{width}}  bytes {plan.offsets[name]:>7} .. "
                                 f"{plan.offsets[name] + graph.tensor(name).nbytes}")
                    for name in sorted(plan.offsets, key=lambda n: (plan.offsets[n], n))]
-    sources, includes, helpers = hoist_preludes([CONST_ARRAY.sub(r"\1 DWS_WEIGHTS_SECTION = {", k.source)
+    in_place = {op.index for op in graph.ops if op.outputs[0] in plan.overlaps}
+    sources, includes, helpers = hoist_preludes([CONST_ARRAY.sub(r"\1 DWS_WEIGHTS_SECTION = {", _aliasable(k)
+                                                                 if k.op_index in in_place else k.source)
                                                  for k in kernels])
     isas = [dict(macro=m, what=w) for header, m, w in ISA_HEADERS if f"#include <{header}>" in includes]
     params_list = [decl(t, True) for t in graph.inputs] + [decl(t, False) for t in graph.outputs]
@@ -138,7 +154,7 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target) 
         # the templates' float32 Logistic and Tanh share one exp (the tvm road computes its own)
         needs_exp=backend == "templates" and any(op.type in ("Logistic", "Tanh") and graph.op_dtype(op) == "float32"
                                                  for op in graph.ops),
-        views=sorted(views), float_io=any(graph.tensor(t).dtype == "float32" for t in [*graph.inputs, *graph.outputs]),
+        moves=bool(plan.moves), views=sorted(views), float_io=any(graph.tensor(t).dtype == "float32" for t in [*graph.inputs, *graph.outputs]),
         ops=graph.ops, macs=sum(op_macs(graph, op) for op in graph.ops),
         const_bytes=sum(k.const_bytes for k in kernels),
         arena_bytes=plan.size, arena_table=arena_table, io=_io_entries(graph, params),

@@ -63,15 +63,20 @@ def generate(model: Path, target: str, outdir: Path, backend: str, db_path: Path
 @backend_opt
 @click.option("--flash", metavar="SIZE", help="Flash budget of the fit verdict; default: the target file's part.")
 @click.option("--ram", metavar="SIZE", help="RAM budget of the fit verdict; default: the target file's part.")
-@click.option("--json", "as_json", is_flag=True, help="Print the layers, totals and fit verdict as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the layers, totals, fit verdict and arena plan "
+              "(memory_plan: each tensor's offset, size, lifetime, in-place overlap) as JSON.")
+@click.option("--memory-plot", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png",
+              help="Draw the arena plan: each tensor a box over (op index, arena offset), the peak marked.")
 @user_errors
-def inspect(model: Path, target: str, backend: str, flash: str | None, ram: str | None, as_json: bool):
+def inspect(model: Path, target: str, backend: str, flash: str | None, ram: str | None, as_json: bool,
+            memory_plot: Path | None):
     """Print MODEL's layers (op, shapes, MACs, parameters, arena offsets), the totals, the flash and RAM of
     its library on TARGET, and whether that fits the target's part (and with which --flash/--ram it would)."""
     from ..backends import generate_library
     from ..footprint import check_fit, fit_options, fit_verdict, measure, parse_size
     from ..graph_stats import layer_rows
     from ..importers import load_model
+    from ..memory_timeline import plot, timeline
 
     tgt = load_target(target)
     budgets = (parse_size(flash) if flash else None, parse_size(ram) if ram else None)
@@ -80,6 +85,8 @@ def inspect(model: Path, target: str, backend: str, flash: str | None, ram: str 
     rows = layer_rows(graph, lib.plan)
     fp = measure(lib, tgt)
     macs, params = sum(r.macs for r in rows), sum(r.params for r in rows)
+    if memory_plot is not None:
+        plot(graph, lib.plan, memory_plot)
     if as_json:
         problems = check_fit(fp, tgt, *budgets)
         doc = dict(graph=graph.name, model=model.name, target=tgt.name, backend=backend,
@@ -87,7 +94,8 @@ def inspect(model: Path, target: str, backend: str, flash: str | None, ram: str 
                    params=params, arena_bytes=lib.arena_bytes, footprint=fp.as_dict(),
                    budget=dict(flash=budgets[0] if budgets[0] is not None else tgt.flash_bytes,
                                ram=budgets[1] if budgets[1] is not None else tgt.ram_bytes),
-                   fits=not problems, fit_problems=problems, fit_options=fit_options(fp, tgt, *budgets))
+                   fits=not problems, fit_problems=problems, fit_options=fit_options(fp, tgt, *budgets),
+                   memory_plan=timeline(graph, lib.plan))
         click.echo(json.dumps(doc, indent=2))
         return
     click.echo(f"{graph.name} ({model.name}): {len(graph.ops)} layers, {'/'.join(sorted(graph.activation_dtypes()))}")

@@ -13,6 +13,7 @@ from . import simd
 from ..kernel import Kernel, kernel_name
 from ..render import comment_safe, render
 from .contexts import CONSTANT_KEYS, KERNELS
+from .streams import overlap_lags
 
 
 def _template(graph: Graph, op: Op) -> str:
@@ -71,5 +72,5 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | 
                           if ctx.get(k) is not None)
         images = graph.tensor(op.inputs[0]).shape[0] if op.type in PER_IMAGE else 1
         kernels.append(Kernel(op_index=op.index, fn=ctx["fn"], source=render(template, k=ctx),
-                              const_bytes=const_bytes, images=images))
+                              const_bytes=const_bytes, images=images, overlap=overlap_lags(graph, op, stem)))
     return kernels

@@ -1,0 +1,63 @@
+"""The arena plan as data and as a picture: each intermediate tensor's offset, size and lifetime (op indices),
+the input it overlaps in place (and the kernel's lag), where a moved output was first written; the peak.
+
+`inspect --json` carries `timeline(...)`; `inspect --memory-plot FILE.png` draws it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .ir import Graph
+from .planner import ArenaPlan, lifetimes
+
+
+def timeline(graph: Graph, plan: ArenaPlan) -> dict:
+    """{"arena_bytes", "peak": {"op", "bytes"}, "tensors": [{name, offset, bytes, first, last, overlaps,
+    lag, written_at}]}: peak = the op whose live tensors reach highest in the arena."""
+    live = lifetimes(graph)
+    tensors = []
+    for name in sorted(plan.offsets, key=lambda n: (live[n][0], plan.offsets[n], n)):
+        over = plan.overlaps.get(name)
+        tensors.append(dict(name=name, offset=plan.offsets[name], bytes=graph.tensor(name).nbytes,
+                            first=live[name][0], last=live[name][1], overlaps=over[0] if over else None,
+                            lag=over[1] if over else None, written_at=plan.moves.get(name)))
+    top = {op.index: max((_top(t, op.index) for t in tensors if t["first"] <= op.index <= t["last"]), default=0)
+           for op in graph.ops}
+    peak = max(top, key=lambda i: (top[i], -i), default=0)
+    return dict(arena_bytes=plan.size, peak=dict(op=peak, bytes=top.get(peak, 0)), tensors=tensors)
+
+
+def _top(t: dict, op: int) -> int:
+    at = t["written_at"] if t["written_at"] is not None and op == t["first"] else t["offset"]
+    return at + t["bytes"]
+
+
+def plot(graph: Graph, plan: ArenaPlan, path: Path) -> None:
+    """Boxes over (op index, arena offset), one per tensor (hatched where written before its move), in-place
+    pairs joined by their overlap, the peak marked."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    doc = timeline(graph, plan)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * len(graph.ops) + 3), 5))
+    colors = plt.get_cmap("tab20").colors
+    for i, t in enumerate(doc["tensors"]):
+        color = colors[i % len(colors)]
+        start = t["first"] + (0.5 if t["written_at"] is not None else 0)
+        ax.add_patch(plt.Rectangle((start - 0.4, t["offset"]), t["last"] - start + 0.8, t["bytes"],
+                                   facecolor=color, edgecolor="black", linewidth=0.5, alpha=0.7))
+        if t["written_at"] is not None:
+            ax.add_patch(plt.Rectangle((t["first"] - 0.4, t["written_at"]), 0.8, t["bytes"], facecolor="none",
+                                       edgecolor=color, hatch="//", linewidth=0.8))
+    ax.axhline(doc["peak"]["bytes"], color="red", linestyle="--", linewidth=1)
+    ax.annotate(f"peak {doc['peak']['bytes']:,} B at op {doc['peak']['op']}", (doc["peak"]["op"], doc["peak"]["bytes"]),
+                xytext=(4, 4), textcoords="offset points", color="red")
+    ax.set_xlim(-1, len(graph.ops))
+    ax.set_ylim(0, max(plan.size, 1) * 1.08)
+    ax.set_xlabel("op index")
+    ax.set_ylabel("arena offset (bytes)")
+    ax.set_title(f"{graph.name}: arena {plan.size:,} B, {len(plan.overlaps)} in place, {len(plan.moves)} moved")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
