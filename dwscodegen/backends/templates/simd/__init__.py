@@ -43,12 +43,12 @@ import os
 
 from ....ir import Graph, Op
 from ....targets import Target
-from . import dsp, mve, tiled
+from . import dsp_w8, mve, tiled
 from .avx import AVX2, AVX512
 from .common import conv_info
 
 # target feature -> the module of its variants, most capable first
-ISAS = (("mve", mve), ("dsp", dsp), ("avx512vnni", AVX512), ("avx2", AVX2), ("thumb2", tiled))
+ISAS = (("mve", mve), ("dsp", dsp_w8), ("avx512vnni", AVX512), ("avx2", AVX2), ("thumb2", tiled))
 
 
 def _isa(target: Target):
