@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..errors import DwsError
 from ..targets import load_target
-from .common import backend_opt, model_arg, target_opt, tuned_schedules, user_errors
+from .common import backend_opt, model_arg, target_opt, user_errors
+from .fit import choose_kernels, fit_error, optimize_opt
 
 
 @click.command()
@@ -22,16 +22,17 @@ from .common import backend_opt, model_arg, target_opt, tuned_schedules, user_er
               help="Tuning database from `tune`: use the best recorded schedule per layer.")
 @click.option("--flash", metavar="SIZE", help="Flash budget (e.g. 512K); default: the target file's part.")
 @click.option("--ram", metavar="SIZE", help="RAM budget (e.g. 128K); default: the target file's part.")
+@optimize_opt
 @user_errors
 def generate(model: Path, target: str, outdir: Path, backend: str, db_path: Path | None, flash: str | None,
-             ram: str | None):
+             ram: str | None, optimize: str):
     """Generate a C library (<name>.h, <name>.c) for MODEL on TARGET.
 
-    The library is compiled once for TARGET to measure its flash and RAM; a library that does not fit
-    the target's part (or --flash/--ram) is an error and nothing is written.
+    The library is compiled for TARGET to measure its flash and RAM; a library that does not fit the target's
+    part (or --flash/--ram) is an error and nothing is written. With --optimize balanced (the default) layers
+    take smaller (int8-weight) kernels where the fastest ones would not fit the flash budget.
     """
-    from ..backends import generate_library
-    from ..footprint import check_fit, fit_verdict, measure, parse_size
+    from ..footprint import check_fit, parse_size
     from ..importers import load_model
     from ..output import check_output_dir, write_output_dir
     from .progress import Stages
@@ -42,15 +43,14 @@ def generate(model: Path, target: str, outdir: Path, backend: str, db_path: Path
     with Stages() as progress:
         progress(f"reading {model.name}")
         graph = load_model(model)
-        schedules = tuned_schedules(graph, db_path, tgt, backend)
-        progress(f"generating C ({backend} backend, {len(graph.ops)} layers)")
-        lib = generate_library(graph, tgt, backend, schedules)
-        progress(f"compiling for {tgt.name} to measure flash and RAM")
-        fp = measure(lib, tgt)
+        progress(f"generating C ({backend} backend, {len(graph.ops)} layers) and measuring it on {tgt.name}")
+        mix = choose_kernels(graph, db_path, tgt, backend, optimize, budgets[0])
+        lib, fp = mix.lib, mix.footprint
         progress(None)
     if check_fit(fp, tgt, *budgets):
-        raise DwsError(f"{graph.name}: {fit_verdict(fp, tgt, *budgets)}; nothing written")
+        raise fit_error(graph, mix, tgt, backend, budgets[1], mix.records)
     manifest = dict(graph=graph.name, model=model.name, target=tgt.name, backend=backend, version=__version__,
+                    optimize=optimize,
                     arena_bytes=lib.arena_bytes, footprint=fp.as_dict(), files=sorted(lib.files))
     write_output_dir(outdir, lib.files, manifest)
     click.echo(f"wrote {outdir}/: {', '.join(sorted(lib.files))} ({len(graph.ops)} layers)")
