@@ -52,7 +52,7 @@ class Mix:
 
 def solve(layers: list[list[Candidate]], budget: int) -> list[int] | None:
     """Index of each layer's candidate with the fewest instructions in total whose flash sums to at most
-    `budget` bytes; None if not even the smallest candidates fit. Ties keep the earlier candidate (the default)."""
+    `budget` bytes; None if not even the smallest candidates fit. Of equal instruction counts, the least flash."""
     base = [min(c.flash for c in cands) for cands in layers]
     room = (budget - sum(base)) // UNIT
     if room < 0:

@@ -33,8 +33,9 @@ def choose_kernels(graph, db_path: Path | None, tgt, backend: str, optimize: str
     if moved:
         shown = ", ".join(f"'{op.name}' ({got})" for op, _, got in moved[:6])
         more = f" and {len(moved) - 6} more" if len(moved) > 6 else ""
-        click.echo(f"  --optimize {optimize}: {len(moved)} of {len(graph.ops)} layers take smaller kernels to fit "
-                   f"{mix.budget:,} B of flash: {shown}{more}")
+        goal = f"to fit {mix.budget:,} B of flash" if mix.fits else f"(flash budget {mix.budget:,} B)"
+        click.echo(f"  --optimize {optimize}: {len(moved)} of {len(graph.ops)} layers take smaller kernels {goal}: "
+                   f"{shown}{more}")
     for note in mix.notes:
         click.echo(f"  note: {note}")
     return mix
