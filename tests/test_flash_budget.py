@@ -140,6 +140,8 @@ def test_cli_fits_by_default_and_names_the_layers_on_smaller_kernels(pointwise, 
     assert speed_run.exit_code == 1 and "Traceback" not in speed_run.output
     assert "--optimize balanced" in speed_run.output and "nothing written" in speed_run.output
     assert not (tmp_path / "lib2").exists()
+    report = _cli("inspect", path, "-t", "cortex-m4", "--flash", budget, "--optimize", "speed")
+    assert report.exit_code == 0 and "does not fit" in report.output and "--optimize balanced" in report.output
     verified = _cli("verify", path, "-t", "cortex-m4", "--flash", budget, "--inputs", 1, "--oracle", "numpy")
     assert verified.exit_code == 0 and "PASS" in verified.output and "pointwise_conv2d_s8_dsp_w8" in verified.output
 

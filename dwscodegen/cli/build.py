@@ -64,21 +64,24 @@ def generate(model: Path, target: str, outdir: Path, backend: str, db_path: Path
 @click.option("--flash", metavar="SIZE", help="Flash budget of the fit verdict; default: the target file's part.")
 @click.option("--ram", metavar="SIZE", help="RAM budget of the fit verdict; default: the target file's part.")
 @click.option("--json", "as_json", is_flag=True, help="Print the layers, totals and fit verdict as JSON.")
+@optimize_opt
 @user_errors
-def inspect(model: Path, target: str, backend: str, flash: str | None, ram: str | None, as_json: bool):
+def inspect(model: Path, target: str, backend: str, flash: str | None, ram: str | None, as_json: bool,
+            optimize: str):
     """Print MODEL's layers (op, shapes, MACs, parameters, arena offsets), the totals, the flash and RAM of
-    its library on TARGET, and whether that fits the target's part (and with which --flash/--ram it would)."""
-    from ..backends import generate_library
-    from ..footprint import check_fit, fit_options, fit_verdict, measure, parse_size
+    its library on TARGET (the kernels `generate --optimize` picks), and whether that fits the target's part
+    (and with which --optimize or --flash/--ram it would)."""
+    from ..flash_budget import choose
+    from ..footprint import check_fit, fit_options, fit_verdict, parse_size
     from ..graph_stats import layer_rows
     from ..importers import load_model
 
     tgt = load_target(target)
     budgets = (parse_size(flash) if flash else None, parse_size(ram) if ram else None)
     graph = load_model(model)
-    lib = generate_library(graph, tgt, backend)
+    mix = choose(graph, tgt, backend, optimize, budgets[0])
+    lib, fp = mix.lib, mix.footprint
     rows = layer_rows(graph, lib.plan)
-    fp = measure(lib, tgt)
     macs, params = sum(r.macs for r in rows), sum(r.params for r in rows)
     if as_json:
         problems = check_fit(fp, tgt, *budgets)
@@ -97,4 +100,7 @@ def inspect(model: Path, target: str, backend: str, flash: str | None, ram: str 
         click.echo(f"{r.index:>3} {r.name[:22]:<22} {r.op:<16} {r.input_shape:<16} {r.output_shape:<16} "
                    f"{r.macs:>11,} {r.params:>8,} {r.arena:>13}")
     click.echo(f"total: {macs:,} MACs, {params:,} parameters; {tgt.name}: {fp.summary()}; arena {lib.arena_bytes:,} B")
-    click.echo(f"  {fit_verdict(fp, tgt, *budgets)}")
+    verdict = fit_verdict(fp, tgt, *budgets)
+    if check_fit(fp, tgt, *budgets):
+        verdict = str(fit_error(graph, mix, tgt, backend, budgets[1], tail="")).split(": ", 1)[1]
+    click.echo(f"  {verdict}")

@@ -41,7 +41,8 @@ def choose_kernels(graph, db_path: Path | None, tgt, backend: str, optimize: str
     return mix
 
 
-def fit_error(graph, mix, tgt, backend: str, ram: int | None, records: list[dict] | None = None) -> DwsError:
+def fit_error(graph, mix, tgt, backend: str, ram: int | None, records: list[dict] | None = None,
+              tail: str = "; nothing written") -> DwsError:
     """The error of a library that misses its part: what is over, and the options that help (an --optimize
     choice only when its library, built and measured, does fit)."""
     from ..flash_budget import choose
@@ -63,4 +64,4 @@ def fit_error(graph, mix, tgt, backend: str, ram: int | None, records: list[dict
     options += fit_options(smallest.footprint, tgt, mix.budget, ram)
     if options:
         text += f"; it would fit with {' or '.join(options)}"
-    return DwsError(text + "; nothing written")
+    return DwsError(text + tail)
