@@ -168,3 +168,26 @@ def test_mobilenet_v1_fits_the_512k_part_by_default(tmp_path):
     assert "take smaller kernels to fit 524,288 B" in out.output
     speed = _cli("generate", MBV1, "-t", "cortex-m4", "-o", tmp_path / "lib2", "--optimize", "speed")
     assert speed.exit_code == 1 and "--optimize balanced" in speed.output
+
+
+@pytest.mark.qemu
+def test_tune_records_flash_and_meets_a_budget_from_the_database(pointwise, tmp_path):
+    """Each candidate's flash is recorded beside its instructions; tune reports the mix under the budget, and
+    generate --db meets it with measured costs; a database from before flash was recorded still works."""
+    import json
+    from dwscodegen.tuning_db import TuningDB
+    path, graph, speed, size = pointwise
+    budget = (speed.footprint.flash + size.footprint.flash) // 2
+    db = tmp_path / "db.jsonl"
+    out = _cli("tune", path, "-t", "cortex-m4", "--db", db, "--plot", tmp_path / "c.png", "--flash", budget)
+    assert out.exit_code == 0, out.output
+    records = [r for r in TuningDB.open(db).records if r["ok"]]
+    flash = {r["schedule"].get("kernel"): r["flash"] for r in records}
+    assert flash["pointwise_conv2d_s8_dsp_w8_4x2"] < flash["pointwise_conv2d_s8_dsp_4x2"] - 20_000
+    assert f"--optimize balanced, flash budget {budget:,} B" in out.output and "(fits)" in out.output
+    built = _cli("generate", path, "-t", "cortex-m4", "-o", tmp_path / "lib", "--db", db, "--flash", budget)
+    assert built.exit_code == 0 and "pointwise_conv2d_s8_dsp_w8" in built.output, built.output
+    old = tmp_path / "old.jsonl"
+    old.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "flash"}) + "\n" for r in records))
+    again = _cli("generate", path, "-t", "cortex-m4", "-o", tmp_path / "lib2", "--db", old, "--flash", budget)
+    assert again.exit_code == 0 and "pointwise_conv2d_s8_dsp_w8" in again.output, again.output
