@@ -98,6 +98,11 @@ def _build(graph: Graph, target: Target, backend: str, schedules: dict[int, dict
     return lib, measure(lib, target)
 
 
+def has_choice(target: Target, optimize: str, budget: int | None) -> bool:
+    """Whether `optimize` may pick other kernels than the speed choice: not for speed, nor without a budget."""
+    return optimize == "size" or (optimize == "balanced" and (budget or target.flash_bytes) is not None)
+
+
 def choose(graph: Graph, target: Target, backend: str, optimize: str = "balanced", budget: int | None = None,
            tuned: dict[int, dict] | None = None, records: list[dict] | None = None) -> Mix:
     """The kernels of every layer for `optimize` under `budget` bytes of flash (default: the target's part).
@@ -110,7 +115,7 @@ def choose(graph: Graph, target: Target, backend: str, optimize: str = "balanced
 
 
 def _choose(graph, target, backend, optimize, budget, speed, records) -> Mix:
-    if optimize == "speed" or (optimize == "balanced" and budget is None):
+    if not has_choice(target, optimize, budget):
         lib, fp = _build(graph, target, backend, speed)
         return Mix(optimize, budget, speed, lib, fp, speed=speed)
     ops: list[Op] = []

@@ -56,6 +56,7 @@ def verify(model: Path, target: str, backend: str, runs: int, seed: int, input_p
     scores) the report adds top-1 agreement. Exits 0 only if every output matches.
     """
     from ..errors import DwsError
+    from ..flash_budget import has_choice
     from ..footprint import parse_size
     from ..importers import load_model
     from ..verify import ORACLE_LABELS, choose_oracle, verify_graph
@@ -77,8 +78,11 @@ def verify(model: Path, target: str, backend: str, runs: int, seed: int, input_p
         click.echo(f"{graph.name}: {len(graph.ops)} layers, {'/'.join(sorted(graph.activation_dtypes()))}, on "
                    f"{tgt.name} ({backend} backend), {source}; oracle: {ORACLE_LABELS[oracle]}")
         budget = parse_size(flash) if flash else None
-        progress(f"choosing kernels (--optimize {optimize})")
-        schedules = choose_kernels(graph, db_path, tgt, backend, optimize, budget).schedules
+        if has_choice(tgt, optimize, budget):
+            progress(f"choosing kernels (--optimize {optimize})")
+            schedules = choose_kernels(graph, db_path, tgt, backend, optimize, budget).schedules
+        else:
+            schedules = tuned_schedules(graph, db_path, tgt, backend)
         report = verify_graph(graph, tgt, backend, runs=runs, seed=seed, timeout=timeout, oracle=oracle,
                               schedules=schedules, progress=progress, input_sets=user.sets if user else None,
                               flash=budget, ram=parse_size(ram) if ram else None)

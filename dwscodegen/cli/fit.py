@@ -48,7 +48,7 @@ def fit_error(graph, mix, tgt, backend: str, ram: int | None, records: list[dict
     from ..flash_budget import choose
     from ..footprint import check_fit, fit_options
     problems = check_fit(mix.footprint, tgt, mix.budget, ram)
-    text = f"{graph.name}: does not fit {tgt.name} with --optimize {mix.optimize}: " + "; ".join(problems)
+    text = f"{graph.name}: does not fit {tgt.name}: " + "; ".join(problems) + f" (--optimize {mix.optimize})"
     options = []
     flash_over = mix.budget is not None and mix.footprint.flash > mix.budget
     smallest = mix
@@ -58,9 +58,9 @@ def fit_error(graph, mix, tgt, backend: str, ram: int | None, records: list[dict
             options.append(f"--optimize balanced (the default; flash {other.footprint.flash:,} B)")
         smallest = other
     elif flash_over and backend == "templates" and mix.optimize == "balanced":
-        text += " (no mix of its kernels fits, not even the smallest, which --optimize size gives)"
+        text += "; no mix of its kernels fits, not even the smallest (what --optimize size gives)"
     elif flash_over and backend != "templates":
-        text += " (only the templates backend has smaller kernels: --backend templates)"
+        text += "; only the templates backend has smaller kernels (--backend templates)"
     options += fit_options(smallest.footprint, tgt, mix.budget, ram)
     if options:
         text += f"; it would fit with {' or '.join(options)}"
