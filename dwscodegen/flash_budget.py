@@ -8,7 +8,8 @@
   mix with the fewest instructions that fits; the real library is then built and measured, and where the
   estimate was off the budget is tightened by the difference and solved again. A fit is only ever reported from
   the measured library.
-- size: every layer's smallest choice (then the fewest instructions).
+- size: per layer, the fewest instructions among the candidates within SIZE_SLACK of the layer's smallest flash
+  (int8 weights, SIMD where its code costs little); every layer's smallest if that misses the budget.
 
 Only the templates backend has kernel choices (the tvm road's schedules do not change the constants).
 """
@@ -27,6 +28,9 @@ from .variant_costs import DEFAULT, Candidate, layer_candidates
 OPTIMIZE = ("speed", "balanced", "size")
 UNIT = 16           # bytes: the knapsack's flash resolution (candidates round up, so a solution never under-counts)
 ROUNDS = 4          # build-measure-correct rounds before giving up on a mix the estimates said would fit
+# --optimize size: per layer, the fastest candidate whose flash is within this fraction or this many bytes of the
+# layer's smallest (the smallest is mostly the portable kernel, whose code is shortest, at 3-8x the instructions)
+SIZE_SLACK = (0.10, 2048)
 
 
 @dataclass
@@ -89,6 +93,13 @@ def _smallest(cands: list[Candidate]) -> int:
     return min(range(len(cands)), key=lambda i: (cands[i].flash, cands[i].instructions, i))
 
 
+def _nearly_smallest(cands: list[Candidate]) -> int:
+    """The fastest candidate within SIZE_SLACK of the layer's smallest flash."""
+    low = min(c.flash for c in cands)
+    limit = max(low * (1 + SIZE_SLACK[0]), low + SIZE_SLACK[1])
+    return min((i for i, c in enumerate(cands) if c.flash <= limit), key=lambda i: (cands[i].instructions, i))
+
+
 def _fastest(cands: list[Candidate]) -> int:
     return min(range(len(cands)), key=lambda i: (cands[i].instructions, i))
 
@@ -129,8 +140,12 @@ def _choose(graph, target, backend, optimize, budget, speed, records) -> Mix:
     start = [next((i for i, c in enumerate(cands) if c.schedule == speed.get(op.index, {})), _fastest(cands))
              for op, cands in zip(ops, layers)]
     if optimize == "size":
-        picks = [_smallest(cands) for cands in layers]
-        return _mix(graph, target, backend, optimize, budget, speed, ops, layers, picks)
+        mix = _mix(graph, target, backend, optimize, budget, speed, ops, layers, [_nearly_smallest(c) for c in layers])
+        if mix.fits:
+            return mix
+        smallest = _mix(graph, target, backend, optimize, budget, speed, ops, layers, [_smallest(c) for c in layers])
+        smallest.notes.append("the budget leaves no slack: every layer on its smallest kernel")
+        return smallest
     first = _mix(graph, target, backend, optimize, budget, speed, ops, layers, start)
     if first.fits or not layers:
         return first
