@@ -58,7 +58,7 @@ def fit_error(graph, mix, tgt, backend: str, ram: int | None, records: list[dict
             options.append(f"--optimize balanced (the default; flash {other.footprint.flash:,} B)")
         smallest = other
     elif flash_over and backend == "templates" and mix.optimize == "balanced":
-        text += "; no mix of its kernels fits, not even the smallest (what --optimize size gives)"
+        text += "; no mix of its kernels fits, not even every layer on its smallest kernel"
     elif flash_over and backend != "templates":
         text += "; only the templates backend has smaller kernels (--backend templates)"
     options += fit_options(smallest.footprint, tgt, mix.budget, ram)
