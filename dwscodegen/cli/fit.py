@@ -10,7 +10,8 @@ from .common import tuned_selection
 
 OPTIMIZE_HELP = ("Kernel choice per layer: speed = the fastest kernels (the library must fit as it is); balanced = "
                  "the fewest instructions that fit the flash budget (the fastest kernels whenever they fit; else "
-                 "int8-weight variants where they cost the fewest instructions); size = the smallest kernels.")
+                 "int8-weight variants where they cost the fewest instructions); size = per layer the fastest kernel "
+                 "within 10 % (or 2 KiB) of its smallest.")
 
 
 def optimize_option(default: str = "balanced"):
