@@ -9,7 +9,7 @@
   estimate was off the budget is tightened by the difference and solved again. A fit is only ever reported from
   the measured library.
 - size: per layer, the fewest instructions among the candidates within SIZE_SLACK of the layer's smallest flash
-  (int8 weights, SIMD where its code costs little); every layer's smallest if that misses the budget.
+  (int8 weights, SIMD where its code costs little); every layer's smallest where only that meets the budget.
 
 Only the templates backend has kernel choices (the tvm road's schedules do not change the constants).
 """
@@ -144,8 +144,10 @@ def _choose(graph, target, backend, optimize, budget, speed, records) -> Mix:
         if mix.fits:
             return mix
         smallest = _mix(graph, target, backend, optimize, budget, speed, ops, layers, [_smallest(c) for c in layers])
-        smallest.notes.append("the budget leaves no slack: every layer on its smallest kernel")
-        return smallest
+        if smallest.fits:
+            smallest.notes.append("the budget leaves no slack: every layer on its smallest kernel")
+            return smallest
+        return mix
     first = _mix(graph, target, backend, optimize, budget, speed, ops, layers, start)
     if first.fits or not layers:
         return first

@@ -149,9 +149,11 @@ def test_cli_fits_by_default_and_names_the_layers_on_smaller_kernels(pointwise, 
 @pytest.mark.qemu
 def test_cli_budget_no_mix_meets_names_the_options(pointwise, tmp_path):
     path, graph, speed, size = pointwise
-    # a budget of one byte: no mix fits, so size falls back to every layer's smallest kernel
-    smallest = choose(graph, load_target("cortex-m4"), "templates", "size", 1)
-    assert smallest.footprint.flash <= size.footprint.flash and smallest.notes
+    # the smallest library: every layer on its smallest kernel, which --optimize size takes where only it fits
+    target = load_target("cortex-m4")
+    smallest = choose(graph, target, "templates", "size", size.footprint.flash - 1)
+    assert smallest.fits and smallest.footprint.flash < size.footprint.flash and smallest.notes
+    assert not choose(graph, target, "templates", "size", smallest.footprint.flash - 1).fits
     out = _cli("generate", path, "-t", "cortex-m4", "-o", tmp_path / "lib", "--flash", smallest.footprint.flash - 1000)
     assert out.exit_code == 1 and "Traceback" not in out.output
     from dwscodegen.footprint import fit_options
