@@ -88,7 +88,7 @@ def markdown(rows: list[dict]) -> str:
         for r in rows:
             if (r["model"], r["target"]) == (model, target):
                 # balanced when no mix fits: the smallest mix, which `generate` refuses (naming --flash)
-                note = " (no mix fits: generate refuses)" if r["config"].startswith("balanced") and not r["fits"] else ""
+                note = " (no mix fits: generate refuses)" if "(default)" in r["config"] and not r["fits"] else ""
                 lines.append(f"| {r['config']}{note} | {r['flash']:,} | {'yes' if r['fits'] else 'no'} | "
                              f"{r['instructions']:,} | {r['conv_instructions']:,} | "
                              f"{r['int8_weight_layers']} of {r['conv_layers']} | {r['moved_layers']} | "
