@@ -25,6 +25,7 @@ class Selection:
     not_applicable: list[Op] = field(default_factory=list)      # best variant does not fit this layer's constants
     missing: list[Op] = field(default_factory=list)             # tunable, no measurement in the database
     ignored: Counter = field(default_factory=Counter)           # reason -> records left out
+    records: list[dict] = field(default_factory=list)           # the records that apply (flash_budget's costs)
     used_records: int = 0
 
     def summary(self, backend: str, target: str) -> str:
@@ -87,6 +88,7 @@ def select_schedules(graph: Graph, db: TuningDB, target: str, backend: str) -> S
         raise DwsError(f"tuning database {db.path} has no {backend}-backend records for {graph.name} on {target} "
                        f"({found}); {hint}")
     sel.used_records = len(applicable)
+    sel.records = applicable
     mine = TuningDB(db.path, applicable)
     tgt = load_target(target)
     choices = None

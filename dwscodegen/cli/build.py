@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..errors import DwsError
 from ..targets import load_target
-from .common import backend_opt, model_arg, target_opt, tuned_schedules, user_errors
+from .common import backend_opt, model_arg, target_opt, user_errors
+from .fit import choose_kernels, fit_error, optimize_opt
 
 
 @click.command()
@@ -22,16 +22,17 @@ from .common import backend_opt, model_arg, target_opt, tuned_schedules, user_er
               help="Tuning database from `tune`: use the best recorded schedule per layer.")
 @click.option("--flash", metavar="SIZE", help="Flash budget (e.g. 512K); default: the target file's part.")
 @click.option("--ram", metavar="SIZE", help="RAM budget (e.g. 128K); default: the target file's part.")
+@optimize_opt
 @user_errors
 def generate(model: Path, target: str, outdir: Path, backend: str, db_path: Path | None, flash: str | None,
-             ram: str | None):
+             ram: str | None, optimize: str):
     """Generate a C library (<name>.h, <name>.c) for MODEL on TARGET.
 
-    The library is compiled once for TARGET to measure its flash and RAM; a library that does not fit
-    the target's part (or --flash/--ram) is an error and nothing is written.
+    The library is compiled for TARGET to measure its flash and RAM; a library that does not fit the target's
+    part (or --flash/--ram) is an error and nothing is written. With --optimize balanced (the default) layers
+    take smaller (int8-weight) kernels where the fastest ones would not fit the flash budget.
     """
-    from ..backends import generate_library
-    from ..footprint import check_fit, fit_verdict, measure, parse_size
+    from ..footprint import check_fit, parse_size
     from ..importers import load_model
     from ..output import check_output_dir, write_output_dir
     from .progress import Stages
@@ -42,15 +43,14 @@ def generate(model: Path, target: str, outdir: Path, backend: str, db_path: Path
     with Stages() as progress:
         progress(f"reading {model.name}")
         graph = load_model(model)
-        schedules = tuned_schedules(graph, db_path, tgt, backend)
-        progress(f"generating C ({backend} backend, {len(graph.ops)} layers)")
-        lib = generate_library(graph, tgt, backend, schedules)
-        progress(f"compiling for {tgt.name} to measure flash and RAM")
-        fp = measure(lib, tgt)
+        progress(f"generating C ({backend} backend, {len(graph.ops)} layers) and measuring it on {tgt.name}")
+        mix = choose_kernels(graph, db_path, tgt, backend, optimize, budgets[0])
+        lib, fp = mix.lib, mix.footprint
         progress(None)
     if check_fit(fp, tgt, *budgets):
-        raise DwsError(f"{graph.name}: {fit_verdict(fp, tgt, *budgets)}; nothing written")
+        raise fit_error(graph, mix, tgt, backend, budgets[1], mix.records)
     manifest = dict(graph=graph.name, model=model.name, target=tgt.name, backend=backend, version=__version__,
+                    optimize=optimize,
                     arena_bytes=lib.arena_bytes, footprint=fp.as_dict(), files=sorted(lib.files))
     write_output_dir(outdir, lib.files, manifest)
     click.echo(f"wrote {outdir}/: {', '.join(sorted(lib.files))} ({len(graph.ops)} layers)")
@@ -67,13 +67,15 @@ def generate(model: Path, target: str, outdir: Path, backend: str, db_path: Path
               "(memory_plan: each tensor's offset, size, lifetime, in-place overlap) as JSON.")
 @click.option("--memory-plot", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.png",
               help="Draw the arena plan: each tensor a box over (op index, arena offset), the peak marked.")
+@optimize_opt
 @user_errors
 def inspect(model: Path, target: str, backend: str, flash: str | None, ram: str | None, as_json: bool,
-            memory_plot: Path | None):
+            memory_plot: Path | None, optimize: str):
     """Print MODEL's layers (op, shapes, MACs, parameters, arena offsets), the totals, the flash and RAM of
-    its library on TARGET, and whether that fits the target's part (and with which --flash/--ram it would)."""
-    from ..backends import generate_library
-    from ..footprint import check_fit, fit_options, fit_verdict, measure, parse_size
+    its library on TARGET (the kernels `generate --optimize` picks), and whether that fits the target's part
+    (and with which --optimize or --flash/--ram it would)."""
+    from ..flash_budget import choose
+    from ..footprint import check_fit, fit_options, fit_verdict, parse_size
     from ..graph_stats import layer_rows
     from ..importers import load_model
     from ..memory_timeline import plot, timeline
@@ -81,9 +83,9 @@ def inspect(model: Path, target: str, backend: str, flash: str | None, ram: str 
     tgt = load_target(target)
     budgets = (parse_size(flash) if flash else None, parse_size(ram) if ram else None)
     graph = load_model(model)
-    lib = generate_library(graph, tgt, backend)
+    mix = choose(graph, tgt, backend, optimize, budgets[0])
+    lib, fp = mix.lib, mix.footprint
     rows = layer_rows(graph, lib.plan)
-    fp = measure(lib, tgt)
     macs, params = sum(r.macs for r in rows), sum(r.params for r in rows)
     if memory_plot is not None:
         plot(graph, lib.plan, memory_plot)
@@ -105,4 +107,7 @@ def inspect(model: Path, target: str, backend: str, flash: str | None, ram: str 
         click.echo(f"{r.index:>3} {r.name[:22]:<22} {r.op:<16} {r.input_shape:<16} {r.output_shape:<16} "
                    f"{r.macs:>11,} {r.params:>8,} {r.arena:>13}")
     click.echo(f"total: {macs:,} MACs, {params:,} parameters; {tgt.name}: {fp.summary()}; arena {lib.arena_bytes:,} B")
-    click.echo(f"  {fit_verdict(fp, tgt, *budgets)}")
+    verdict = fit_verdict(fp, tgt, *budgets)
+    if check_fit(fp, tgt, *budgets):
+        verdict = str(fit_error(graph, mix, tgt, backend, budgets[1], tail="")).split(": ", 1)[1]
+    click.echo(f"  {verdict}")

@@ -11,6 +11,7 @@ from click.core import ParameterSource
 from ..targets import load_target
 from .common import (backend_opt, check_writable_file, model_arg, target_opt, tuned_schedules, user_errors,
                      write_file)
+from .fit import choose_kernels, optimize_opt
 
 db_opt = click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                       help="Tuning database from `tune`: use the best recorded schedule per layer.")
@@ -41,9 +42,11 @@ input_help = ("Your own inputs: a .npy (one-input models) or .npz (one array per
 @click.option("--flash", metavar="SIZE", help="Flash of the part the fit is checked against (e.g. 4M); default: "
                                               "the target file's part. QEMU runs on the board's memory either way.")
 @click.option("--ram", metavar="SIZE", help="RAM of the part the fit is checked against; default: the target file's.")
+@optimize_opt
 @user_errors
 def verify(model: Path, target: str, backend: str, runs: int, seed: int, input_path: Path | None, timeout: float,
-           db_path: Path | None, oracle: str, json_path: Path | None, flash: str | None, ram: str | None):
+           db_path: Path | None, oracle: str, json_path: Path | None, flash: str | None, ram: str | None,
+           optimize: str):
     """Build MODEL's library for TARGET, run it and compare every output with the oracle.
 
     The default oracle (--oracle auto) is the model's own framework: for a .tflite model the TFLite
@@ -53,6 +56,7 @@ def verify(model: Path, target: str, backend: str, runs: int, seed: int, input_p
     scores) the report adds top-1 agreement. Exits 0 only if every output matches.
     """
     from ..errors import DwsError
+    from ..flash_budget import has_choice
     from ..footprint import parse_size
     from ..importers import load_model
     from ..verify import ORACLE_LABELS, choose_oracle, verify_graph
@@ -73,10 +77,15 @@ def verify(model: Path, target: str, backend: str, runs: int, seed: int, input_p
         source = f"{len(user.sets)} input(s) from {input_path}" if user else f"{runs} seeded input(s), seed {seed}"
         click.echo(f"{graph.name}: {len(graph.ops)} layers, {'/'.join(sorted(graph.activation_dtypes()))}, on "
                    f"{tgt.name} ({backend} backend), {source}; oracle: {ORACLE_LABELS[oracle]}")
-        schedules = tuned_schedules(graph, db_path, tgt, backend)
+        budget = parse_size(flash) if flash else None
+        if has_choice(tgt, optimize, budget):
+            progress(f"choosing kernels (--optimize {optimize})")
+            schedules = choose_kernels(graph, db_path, tgt, backend, optimize, budget).schedules
+        else:
+            schedules = tuned_schedules(graph, db_path, tgt, backend)
         report = verify_graph(graph, tgt, backend, runs=runs, seed=seed, timeout=timeout, oracle=oracle,
                               schedules=schedules, progress=progress, input_sets=user.sets if user else None,
-                              flash=parse_size(flash) if flash else None, ram=parse_size(ram) if ram else None)
+                              flash=budget, ram=parse_size(ram) if ram else None)
     click.echo(f"  {tgt.name}: {report.footprint.summary()}")
     for note in report.oracle_notes:
         click.echo(f"  NOTE on the oracle: {note}")

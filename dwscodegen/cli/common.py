@@ -53,6 +53,12 @@ backend_opt = backend_option()
 def tuned_schedules(graph, db_path: Path | None, target, backend: str) -> dict | None:
     """Best recorded schedules for this graph's layers, or None without a database; says which records
     it left out and why (tuning_select), and refuses a database of which nothing applies."""
+    selection = tuned_selection(graph, db_path, target, backend)
+    return None if selection is None else selection.schedules
+
+
+def tuned_selection(graph, db_path: Path | None, target, backend: str):
+    """tuned_schedules' tuning_select.Selection (its records too), or None without a database."""
     if db_path is None:
         return None
     from ..tuning_db import TuningDB
@@ -62,7 +68,7 @@ def tuned_schedules(graph, db_path: Path | None, target, backend: str) -> dict |
     ignored = selection.ignored_summary()
     if ignored:
         click.echo(f"  warning: {db_path}: {ignored}", err=True)
-    return selection.schedules
+    return selection
 
 
 def check_writable_file(path: Path, option: str) -> None:

@@ -7,6 +7,7 @@ import click
 
 from ..targets import load_target
 from .common import backend_option, check_writable_file, model_arg, target_opt, user_errors
+from .fit import optimize_opt
 
 
 @click.command()
@@ -23,14 +24,18 @@ from .common import backend_option, check_writable_file, model_arg, target_opt, 
 @click.option("--scheduler", metavar="ADDRESS", help="Send measurements to a dask.distributed scheduler.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Tuning curves PNG; default: next to the database.")
+@click.option("--flash", metavar="SIZE", help="Flash budget of the kernel mix reported at the end (e.g. 460K); "
+                                              "default: the target file's part.")
+@optimize_opt
 @user_errors
 def tune(model: Path, target: str, backend: str, trials: int, db_path: Path | None, jobs: int,
-         scheduler: str | None, plot_path: Path | None):
+         scheduler: str | None, plot_path: Path | None, flash: str | None, optimize: str):
     """Search schedules per distinct layer of MODEL on TARGET; record every measurement in a database.
 
     Each candidate is built, checked bit-exactly against the reference (a wrong one is rejected and
     logged), and measured: executed instructions under QEMU on Cortex-M, median time on native targets.
-    Use the result with `generate --db` / `verify --db`.
+    Use the result with `generate --db` / `verify --db`. Each record also holds the candidate's flash, so
+    the end of the run reports the kernel mix --optimize picks under the flash budget, from the database.
     """
     from ..importers import load_model
     from ..tuning import graph_hash, pending_jobs
@@ -70,3 +75,20 @@ def tune(model: Path, target: str, backend: str, trials: int, db_path: Path | No
     plot_path = plot_path or db_path.with_suffix(".png")
     plot_curves(graph, ours, tgt.name, backend, plot_path)
     click.echo(f"tuning curves: {plot_path}")
+    _report_mix(graph, tgt, backend, optimize, flash, db)
+
+
+def _report_mix(graph, tgt, backend: str, optimize: str, flash: str | None, db) -> None:
+    """The kernel mix `generate --db --optimize` would build under the budget, its instructions and flash."""
+    from ..flash_budget import choose, smaller_layers
+    from ..footprint import parse_size
+    from ..tuning_select import select_schedules
+    selection = select_schedules(graph, db, tgt.name, backend)
+    mix = choose(graph, tgt, backend, optimize, parse_size(flash) if flash else None, selection.schedules,
+                 selection.records)
+    budget = f"{mix.budget:,} B" if mix.budget else "no budget"
+    instructions = mix.instructions()
+    cost = f", {instructions:,.0f} instructions in its tuned layers" if instructions else ""
+    verdict = "fits" if mix.fits else "does NOT fit"
+    click.echo(f"--optimize {optimize}, flash budget {budget}: flash {mix.footprint.flash:,} B ({verdict}){cost}; "
+               f"{len(smaller_layers(graph, tgt, mix))} layer(s) on smaller kernels than their fastest")

@@ -38,6 +38,18 @@ def kernel_used(graph: Graph, op: Op, target: Target, kernel: str | None = None)
     return simd.variant_name(chosen) if chosen else simd.PORTABLE
 
 
+def kernel_constants(graph: Graph, op: Op, target: Target, kernel: str | None = None) -> int:
+    """Bytes of the constant tables `op`'s kernel has on `target` for the tuning choice `kernel` (None: the
+    default), without rendering it (the flash budget's estimate, flash_budget.py)."""
+    ctx = _context(graph, op, title="")
+    chosen = simd.select(graph, op, target, ctx, kernel)
+    return _const_bytes(chosen[1] if chosen else ctx)
+
+
+def _const_bytes(ctx: dict) -> int:
+    return sum(np.asarray(ctx[k]).nbytes for k in ctx.get("constant_keys", CONSTANT_KEYS) if ctx.get(k) is not None)
+
+
 def _context(graph: Graph, op: Op, title: str) -> dict:
     ctx = KERNELS[op.type][1](graph, op)
     ctx.update(fn=kernel_name(op), title=title)
@@ -68,8 +80,7 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | 
             template, ctx = variant
         stem = template.removeprefix("kernels/").removesuffix(".c.j2")   # the banner names the variant
         ctx["title"] = comment_safe(f"{op.where()}, kernel {stem}" + (" (portable)" if variant is None else ""))
-        const_bytes = sum(np.asarray(ctx[k]).nbytes for k in ctx.get("constant_keys", CONSTANT_KEYS)
-                          if ctx.get(k) is not None)
+        const_bytes = _const_bytes(ctx)
         images = graph.tensor(op.inputs[0]).shape[0] if op.type in PER_IMAGE else 1
         kernels.append(Kernel(op_index=op.index, fn=ctx["fn"], source=render(template, k=ctx),
                               const_bytes=const_bytes, images=images, overlap=overlap_lags(graph, op, stem)))

@@ -14,6 +14,9 @@ the library calls it once per image of a batch (ops.PER_IMAGE).
   depthwise_conv2d_s8_dsp_padded_4c (any depthwise layer: 4 channels per step on a padded copy of each tile's
   input window, tiles.py), depthwise_conv2d_s8_dsp_pairs_1c (any kernel whose rows have at most 64 taps: one
   channel at a time, taps in pairs along a padded plane, planar.py; the default for 1xK and Kx1).
+  With int8 weights in flash (half the constants; dsp_w8.py, never the default: `--optimize`, flash_budget.py,
+  picks them where the int16 weights would not fit): pointwise_conv2d_s8_dsp_w8_{4x2,1x2},
+  conv2d_s8_dsp_im2col_w8_{2x2,1x2}, depthwise_conv2d_s8_dsp_w8_4c.
 - MVE (feature `mve`: Cortex-M55), mve.py, arm_mve.h (VMLADAVA, VMULLB/T, VQRDMULH, VRSHL):
   pointwise_conv2d_s8_mve_2x4, conv2d_s8_mve_im2col_{2x4,1x4}, depthwise_conv2d_s8_mve_8c,
   depthwise_conv2d_s8_mve_padded_8c (any depthwise layer, tiles.py).
@@ -43,12 +46,12 @@ import os
 
 from ....ir import Graph, Op
 from ....targets import Target
-from . import dsp, mve, tiled
+from . import dsp_w8, mve, tiled
 from .avx import AVX2, AVX512
 from .common import conv_info
 
 # target feature -> the module of its variants, most capable first
-ISAS = (("mve", mve), ("dsp", dsp), ("avx512vnni", AVX512), ("avx2", AVX2), ("thumb2", tiled))
+ISAS = (("mve", mve), ("dsp", dsp_w8), ("avx512vnni", AVX512), ("avx2", AVX2), ("thumb2", tiled))
 
 
 def _isa(target: Target):

@@ -1,0 +1,112 @@
+"""DSP variants that keep the weights int8 in flash (half the constants of dsp.py's pre-widened int16 weights):
+`pointwise_conv2d_s8_dsp_w8_{4x2,1x2}`, `conv2d_s8_dsp_im2col_w8_{2x2,1x2}`, `depthwise_conv2d_s8_dsp_w8_4c`.
+
+The weights stay in their natural byte order (a GEMM row padded with zeros to a multiple of 4); the kernels
+load four bytes and make the two int16 pairs at run time with SXTB16 (bytes 0, 2) and SXTB16 ROR #8 (bytes 1,
+3), which is exactly the lane order dsp.py gives the widened input, so the SMLAD / SMLABB / SMLATT pairs line up
+as CMSIS-NN's do. An int8 weight cannot carry the requantization's power of two as dsp.py's pre-scaled int16
+ones do, so the accumulator (bias with the input offset folded in, unscaled) is multiplied by it per channel
+just before the requantization: `scale` in each channel's record (a compile-time constant where every channel
+has the same one). The plan is the same exact one (plan_layer with no weight limit: its bound checks the
+scaled accumulator), so these kernels compute what dsp.py's do, bit for bit.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import dsp
+from .common import STACK_BUDGET, ConvInfo, DepthwiseRegions, RequantPlan, depthwise_regions, plan_layer
+
+W8_VARIANTS = ("pointwise_conv2d_s8_dsp_w8_4x2", "pointwise_conv2d_s8_dsp_w8_1x2", "conv2d_s8_dsp_im2col_w8_2x2",
+               "conv2d_s8_dsp_im2col_w8_1x2", "depthwise_conv2d_s8_dsp_w8_4c")
+VARIANTS = dsp.VARIANTS + W8_VARIANTS
+
+
+def _scale_context(plan: RequantPlan) -> dict:
+    """SCALE: the one power of two of every channel (a constant in the C), or None (a word per record)."""
+    uniform = bool(np.all(plan.scale == plan.scale[0]))
+    return dict(SCALE=int(plan.scale[0]) if uniform else None)
+
+
+def int8_rows(rows: np.ndarray) -> np.ndarray:
+    """[N][K] int8 weights -> [N][K4] (zero padded to whole words of four bytes)."""
+    n, k = rows.shape
+    out = np.zeros((n, -(-k // 4) * 4), np.int8)
+    out[:, :k] = rows
+    return out
+
+
+def _gemm(info: ConvInfo, ctx: dict, plan: RequantPlan, rows: np.ndarray) -> dict:
+    """Per output channel: `params` [bias, requantization words (RQW), scale] and `weights` [K4] int8."""
+    k = rows.shape[1]
+    folded = info.bias + info.in_offset * rows.sum(axis=1)
+    params = np.concatenate([folded[:, None], dsp.requant_records(info, plan), plan.scale[:, None]], axis=1)
+    k4 = -(-k // 4) * 4
+    out = dict(fn=ctx["fn"], title=ctx["title"], activation=ctx["activation"],
+               H=info.H, W=info.W, C=info.C, OH=info.OH, OW=info.OW, OC=info.OC, KH=info.KH, KW=info.KW,
+               SH=info.SH, SW=info.SW, DH=info.DH, DW=info.DW, PT=info.PT, PL=info.PL,
+               K=k, K4=k4, NW=k4 // 2, NPIX=info.OH * info.OW, RS=params.shape[1],
+               input_zero_point=-info.in_offset, params=params.astype(np.int32), weights=int8_rows(rows))
+    out.update(dsp.requant_context(info, plan), **_scale_context(plan))
+    out["constant_keys"] = ("params", "weights")
+    return out
+
+
+def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> dict | None:
+    """dsp.py's region kernel with int8 weights: per group of 4 channels, `params` [4 requantization records,
+    4 scales] and `weights` [tap][4 channels] int8 (one word per tap: SXTB16 gives lanes (c, c+2), its ROR #8
+    form (c+1, c+3), as from the input word)."""
+    planned = depthwise_regions(info)
+    if planned is None:
+        return None
+    c4 = -(-info.C // 4) * 4
+    taps = info.KH * info.KW
+    order = np.arange(c4)
+    live = np.where(order < info.C, order, -1)
+    records = dsp.requant_records(info, plan, live).reshape(c4 // 4, -1)
+    scales = np.where(live >= 0, plan.scale[np.maximum(live, 0)], 0).reshape(c4 // 4, 4)
+    w = np.zeros((taps, c4), np.int8)
+    w[:, :info.C] = info.weights.reshape(taps, info.OC)
+    biases = np.zeros((len(planned.windows), c4), np.int64)
+    for i, window in enumerate(planned.windows):
+        biases[i, :info.C] = DepthwiseRegions.folded_bias(info, window)
+    out = dict(fn=ctx["fn"], title=ctx["title"], activation=ctx["activation"],
+               H=info.H, W=info.W, C=info.C, C4=c4, OH=info.OH, OW=info.OW, OC=info.OC, KH=info.KH, KW=info.KW,
+               SH=info.SH, SW=info.SW, DH=info.DH, DW=info.DW, PT=info.PT, PL=info.PL, TAPS=taps,
+               params=np.concatenate([records, scales], axis=1).astype(np.int32),
+               weights=w.reshape(taps, c4 // 4, 4).transpose(1, 0, 2).reshape(c4 // 4, 4 * taps),
+               bias=biases.astype(np.int32), regions=planned.regions)
+    out.update(dsp.requant_context(info, plan), **_scale_context(plan))
+    out["PS"] = out["params"].shape[1]
+    out["constant_keys"] = ("params", "weights", "bias")
+    return out
+
+
+def select_w8(info: ConvInfo, ctx: dict, kernel: str) -> tuple[str, dict] | None:
+    """Exactly `kernel` (a name from W8_VARIANTS) when it applies to the layer."""
+    planned = plan_layer(info, prescale_doubling=True, weight_limit=None)
+    if planned is None:
+        return None
+    info, plan = planned
+    if info.depthwise:
+        chosen = _depthwise(info, ctx, plan) if kernel == "depthwise_conv2d_s8_dsp_w8_4c" else None
+        return None if chosen is None else (f"kernels/{kernel}.c.j2", chosen)
+    rows = info.weights.reshape(info.OC, -1)
+    patch = 2 * (-(-rows.shape[1] // 4) * 4)         # bytes of one widened patch
+    if info.pointwise:
+        tiles = {"pointwise_conv2d_s8_dsp_w8_4x2": 4, "pointwise_conv2d_s8_dsp_w8_1x2": 1}
+        extra = 0
+    else:
+        tiles = {"conv2d_s8_dsp_im2col_w8_2x2": 2, "conv2d_s8_dsp_im2col_w8_1x2": 1}
+        extra = rows.shape[1]                        # the int8 patch the widened one is built from
+    pixels = tiles.get(kernel)
+    if pixels is None or pixels * patch + extra > STACK_BUDGET:
+        return None
+    return f"kernels/{kernel}.c.j2", _gemm(info, ctx, plan, rows)
+
+
+def select(info: ConvInfo, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
+    """dsp.select (the int16-weight variants, the default), or exactly one of W8_VARIANTS."""
+    if kernel in W8_VARIANTS:
+        return select_w8(info, ctx, kernel)
+    return dsp.select(info, ctx, kernel)
