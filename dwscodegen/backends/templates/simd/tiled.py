@@ -28,10 +28,11 @@ VARIANTS = tuple(GEMM_TILES) + (DEPTHWISE,)
 
 def requant_records(info: ConvInfo, plan: RequantPlan, channels: int) -> np.ndarray:
     """Per-channel requantization words, zero-padded to `channels`: round (m, rc, e, ls), noround (m, rc, ls),
-    generic (m, shift); ls = left + 1, the doubling and left shift applied to the accumulator."""
+    generic (m, shift), onnx (the float32 scale's bits); ls = left + 1, the doubling and left shift applied to the
+    accumulator."""
     ls = plan.lshift + 1
     cols = {"round": [plan.multiplier, plan.rc, plan.rshift, ls], "noround": [plan.multiplier, plan.rc, ls],
-            "generic": [plan.multiplier, info.shift]}[plan.mode]
+            "generic": [plan.multiplier, info.shift], "onnx": [plan.multiplier]}[plan.mode]
     table = np.zeros((channels, len(cols)), np.int64)
     table[:info.OC] = np.stack(cols, axis=1)
     return table
