@@ -3,11 +3,11 @@ matrix's graphs with that requantization, and adversarial ones whose quantizatio
 
 styles:
   plain   the case's graph as calibrated by tests/support/layers.conv_graph
-  ties    power-of-two scales with x_scale * w_scale / y_scale = 1/8 exactly: one accumulator in eight lands on
-          a half, where round half to even (onnxruntime) and half away from zero part
-  big     |acc| > 2^24, where int32 -> float32 itself rounds: biases of (k + 1/2) * 2^20 per channel, scale 2^-20
-          exactly and one +-1 weight per channel, so the rounded accumulator often lands exactly on the half
-          (a conversion that truncates, or an exact one, then rounds the other way)
+  ties    power-of-two scales with x_scale * w_scale / y_scale = 1/16 exactly and small weights and biases: one
+          accumulator in sixteen lands on a half, where round half to even (onnxruntime) and half away part
+  big     |acc| > 2^28, where int32 -> float32 itself rounds (to multiples of 32 or 64): biases of (k + 1/2) * 2^23
+          per channel, scale 2^-23 exactly and one +-1 weight per channel, so the rounded accumulator often lands
+          exactly on the half (a conversion that truncates, or an exact one, then rounds the other way)
   extreme dead channels (all-zero weights, weight scale 1e-9, bias +-2^30), a channel with a huge scale (every
           output saturates) and one with a tiny one (every output is the zero point)
 """
@@ -51,17 +51,19 @@ def onnx_requant_graph(case: ConvCase, style: str = "plain", seed: int = 0) -> G
     has_bias = len(op.inputs) > 2
     bias = graph.tensor(op.inputs[2]) if has_bias else None
     if style == "ties":
-        w.data = rng.integers(-3, 4, w.shape).astype(np.int8)
-        _set_scales(graph, 2.0 ** -4, 2.0 ** -6, 2.0 ** -7)
+        w.data = rng.integers(-1, 2, w.shape).astype(np.int8)
+        _set_scales(graph, 2.0 ** -4, 2.0 ** -6, 2.0 ** -6)
+        if bias is not None:
+            bias.data = rng.integers(-64, 64, oc).astype(np.int32)
     elif style == "big":
         data = np.zeros(w.shape, np.int8)
         per_channel = np.moveaxis(data, axis, 0).reshape(oc, -1)         # a view: one tap per channel
         per_channel[np.arange(oc), rng.integers(0, per_channel.shape[1], oc)] = rng.choice([-1, 1], oc)
         w.data = data
-        _set_scales(graph, 2.0 ** -10, 2.0 ** -10, 1.0)
+        _set_scales(graph, 2.0 ** -12, 2.0 ** -15, 2.0 ** -4)
         if bias is not None:
-            half_steps = rng.integers(-60, 60, oc) * 2 + 1                # (k + 1/2) * 2^20, k in [-60, 60)
-            bias.data = (half_steps * (1 << 19)).astype(np.int32)
+            half_steps = rng.integers(-60, 60, oc) * 2 + 1                # (k + 1/2) * 2^23, k in [-60, 60)
+            bias.data = (half_steps * (1 << 22)).astype(np.int32)
     elif style == "extreme":
         data = np.moveaxis(w.data.copy(), axis, 0)
         dead = np.arange(oc) % 3 == 1
