@@ -73,7 +73,7 @@ def onnx_requant_graph(case: ConvCase, style: str = "plain", seed: int = 0) -> G
         ws[dead] = 1e-9
         ws[0] = 1e3                     # every output saturates
         if oc > 2:
-            ws[2] = 1e-30               # every output is the zero point
+            ws[2] = 1e-40               # a subnormal scale: every output is the zero point
         w.quant = Quant(ws, np.zeros(oc, np.int32), axis)
         if bias is not None:
             bias.data = np.where(dead, rng.choice([-1, 1], oc) * (1 << 30), bias.data).astype(np.int32)
