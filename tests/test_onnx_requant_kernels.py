@@ -13,6 +13,7 @@ Quick subset by default; the whole matrix x styles x targets with -m slow.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,15 @@ def test_qdq_model_end_to_end(target_name):
     assert portable == [op.name for op in convs if _x86_wide_depthwise(graph, op, target)], portable
     assert_verified(verify_graph(graph, target, runs=2, seed=3))                  # onnxruntime, within 1 LSB
     assert_verified(verify_graph(graph, target, runs=2, seed=3, oracle="numpy"))  # bit-exact
+
+
+def _without_fpu(target):
+    """The DSP core built without its FPU (a Cortex-M33 configured so): the DSP variants' software epilogue."""
+    flags = tuple("-mfloat-abi=soft" if f.startswith("-mfloat-abi") else f for f in target.cflags
+                  if not f.startswith("-mfpu"))
+    return dataclasses.replace(target, name=target.name + "-nofpu", cflags=flags, features=target.features - {"fpu"})
+
+
+@pytest.mark.parametrize("index,style", [(1, "ties"), (10, "big"), (9, "extreme")])
+def test_dsp_variant_without_fpu(index, style):
+    check_onnx_layer(_without_fpu(target_or_skip("cortex-m33")), index, style)
