@@ -81,7 +81,7 @@ def test_onnx_requant_layer_m7_m33(target_name, index, style):
 
 
 def test_most_matrix_layers_have_a_variant():
-    """The matrix is not vacuous: with requant "onnx" nearly every layer leaves the portable kernel on M4 and M55
+    """The matrix is not vacuous: with requant "onnx" nearly every layer leaves the portable kernel on M4, M55 and x86
     (generation only)."""
     from dwscodegen.targets import load_target
     for name in ("cortex-m4", "cortex-m55", "x86_64-v4"):
