@@ -29,11 +29,15 @@ VARIANTS = tuple(GEMM_TILES) + (DEPTHWISE,)
 
 
 def significand_exponent(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """float32 bit patterns of non-negative scales -> (m, e) with scale = m * 2^-e exactly, m < 2^24 (the
-    significand with its implicit bit; a subnormal's without)."""
+    """float32 bit patterns of non-negative scales -> (m, e) with scale = m * 2^-e exactly and m in [2^23, 2^24)
+    (a subnormal's significand normalized; (0, 0) for a zero scale)."""
     bits = np.asarray(bits, np.int64)
-    field, fraction = (bits >> 23) & 0xFF, bits & 0x7FFFFF
-    return np.where(field > 0, fraction | (1 << 23), fraction), np.where(field > 0, 150 - field, 149)
+    field, m = (bits >> 23) & 0xFF, bits & 0x7FFFFF
+    m, e = np.where(field > 0, m | (1 << 23), m), np.where(field > 0, 150 - field, 149)
+    for _ in range(23):                                   # subnormals: shift the significand up to 24 bits
+        low = (m > 0) & (m < (1 << 23))
+        m, e = np.where(low, m << 1, m), np.where(low, e + 1, e)
+    return m, np.where(m > 0, e, 0)
 
 
 def requant_records(info: ConvInfo, plan: RequantPlan, channels: int) -> np.ndarray:
