@@ -63,14 +63,15 @@ def oracle_for(path: Path) -> tuple[str, str]:
 
 class Ours:
     """The library generated for `target`, verified against `oracle` (verify_graph), then built as a shared
-    object without the layer hook and called through ctypes with preallocated buffers."""
+    object without the layer hook and called through ctypes with preallocated buffers. schedules: op index ->
+    schedule (as verify_graph), e.g. {"kernel": "portable"} to time a layer's portable kernel."""
 
     def __init__(self, graph: Graph, target, inputs: dict, workdir: Path, backend: str = "templates",
-                 oracle: str = "auto"):
+                 oracle: str = "auto", schedules: dict[int, dict] | None = None):
         checked, what = graph, ""
         try:
             report = verify_graph(graph, target, backend=backend, runs=2, seed=3, footprint=False,
-                                  build_dir=workdir / "verify", oracle=oracle)
+                                  build_dir=workdir / "verify", oracle=oracle, schedules=schedules)
         except DwsError as exc:
             raise NotAvailable(one_line(str(exc))) from None
         except ValueError as exc:
@@ -86,7 +87,7 @@ class Ours:
         self.check = f"{'ok' if report.ok else 'MISMATCH'} vs {report.oracle}{what} (max abs err {errors:.3g})"
         if not report.ok:
             raise NotAvailable(f"wrong result: {self.check}")
-        lib = generate_library(graph, target, backend)
+        lib = generate_library(graph, target, backend, schedules)
         workdir.mkdir(parents=True, exist_ok=True)
         for name, text in lib.files.items():
             (workdir / name).write_text(text)

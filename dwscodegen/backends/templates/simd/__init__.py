@@ -4,8 +4,9 @@
 the portable kernel. Variants compute exactly what the portable kernel computes (TFLite int8 semantics,
 bit for bit); each variant module checks at generation time that its shortcuts are exact for the layer's
 constant weights and quantization (shapes, strides, padding, accumulator bounds), and declines otherwise.
-Only int8 Conv2D / DepthwiseConv2D with TFLite requantization have variants (ONNX-requantized, hybrid and
-float layers keep the portable kernels). Like the portable kernels of these ops, a variant computes one image;
+Only int8 Conv2D / DepthwiseConv2D have variants, with TFLite's requantization or onnxruntime's (requant
+"onnx": the same MACs, a float32 epilogue, templates/kernels/_onnx_requant.j2); hybrid and float layers keep the
+portable kernels. Like the portable kernels of these ops, a variant computes one image;
 the library calls it once per image of a batch (ops.PER_IMAGE).
 
 - DSP (feature `dsp`: Cortex-M4/M7/M33), dsp.py, arm_acle.h (SXTB16, SMLAD, SMLABB/SMLATT, SSAT):
@@ -77,7 +78,7 @@ def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None =
         return isa.select_op(graph, op, ctx, kernel)
     if op.type not in ("Conv2D", "DepthwiseConv2D"):
         return None
-    info = conv_info(graph, op)
+    info = conv_info(graph, op, onnx=True)     # every Arm variant has the "onnx" requantization
     if info is None:
         return None
     return None if isa is None else isa.select(info, ctx, kernel)

@@ -13,6 +13,8 @@ Requantization (per vector, in <fn>_requantize): A = acc << (left + 1); hi32(A *
 SaturatingRoundingDoublingHighMul(acc << left, m) (common.py); + rc + s, then >> e, with rc = 2^(e-1) +
 zp * 2^e and s = A >> 31 (masked off where e = 0), is RoundingDivideByPOT plus the output zero point. Exact
 when |A| and |hi + rc + s| stay inside int32, which requant() proves from the accumulator bound.
+ONNX-requantized layers (requant "onnx") take the same MACs and onnxruntime's float32 epilogue instead
+(mode "onnx": the scales' bits, templates/kernels/_onnx_requant.j2); their weights are never pre-scaled.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import numpy as np
 
 from ....ir import Graph, Op
 from .avx_common import GEMM_TILES, Level, ceil_to, gemm_choice, template, wanted
-from .common import INT32_MAX, ConvInfo, DepthwiseRegions, conv_info, depthwise_regions, fold_constants
+from .common import INT32_MAX, ConvInfo, DepthwiseRegions, conv_info, depthwise_regions, fold_constants, onnx_plan
 
 INT32_MIN = -(1 << 31)
 
@@ -32,7 +34,7 @@ INT16_MAX = 32767
 
 @dataclass(frozen=True)
 class Requant:
-    mode: str                          # round (every e >= 1) | noround (every e == 0) | mixed
+    mode: str                          # round (every e >= 1) | noround (every e == 0) | mixed | onnx
     names: tuple[str, ...]             # the per-channel vectors the kernel reads, in storage order
     vectors: dict[str, np.ndarray]     # int64 [OC] each: lsh = left + 1, m, rc, e, smask
 
@@ -40,6 +42,9 @@ class Requant:
 def requant(info: ConvInfo, prescaled: bool = False) -> Requant | None:
     """The vector requantization of the layer, or None where an intermediate could leave int32. prescaled: the
     kernel's int16 weights and its bias carry the factor 2^(left + 1) (see prescale), so the accumulator is A."""
+    if info.onnx_scale is not None:
+        plan = onnx_plan(info)
+        return None if plan is None else Requant("onnx", ("scale",), {"scale": plan.multiplier})
     # Constant channels (common.fold_constants: dead or zero-multiplier) have a zero accumulator; with m = 0 the
     # form below yields rc >> e = their constant, so they take the parameters of the mode the live ones decide.
     live = np.ones(info.OC, bool) if info.constant is None else ~info.constant
@@ -77,9 +82,17 @@ def odd_multipliers(records: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     return out
 
 
+def _paired(records: np.ndarray, names: tuple[str, ...], rq: Requant) -> np.ndarray:
+    """odd_multipliers where the requantization multiplies in 64-bit lanes (not "onnx": one float32 scale per lane)."""
+    return records if rq.mode == "onnx" else odd_multipliers(records, names)
+
+
 def prescale(info: ConvInfo, weights: np.ndarray) -> np.ndarray | None:
     """The per-channel factor 2^(left + 1) that int16 weights can carry (weights [..., OC] in the layer's channel
-    order), so the kernel skips the shift of every accumulator; None where a scaled weight leaves int16."""
+    order), so the kernel skips the shift of every accumulator; None where a scaled weight leaves int16 or the
+    layer requantizes as onnxruntime does (no power of two to carry)."""
+    if info.onnx_scale is not None:
+        return None
     scale = np.left_shift(np.int64(1), np.maximum(info.shift, 0) + 1)
     scaled = weights * scale
     return scale if np.all(scaled <= INT16_MAX) and np.all(scaled >= -INT16_MAX - 1) else None
@@ -96,8 +109,8 @@ def _common(level: Level, info: ConvInfo, ctx: dict, rq: Requant) -> dict:
     return dict(fn=ctx["fn"], title=ctx["title"], activation=ctx["activation"], isa=level.name, L=level.lanes,
                 vnni=level.vnni, prescaled="lsh" not in rq.names, H=info.H, W=info.W, C=info.C, OH=info.OH, OW=info.OW, OC=info.OC, KH=info.KH,
                 KW=info.KW, SH=info.SH, SW=info.SW, DH=info.DH, DW=info.DW, PT=info.PT, PL=info.PL,
-                input_zero_point=-info.in_offset, act_min=info.act_min, act_max=info.act_max,
-                rq_mode=rq.mode, left=bool(np.any(rq.vectors["lsh"] > 1)))
+                input_zero_point=-info.in_offset, output_offset=info.out_offset, act_min=info.act_min,
+                act_max=info.act_max, rq_mode=rq.mode, left=rq.mode != "onnx" and bool(np.any(rq.vectors["lsh"] > 1)))
 
 
 def tile_of(name: str, lanes: int) -> tuple[int, int]:
@@ -155,7 +168,7 @@ def gemm(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, dict]
     lanes = level.lanes
     table = [bias] + [rq.vectors[n] for n in rq.names]
     records = np.stack([_lanes(v, nvec * lanes).reshape(nvec, lanes) for v in table], axis=1)
-    records = odd_multipliers(records, ("bias",) + rq.names).reshape(nvec, -1)
+    records = _paired(records, ("bias",) + rq.names, rq).reshape(nvec, -1)
     out = _common(level, info, ctx, rq)
     out.update(gemm_shape(level, info, name, rows.shape[1], kp, nvec))
     out.update(weights=packed, rq=records.astype(np.int32), vectors=("bias",) + rq.names, NR=len(table),
@@ -180,7 +193,7 @@ def depthwise(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, 
     lanes32 = w & 0xFFFF
     biases = np.stack([_lanes(DepthwiseRegions.folded_bias(info, win) * scale, cv * lanes) for win in planned.windows])
     records = np.stack([_lanes(rq.vectors[n], cv * lanes).reshape(cv, lanes) for n in rq.names], axis=1)
-    records = odd_multipliers(records, rq.names)
+    records = _paired(records, rq.names, rq)
     out = _common(level, info, ctx, rq)
     out.update(CV=cv, TAPS=taps, weights=lanes32.astype(np.int32), bias=biases.astype(np.int32),
                rq=records.reshape(cv, -1).astype(np.int32), vectors=rq.names, NR=len(rq.names),
@@ -228,7 +241,7 @@ def depthwise_pairs(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple
         return _lanes(per_channel, groups * 16).reshape(groups, 16)[:, np.stack(PAIR_LANES)]
 
     biases = np.stack([permuted(DepthwiseRegions.folded_bias(info, win) * scale).reshape(-1) for win in planned.windows])
-    records = odd_multipliers(np.stack([permuted(rq.vectors[n]) for n in rq.names], axis=2), rq.names)  # [group][2][vector][8]
+    records = _paired(np.stack([permuted(rq.vectors[n]) for n in rq.names], axis=2), rq.names, rq)  # [group][2][vector][8]
     out = _common(level, info, ctx, rq)
     out.update(GROUPS=groups, TAPS=taps, weights=_int32(table.reshape(len(table), -1)),
                bias=biases.astype(np.int32), rq=records.reshape(groups * 2, -1).astype(np.int32),
@@ -250,7 +263,7 @@ def variants(level: Level) -> tuple[str, ...]:
 
 
 def select(level: Level, graph: Graph, op: Op, ctx: dict, kernel: str | None) -> tuple[str, dict] | None:
-    info = conv_info(graph, op)
+    info = conv_info(graph, op, onnx=True)
     if info is None:
         return None
     info = fold_constants(info)     # dead channels become per-channel constants instead of deciding the layer

@@ -46,6 +46,7 @@ class ConvInfo:
     act_max: int
     constant: np.ndarray | None = None      # bool [OC]: output channels folded to a constant (fold_constants)
     constant_out: np.ndarray | None = None  # int64 [OC]: their output value
+    onnx_scale: np.ndarray | None = None    # float32 [OC]: requant "onnx" (onnxruntime's float32 epilogue), else None
 
     @property
     def pointwise(self) -> bool:
@@ -69,11 +70,14 @@ class ConvInfo:
         return np.abs(self.bias) + (abs(self.in_offset) + 128) * self.weight_abs_sum()
 
 
-def conv_info(graph: Graph, op: Op) -> ConvInfo | None:
+def conv_info(graph: Graph, op: Op, onnx: bool = False) -> ConvInfo | None:
+    """onnx: also layers with requant "onnx" (info.onnx_scale set); only callers whose variants requantize them
+    as onnxruntime does (RequantPlan mode "onnx") pass it."""
     if op.type not in ("Conv2D", "DepthwiseConv2D") or graph.op_dtype(op) != "int8" or is_hybrid(graph, op):
         return None
     a = op.attrs
-    if getattr(a, "requant", "tflite") != "tflite":
+    requant = getattr(a, "requant", "tflite")
+    if requant not in (("tflite", "onnx") if onnx else ("tflite",)):
         return None
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
     if w.quant is None or np.any(np.asarray(w.quant.zero_point) != 0):
@@ -92,7 +96,8 @@ def conv_info(graph: Graph, op: Op) -> ConvInfo | None:
         PT=pt, PB=pb, PL=pl, PR=pr, MULT=a.depth_multiplier if depthwise else 1,
         weights=weights, bias=bias, in_offset=q.input_offset, out_offset=q.output_offset,
         multiplier=q.multiplier.astype(np.int64), shift=q.shift.astype(np.int64),
-        act_min=q.act_min, act_max=q.act_max)
+        act_min=q.act_min, act_max=q.act_max,
+        onnx_scale=qp.onnx_requant_scales(graph, op) if requant == "onnx" else None)
 
 
 def tap_ranges(out_size: int, stride: int, pad: int, dilation: int, in_size: int, k: int) -> list[tuple[int, int]]:
@@ -123,7 +128,11 @@ def fold_constants(info: ConvInfo) -> ConvInfo:
     channels, whose converter-made scales near 1e-9 give shifts of -24 to -31 and biases near +-2^30) or a zero
     multiplier. Their output, computed here as TFLite does (the accumulator is the bias), becomes a per-channel
     constant: their weights and bias are zeroed, and the requantization plan makes the kernel produce the
-    constant from a zero accumulator. So one such channel never decides the requantization of the whole layer."""
+    constant from a zero accumulator. So one such channel never decides the requantization of the whole layer.
+    ONNX-requantized layers keep every channel: their float32 epilogue takes any scale and a dead channel's
+    accumulator is its bias, so nothing is left for a constant channel to decide."""
+    if info.onnx_scale is not None:
+        return info
     w = info.weights.reshape(-1, info.OC) if info.depthwise else info.weights.reshape(info.OC, -1).T
     constant = np.all(w == 0, axis=0) | (info.multiplier == 0)
     if not np.any(constant):
@@ -148,7 +157,9 @@ class RequantPlan:
     mode "noround" (every channel has e == 0): out = hi32(A*m + 2^31 + rc*2^32), rc = zp;
     mode "mixed" (channels with e == 0 and with e >= 1): "round" with s masked off (and no 2^(e-1) in rc)
     where e == 0;
-    mode "generic": the portable dws_multiply_by_quantized_multiplier on the exact accumulator.
+    mode "generic": the portable dws_multiply_by_quantized_multiplier on the exact accumulator;
+    mode "onnx" (requant "onnx"): onnxruntime's float32(acc) * scale rounded half to even, clamped, plus the zero
+    point (ISA by ISA in templates/kernels/_onnx_requant.j2); multiplier holds the float32 scales' bit patterns.
     Constant channels (fold_constants) have m = 0 and a zero accumulator: out = out_zp, their constant.
     """
     mode: str
@@ -172,6 +183,8 @@ def requant_plan(info: ConvInfo, prescale_doubling: bool, weight_limit: int | No
     the kernel's weight format holds (int16: 32767; the negative side allows one more). mixed: the kernel
     has the "mixed" mode. Constant channels (info.constant) take the parameters of the mode the others decide.
     Returns None when even the generic form cannot be guaranteed (an accumulator that may leave int32)."""
+    if info.onnx_scale is not None:
+        return onnx_plan(info)
     live = np.ones(info.OC, bool) if info.constant is None else ~info.constant
     m, shift = np.where(live, info.multiplier, 0), np.where(live, info.shift, 0)
     left, e = np.maximum(shift, 0), np.maximum(-shift, 0)
@@ -203,6 +216,22 @@ def requant_plan(info: ConvInfo, prescale_doubling: bool, weight_limit: int | No
     if np.any(a_bound + np.abs(rc) + 2 > INT32_MAX):
         return generic
     return RequantPlan(mode, scale, m, e, left, rc, zp)
+
+
+def scale_bits(scale: np.ndarray) -> np.ndarray:
+    """float32 values -> their IEEE bit patterns as int64 (stored in the kernels' int32 requantization words)."""
+    return np.ascontiguousarray(scale, dtype=np.float32).view(np.int32).astype(np.int64)
+
+
+def onnx_plan(info: ConvInfo) -> RequantPlan | None:
+    """The "onnx" plan: no pre-scaling, the scales' bits as multipliers. Any finite scale is exact (the float32
+    operations are the reference's); None where a partial sum may leave int32 or a scale is not finite."""
+    scale = np.asarray(info.onnx_scale, np.float32)
+    if np.any(info.partial_bound() > INT32_MAX) or not np.all(np.isfinite(scale)):
+        return None
+    zeros = np.zeros(info.OC, np.int64)
+    return RequantPlan("onnx", np.ones(info.OC, np.int64), scale_bits(scale), zeros, zeros, zeros,
+                       np.full(info.OC, info.out_offset, np.int64))
 
 
 def plan_layer(info: ConvInfo, prescale_doubling: bool, weight_limit: int | None,

@@ -37,10 +37,12 @@ def sxtb16_rows(rows: np.ndarray) -> np.ndarray:
 
 def requant_records(info: ConvInfo, plan: RequantPlan, order: np.ndarray | None = None) -> np.ndarray:
     """Per-channel requantization words read by <fn>_requantize(acc, rq): round (m, rc, e), mixed (m, rc, e,
-    sign mask: -1 where e >= 1), noround (m, rc), generic (m, shift). `order` lists the channel of each record
-    (-1: padding, all zero)."""
+    sign mask: -1 where e >= 1), noround (m, rc), generic (m, shift), onnx (the float32 scale's bits). `order`
+    lists the channel of each record (-1: padding, all zero)."""
     idx = np.arange(info.OC) if order is None else order
-    if plan.mode == "round":
+    if plan.mode == "onnx":
+        cols = [plan.multiplier]
+    elif plan.mode == "round":
         cols = [plan.multiplier, plan.rc, plan.rshift]
     elif plan.mode == "mixed":
         cols = [plan.multiplier, plan.rc, plan.rshift, np.where(plan.rshift > 0, -1, 0)]
@@ -54,7 +56,7 @@ def requant_records(info: ConvInfo, plan: RequantPlan, order: np.ndarray | None 
 
 def requant_context(info: ConvInfo, plan: RequantPlan) -> dict:
     return dict(rq_mode=plan.mode, output_offset=info.out_offset, act_min=info.act_min, act_max=info.act_max,
-                RQW={"round": 3, "mixed": 4}.get(plan.mode, 2))
+                RQW={"round": 3, "mixed": 4, "onnx": 1}.get(plan.mode, 2))
 
 
 def _gemm_common(info: ConvInfo, ctx: dict, plan: RequantPlan, rows: np.ndarray) -> dict:

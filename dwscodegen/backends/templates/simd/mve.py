@@ -22,6 +22,8 @@ from .tiles import TAP_CHUNK, lane_channels, tap_note, tap_plan, tile_plan
 
 def requant_vectors(info: ConvInfo, plan: RequantPlan) -> tuple[list[str], dict[str, np.ndarray]]:
     """Per-channel int32 requantization vectors the kernels read, by name, in the order they are stored."""
+    if plan.mode == "onnx":
+        return ["scale"], {"scale": plan.multiplier}
     e = plan.rshift
     vec = {"m": plan.multiplier, "czp": plan.out_zp * (np.int64(1) << e), "nege": -e}
     names = ["m", "czp", "nege"]
@@ -53,7 +55,7 @@ def plan_layer_mve(info: ConvInfo) -> tuple[ConvInfo, RequantPlan] | None:
 
 def _common(info: ConvInfo, ctx: dict, plan: RequantPlan) -> dict:
     e = plan.rshift
-    mode = "round" if np.all(e >= 1) else "noround" if np.all(e == 0) else "mixed"
+    mode = plan.mode if plan.mode == "onnx" else "round" if np.all(e >= 1) else "noround" if np.all(e == 0) else "mixed"
     return dict(rq_mode=mode, fn=ctx["fn"], title=ctx["title"], activation=ctx["activation"],
                 H=info.H, W=info.W, C=info.C, OH=info.OH, OW=info.OW, OC=info.OC, KH=info.KH, KW=info.KW,
                 SH=info.SH, SW=info.SW, DH=info.DH, DW=info.DW, PT=info.PT, PL=info.PL,

@@ -11,7 +11,9 @@ with immediate offsets and one MLA per multiply-accumulate, and in the requantiz
 - Requantization: the round / noround plans of common.requant_plan with the doubling and left shift applied
   to the accumulator (A = acc << (left + 1)), then hi32(A * m + 2^31 + (rc + s) * 2^32) >> e: one SMLAL and
   a shift instead of the portable 64-bit helper; the generic plan keeps the helper. Exact by the same
-  per-channel bound as the DSP variants (weights stay int8, so no weight limit applies).
+  per-channel bound as the DSP variants (weights stay int8, so no weight limit applies). ONNX-requantized layers
+  (plan "onnx") compute onnxruntime's float32 epilogue in integers (templates/kernels/_onnx_requant.j2): without an
+  FPU, soft-float calls per output would cost more than the MACs of a depthwise layer.
 """
 from __future__ import annotations
 
@@ -26,12 +28,25 @@ DEPTHWISE = "depthwise_conv2d_s8_tiled_1c"
 VARIANTS = tuple(GEMM_TILES) + (DEPTHWISE,)
 
 
+def significand_exponent(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float32 bit patterns of non-negative scales -> (m, e) with scale = m * 2^-e exactly and m in [2^23, 2^24)
+    (a subnormal's significand normalized; (0, 0) for a zero scale)."""
+    bits = np.asarray(bits, np.int64)
+    field, m = (bits >> 23) & 0xFF, bits & 0x7FFFFF
+    m, e = np.where(field > 0, m | (1 << 23), m), np.where(field > 0, 150 - field, 149)
+    for _ in range(23):                                   # subnormals: shift the significand up to 24 bits
+        low = (m > 0) & (m < (1 << 23))
+        m, e = np.where(low, m << 1, m), np.where(low, e + 1, e)
+    return m, np.where(m > 0, e, 0)
+
+
 def requant_records(info: ConvInfo, plan: RequantPlan, channels: int) -> np.ndarray:
     """Per-channel requantization words, zero-padded to `channels`: round (m, rc, e, ls), noround (m, rc, ls),
-    generic (m, shift); ls = left + 1, the doubling and left shift applied to the accumulator."""
+    generic (m, shift), onnx (m, e: scale = m * 2^-e); ls = left + 1, the doubling and left shift applied to the
+    accumulator."""
     ls = plan.lshift + 1
     cols = {"round": [plan.multiplier, plan.rc, plan.rshift, ls], "noround": [plan.multiplier, plan.rc, ls],
-            "generic": [plan.multiplier, info.shift]}[plan.mode]
+            "generic": [plan.multiplier, info.shift], "onnx": list(significand_exponent(plan.multiplier))}[plan.mode]
     table = np.zeros((channels, len(cols)), np.int64)
     table[:info.OC] = np.stack(cols, axis=1)
     return table
@@ -80,7 +95,7 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict]
 def select(info: ConvInfo, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
     """The preferred variant, or exactly `kernel` (a name from VARIANTS) when it applies."""
     plan = requant_plan(info, prescale_doubling=True, weight_limit=None, mixed=False)   # no "mixed" form here
-    if plan is None:
+    if plan is None or (plan.mode == "onnx" and np.any(info.onnx_scale < 0)):     # the integer form takes scales >= 0
         return None
     if info.depthwise:
         return _depthwise(info, ctx, plan) if kernel in (None, DEPTHWISE) else None
