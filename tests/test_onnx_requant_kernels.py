@@ -24,7 +24,7 @@ from dwscodegen.importers import load_model
 from dwscodegen.ops import OPS
 from dwscodegen.verify import verify_graph
 
-from .support.layers import MATRIX, assert_verified, conv_graph
+from .support.layers import MATRIX, ConvCase, assert_verified, conv_graph
 from .support.onnx_requant import STYLES, onnx_requant_graph
 from .support.targets import target_or_skip
 
@@ -122,3 +122,19 @@ def _without_fpu(target):
 @pytest.mark.parametrize("index,style", [(1, "ties"), (10, "big"), (9, "extreme")])
 def test_dsp_variant_without_fpu(index, style):
     check_onnx_layer(_without_fpu(target_or_skip("cortex-m33")), index, style)
+
+
+W8_CASES = [("Conv2D", (1, 6, 5, 24), (1, 1), "pointwise_conv2d_s8_dsp_w8_4x2"),
+            ("Conv2D", (1, 7, 6, 3), (3, 3), "conv2d_s8_dsp_im2col_w8_2x2"),
+            ("DepthwiseConv2D", (1, 7, 6, 16), (3, 3), "depthwise_conv2d_s8_dsp_w8_4c")]
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("style", ["big", "extreme"])
+@pytest.mark.parametrize("kind, shape, kernel, variant", W8_CASES, ids=[c[3] for c in W8_CASES])
+def test_onnx_requant_on_int8_weight_variants(kind, shape, kernel, variant, style):
+    """The int8-weight DSP variants a flash budget picks share the DSP epilogue, ONNX's included."""
+    target = target_or_skip("cortex-m4")
+    graph = onnx_requant_graph(ConvCase(kind, shape, kernel, out_channels=16 if kind == "Conv2D" else 0),
+                               style, seed=1)
+    assert_verified(verify_graph(graph, target, runs=1, seed=2, oracle="numpy", schedules={0: {"kernel": variant}}))
