@@ -270,3 +270,6 @@ def test_bad_glue_knobs_are_user_errors(tmp_path, x86):
     # limit: refused, not put on the stack
     with pytest.raises(DwsError, match="temporaries need .* bytes \\(limit 256\\)"):
         generate_kernels(softmax, x86, {0: {"cache_exp": True, "exp_table": False}})
+    float_softmax = _graph(tmp_path, *EDGE["softmax-2x100"]("float32", np.random.default_rng(0)), file="softmax_f32")
+    with pytest.raises(DwsError, match="exp_table applies to int8 softmax only"):
+        generate_kernels(float_softmax, x86, {0: {"exp_table": True}})

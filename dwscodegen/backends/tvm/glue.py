@@ -9,6 +9,7 @@ import json
 import numpy as np
 
 from ... import qparams as qp
+from ...errors import DwsError
 from ...ir import Graph, Op
 from ...ops import touches_int8
 from ...qparams import onnx_requant_scales
@@ -139,6 +140,10 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
     elif kind == "softmax":
         depth = x.shape[-1]
         params = knobs.resolve(kind, op.where(), overrides, (1, 1), x.size, depth)
+        if not int8:        # float32 exps are not a function of 256 differences
+            if "exp_table" in (overrides or {}):
+                raise DwsError(f"{op.where()}: schedule parameter exp_table applies to int8 softmax only")
+            del params["exp_table"]
         p = qp.softmax_qparams(graph, op) if int8 else None
         table = int8 and params["exp_table"]
         func, plan = softmax_func(dtype, x.size // depth, depth, params["cache_exp"], p, op.attrs.beta, table)
