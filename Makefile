@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python benchmarks/cortexm_layers.py
 	$(BIN)/python benchmarks/x86_layers.py
 	$(BIN)/python benchmarks/x86_models.py --tvm
+	$(BIN)/python benchmarks/tvm_zoo.py
 
 clean:
 	rm -rf out build .pytest_cache
