@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python benchmarks/x86_layers.py
 	$(BIN)/python benchmarks/x86_models.py --tvm
 	$(BIN)/python benchmarks/onnx_requant.py
+	$(BIN)/python benchmarks/tvm_zoo.py
 
 clean:
 	rm -rf out build .pytest_cache

@@ -20,38 +20,12 @@ import pytest
 from dwscodegen import quant
 from dwscodegen.backends.templates import generate_kernels, kernel_choices, kernel_used, simd
 from dwscodegen.backends.templates.simd import common, mve
-from dwscodegen.ir import Quant
 from dwscodegen.verify import verify_graph
-from .support.layers import ConvCase, assert_verified, conv_graph
+from .support.layers import ConvCase, assert_verified, conv_graph, with_constant_channels
 from .support.simd_checks import check_variant, expected_template
 from .support.targets import target_or_skip
 
 DW, CV = "DepthwiseConv2D", "Conv2D"
-
-
-def _with_constant_channels(case: ConvCase, seed: int = 9):
-    """The case's graph with some output channels made constant the way trained models have them: all-zero
-    weights with a converter-made weight scale that gives a right shift of 24 to 31 and a bias near +-2^30
-    (dead channels), and one channel with live weights but a multiplier that rounds to 0 (shift below -31)."""
-    graph = conv_graph(case, "int8", seed=seed)
-    rng = np.random.default_rng(seed)
-    x, w, y, b = graph.tensor("x"), graph.tensor("w"), graph.tensor("y"), graph.tensor("b")
-    oc = y.shape[3]
-    dead = rng.choice(oc, max(2, oc // 5), replace=False)
-    ratio = float(np.float32(x.quant.scale[0])) / float(np.float32(y.quant.scale[0]))
-    scales = np.array(w.quant.scale, np.float64)
-    for i, c in enumerate(dead):
-        shift = -24 - i % 8
-        scales[c] = float(np.float32(0.7 * 2.0 ** shift / ratio))
-        if case.kind == DW:
-            w.data[..., c] = 0
-        else:
-            w.data[c] = 0
-        b.data[c] = (1 if i % 2 else -1) * ((1 << 30) - int(rng.integers(0, 1 << 20)))
-    live = [c for c in range(oc) if c not in set(dead)]
-    scales[live[0]] = float(np.float32(1e-12 / ratio))
-    w.quant = Quant(scales, w.quant.zero_point, w.quant.axis)
-    return graph, dead, live[0]
 
 
 DEAD_CASES = [
@@ -68,7 +42,7 @@ def test_constant_channels_are_folded_not_whole_layer_fallbacks():
     """Without the fold, one dead channel pushes the layer to the generic requantization (DSP) or no variant
     (MVE); with it, the live channels decide, and the constants are what TFLite's arithmetic gives."""
     for case, _, _ in DEAD_CASES:
-        graph, dead, zero_m = _with_constant_channels(case)
+        graph, dead, zero_m = with_constant_channels(case)
         info = common.conv_info(graph, graph.ops[0])
         assert common.requant_plan(info, True, 32767).mode == "generic"
         assert mve.plan_layer_mve(info) is not None
@@ -88,7 +62,7 @@ def test_constant_channels_reference_matches_tflite():
     from .support.tflite_builder import TensorSpec, build_single_op_model, run_reference
     from dwscodegen.reference.graph import run_graph
     for case, _, _ in DEAD_CASES[:4]:
-        graph, _, _ = _with_constant_channels(case)
+        graph, _, _ = with_constant_channels(case)
         specs = []
         for name in ("x", "w", "b", "y"):
             t = graph.tensor(name)
@@ -114,7 +88,7 @@ def test_constant_channels_reference_matches_tflite():
 @pytest.mark.parametrize("case,dsp,mve", DEAD_CASES, ids=[c[0].id() for c in DEAD_CASES])
 def test_constant_channels_bit_exact(target_name, case, dsp, mve):
     target = target_or_skip(target_name)
-    check_variant(_with_constant_channels(case)[0], target, expected_template(target, dsp, mve), seed=11)
+    check_variant(with_constant_channels(case)[0], target, expected_template(target, dsp, mve), seed=11)
 
 
 @pytest.mark.qemu
@@ -123,7 +97,7 @@ def test_constant_channels_bit_exact(target_name, case, dsp, mve):
 @pytest.mark.parametrize("case,dsp,mve", DEAD_CASES, ids=[c[0].id() for c in DEAD_CASES])
 def test_constant_channels_bit_exact_other_dsp_cores(target_name, case, dsp, mve):
     target = target_or_skip(target_name)
-    check_variant(_with_constant_channels(case)[0], target, expected_template(target, dsp, mve), seed=11)
+    check_variant(with_constant_channels(case)[0], target, expected_template(target, dsp, mve), seed=11)
 
 
 # --- the random depthwise matrix (issue 16's shapes) --------------------------------------------------------
@@ -197,7 +171,7 @@ def test_constant_channels_keep_x86_variants(target_name, case):
     """On x86 too, the live channels decide the requantization: a layer with dead channels (batch 2 here) stays
     on its AVX2 / AVX-512 variant, bit-exact against the NumPy reference."""
     target = target_or_skip(target_name)
-    graph, dead, _ = _with_constant_channels(dataclasses.replace(case, in_shape=(2,) + case.in_shape[1:]))
+    graph, dead, _ = with_constant_channels(dataclasses.replace(case, in_shape=(2,) + case.in_shape[1:]))
     graph.tensor("b").data[dead[0]] = 1 << 30   # a bias whose doubled bound leaves int32 without the fold
     assert kernel_used(graph, graph.ops[0], target) != simd.PORTABLE
     assert_verified(verify_graph(graph, target, runs=2, seed=11, oracle="numpy"))

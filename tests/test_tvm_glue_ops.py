@@ -235,6 +235,8 @@ KNOBS = [
     ("fc-per-channel-relu6", "int8", dict(o_tile=8, unroll_tile=True, k_unroll=3)),
     ("fc-per-tensor-batch2", "float32", dict(o_tile=1, k_unroll=1)),
     ("softmax-5x7-diffmin", "int8", dict(cache_exp=False)),
+    ("softmax-5x7-diffmin", "int8", dict(exp_table=True)),          # the table with differences below diff_min
+    ("softmax-2x100", "int8", dict(exp_table=False)),               # the chains the table replaces by default
     ("softmax-3x33-beta2", "float32", dict(cache_exp=True)),
     ("pad-n-and-c", "int8", dict(decompose=False)),
     ("concat-3-inputs", "int8", dict(partition=False)),
@@ -264,6 +266,10 @@ def test_bad_glue_knobs_are_user_errors(tmp_path, x86):
     softmax = _graph(tmp_path, *EDGE["softmax-2x100"]("int8", np.random.default_rng(0)), file="softmax")
     with pytest.raises(DwsError, match="cache_exp=1 must be true/false"):
         generate_kernels(softmax, x86, {0: {"cache_exp": 1}})
-    # a row of 100 cached exps does not fit the 256-byte temporary limit: refused, not put on the stack
+    # a row of 100 cached exps (without the exp table, which replaces them) does not fit the 256-byte temporary
+    # limit: refused, not put on the stack
     with pytest.raises(DwsError, match="temporaries need .* bytes \\(limit 256\\)"):
-        generate_kernels(softmax, x86, {0: {"cache_exp": True}})
+        generate_kernels(softmax, x86, {0: {"cache_exp": True, "exp_table": False}})
+    float_softmax = _graph(tmp_path, *EDGE["softmax-2x100"]("float32", np.random.default_rng(0)), file="softmax_f32")
+    with pytest.raises(DwsError, match="exp_table applies to int8 softmax only"):
+        generate_kernels(float_softmax, x86, {0: {"exp_table": True}})

@@ -26,7 +26,8 @@ from .support.layers import ConvCase, MATRIX, assert_verified, conv_graph, rando
 from .support.targets import target_or_skip  # noqa: E402
 
 DW, CV = "DepthwiseConv2D", "Conv2D"
-ISA = {"cortex-m3": "THUMB2", "cortex-m4": "DSP", "cortex-m7": "DSP", "cortex-m55": "MVE"}
+ISA = {"cortex-m3": "THUMB2", "cortex-m4": "DSP", "cortex-m7": "DSP", "cortex-m33": "DSP", "cortex-m55": "MVE"}
+CORES = list(ISA)      # the slow matrices run on every Cortex-M core
 # (case, tensorized); not tensorized: the portable TVM schedule (a depth multiplier)
 QUICK = [
     (ConvCase(CV, (1, 5, 7, 16), (1, 1), out_channels=24, activation="relu"), True),
@@ -90,7 +91,7 @@ def test_thumb2_tiles_bit_exact(case, tensorized):
 
 @pytest.mark.qemu
 @pytest.mark.slow
-@pytest.mark.parametrize("target_name", ["cortex-m3", "cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("target_name", CORES)
 @pytest.mark.parametrize("case,tensorized", SLOW + [(c, c.multiplier == 1) for c in MATRIX],
                          ids=[c.id() for c, _ in SLOW] + [f"matrix-{c.id()}" for c in MATRIX])
 def test_tensorized_bit_exact_more_shapes(target_name, case, tensorized):
@@ -106,12 +107,12 @@ def _with_real_multiplier(case: ConvCase, real: float, seed: int = 4):
     return graph
 
 
-REQUANT = [   # (case, real multiplier of the middle channel, DSP / Thumb-2 plan, MVE rounding)
+REQUANT = [   # (case, real multiplier of the middle channel, DSP plan, MVE rounding)
     (ConvCase(CV, (1, 4, 5, 12), (1, 1), out_channels=6, per_channel=False), 0.75, "noround", "noround"),
     (ConvCase(DW, (1, 5, 5, 12), (3, 3), per_channel=False), 5.0, "noround", "noround"),
-    (ConvCase(CV, (1, 4, 5, 12), (1, 1), out_channels=16), 1.0, "generic", "mixed"),
-    (ConvCase(DW, (1, 5, 5, 20), (3, 3)), 1.0, "generic", "mixed"),
-    (ConvCase(CV, (1, 5, 4, 3), (3, 3), out_channels=9), 1.0, "generic", "mixed"),
+    (ConvCase(CV, (1, 4, 5, 12), (1, 1), out_channels=16), 1.0, "mixed", "mixed"),
+    (ConvCase(DW, (1, 5, 5, 20), (3, 3)), 1.0, "mixed", "mixed"),
+    (ConvCase(CV, (1, 5, 4, 3), (3, 3), out_channels=9), 1.0, "mixed", "mixed"),
     (ConvCase(CV, (1, 4, 5, 12), (1, 1), out_channels=6, per_channel=False), 600.0, "generic", "noround"),
 ]
 
@@ -126,10 +127,10 @@ def test_requantization_plans_bit_exact(target_name, case, real, dsp_mode, mve_m
     graph = _with_real_multiplier(case, real)
     info = common.conv_info(graph, graph.ops[0])
     if "mve" in target.features:
-        e = tvm_simd.plan_for("mve", info).rshift
+        e = tvm_simd.PLANS["mve"](info)[1].rshift
         assert {"noround": np.all(e == 0), "mixed": np.any(e == 0) and np.any(e > 0)}[mve_mode]
     else:
-        assert tvm_simd.plan_for("dsp", info).mode == dsp_mode
+        assert tvm_simd.PLANS["dsp"](info)[1].mode == dsp_mode
         assert f'requantization "{dsp_mode}"' in generate_kernels(graph, target)[0].source
     _check(graph, target, True, seed=5)
 
@@ -199,7 +200,7 @@ def test_bad_knobs_are_user_errors():
 
 @pytest.mark.qemu
 @pytest.mark.slow
-@pytest.mark.parametrize("target_name", ["cortex-m3", "cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("target_name", CORES + ["x86_64"])
 @pytest.mark.parametrize("seed", range(16))
 def test_random_layers_bit_exact(target_name, seed):
     target = target_or_skip(target_name)

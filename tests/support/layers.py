@@ -141,3 +141,28 @@ def random_conv_case(rng, batches=(1,), max_channels: int = 24) -> ConvCase:
 def assert_verified(report) -> None:
     """A verify report that matched its oracle, or the outputs and the first layer that differ."""
     assert report.ok, [c.summary() for c in report.comparisons] + [report.first_bad_layer]
+
+
+def with_constant_channels(case: ConvCase, seed: int = 9):
+    """The case's graph with some output channels made constant the way trained models have them: all-zero
+    weights with a converter-made weight scale that gives a right shift of 24 to 31 and a bias near +-2^30
+    (dead channels), and one channel with live weights but a multiplier that rounds to 0 (shift below -31)."""
+    graph = conv_graph(case, "int8", seed=seed)
+    rng = np.random.default_rng(seed)
+    x, w, y, b = graph.tensor("x"), graph.tensor("w"), graph.tensor("y"), graph.tensor("b")
+    oc = y.shape[3]
+    dead = rng.choice(oc, max(2, oc // 5), replace=False)
+    ratio = float(np.float32(x.quant.scale[0])) / float(np.float32(y.quant.scale[0]))
+    scales = np.array(w.quant.scale, np.float64)
+    for i, c in enumerate(dead):
+        shift = -24 - i % 8
+        scales[c] = float(np.float32(0.7 * 2.0 ** shift / ratio))
+        if case.kind == "DepthwiseConv2D":
+            w.data[..., c] = 0
+        else:
+            w.data[c] = 0
+        b.data[c] = (1 if i % 2 else -1) * ((1 << 30) - int(rng.integers(0, 1 << 20)))
+    live = [c for c in range(oc) if c not in set(dead)]
+    scales[live[0]] = float(np.float32(1e-12 / ratio))
+    w.quant = Quant(scales, w.quant.zero_point, w.quant.axis)
+    return graph, dead, live[0]

@@ -6,6 +6,8 @@ TVM is imported inside the functions: importing this module costs nothing.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 def _imm(value, dtype: str):
     from tvm import tirx
@@ -58,6 +60,73 @@ def rounding_divide(high, shift, max_right: int = 31, left_shift: bool = True):
     remainder = tirx.bitwise_and(high, mask)
     threshold = tirx.shift_right(mask, c32(1)) + tirx.Select(high < c32(0), c32(1), c32(0))
     return tirx.shift_right(high, right) + tirx.Select(remainder > threshold, c32(1), c32(0))
+
+
+INT32_MAX = (1 << 31) - 1
+
+
+@dataclass(frozen=True)
+class BoundedRequant:
+    """MultiplyByQuantizedMultiplier(x, multiplier, shift) + zero_point for an int32 x with |x| <= bound and
+    constant parameters (the glue ops' requantization), in two steps so that a stage boundary can sit between
+    them: `prescale(x)` (x * 2^(left + 1)) and `apply(A)`.
+
+    Where the bound allows, one 32x32->64 product: with A = x * 2^(left + 1) and s = A >> 31, the result is
+    ((A * m + 2^31 + (2^(e-1) + s) * 2^32) >> (32 + e)) + zero_point (no 2^(e-1) + s where e = 0), the identity
+    the templates road's SIMD requantization rests on (templates/simd/__init__.py, common.requant_plan), computed
+    here in int64: exact for m in [0, 2^31) and e <= 31 wherever A fits int32 (then TFLite's int32 x << left does
+    not wrap either). gcc makes it SMULL, ADDS/ADC and ASR on Cortex-M, for the generic form's ~20 instructions of
+    nudge selection, 64-bit division and rounding fix-up. The prescale belongs in the stage that produces x: seen
+    together, the simplifier folds the doubling into the multiplier, which then leaves int32 (a 64x32 product).
+    Elsewhere (`exact` False) the generic form, and prescale is the identity."""
+    multiplier: int
+    shift: int
+    zero_point: int
+    exact: bool
+
+    @staticmethod
+    def make(multiplier: int, shift: int, bound: int, zero_point: int = 0) -> "BoundedRequant":
+        exact = 0 <= multiplier <= INT32_MAX and -shift <= 31 and bound << (max(shift, 0) + 1) <= INT32_MAX
+        return BoundedRequant(multiplier, shift, zero_point, exact)
+
+    def prescale(self, x):
+        from tvm import tirx
+        return x * tirx.const(1 << (max(self.shift, 0) + 1), "int32") if self.exact else x
+
+    def apply(self, a):
+        from tvm import tirx
+        i32, i64 = "int32", "int64"
+        if not self.exact:
+            y = rounding_divide(doubling_high_mul(a, self.multiplier, self.shift, self.shift > 0), self.shift)
+            return y + tirx.const(self.zero_point, i32) if self.zero_point else y
+        e = max(-self.shift, 0)
+        t = a.astype(i64) * tirx.const(self.multiplier, i64) + tirx.const(1 << 31, i64)
+        if e:
+            rounding = tirx.shift_right(a, tirx.const(31, i32)) + tirx.const(1 << (e - 1), i32)
+            t = t + rounding.astype(i64) * tirx.const(1 << 32, i64)
+        y = tirx.shift_right(t, tirx.const(32 + e, i64)).astype(i32)
+        return y + tirx.const(self.zero_point, i32) if self.zero_point else y
+
+
+def requantized_bound(bound: int, multiplier: int, shift: int) -> int:
+    """A bound of |MultiplyByQuantizedMultiplier(x, multiplier, shift)| for |x| <= bound (multiplier < 2^31)."""
+    left, e = max(shift, 0), max(-shift, 0)
+    return ((bound << left) * multiplier >> 31 >> e) + 1
+
+
+def int8_offset_bound(offset: int) -> int:
+    """max |v + offset| over int8 v."""
+    return max(abs(-128 + offset), abs(127 + offset))
+
+
+def add_bounds(q) -> tuple[int, int, int]:
+    """Bounds of int8 Add's (AddQParams q) values: each input offset and shifted left (|v + offset| <= 255, the
+    requantization's input), and their sum once rescaled (the output requantization's input). A constant operand
+    rescaled at generation time (qparams.add_rescaled) is inside the same bound."""
+    a, b = (int8_offset_bound(o) << q.left_shift for o in (q.input1_offset, q.input2_offset))
+    total = (requantized_bound(a, q.input1_multiplier, q.input1_shift)
+             + requantized_bound(b, q.input2_multiplier, q.input2_shift))
+    return a, b, total
 
 
 def clamp_int8(y, low: int, high: int):

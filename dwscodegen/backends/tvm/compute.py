@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .arith import clamp_float, clamp_int8, doubling_high_mul, requantize_onnx, rounding_divide
+from .arith import (BoundedRequant, add_bounds, clamp_float, clamp_int8, doubling_high_mul, requantize_onnx,
+                    rounding_divide)
 
 
 
@@ -203,33 +204,31 @@ def add_func(size: int, dtype: str, q=None, act_low: float | None = None, act_hi
         out = te.compute((size,), lambda i: clamp_float(a[i] + b[i], act_low, act_high), name="output")
         return te.create_prim_func([a, b, out])
 
-    def scaled(t, offset):
+    bounds = add_bounds(q)
+    rq_a, rq_b = (BoundedRequant.make(m, sh, bound) for m, sh, bound in
+                  ((q.input1_multiplier, q.input1_shift, bounds[0]), (q.input2_multiplier, q.input2_shift, bounds[1])))
+    rq_out = BoundedRequant.make(q.output_multiplier, q.output_shift, bounds[2], q.output_offset)
+
+    def scaled(t, offset, rq):
         v = t.astype("int32")
         if offset:
             v = v + tirx.const(offset, "int32")
-        return v * tirx.const(1 << q.left_shift, "int32")   # |(x + offset)| <= 255: no overflow
+        return rq.prescale(v * tirx.const(1 << q.left_shift, "int32"))   # |(x + offset)| <= 255: no overflow
 
-    def high_of(value, multiplier, shift):
-        return doubling_high_mul(value, multiplier, shift, left_shift=shift > 0)
-
-    ha = te.compute((size,), lambda i: high_of(scaled(a[i], q.input1_offset), q.input1_multiplier,
-                                               q.input1_shift), name="high_a")
-    hb = te.compute((size,), lambda i: high_of(scaled(b[i], q.input2_offset), q.input2_multiplier,
-                                               q.input2_shift), name="high_b")
-    # The sum in a stage of its own: inlined, the simplifier distributes the int64 product over it
-    # (three products in C) and lowering takes ten times longer.
-    total = te.compute((size,), lambda i: rounding_divide(ha[i], q.input1_shift)
-                       + rounding_divide(hb[i], q.input2_shift), name="sum")
-    hs = te.compute((size,), lambda i: high_of(total[i], q.output_multiplier, q.output_shift), name="high")
+    # Each requantization's input in a stage of its own (BoundedRequant.prescale); inlined, the simplifier
+    # distributes the int64 products over the sums (three products in C) and lowering takes ten times longer.
+    xa = te.compute((size,), lambda i: scaled(a[i], q.input1_offset, rq_a), name="scaled_a")
+    xb = te.compute((size,), lambda i: scaled(b[i], q.input2_offset, rq_b), name="scaled_b")
+    ha = te.compute((size,), lambda i: rq_a.apply(xa[i]), name="high_a")
+    hb = te.compute((size,), lambda i: rq_b.apply(xb[i]), name="high_b")
+    total = te.compute((size,), lambda i: rq_out.prescale(ha[i] + hb[i]), name="sum")
+    hs = te.compute((size,), lambda i: rq_out.apply(total[i]), name="high")
 
     def epilogue(i):
-        y = rounding_divide(hs[i], q.output_shift)
-        if q.output_offset:
-            y = y + tirx.const(q.output_offset, "int32")
-        return clamp_int8(y, q.act_min, q.act_max)
+        return clamp_int8(hs[i], q.act_min, q.act_max)
 
     out = te.compute((size,), epilogue, name="output")
     return te.create_prim_func([a, b, out])
 
 
-ADD_STAGES = {"float32": (), "int8": ("high", "sum", "high_b", "high_a")}   # consumers first
+ADD_STAGES = {"float32": (), "int8": ("high", "sum", "high_b", "high_a", "scaled_b", "scaled_a")}   # consumers first

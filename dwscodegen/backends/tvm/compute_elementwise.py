@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arith import clamp_float, clamp_int8, doubling_high_mul, rounding_divide
+from .arith import (BoundedRequant, add_bounds, clamp_float, clamp_int8, doubling_high_mul, int8_offset_bound,
+                    rounding_divide)
 
 I32, F32 = "int32", "float32"
 
@@ -72,32 +73,38 @@ def binary_func(op_type: str, dtype: str, loops, sizes: tuple[int, int], names: 
             x, y = at(a, 0, i), at(b, 1, i)
             return clamp_float(x + y if op_type == "Add" else x * y, *act)
     elif op_type == "Add":
-        def scaled(v, offset):
-            v = v.astype(I32)
-            return (v + _c(offset) if offset else v) * _c(1 << q.left_shift)     # |v + offset| <= 255
-        def side(t, d, offset, multiplier, shift):
+        bounds = add_bounds(q)
+        rq = [BoundedRequant.make(m, sh, bound) for m, sh, bound in
+              ((q.input1_multiplier, q.input1_shift, bounds[0]), (q.input2_multiplier, q.input2_shift, bounds[1]))]
+        out_rq = BoundedRequant.make(q.output_multiplier, q.output_shift, bounds[2], q.output_offset)
+
+        def side(t, d, offset):
             if rescaled[d]:
                 return lambda i: at(t, d, i)
-            high = stage(f"high_{'ab'[d]}", lambda *i: doubling_high_mul(scaled(at(t, d, i), offset), multiplier,
-                                                                         shift, shift > 0))
-            return lambda i: rounding_divide(high(*i), shift)
-        sa = side(a, 0, q.input1_offset, q.input1_multiplier, q.input1_shift)
-        sb = side(b, 1, q.input2_offset, q.input2_multiplier, q.input2_shift)
-        total = stage("sum", lambda *i: sa(i) + sb(i))
-        hs = stage("high", lambda *i: doubling_high_mul(total(*i), q.output_multiplier, q.output_shift,
-                                                        q.output_shift > 0))
+            def scaled(*i):
+                v = at(t, d, i).astype(I32)
+                return rq[d].prescale((v + _c(offset) if offset else v) * _c(1 << q.left_shift))   # |v + offset| <= 255
+            x = stage(f"scaled_{'ab'[d]}", scaled)
+            high = stage(f"high_{'ab'[d]}", lambda *i: rq[d].apply(x(*i)))
+            return lambda i: high(*i)
+        sa = side(a, 0, q.input1_offset)
+        sb = side(b, 1, q.input2_offset)
+        total = stage("sum", lambda *i: out_rq.prescale(sa(i) + sb(i)))
+        hs = stage("high", lambda *i: out_rq.apply(total(*i)))
         def body(*i):
-            return _requantized(hs(*i), q.output_shift, q.output_offset, q.act_min, q.act_max)
+            return clamp_int8(hs(*i), q.act_min, q.act_max)
     elif op_type == "Mul":
         def offset(v, off):
             v = v.astype(I32)
             return v + _c(off) if off else v
+        rq = BoundedRequant.make(q.multiplier, q.shift, int8_offset_bound(q.input1_offset)
+                                 * int8_offset_bound(q.input2_offset), q.output_offset)
         # the product in a stage of its own: inlined, the simplifier distributes the int64 product over it
-        product = stage("product", lambda *i: offset(at(a, 0, i), q.input1_offset)
-                        * offset(at(b, 1, i), q.input2_offset))
-        high = stage("high", lambda *i: doubling_high_mul(product(*i), q.multiplier, q.shift, q.shift > 0))
+        product = stage("product", lambda *i: rq.prescale(offset(at(a, 0, i), q.input1_offset)
+                                                          * offset(at(b, 1, i), q.input2_offset)))
+        high = stage("high", lambda *i: rq.apply(product(*i)))
         def body(*i):
-            return _requantized(high(*i), q.shift, q.output_offset, q.act_min, q.act_max)
+            return clamp_int8(high(*i), q.act_min, q.act_max)
     else:   # int8 PRelu
         def x_of(i):
             v = at(a, 0, i).astype(I32)

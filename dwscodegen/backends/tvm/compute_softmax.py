@@ -142,9 +142,15 @@ def _reciprocal(te, row, total):
     return row("recip", lambda i: sat_shift_left(last[i], 1)), clz
 
 
-def softmax_func(dtype: str, outer: int, depth: int, cache_exp: bool, p=None, beta: float = 1.0):
+EXP_TABLE = 256     # int8: the differences to the row maximum are 0 .. -255
+
+
+def softmax_func(dtype: str, outer: int, depth: int, cache_exp: bool, p=None, beta: float = 1.0,
+                 exp_table: bool = False):
     """(PrimFunc(input, output), stage plan) -- the plan lists, consumers first, the row stages and the
-    element stages of each exp chain with the block they are computed in (see tvm_schedules_glue)."""
+    element stages of each exp chain with the block they are computed in (see tvm_schedules_glue).
+    int8 with exp_table: PrimFunc(input, exps, output), exps[0][d] the exp of the difference -d, computed
+    first (one chain, `t_` prefix) and read by the sum and the output instead of their own chains."""
     from tvm import te, tirx
     x = te.placeholder((outer, depth), dtype, "input")
     rc = te.reduce_axis((0, depth), "c")
@@ -176,13 +182,31 @@ def softmax_func(dtype: str, outer: int, depth: int, cache_exp: bool, p=None, be
             return d * _c(_printed(beta), F32) if beta != 1.0 else d
         build = lambda stage: _float_exp_chain(stage, diff)    # noqa: E731
 
-    chains = ["c_"] if cache_exp else ["s_", "o_"]
-    exps = {}
-    for prefix in chains:
-        stage, names = chain(prefix)
-        exps[prefix] = build(stage)
-        plan["chains"][prefix] = names
-    sum_exp, out_exp = (exps["c_"], exps["c_"]) if cache_exp else (exps["s_"], exps["o_"])
+    table = None
+    if int8 and exp_table:
+        names = []
+
+        def table_stage(name, fn):
+            t = te.compute((1, EXP_TABLE), fn, name=f"t_{name}")
+            names.insert(0, t.op.name)
+            return t
+        # the difference a stage of its own: seen through, the simplifier folds the loop variable into the
+        # constants of the left-shift path and builds out-of-range int32 literals
+        negated = table_stage("diff", lambda i, d: _c(0) - d)
+        table = _int8_exp_chain(table_stage, lambda i, d: negated[i, d], p)
+        plan["chains"]["t_"] = names
+
+        def looked_up(i, c):
+            return table[0, row_max[i].astype(I32) - x[i, c].astype(I32)]
+        sum_exp = out_exp = _Lookup(looked_up)
+    else:
+        chains = ["c_"] if cache_exp else ["s_", "o_"]
+        exps = {}
+        for prefix in chains:
+            stage, names = chain(prefix)
+            exps[prefix] = build(stage)
+            plan["chains"][prefix] = names
+        sum_exp, out_exp = (exps["c_"], exps["c_"]) if cache_exp else (exps["s_"], exps["o_"])
     live = (lambda i, c: diff(i, c) >= _c(p.diff_min)) if int8 else None
     if int8:
         # uint32: TFLite's int32 sum wraps around (an int32 overflow would be undefined in C)
@@ -205,7 +229,16 @@ def softmax_func(dtype: str, outer: int, depth: int, cache_exp: bool, p=None, be
             return out_exp[i, c] / total[i]
     out = te.compute((outer, depth), out_fn, name="output")
     plan["row"].append("r_max")
-    return te.create_prim_func([x, out]), plan
+    return te.create_prim_func([x, out] if table is None else [x, table, out]), plan
+
+
+class _Lookup:
+    """exp[i, c] read from the exp table, indexed as the chains' last stages are."""
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __getitem__(self, index):
+        return self.fn(*index)
 
 
 LN2_HI, LN2_LO = 0.693359375, _printed(-2.12194440e-4)       # Cody-Waite: n * LN2_HI is exact

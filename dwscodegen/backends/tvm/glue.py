@@ -9,6 +9,7 @@ import json
 import numpy as np
 
 from ... import qparams as qp
+from ...errors import DwsError
 from ...ir import Graph, Op
 from ...ops import touches_int8
 from ...qparams import onnx_requant_scales
@@ -20,7 +21,7 @@ from . import schedules as ts
 from . import schedules_glue as sg
 from .compute import ConvSpec
 from .compute_hybrid import HYBRID_STAGES, hybrid_conv_func
-from .compute_softmax import softmax_func
+from .compute_softmax import EXP_TABLE, softmax_func
 from .emit import lower_kernel
 from .glue_elementwise import KINDS as ELEMENTWISE_KINDS
 from .glue_elementwise import elementwise_kernel
@@ -75,6 +76,7 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
     int8 = dtype == "int8"
     consts: dict = {}
     detail = f"{'int8' if touches_int8(graph, op) else 'float32'} {WHAT[op.type]}"
+    extra = ""      # definitions the call names (softmax's exp table)
     if kind == "elementwise":
         params = knobs.resolve(kind, op.where(), overrides)
         q, zp = None, 0
@@ -137,12 +139,21 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
         args = ["input"] + list(consts) + ["output"]
     elif kind == "softmax":
         depth = x.shape[-1]
-        params = knobs.resolve(kind, op.where(), overrides, (1, 1), 0, depth)
+        params = knobs.resolve(kind, op.where(), overrides, (1, 1), x.size, depth)
+        if not int8:        # float32 exps are not a function of 256 differences
+            if "exp_table" in (overrides or {}):
+                raise DwsError(f"{op.where()}: schedule parameter exp_table applies to int8 softmax only")
+            del params["exp_table"]
         p = qp.softmax_qparams(graph, op) if int8 else None
-        func, plan = softmax_func(dtype, x.size // depth, depth, params["cache_exp"], p, op.attrs.beta)
+        table = int8 and params["exp_table"]
+        func, plan = softmax_func(dtype, x.size // depth, depth, params["cache_exp"], p, op.attrs.beta, table)
         func = sg.schedule_softmax(func, params, plan)
         detail += f" of {x.size // depth} rows of {depth}, beta {op.attrs.beta:g}"
         args = ["input", "output"]
+        if table:
+            extra = (f"/* exp of the differences 0 .. -{EXP_TABLE - 1} to the row maximum, rebuilt on every run. */\n"
+                     f"static int32_t {fn}_exps[{EXP_TABLE}];\n")
+            args = ["input", f"{fn}_exps", "output"]
     elif kind == "pad":
         params = knobs.resolve(kind, op.where(), overrides)
         pad_value = int(y.quant.zero_point[0]) if int8 else 0.0
@@ -170,7 +181,7 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
         if len(sizes) == 1:
             args = ["input", "output"]
     body = lower_kernel(func, f"{fn}_tvm", op.where())
-    return _emit(graph, op, body, consts, args, params, detail)
+    return _emit(graph, op, body, consts, args, params, detail, extra)
 
 
 def hybrid_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None, lanes: int = 0) -> Kernel:

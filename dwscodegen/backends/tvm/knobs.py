@@ -57,7 +57,10 @@ KNOBS: dict[str, dict[str, Knob]] = {
         unroll_tile=_UNROLL_TILE,
         k_unroll=Knob(4, (1, 2, 4, 8), "unroll factor of the depth (K) reduction loop, 1 = none")),
     "softmax": dict(cache_exp=Knob(True, (True, False), "keep a row's exps in a temporary [depth] between the sum "
-                                                        "and the output (default when depth <= 32)")),
+                                                        "and the output (default when depth <= 32)"),
+                    exp_table=Knob(False, (False, True), "int8: the exps of the 256 possible differences to the row "
+                                                         "maximum computed once per call into a table the rows read "
+                                                         "(default from 128 values: fewer exps than 2 per value)")),
     "pad": dict(decompose=Knob(True, (True, False), "fill with the pad value, then copy the input box; false: "
                                                     "one loop nest with an if_then_else per element")),
     "concat": dict(partition=Knob(True, (True, False), "one loop per input; false: one loop with a select "
@@ -114,6 +117,7 @@ MAX_TILE = 16           # acc, biased, high [oc_tile] int32: within the 256-byte
 MAX_UNROLLED_TAPS = 25  # default unroll_kernel only up to a 5x5 window
 MAX_UNROLLED_ADD = 16   # 4 int8 stages of 16 int32: 256 B at most, StorageRewrite shares them
 MAX_CACHED_EXP = 32     # softmax cache_exp by default up to a row of 32 (128 B of int32/float)
+EXP_TABLE_FROM = 128    # softmax exp_table by default from this many values (rows x depth; 256 exps per call)
 MAX_UNROLLED_SLICE = 16  # slice unroll_inner only unrolls an innermost loop up to this many copies
 TILES = ("oc_tile", "c_tile", "o_tile")
 UNROLLS = ("ic_unroll", "k_unroll")
@@ -149,6 +153,7 @@ def default_params(kind: str, kernel: tuple[int, int] = (1, 1), out_channels: in
             params[key] = next(t for t in (params[key], 2, 1) if in_channels % t == 0)
     if kind == "softmax" and in_channels:
         params["cache_exp"] = in_channels <= MAX_CACHED_EXP
+        params["exp_table"] = out_channels >= EXP_TABLE_FROM      # softmax: out_channels = the values of all rows
     depth = kernel[0] * kernel[1] * in_channels
     if kind == "pointwise_dsp" and in_channels and depth < SHORT_DEPTH:
         params.update(pixels=2, unroll_channels=True)

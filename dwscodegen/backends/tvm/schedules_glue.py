@@ -92,7 +92,12 @@ def schedule_softmax(func, params: dict, plan: dict):
     for name in rows:
         sch.compute_at(sch.get_sblock(name), i)
     chains = plan["chains"]
-    if "c_" in chains:
+    if "t_" in chains:       # the exp table (a parameter) at the root, its chain inside the table's loop
+        names = chains["t_"]
+        element = sch.get_loops(sch.get_sblock(names[0]))[-1]
+        for name in names[1:]:
+            sch.compute_at(sch.get_sblock(name), element)
+    elif "c_" in chains:
         names = chains["c_"]
         sch.compute_at(sch.get_sblock(names[0]), i)
         element = sch.get_loops(sch.get_sblock(names[0]))[-1]

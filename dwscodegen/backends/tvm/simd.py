@@ -3,8 +3,9 @@ target's features (targets/*.toml), most capable first: `mve` (Cortex-M55), `dsp
 `thumb2` (Cortex-M3: register-tiled plain C).
 
 A layer is tensorized where the templates road's variant of that ISA would apply: TFLite requantization with
-an exact plan (templates/simd/common.requant_plan; per ISA its weight format and accumulator bounds), and for
-depthwise the output cut into regions with the same taps (common.depthwise_regions).  Elsewhere (ONNX
+an exact plan, the templates road's per ISA (PLANS: dead output channels folded to constants, common.plan_layer,
+and the DSP "mixed" form; per ISA its weight format and accumulator bounds), and for depthwise the output cut
+into regions with the same taps (common.depthwise_regions).  Elsewhere (ONNX
 requantization, hybrid, float32, x86, depth multipliers, accumulators that may leave int32) the portable TVM
 schedule of backend.py computes the layer, as the templates road keeps its portable kernel there.
 
@@ -23,7 +24,7 @@ from ...ops import PER_IMAGE
 from ...targets import Target
 from ..kernel import Kernel, kernel_name
 from ..render import c_array_body, render
-from ..templates.simd import common, dsp
+from ..templates.simd import common, dsp, mve
 from . import knobs
 from . import schedules_simd as ss
 from . import simd_depthwise as sd
@@ -39,32 +40,32 @@ def isa(target: Target) -> str | None:
     return next((name for name in ISAS if name in target.features), None)
 
 
-def plan_for(name: str, info: common.ConvInfo):
-    """The requantization plan of the tensorized micro-kernels (no "mixed" mode: such layers take the generic
-    form), None where the ISA's form cannot be exact. MVE also needs |acc << left| and |y + s + zp * 2^e| inside
-    int32 (VSHL and VADD wrap)."""
-    if name != "mve":
-        return common.requant_plan(info, prescale_doubling=True, mixed=False,
-                                   weight_limit=dsp.INT16_LIMIT if name == "dsp" else None)
-    plan = common.requant_plan(info, prescale_doubling=False, weight_limit=None, mixed=False)
-    if plan is None or np.any(plan.rshift > 30):
-        return None
-    czp = np.abs(plan.out_zp) * (np.int64(1) << plan.rshift)
-    if np.any((info.partial_bound() << plan.lshift) + czp + 2 > (1 << 31) - 1):
-        return None
-    return plan
+# isa -> (layer facts -> (layer with its constant channels folded, requantization plan) or None): the templates
+# road's choice per ISA (templates/simd/dsp.py, mve.py, tiled.py), so that both roads take the same layers alike.
+PLANS = {
+    "dsp": lambda info: common.plan_layer(info, prescale_doubling=True, weight_limit=dsp.INT16_LIMIT),
+    "mve": mve.plan_layer_mve,
+    # The register tiles have no "mixed" form and keep dead channels (tiled.select).
+    "thumb2": lambda info: _unfolded(info, common.requant_plan(info, prescale_doubling=True, weight_limit=None,
+                                                                mixed=False)),
+}
+
+
+def _unfolded(info: common.ConvInfo, plan):
+    return None if plan is None else (info, plan)
 
 
 def applies(graph: Graph, op: Op, target: Target) -> tuple[str, common.ConvInfo, object] | None:
-    """(isa, layer facts, requantization plan) when `op` is tensorized on `target`, else None."""
+    """(isa, layer facts with constant channels folded, requantization plan) when `op` is tensorized on
+    `target`, else None."""
     name = isa(target)
     info = common.conv_info(graph, op) if name else None
     if info is None or (info.depthwise and common.depthwise_regions(info) is None):
         return None
     if info.act_min == info.act_max:    # a constant output: the portable kernel's fill (schedules.constant_output)
         return None
-    plan = plan_for(name, info)
-    return None if plan is None else (name, info, plan)
+    planned = PLANS[name](info)
+    return None if planned is None else (name, *planned)
 
 
 def schedule_kind(graph: Graph, op: Op, target: Target, base: str) -> str:
@@ -84,7 +85,7 @@ def _micro_context(L, fn: str) -> dict:
     ctx = dict(fn=fn, RQW=L.rq_words, rq_mode=L.plan.mode, output_offset=i.out_offset, act_min=i.act_min,
                act_max=i.act_max, C=i.C, W=i.W, DH=i.DH, DW=i.DW, QB=4, vectors=list(L.vectors))
     if isinstance(L, sg.Layer):
-        ctx.update(K=L.K, NW=L.NW, K16=L.K16)
+        ctx.update(K=L.K, NW=L.NW, K16=L.K16, tail=L.tail)
     if L.isa == "mve":
         ctx["rq_mode"] = sg.mve_mode(L.plan)
     return ctx

@@ -73,7 +73,7 @@ def _shifted(a, left):
 def plan_requant(acc, word, mode: str, zp: int, act: tuple[int, int], generic: dict, lshift: bool = False):
     """One output of the DSP (lshift False: acc is pre-scaled through the weights) or tiled (lshift: the
     record's last word shifts acc left first) requantization.  word(i) is the channel's record word i:
-    round (m, rc, e[, ls]), noround (m, rc[, ls]), generic (m, shift).  generic: doubling_high_mul /
+    round (m, rc, e[, ls]), mixed (DSP: m, rc, e, sign mask), noround (m, rc[, ls]), generic (m, shift).  generic: doubling_high_mul /
     rounding_divide options (left_shift, max_right) for the layer's shifts."""
     from tvm import tirx
     if mode == "generic":
@@ -84,13 +84,16 @@ def plan_requant(acc, word, mode: str, zp: int, act: tuple[int, int], generic: d
         acc = _shifted(acc, word(3 if mode == "round" else 2))
     if mode == "round":
         y = tirx.shift_right(_hi32_round(acc, word(0), word(1) + tirx.shift_right(acc, _i32(31))), word(2))
+    elif mode == "mixed":      # the sign term masked off in the channels without a right shift
+        s = tirx.bitwise_and(tirx.shift_right(acc, _i32(31)), word(3))
+        y = tirx.shift_right(_hi32_round(acc, word(0), word(1) + s), word(2))
     else:
         y = _hi32_round(acc, word(0), word(1))
     return _clamp(y, *act)
 
 
 def mve_requant(acc, vector, names: list[str], mode: str, act: tuple[int, int]):
-    """One lane of the MVE vector requantization (VQRDMULH, VRSHL; simd.plan_for): vector(name) is
+    """One lane of the MVE vector requantization (VQRDMULH, VRSHL; simd.PLANS): vector(name) is
     the lane's value of the named requantization vector (m, czp, nege, [left], [smask])."""
     from tvm import tirx
     v = acc

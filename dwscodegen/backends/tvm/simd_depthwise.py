@@ -66,7 +66,7 @@ def layer(isa: str, info: ConvInfo, plan: RequantPlan, lanes: int) -> tuple[Laye
         c4 = -(-info.C // 4) * 4
         bias = np.zeros((len(folded), c4), np.int64)
         bias[:, :info.C] = np.stack(folded) * plan.scale
-        rq_words = 3 if plan.mode == "round" else 2
+        rq_words = dsp.requant_context(info, plan)["RQW"]
         # One row per group of 4 channels: requantization records, then weight words (the templates' rows).
         consts = dict(weights=("int32_t", dsp.depthwise_blocks(info, plan).astype(np.int32)),
                       bias=("int32_t", bias.astype(np.int32)))

@@ -76,6 +76,12 @@ class Layer:
         return self.isa != "mve"
 
     @property
+    def tail(self) -> bool:
+        """MVE reading input rows that are not whole vectors: the last chunk's loads are predicated (VCTP) to
+        the row's K % 16 bytes, and the reduction runs over the K bytes alone."""
+        return self.isa == "mve" and not self.windowed and self.K % 16 != 0
+
+    @property
     def NW(self) -> int:
         return -(-self.K // 4) * 2
 
@@ -94,10 +100,12 @@ def layer(isa: str, info: ConvInfo, plan: RequantPlan) -> tuple[Layer, dict]:
     rows = info.weights.reshape(info.OC, -1)
     k = rows.shape[1]
     folded = info.bias + info.in_offset * rows.sum(axis=1)
-    # Pointwise layers read the input rows, except where the rows are not whole words (DSP) or vectors (MVE),
-    # or a tile's rows are not evenly spaced (strides; DSP widens pixel by pixel): those gather (copy) them,
-    # as the im2col layers gather their windows.
-    direct = info.pointwise and info.C % {"dsp": 4, "mve": 16}.get(isa, 1) == 0 and (
+    # Pointwise layers read the input rows, except where the rows are not whole words (DSP) or a tile's rows are
+    # not evenly spaced (strides; DSP widens pixel by pixel): those gather (copy) them, as the im2col layers gather
+    # their windows. MVE reads a row's last partial vector with predicated loads (Layer.tail), where there is a
+    # whole vector before it (rows shorter than one vector are gathered: the intrinsic's weight region is a vector).
+    direct = info.pointwise and (isa != "dsp" or info.C % 4 == 0) and (isa != "mve" or info.C % 16 == 0
+                                                                      or info.C > 16) and (
         isa == "dsp" or (info.SH, info.SW) == (1, 1))
     windowed = not direct
     if isa == "dsp":
@@ -106,7 +114,7 @@ def layer(isa: str, info: ConvInfo, plan: RequantPlan) -> tuple[Layer, dict]:
                       rq=("int32_t", dsp.requant_records(info, plan).reshape(-1).astype(np.int32)))
         # A gathered window is zero-padded to whole groups of 4 bytes: widened without a partial word.
         kx = -(-k // 4) * 4 if windowed else k
-        return Layer(isa, info, plan, windowed, k, kx, 3 if plan.mode == "round" else 2), consts
+        return Layer(isa, info, plan, windowed, k, kx, dsp.requant_context(info, plan)["RQW"]), consts
     if isa == "thumb2":
         consts = dict(weights=("int8_t", rows.astype(np.int8)), bias=("int32_t", folded.astype(np.int32)),
                       rq=("int32_t", tiled.requant_records(info, plan, info.OC).reshape(-1).astype(np.int32)))
@@ -167,13 +175,16 @@ def _mac(L: Layer, v, x, w):
         return sa.smlad(x(v["j"]), w(v["j"]))
     if L.isa == "thumb2":
         return x(v["k"]).astype("int32") * w(v["k"]).astype("int32")
+    if L.tail:
+        from tvm import tirx
+        return x(v["k"]).astype("int32") * w(tirx.floordiv(v["k"], 16), tirx.floormod(v["k"], 16)).astype("int32")
     return x(v["c"] * 16 + v["l"]).astype("int32") * w(v["c"], v["l"]).astype("int32")
 
 
 def _reduction(L: Layer) -> tuple[Axis, ...]:
     if L.isa == "dsp":
         return (Axis("j", L.NW, True),)
-    if L.isa == "thumb2":
+    if L.isa == "thumb2" or L.tail:
         return (Axis("k", L.K, True),)
     return (Axis("c", L.K16 // 16, True), Axis("l", 16, True))
 
@@ -284,6 +295,9 @@ def intrin_gemm(L: Layer, fn: str, P: int, Q: int) -> dict:
     def red_read(b, v):
         if L.isa != "mve":
             return [x(b, v)(v[index]), w(b, v)(v[index])]
+        if L.tail:
+            from tvm import tirx
+            return [x(b, v)(v["k"]), w(b, v)(tirx.floordiv(v["k"], 16), tirx.floormod(v["k"], 16))]
         return [x(b, v)(v["c"] * 16 + v["l"]), w(b, v)(v["c"], v["l"])]
     bias = [Buf("bias", (Q,), "int32")] if L.bias_in_acc else []
     operands = [Buf("c", (P, Q), "int32", True)] + bias + [src, wts]
