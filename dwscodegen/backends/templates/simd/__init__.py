@@ -17,6 +17,7 @@ the library calls it once per image of a batch (ops.PER_IMAGE).
 - MVE (feature `mve`: Cortex-M55), mve.py, arm_mve.h (VMLADAVA, VMULLB/T, VQRDMULH, VRSHL):
   pointwise_conv2d_s8_mve_2x4, conv2d_s8_mve_im2col_{2x4,1x4}, depthwise_conv2d_s8_mve_8c,
   depthwise_conv2d_s8_mve_padded_8c (any depthwise layer, tiles.py).
+- Cortex-M glue ops, arm_glue.py: fully_connected_s8_{dsp,mve,tiled}_4r (int8 FullyConnected, 4 rows per step).
 - x86 (features `avx2`: x86_64-v3, `avx512vnni`: x86_64-v4), avx.py with avx_s8.py, avx_f32.py, avx_hybrid.py,
   avx_glue.py (shared pieces in avx_common.py), immintrin.h: int8, float32 and hybrid convolutions and the glue
   ops, the whole model (see avx.py).
@@ -43,7 +44,7 @@ import os
 
 from ....ir import Graph, Op
 from ....targets import Target
-from . import dsp, mve, tiled
+from . import arm_glue, dsp, mve, tiled
 from .avx import AVX2, AVX512
 from .common import conv_info
 
@@ -73,7 +74,7 @@ def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None =
     if hasattr(isa, "select_op"):       # the x86 levels vary every op kind (avx.py), not only int8 convs
         return isa.select_op(graph, op, ctx, kernel)
     if op.type not in ("Conv2D", "DepthwiseConv2D"):
-        return None
+        return arm_glue.select(graph, op, target, ctx, kernel)     # Cortex-M glue ops (arm_glue.py)
     info = conv_info(graph, op)
     if info is None:
         return None
@@ -89,7 +90,7 @@ def variant_name(chosen: tuple[str, dict]) -> str:
 def variants(graph: Graph, op: Op, target: Target, ctx: dict) -> list[str]:
     """Names of every variant that applies to `op` on `target` (the tuner's choices)."""
     isa = _isa(target)
-    names = isa.VARIANTS if isa is not None else ()
+    names = (tuple(isa.VARIANTS) if isa is not None else ()) + arm_glue.variants(target)
     found = []
     for name in names:
         chosen = select(graph, op, target, dict(ctx), name)
