@@ -81,8 +81,8 @@ def main() -> None:
             before = previous.get(key, {}).get("before") or measure(model, target, portable_glue=True)
             results[key] = dict(before=before, after=measure(model, target, portable_glue=False))
             print(key, {k: sum(v.values()) if v else None for k, v in results[key].items()}, flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1) + "\n")
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(results, indent=1) + "\n")      # after each, so a stopped run keeps its figures
     (RESULTS / "arm_glue.md").write_text(table(results))
     print(table(results))
 

@@ -26,13 +26,18 @@ def _tflite_graph(tmp_path, name, inputs, outputs, options):
     return load_model(path)
 
 
-def _fc(rng, rows, depth, units, out_scale=0.2, activation="RELU", w_range=127, x_zp=-5):
+def _fc(rng, rows, depth, units, out_scale=0.2, activation="RELU", w_range=127, x_zp=-5, per_channel=False,
+        with_bias=True):
     from .support.tflite_builder import TensorSpec
     from .support.tflite_cases import act
-    w = TensorSpec("w", (units, depth), "int8", scale=0.004, zero_point=0,
-                   data=rng.integers(-w_range, w_range + 1, (units, depth), dtype=np.int8))
+    data = rng.integers(-w_range, w_range + 1, (units, depth), dtype=np.int8)
+    if per_channel:
+        w = TensorSpec("w", (units, depth), "int8", data=data, scale=[float(s) for s in rng.uniform(0.002, 0.008, units)],
+                       zero_point=[0] * units, quantized_dimension=0)
+    else:
+        w = TensorSpec("w", (units, depth), "int8", scale=0.004, zero_point=0, data=data)
     b = TensorSpec("b", (units,), "int32", data=rng.integers(-3000, 3000, units, dtype=np.int32),
-                   scale=float(np.float32(0.04) * np.float32(0.004)), zero_point=0)
+                   scale=float(np.float32(0.04) * np.float32(0.004)), zero_point=0) if with_bias else None
     return ("FULLY_CONNECTED", [act("x", (rows, depth), "int8", 0.04, x_zp), w, b],
             [act("y", (rows, units), "int8", out_scale, 3)], dict(fused_activation=activation))
 
@@ -43,6 +48,8 @@ FC_CASES = {
     "tiny": dict(rows=1, depth=3, units=1),                   # less than one word, one output
     "saturating": dict(rows=3, depth=40, units=6, out_scale=0.001, activation="NONE", x_zp=127),
     "wide": dict(rows=1, depth=300, units=21, w_range=1),
+    "per_channel": dict(rows=2, depth=33, units=7, per_channel=True),
+    "no_bias": dict(rows=1, depth=18, units=5, with_bias=False),
 }
 
 
@@ -62,7 +69,7 @@ def test_fully_connected_variant_matches_tflite(tmp_path, target_name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["round", "tiny", "saturating", "wide"])
+@pytest.mark.parametrize("case", ["round", "tiny", "saturating", "wide", "per_channel", "no_bias"])
 @pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55", "cortex-m3", "cortex-m33"])
 def test_fully_connected_variant_cases_match_tflite(tmp_path, case, target_name):
     _check_fc(tmp_path, case, target_name)
