@@ -3,6 +3,8 @@ which kernel each layer gets, and bit-exact outputs (odd depths and row counts, 
 scales)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -109,8 +111,9 @@ MVE_FORMS = ("se", "se_batch", "se_shared", "same", "one", "tiny_scale", "big_sc
 
 
 def _check_mul(tmp_path, case, target_name, expected=None):
+    """case: a name in MUL_CASES or the keyword arguments of _mul."""
     target = target_or_skip(target_name)
-    graph = _tflite_graph(tmp_path, *_mul(**MUL_CASES[case]))
+    graph = _tflite_graph(tmp_path, *_mul(**(MUL_CASES[case] if isinstance(case, str) else case)))
     if expected is None:
         expected = "mul_s8_mve" if "mve" in target.features and case in MVE_FORMS else "mul_s8_dsp"
     assert kernel_used(graph, graph.ops[0], target) == expected
@@ -216,3 +219,33 @@ def test_mean_variant_extreme_inputs(tmp_path):
 @pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55", "cortex-m7"])
 def test_mean_variant_cases_match_tflite(tmp_path, case, target_name):
     _check_mean(tmp_path, case, target_name)
+
+
+def test_mul_without_an_exact_plan_is_portable(tmp_path):
+    """input1_scale * input2_scale / output_scale below 2^-31: the requantization's right shift is over 30, which
+    the SMMLAR and VRSHL forms cannot take, so the layer keeps the portable kernel (and is still exact)."""
+    case = dict(shape_a=(1, 2, 2, 5), shape_b=(1, 2, 2, 5), out_shape=(1, 2, 2, 5), qa=(1e-4, 0), qb=(1e-4, 0),
+                qy=(100.0, 0), activation="NONE")
+    for name in ("cortex-m4", "cortex-m55"):
+        _check_mul(tmp_path, case, name, expected=simd.PORTABLE)
+
+
+ZOO = Path("/work/shared/models/zoo")
+GLUE = ("FullyConnected", "Mul", "Add", "Mean")
+
+
+@pytest.mark.parametrize("model", ["effb0_96_s8", "mbv2_a035_96_s8", "mbv3s_96_s8"])
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
+def test_zoo_glue_ops_get_variants(model, target_name):
+    """Every int8 FullyConnected, Mul, Add and Mean of the zoo's int8 models gets a variant, except those beside a
+    one-element constant, which are 256-entry lookup tables on every target (generation only)."""
+    path = ZOO / f"{model}.tflite"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    from dwscodegen.importers import load_model
+    from dwscodegen.int8_elementwise import has_table
+    graph = load_model(path)
+    target = target_or_skip(target_name)
+    portable = [op.where() for op in graph.ops if op.type in GLUE and graph.op_dtype(op) == "int8"
+                and not has_table(graph, op) and kernel_used(graph, op, target) == simd.PORTABLE]
+    assert not portable, portable
