@@ -222,10 +222,10 @@ def test_mean_variant_cases_match_tflite(tmp_path, case, target_name):
 
 
 def test_mul_without_an_exact_plan_is_portable(tmp_path):
-    """input1_scale * input2_scale / output_scale below 2^-31: the requantization's right shift is over 30, which
+    """input1_scale * input2_scale / output_scale in [2^-32, 2^-31): a right shift of 31, which
     the SMMLAR and VRSHL forms cannot take, so the layer keeps the portable kernel (and is still exact)."""
     case = dict(shape_a=(1, 2, 2, 5), shape_b=(1, 2, 2, 5), out_shape=(1, 2, 2, 5), qa=(1e-4, 0), qb=(1e-4, 0),
-                qy=(100.0, 0), activation="NONE")
+                qy=(28.6, 0), activation="NONE")
     for name in ("cortex-m4", "cortex-m55"):
         _check_mul(tmp_path, case, name, expected=simd.PORTABLE)
 
