@@ -4,6 +4,7 @@ the schedule {"kernel": "portable"} for those ops) and after (the default varian
 
     .venv/bin/python benchmarks/arm_glue.py                 # writes benchmarks/results/arm_glue.md and .json
     .venv/bin/python benchmarks/arm_glue.py --keep-before   # reuse the "before" figures of the last .json
+    .venv/bin/python benchmarks/arm_glue.py --keep-before --targets cortex-m55   # remeasure M55's "after" only
 
 Every figure comes from a `verify_graph` run (one input, seed 0) whose outputs matched the NumPy reference bit
 for bit; a run that fails leaves no figure. Models: /work/shared/models/zoo/{effb0_96_s8, mbv2_a035_96_s8,
@@ -68,9 +69,12 @@ def table(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep-before", action="store_true", help="reuse the before figures of the last json")
+    parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS,
+                        help="measure these; keep the last json's figures of the others")
     args = parser.parse_args()
     out = RESULTS / "arm_glue.json"
-    previous = json.loads(out.read_text()) if args.keep_before and out.exists() else {}
+    last = json.loads(out.read_text()) if out.exists() else {}
+    previous = last if args.keep_before else {}
     results = {}
     for model in MODELS:
         if not (ZOO / f"{model}.tflite").exists():
@@ -78,6 +82,10 @@ def main() -> None:
             continue
         for target in TARGETS:
             key = f"{model}/{target}"
+            if target not in args.targets:
+                if key in last:
+                    results[key] = last[key]
+                continue
             before = previous.get(key, {}).get("before") or measure(model, target, portable_glue=True)
             results[key] = dict(before=before, after=measure(model, target, portable_glue=False))
             print(key, {k: sum(v.values()) if v else None for k, v in results[key].items()}, flush=True)

@@ -249,3 +249,30 @@ def test_zoo_glue_ops_get_variants(model, target_name):
     portable = [op.where() for op in graph.ops if op.type in GLUE and graph.op_dtype(op) == "int8"
                 and not has_table(graph, op) and kernel_used(graph, op, target) == simd.PORTABLE]
     assert not portable, portable
+
+
+@pytest.mark.parametrize("op", ["LOGISTIC", "HARD_SWISH"])
+def test_lookup_table_variant_matches_tflite(tmp_path, op):
+    """37 values (two whole vectors and a predicated tail of 5), batch 2."""
+    from .support.tflite_cases import act
+    target = target_or_skip("cortex-m55")
+    out_q = {"LOGISTIC": (1 / 256, -128)}.get(op, (0.04, -20))
+    graph = _tflite_graph(tmp_path, op, [act("x", (2, 37), "int8", 0.06, -7)], [act("y", (2, 37), "int8", *out_q)], {})
+    assert kernel_used(graph, graph.ops[0], target) == "lookup_table_s8_mve"
+    assert_verified(verify_graph(graph, target, runs=3, seed=8, oracle="tflite", footprint=False))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op", ["TANH", "LEAKY_RELU", "MUL"])
+def test_more_lookup_table_variants_match_tflite(tmp_path, op):
+    from .support.tflite_builder import TensorSpec
+    from .support.tflite_cases import act
+    target = target_or_skip("cortex-m55")
+    inputs = [act("x", (1, 1), "int8", 0.06, -7)]
+    if op == "MUL":         # beside a one-element constant: a table
+        inputs.append(TensorSpec("c", (1,), "int8", scale=0.01, zero_point=3, data=np.array([-90], np.int8)))
+    out_q = {"TANH": (1 / 128, 0)}.get(op, (0.04, -20))
+    graph = _tflite_graph(tmp_path, op, inputs, [act("y", (1, 1), "int8", *out_q)],
+                          dict(alpha=0.2) if op == "LEAKY_RELU" else {})
+    assert kernel_used(graph, graph.ops[0], target) == "lookup_table_s8_mve"
+    assert_verified(verify_graph(graph, target, runs=3, seed=8, oracle="tflite", footprint=False))

@@ -16,6 +16,8 @@
 - Mean over the middle axes (int8): 4 channels per word summed by SXTAB16 in int16 lanes over blocks of
   MEAN_BLOCK positions (|a lane's sum| <= 256 * 128 = 2^15: no int16 lane wraps), then the portable kernel's
   requantization of each channel's int32 sum: exact. DSP, so M55 too.
+- Lookup-table ops (int8 HardSwish, Logistic, Tanh, LeakyRelu, binary ops beside a one-element constant) on MVE:
+  16 lookups per gather load (VLDRB with 8-bit offsets) from the same 256-entry table: exact by construction.
 ONNX-requantized and hybrid layers, and weights with a zero point, keep the portable kernel.
 """
 from __future__ import annotations
@@ -45,7 +47,7 @@ def fc_name(isa: str) -> str:
 
 
 MUL, ADD, MUL_MVE = "mul_s8_dsp", "add_s8_dsp", "mul_s8_mve"
-MEAN = "mean_s8_dsp"
+MEAN, LUT_MVE = "mean_s8_dsp", "lookup_table_s8_mve"
 MEAN_BLOCK = 256
 ALL_INT8 = np.arange(-128, 128, dtype=np.int64)
 
@@ -53,7 +55,7 @@ ALL_INT8 = np.arange(-128, 128, dtype=np.int64)
 def variants(target: Target) -> tuple[str, ...]:
     isa = _isa(target)
     dsp = (MUL, ADD, MEAN) if "dsp" in target.features else ()
-    return () if isa is None else (fc_name(isa),) + dsp + ((MUL_MVE,) if isa == "mve" else ())
+    return () if isa is None else (fc_name(isa),) + dsp + ((MUL_MVE, LUT_MVE) if isa == "mve" else ())
 
 
 def _fc_weights(isa: str, rows: np.ndarray) -> tuple[np.ndarray, int]:
@@ -189,6 +191,8 @@ def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None) 
     isa = _isa(target)
     if isa is None or graph.op_dtype(op) != "int8":
         return None
+    if isa == "mve" and ctx.get("table") is not None and kernel in (None, LUT_MVE):
+        return f"kernels/{LUT_MVE}.c.j2", dict(ctx, variant=LUT_MVE)
     if op.type == "FullyConnected" and kernel in (None, fc_name(isa)):
         return _fully_connected(isa, graph, op, ctx)
     if op.type == "Mul" and isa == "mve" and kernel in (None, MUL_MVE):
