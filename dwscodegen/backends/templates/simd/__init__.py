@@ -4,8 +4,8 @@
 the portable kernel. Variants compute exactly what the portable kernel computes (TFLite int8 semantics,
 bit for bit); each variant module checks at generation time that its shortcuts are exact for the layer's
 constant weights and quantization (shapes, strides, padding, accumulator bounds), and declines otherwise.
-Only int8 Conv2D / DepthwiseConv2D with TFLite requantization have variants (ONNX-requantized, hybrid and
-float layers keep the portable kernels). Like the portable kernels of these ops, a variant computes one image;
+On Cortex-M, int8 Conv2D / DepthwiseConv2D with TFLite requantization and the int8 glue ops of arm_glue.py have
+variants (ONNX-requantized, hybrid and float layers keep the portable kernels). Like the portable kernels of these ops, a variant computes one image;
 the library calls it once per image of a batch (ops.PER_IMAGE).
 
 - DSP (feature `dsp`: Cortex-M4/M7/M33), dsp.py, arm_acle.h (SXTB16, SMLAD, SMLABB/SMLATT, SSAT):
@@ -17,7 +17,9 @@ the library calls it once per image of a batch (ops.PER_IMAGE).
 - MVE (feature `mve`: Cortex-M55), mve.py, arm_mve.h (VMLADAVA, VMULLB/T, VQRDMULH, VRSHL):
   pointwise_conv2d_s8_mve_2x4, conv2d_s8_mve_im2col_{2x4,1x4}, depthwise_conv2d_s8_mve_8c,
   depthwise_conv2d_s8_mve_padded_8c (any depthwise layer, tiles.py).
-- Cortex-M glue ops, arm_glue.py: fully_connected_s8_{dsp,mve,tiled}_4r (int8 FullyConnected, 4 rows per step).
+- Cortex-M glue ops (int8), arm_glue.py: fully_connected_s8_{dsp,mve,tiled}_4r (4 rows per step), mul_s8_dsp,
+  add_s8_dsp, mean_s8_dsp (SMMLAR / SXTAB16; M55 too), mul_s8_mve (elementwise and per-channel broadcast),
+  lookup_table_s8_mve (the table ops, MVE gather loads).
 - x86 (features `avx2`: x86_64-v3, `avx512vnni`: x86_64-v4), avx.py with avx_s8.py, avx_f32.py, avx_hybrid.py,
   avx_glue.py (shared pieces in avx_common.py), immintrin.h: int8, float32 and hybrid convolutions and the glue
   ops, the whole model (see avx.py).
