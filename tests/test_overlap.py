@@ -229,3 +229,57 @@ def test_random_layers_in_place_are_bit_exact(target_name, seed):
     case = random_conv_case(np.random.default_rng(100 + seed), batches=(1, 2))
     graph = in_arena(case, "int8", seed=seed)
     assert_verified(verify_graph(graph, target, runs=2, seed=seed, footprint=False))
+
+
+def _between_copies(graph: Graph) -> Graph:
+    """graph's one op with a copy (Reshape) before each activation input and after its output, so they are all
+    arena tensors and the op's output may be placed over a dying input."""
+    tensors = dict(graph.tensors)
+    op = graph.ops[0]
+    ops, inputs = [], []
+    for name in graph.inputs:
+        twin = f"{name}_in"
+        tensors[twin] = copy.deepcopy(tensors[name])
+        tensors[twin].name = twin
+        ops.append(Op(len(ops), f"copy_{name}", "Reshape", [twin], [name], NoAttrs()))
+        inputs.append(twin)
+    (out,) = op.outputs
+    tensors[f"{out}_out"] = copy.deepcopy(tensors[out])
+    tensors[f"{out}_out"].name = f"{out}_out"
+    ops.append(Op(len(ops), op.name, op.type, op.inputs, op.outputs, op.attrs))
+    ops.append(Op(len(ops), "copy_out", "Reshape", [out], [f"{out}_out"], NoAttrs()))
+    return validate(Graph("in_place_under_test", tensors, ops, inputs, [f"{out}_out"], source="<test>"))
+
+
+GLUE_IN_PLACE = [  # (op, inputs, output, Cortex-M target, kernel expected)
+    ("ADD", [((1, 5, 7, 11), 0.05, -3), ((1, 5, 7, 11), 0.03, 7)], ((1, 5, 7, 11), 0.07, -1), "cortex-m4", "add_s8_dsp"),
+    ("MUL", [((2, 4, 5, 19), 0.004, -128), ((2, 1, 1, 19), 0.03, 7)], ((2, 4, 5, 19), 0.002, -5), "cortex-m4",
+     "mul_s8_dsp"),
+    ("MUL", [((2, 4, 5, 19), 0.004, -128), ((2, 1, 1, 19), 0.03, 7)], ((2, 4, 5, 19), 0.002, -5), "cortex-m55",
+     "mul_s8_mve"),
+    ("LOGISTIC", [((2, 3, 37), 0.06, -7)], ((2, 3, 37), 1 / 256, -128), "cortex-m55", "lookup_table_s8_mve"),
+]
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("case", GLUE_IN_PLACE, ids=lambda c: f"{c[0]}-{c[3]}-{c[4]}")
+def test_glue_variants_in_place_are_bit_exact(tmp_path, case):
+    """The Cortex-M glue variants' declared orders (streams.py): the output over its full-size dying input."""
+    pytest.importorskip("tflite")
+    from dwscodegen.importers import load_model
+    from .support.tflite_builder import build_single_op_model
+    from .support.tflite_cases import act
+    kind, ins, (out_shape, *out_q), target_name, kernel = case
+    target = target_or_skip(target_name)
+    specs = [act(f"x{i}", shape, "int8", scale, zp) for i, (shape, scale, zp) in enumerate(ins)]
+    options = {} if kind == "LOGISTIC" else dict(fused_activation="NONE")
+    path = tmp_path / "op.tflite"
+    path.write_bytes(build_single_op_model(kind, specs, [act("y", out_shape, "int8", *out_q)], options))
+    graph = _between_copies(load_model(path))
+    op = graph.ops[len(ins)]
+    assert generate_kernels(graph, target)[op.index].overlap, kernel
+    lib = generate_library(graph, target)
+    assert "y" in lib.plan.overlaps
+    from dwscodegen.backends.templates import kernel_used
+    assert kernel_used(graph, op, target) == kernel
+    assert_verified(verify_graph(graph, target, runs=2, seed=5, oracle="numpy", footprint=False))

@@ -46,6 +46,9 @@ STREAMS: dict[str, tuple[str, int]] = {
     "pointwise_conv2d_s8_mve_2x4": (PIXELS, 2),
     "conv2d_s8_mve_im2col_2x4": (BUFFERED, 2), "conv2d_s8_mve_im2col_1x4": (BUFFERED, 1),
     "depthwise_conv2d_s8_mve_8c": (PIXELS, 1),
+    # Cortex-M glue variants (arm_glue.py): the portable broadcast loop nest, or MVE vectors in memory order
+    "add_s8_dsp": (ELEMENTS, 1), "mul_s8_dsp": (ELEMENTS, 1), "mul_s8_mve": (ELEMENTS, 4),
+    "lookup_table_s8_mve": (ELEMENTS, 16),
 }
 # x86 GEMM variants run their last NPIX % P pixels as one shorter tile (the others above, one at a time)
 STREAMS_TAIL_TILE: dict[str, tuple[str, int]] = {

@@ -4,9 +4,10 @@
 the portable kernel. Variants compute exactly what the portable kernel computes (TFLite int8 semantics,
 bit for bit); each variant module checks at generation time that its shortcuts are exact for the layer's
 constant weights and quantization (shapes, strides, padding, accumulator bounds), and declines otherwise.
-Only int8 Conv2D / DepthwiseConv2D have variants, with TFLite's requantization or onnxruntime's (requant
-"onnx": the same MACs, a float32 epilogue, templates/kernels/_onnx_requant.j2); hybrid and float layers keep the
-portable kernels. Like the portable kernels of these ops, a variant computes one image;
+On Cortex-M, int8 Conv2D / DepthwiseConv2D have variants, with TFLite's requantization or onnxruntime's (requant
+"onnx": the same MACs, a float32 epilogue, templates/kernels/_onnx_requant.j2), and so have the int8 glue ops of
+arm_glue.py; hybrid and float layers keep the portable kernels. Like the portable kernels of these ops, a variant
+computes one image;
 the library calls it once per image of a batch (ops.PER_IMAGE).
 
 - DSP (feature `dsp`: Cortex-M4/M7/M33), dsp.py, arm_acle.h (SXTB16, SMLAD, SMLABB/SMLATT, SSAT):
@@ -21,6 +22,9 @@ the library calls it once per image of a batch (ops.PER_IMAGE).
 - MVE (feature `mve`: Cortex-M55), mve.py, arm_mve.h (VMLADAVA, VMULLB/T, VQRDMULH, VRSHL):
   pointwise_conv2d_s8_mve_2x4, conv2d_s8_mve_im2col_{2x4,1x4}, depthwise_conv2d_s8_mve_8c,
   depthwise_conv2d_s8_mve_padded_8c (any depthwise layer, tiles.py).
+- Cortex-M glue ops (int8), arm_glue.py: fully_connected_s8_{dsp,mve,tiled}_4r (4 rows per step), mul_s8_dsp,
+  add_s8_dsp, mean_s8_dsp (SMMLAR / SXTAB16; M55 too), mul_s8_mve (elementwise and per-channel broadcast),
+  lookup_table_s8_mve (the table ops, MVE gather loads).
 - x86 (features `avx2`: x86_64-v3, `avx512vnni`: x86_64-v4), avx.py with avx_s8.py, avx_f32.py, avx_hybrid.py,
   avx_glue.py (shared pieces in avx_common.py), immintrin.h: int8, float32 and hybrid convolutions and the glue
   ops, the whole model (see avx.py).
@@ -47,7 +51,7 @@ import os
 
 from ....ir import Graph, Op
 from ....targets import Target
-from . import dsp_w8, mve, tiled
+from . import arm_glue, dsp_w8, mve, tiled
 from .avx import AVX2, AVX512
 from .common import conv_info
 
@@ -77,7 +81,7 @@ def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None =
     if hasattr(isa, "select_op"):       # the x86 levels vary every op kind (avx.py), not only int8 convs
         return isa.select_op(graph, op, ctx, kernel)
     if op.type not in ("Conv2D", "DepthwiseConv2D"):
-        return None
+        return arm_glue.select(graph, op, target, ctx, kernel)     # Cortex-M glue ops (arm_glue.py)
     info = conv_info(graph, op, onnx=True)     # every Arm variant has the "onnx" requantization
     if info is None:
         return None
@@ -93,7 +97,7 @@ def variant_name(chosen: tuple[str, dict]) -> str:
 def variants(graph: Graph, op: Op, target: Target, ctx: dict) -> list[str]:
     """Names of every variant that applies to `op` on `target` (the tuner's choices)."""
     isa = _isa(target)
-    names = isa.VARIANTS if isa is not None else ()
+    names = (tuple(isa.VARIANTS) if isa is not None else ()) + arm_glue.variants(target)
     found = []
     for name in names:
         chosen = select(graph, op, target, dict(ctx), name)
