@@ -38,6 +38,13 @@ def kernel_used(graph: Graph, op: Op, target: Target, kernel: str | None = None)
     return simd.variant_name(chosen) if chosen else simd.PORTABLE
 
 
+def kernel_requant_mode(graph: Graph, op: Op, target: Target, kernel: str | None = None) -> str | None:
+    """The requantization mode ("round", "mixed", "generic", "onnx", ...) of the variant `op` gets on `target`
+    for the tuning choice `kernel`; None on the portable kernel."""
+    chosen = simd.select(graph, op, target, _context(graph, op, title=""), kernel)
+    return chosen[1].get("rq_mode") if chosen else None
+
+
 def kernel_constants(graph: Graph, op: Op, target: Target, kernel: str | None = None) -> int:
     """Bytes of the constant tables `op`'s kernel has on `target` for the tuning choice `kernel` (None: the
     default), without rendering it (the flash budget's estimate, flash_budget.py)."""
