@@ -5,7 +5,8 @@ chains, Mul (int8, float32) and float32 Add over broadcast operands, float32 Har
 - Single-op .tflite models against the TFLite interpreter (BUILTIN_REF) on x86_64-v3 and x86_64-v4, int8
   bit-exact, float32 within tolerance, each case asserting which kernel ran: the activations' tables, Keras'
   Rescaling (Mul / Add by a one-element constant), Mul of equal shapes, squeeze-excite and scalar broadcasts,
-  extreme scales, odd sizes (vector tails) and batch 2.
+  extreme scales, odd sizes (vector tails) and batch 2; int8 Softmax by its exp tables (1000 classes, rows of
+  which few entries count, and a scale TFLite's kernel refuses, against the NumPy reference).
 x86_64-v4 cases skip on hosts without AVX-512 / VNNI.
 """
 from __future__ import annotations
@@ -88,7 +89,15 @@ def _cases():
                     [act("y", out_shape, dtype, 0.07, -1)], dict(fused_activation="RELU6"))
         return make
 
+    def softmax(shape, scale, beta=1.0):
+        def make(dtype, rng):
+            return "SOFTMAX", [act("x", shape, dtype, scale, 9)], [act("y", shape, dtype, 1 / 256, -128)], dict(beta=beta)
+        return make
+
     return {
+        "softmax_classes": softmax((1, 1000), 0.07),
+        "softmax_rows_few_live": softmax((3, 37), 0.9, beta=2.0),
+        "softmax_tiny_scale": softmax((2, 50), 4e-9),
         "hard_swish": unary("HARD_SWISH"),
         "hard_swish_batch2": unary("HARD_SWISH", shape=(2, 5, 3, 7)),
         "logistic": unary("LOGISTIC", out_scale=1 / 256, out_zp=-128),
@@ -109,7 +118,8 @@ CASES = [("hard_swish", ("int8", "float32")), ("hard_swish_batch2", ("int8", "fl
          ("tanh_extreme", ("int8",)), ("rescale_mul", ("int8", "float32")), ("rescale_add", ("int8", "float32")),
          ("mul_equal", ("int8", "float32")), ("mul_squeeze_excite", ("int8", "float32")),
          ("mul_pixel_broadcast", ("int8", "float32")), ("mul_extreme_scales", ("int8",)),
-         ("mul_batch2", ("int8", "float32")), ("add_squeeze_excite", ("float32",))]
+         ("mul_batch2", ("int8", "float32")), ("add_squeeze_excite", ("float32",)),
+         ("softmax_classes", ("int8",)), ("softmax_rows_few_live", ("int8",))]
 PARAMS = [(case, dtype) for case, dtypes in CASES for dtype in dtypes]
 
 
@@ -117,6 +127,8 @@ def _expected_kernel(graph, op) -> str:
     if graph.op_dtype(op) == "int8" and (op.type in ("HardSwish", "Logistic", "Tanh")
                                          or any(graph.tensor(n).is_const for n in op.inputs)):
         return "lookup_table_s8"
+    if op.type == "Softmax":
+        return "softmax_s8"
     return f"{'hard_swish' if op.type == 'HardSwish' else op.type.lower()}_{'s8' if graph.op_dtype(op) == 'int8' else 'f32'}"
 
 
@@ -127,3 +139,11 @@ def test_elementwise_op_matches_tflite(tmp_path, case, dtype, level):
     used = kernel_used(graph, op, level)
     assert used.startswith(_expected_kernel(graph, op) + "_" + _isa(level)), used
     assert_verified(verify_graph(graph, level, runs=3, seed=7, oracle="tflite", footprint=False))
+
+
+def test_softmax_of_a_scale_tflite_refuses_matches_the_reference(tmp_path, level):
+    """beta * input scale <= 2^-26, where TFLite's reference kernel aborts in Prepare: every difference counts
+    and the exps come from the general MultiplyByQuantizedMultiplier; checked against the NumPy reference."""
+    graph = _graph(tmp_path, *_cases()["softmax_tiny_scale"]("int8", np.random.default_rng(1)))
+    assert kernel_used(graph, graph.ops[0], level) == f"softmax_s8_{_isa(level)}_exp_table"
+    assert_verified(verify_graph(graph, level, runs=3, seed=7, oracle="numpy", footprint=False))

@@ -16,6 +16,10 @@
   int32), the zero point and the activation; float32: one multiply (add), as the portable kernel.
 - float32 HardSwish: x * clamp(x + 3, 0, 6) / 6 in the portable kernel's order (multiply, then divide), so
   the result is the portable kernel's to the bit.
+- int8 Softmax: the gemmlowp exp of a difference to the row maximum depends on that difference alone, one of
+  256, so both of its uses are tables made here by the NumPy reference's own functions: the exp in Q0.31 and
+  its Q12.19 term of the sum (0 where the difference is below diff_min); the reciprocal of the sum and the
+  final scaling stay the portable kernel's.
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ import numpy as np
 
 from ....broadcast import loop_nest
 from ....ir import Graph, Op
+from ....quant import multiply_by_quantized_multiplier
+from ....reference.softmax import ACCUMULATION_INTEGER_BITS, exp_on_negative_values, saturating_rounding_multiply_by_pot
 from .avx_common import Level, template, wanted
 from .common import INT32_MAX
 
@@ -93,18 +99,28 @@ def _hard_swish(level: Level, graph: Graph, op: Op, ctx: dict, name: str) -> tup
     return template(name), dict(ctx, L=level.lanes, isa=level.name)
 
 
+def _softmax(level: Level, graph: Graph, op: Op, ctx: dict, name: str) -> tuple[str, dict] | None:
+    distance = np.arange(256, dtype=np.int64)                 # row maximum - input: diff = -distance
+    exps = exp_on_negative_values(multiply_by_quantized_multiplier(-distance, ctx["input_multiplier"],
+                                                                   ctx["input_left_shift"]))
+    terms = np.where(-distance >= ctx["diff_min"], saturating_rounding_multiply_by_pot(exps, -ACCUMULATION_INTEGER_BITS), 0)
+    return template(name), dict(ctx, isa=level.name, exps=exps.astype(np.int32), terms=terms.astype(np.int32),
+                                live=int(np.clip(-np.int64(ctx["diff_min"]), -1, 255)),
+                                constant_keys=("exps", "terms"))
+
+
 def _names(level: Level) -> dict[tuple[str, str], str]:
     isa, lanes = level.name, level.lanes
     return {("Mul", "s8"): f"mul_s8_{isa}_{lanes}c", ("Mul", "f32"): f"mul_f32_{isa}_{lanes}c",
             ("Add", "f32"): f"add_f32_{isa}_{lanes}c_broadcast", ("HardSwish", "f32"): f"hard_swish_f32_{isa}_{lanes}c",
-            ("table", "s8"): f"lookup_table_s8_{isa}_{4 * lanes}c"}
+            ("table", "s8"): f"lookup_table_s8_{isa}_{4 * lanes}c", ("Softmax", "s8"): f"softmax_s8_{isa}_exp_table"}
 
 
 def variants(level: Level) -> tuple[str, ...]:
     return tuple(_names(level).values())
 
 
-BUILDERS = {"Mul": _binary, "Add": _binary, "HardSwish": _hard_swish}
+BUILDERS = {"Mul": _binary, "Add": _binary, "HardSwish": _hard_swish, "Softmax": _softmax}
 
 
 def select(level: Level, graph: Graph, op: Op, ctx: dict, kernel: str | None) -> tuple[str, dict] | None:
