@@ -32,7 +32,7 @@ def wanted(name: str, kernel: str | None) -> bool:
 
 # Register tiles of the GEMM variants, pixels x output channels, wide first: (dtype, ISA part of the name) ->
 # tiles. Each keeps 16-24 independent accumulators in flight (the multiply-add latency times its throughput).
-GEMM_TILES = {("s8", "avx512vnni"): ("4x64", "16x16"), ("s8", "avx2"): ("4x16",),
+GEMM_TILES = {("s8", "avx512vnni"): ("4x64", "16x16"), ("s8", "avx2"): ("6x16", "4x16"),
               ("f32", "avx512"): ("6x64", "14x16"), ("f32", "avx2"): ("6x16",)}
 
 
