@@ -28,11 +28,12 @@ import numpy as np
 from ....broadcast import loop_nest
 from ....ir import Graph, Op
 from ....quant import multiply_by_quantized_multiplier
-from ....reference.softmax import ACCUMULATION_INTEGER_BITS, exp_on_negative_values, saturating_rounding_multiply_by_pot
+from ....fixedpoint import exp_on_negative_values, saturating_rounding_multiply_by_pot
 from .avx_common import Level, template, wanted
 from .common import INT32_MAX
 
 SUBTABLE = 16
+SUM_INTEGER_BITS = 12          # TFLite sums the exps in Q12.19
 
 
 def chains(table: np.ndarray) -> np.ndarray:
@@ -103,7 +104,7 @@ def _softmax(level: Level, graph: Graph, op: Op, ctx: dict, name: str) -> tuple[
     distance = np.arange(256, dtype=np.int64)                 # row maximum - input: diff = -distance
     exps = exp_on_negative_values(multiply_by_quantized_multiplier(-distance, ctx["input_multiplier"],
                                                                    ctx["input_left_shift"]))
-    terms = np.where(-distance >= ctx["diff_min"], saturating_rounding_multiply_by_pot(exps, -ACCUMULATION_INTEGER_BITS), 0)
+    terms = np.where(-distance >= ctx["diff_min"], saturating_rounding_multiply_by_pot(exps, -SUM_INTEGER_BITS), 0)
     return template(name), dict(ctx, isa=level.name, exps=exps.astype(np.int32), terms=terms.astype(np.int32),
                                 live=int(np.clip(-np.int64(ctx["diff_min"]), -1, 255)),
                                 constant_keys=("exps", "terms"))
