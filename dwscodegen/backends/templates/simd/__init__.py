@@ -18,7 +18,7 @@ the library calls it once per image of a batch (ops.PER_IMAGE).
   pointwise_conv2d_s8_mve_2x4, conv2d_s8_mve_im2col_{2x4,1x4}, depthwise_conv2d_s8_mve_8c,
   depthwise_conv2d_s8_mve_padded_8c (any depthwise layer, tiles.py).
 - x86 (features `avx2`: x86_64-v3, `avx512vnni`: x86_64-v4), avx.py with avx_s8.py, avx_f32.py, avx_hybrid.py,
-  avx_glue.py (shared pieces in avx_common.py), immintrin.h: int8, float32 and hybrid convolutions and the glue
+  avx_glue.py, avx_elementwise.py (shared pieces in avx_common.py), immintrin.h: int8, float32 and hybrid convolutions and the glue
   ops, the whole model (see avx.py).
 
 Setting the environment variable DWSCODEGEN_PORTABLE_KERNELS=1 keeps every op on its portable kernel
