@@ -144,6 +144,21 @@ def random_case(rng) -> ConvCase:
                     dilation=dilation, padding=padding, activation=act, **zps)
 
 
+@pytest.mark.parametrize("case", [ConvCase(CV, (1, 1, 1, 40), (1, 1), out_channels=100, padding="VALID", activation="relu6"),
+                                  ConvCase(CV, (2, 1, 1, 33), (1, 1), out_channels=20, padding="VALID", in_zp=-128),
+                                  ConvCase(CV, (1, 1, 5, 24), (1, 1), out_channels=9, padding="VALID", out_zp=-128)],
+                         ids=ConvCase.id)
+def test_matrix_times_vector_reads_int8_weights(case, level):
+    """All pixels in one partial tile (a squeeze-excite or classifier 1x1 conv, batch 2 included): AVX2 keeps the
+    weights int8, sign-extended as loaded (half the bytes read), with the unscaled requantization; bit-exact."""
+    graph = conv_graph(case, "int8", seed=4)
+    source = generate_kernels(graph, level)[0].source
+    assert "static const int8_t layer0" in source and "static const int16_t layer0" not in source
+    if "avx512vnni" not in level.features:      # VNNI reads int8 weights anyway
+        assert "_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w0 + 16 * g)))" in source
+    _check(verify_graph(graph, level, runs=2, seed=9, oracle="numpy", footprint=False))
+
+
 def _random_layers(target, seed: int, count: int):
     rng = np.random.default_rng(seed)
     for i in range(count):
@@ -343,7 +358,7 @@ def test_tuner_choices_include_both_levels_on_v4():
     graph = conv_graph(ConvCase(CV, (1, 5, 7, 16), (1, 1), out_channels=24), "int8")
     from dwscodegen.backends.templates import kernel_choices
     choices = kernel_choices(graph, graph.ops[0], load_target("x86_64-v4"))
-    assert {"portable", "pointwise_conv2d_s8_avx512vnni_4x64", "pointwise_conv2d_s8_avx2_4x16"} <= set(choices)
+    assert {"portable", "pointwise_conv2d_s8_avx512vnni_4x64", "pointwise_conv2d_s8_avx2_6x16"} <= set(choices)
 
 
 def test_host_without_the_isa_is_refused():

@@ -88,6 +88,7 @@ class Ours:
         if not report.ok:
             raise NotAvailable(f"wrong result: {self.check}")
         lib = generate_library(graph, target, backend, schedules)
+        self.workdir = workdir          # the library's sources (layer_profile.py rebuilds them with a clock)
         workdir.mkdir(parents=True, exist_ok=True)
         for name, text in lib.files.items():
             (workdir / name).write_text(text)

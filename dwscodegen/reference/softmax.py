@@ -30,80 +30,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..qparams import SCALED_DIFF_INTEGER_BITS, SoftmaxParams, softmax_input_multiplier, softmax_params
-from ..quant import (INT32_MAX, INT32_MIN, multiply_by_quantized_multiplier, rounding_divide_by_pot,
-                     saturating_rounding_doubling_high_mul)
+from ..qparams import SoftmaxParams, softmax_input_multiplier, softmax_params
+from ..quant import INT32_MAX, multiply_by_quantized_multiplier, rounding_divide_by_pot
+from ..fixedpoint import (CONST_48_OVER_17, CONST_NEG_32_OVER_17,  # noqa: F401 (exp_*: the reference names them)
+                          exp_on_interval_between_negative_one_quarter_and_0_excl,
+                          exp_on_negative_values, saturating_rounding_multiply_by_pot)
+from ..fixedpoint import fixed_mul as _mul
+from ..fixedpoint import wrap_int32 as _i32
 
 ACCUMULATION_INTEGER_BITS = 12    # Q12.19 sum of exps
 OUTPUT_SCALE = 1.0 / 256.0        # what TFLite requires of an int8 softmax output
 OUTPUT_ZERO_POINT = -128
 
-# gemmlowp constants (fixedpoint.h), raw Q0.31 unless noted.
-EXP_CONSTANT_TERM = 1895147668            # exp(-1/8)
-ONE_THIRD = 715827883                     # 1/3
-EXP_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
-              (2, 39332535), (3, 720401), (4, 242))   # (exponent, exp(-2^exponent))
-CONST_48_OVER_17 = 1515870810             # Q2.29
-CONST_NEG_32_OVER_17 = -1010580540        # Q2.29
-
-
-# ----------------------------------------------------------------------------------------------
-# gemmlowp fixed point, int32 raw values held in int64 arrays
-# ----------------------------------------------------------------------------------------------
-
-def _i32(x) -> np.ndarray:
-    """Wrap to int32 (two's complement), as the C++ int32 arithmetic does."""
-    x = np.asarray(x, dtype=np.int64)
-    return ((x + (1 << 31)) % (1 << 32)) - (1 << 31)
-
-
-def _mul(a, b) -> np.ndarray:
-    """FixedPoint * FixedPoint: SaturatingRoundingDoublingHighMul of the raw values."""
-    return saturating_rounding_doubling_high_mul(a, b)
-
-
-def saturating_rounding_multiply_by_pot(x, exponent: int) -> np.ndarray:
-    """gemmlowp SaturatingRoundingMultiplyByPOT<exponent> for int32."""
-    x = np.asarray(x, dtype=np.int64)
-    if exponent == 0:
-        return x
-    if exponent < 0:
-        return rounding_divide_by_pot(x, -exponent)
-    threshold = (1 << (31 - exponent)) - 1
-    shifted = _i32(x << exponent)
-    return np.where(x > threshold, INT32_MAX, np.where(x < -threshold, INT32_MIN, shifted))
-
-
-def exp_on_interval_between_negative_one_quarter_and_0_excl(a) -> np.ndarray:
-    """Q0.31 in [-1/4, 0) -> Q0.31 exp(a)."""
-    x = _i32(np.asarray(a, dtype=np.int64) + (1 << 28))          # a + 1/8
-    x2 = _mul(x, x)
-    x3 = _mul(x2, x)
-    x4 = _mul(x2, x2)
-    x4_over_4 = saturating_rounding_multiply_by_pot(x4, -2)
-    poly = saturating_rounding_multiply_by_pot(_i32(_mul(_i32(x4_over_4 + x3), ONE_THIRD) + x2), -1)
-    return _i32(EXP_CONSTANT_TERM + _mul(EXP_CONSTANT_TERM, _i32(x + poly)))
-
-
-def exp_on_negative_values(a, integer_bits: int = SCALED_DIFF_INTEGER_BITS) -> np.ndarray:
-    """gemmlowp exp_on_negative_values: Q(integer_bits) raw a <= 0 -> Q0.31 raw exp(a)."""
-    a = np.asarray(a, dtype=np.int64)
-    fractional_bits = 31 - integer_bits
-    one_quarter = 1 << (fractional_bits - 2)
-    mask = one_quarter - 1
-    a_mod_quarter_minus_one_quarter = _i32((a & mask) - one_quarter)
-    result = exp_on_interval_between_negative_one_quarter_and_0_excl(
-        saturating_rounding_multiply_by_pot(a_mod_quarter_minus_one_quarter, integer_bits))   # Rescale<0>
-    remainder = _i32(a_mod_quarter_minus_one_quarter - a)
-    for exponent, multiplier in EXP_BARREL:
-        if integer_bits > exponent:
-            bit = 1 << (fractional_bits + exponent)
-            result = np.where((remainder & bit) != 0, _mul(result, multiplier), result)
-    if integer_bits > 5:
-        clamp = -(1 << (36 - integer_bits))
-        result = np.where(a < clamp, 0, result)
-    return np.where(a == 0, INT32_MAX, result)
-
+# gemmlowp fixed point, int32 raw values held in int64 arrays: dwscodegen/fixedpoint.py
 
 def rounding_half_sum(a, b) -> np.ndarray:
     s = np.asarray(a, dtype=np.int64) + np.asarray(b, dtype=np.int64)

@@ -26,7 +26,7 @@ the library calls it once per image of a batch (ops.PER_IMAGE).
   add_s8_dsp, mean_s8_dsp (SMMLAR / SXTAB16; M55 too), mul_s8_mve (elementwise and per-channel broadcast),
   lookup_table_s8_mve (the table ops, MVE gather loads).
 - x86 (features `avx2`: x86_64-v3, `avx512vnni`: x86_64-v4), avx.py with avx_s8.py, avx_f32.py, avx_hybrid.py,
-  avx_glue.py (shared pieces in avx_common.py), immintrin.h: int8, float32 and hybrid convolutions and the glue
+  avx_glue.py, avx_elementwise.py (shared pieces in avx_common.py), immintrin.h: int8, float32 and hybrid convolutions and the glue
   ops, the whole model (see avx.py).
 
 Setting the environment variable DWSCODEGEN_PORTABLE_KERNELS=1 keeps every op on its portable kernel

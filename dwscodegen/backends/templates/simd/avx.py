@@ -1,7 +1,8 @@
 """x86 variants (features `avx2` + `fma`: x86_64-v3; `avx512` + `avx512vnni`: x86_64-v4), <immintrin.h>.
 
 Unlike the Arm variants, which cover int8 convolutions only, the x86 levels vary whole models: int8 and
-float32 Conv2D / DepthwiseConv2D (avx_s8.py, avx_f32.py) and the glue ops around them (avx_glue.py).
+float32 Conv2D / DepthwiseConv2D (avx_s8.py, avx_f32.py) and the glue ops around them (avx_glue.py; table
+lookups, Mul and HardSwish: avx_elementwise.py).
 
 - Pointwise and im2col convolution are register-blocked GEMMs: a tile of P output pixels x NV vectors of
   output channels; weights are packed at generation time as [vector of L channels][K / step][L][step] so that
@@ -22,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ....ir import Graph, Op
-from . import avx_f32, avx_glue, avx_hybrid, avx_s8
+from . import avx_elementwise, avx_f32, avx_glue, avx_hybrid, avx_s8
 from .avx_common import Level
 
-MODULES = (avx_s8, avx_f32, avx_hybrid, avx_glue)
+MODULES = (avx_s8, avx_f32, avx_hybrid, avx_glue, avx_elementwise)
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,11 @@ def wanted(name: str, kernel: str | None) -> bool:
     return kernel is None or kernel == name
 
 
-# Register tiles of the GEMM variants, pixels x output channels, wide first: (dtype, ISA part of the name) ->
-# tiles. Each keeps 16-24 independent accumulators in flight (the multiply-add latency times its throughput).
-GEMM_TILES = {("s8", "avx512vnni"): ("4x64", "16x16"), ("s8", "avx2"): ("4x16",),
+# Register tiles of the GEMM variants, pixels x output channels, wide first, the last for layers of one vector of
+# channels: (dtype, ISA part of the name) -> tiles. Each keeps as many independent accumulators in flight as the
+# registers allow (AVX-512: 16-24 of 32; AVX2: 8-12 of 16, 6x16 measured 2 % faster than 4x16 on KWS's pointwise
+# layers and 8x8 15 % faster than 4x8 on an 8-channel first conv).
+GEMM_TILES = {("s8", "avx512vnni"): ("4x64", "16x16"), ("s8", "avx2"): ("6x16", "8x8"),
               ("f32", "avx512"): ("6x64", "14x16"), ("f32", "avx2"): ("6x16",)}
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ....ir import Graph, Op
 from .avx_common import GEMM_TILES, Level, gemm_choice, template, wanted
-from .avx_s8 import gemm_shape, pack_gemm
+from .avx_s8 import gemm_shape, int8_weights, pack_gemm
 from .common import INT32_MAX, ConvInfo
 
 FLOAT_EXACT = 1 << 23
@@ -85,7 +85,8 @@ def _fc(level: Level, graph: Graph, op: Op, ctx: dict, names: tuple[str, ...], k
                                  "bias": np.asarray(bias, np.float32)})
         chosen = f32_gemm(level, float_info, ctx, name)
         return None if chosen is None else (chosen[0], dict(chosen[1], fc=True))
-    packed, kp, nvec = pack_gemm(level, rows.astype(np.int64))
+    w8 = int8_weights(level, ctx["N"], name)
+    packed, kp, nvec = pack_gemm(level, rows.astype(np.int64), w8)
     bias = np.asarray(ctx["bias"], np.int64)
     if level.vnni:
         bias = bias - 128 * rows.astype(np.int64).sum(axis=1)
@@ -96,7 +97,7 @@ def _fc(level: Level, graph: Graph, op: Op, ctx: dict, names: tuple[str, ...], k
     wrapped = ((start + (1 << 31)) % (1 << 32)) - (1 << 31)          # int32 arithmetic, as the portable kernel
     out = dict(common, weights=packed, rq=wrapped.reshape(nvec, lanes).astype(np.int32),
                scale=scale.reshape(nvec, lanes).tolist(), NR=1, vectors=("bias",), output_offset=ctx["output_offset"],
-               act_min=ctx["act_min"], act_max=ctx["act_max"], constant_keys=("weights", "rq", "scale"))
+               act_min=ctx["act_min"], act_max=ctx["act_max"], w8=w8, constant_keys=("weights", "rq", "scale"))
     out.update(gemm_shape(level, info, name, ctx["K"], kp, nvec))
     return template(name), out
 

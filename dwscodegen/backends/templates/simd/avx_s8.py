@@ -119,9 +119,17 @@ def tile_of(name: str, lanes: int) -> tuple[int, int]:
     return int(pixels), int(channels.removesuffix("c")) // lanes
 
 
-def pack_gemm(level: Level, rows: np.ndarray) -> tuple[np.ndarray, int, int]:
+def int8_weights(level: Level, pixels: int, name: str) -> bool:
+    """AVX2 GEMMs widen int16 weights per step; where all pixels fit one partial tile (a matrix times a vector:
+    fully connected, a squeeze-excite or classifier 1x1 conv) each weight is read once, memory bound, so they
+    are stored as int8 and sign-extended as they are loaded (half the bytes; no prescale then)."""
+    return not level.vnni and pixels < tile_of(name, level.lanes)[0]
+
+
+def pack_gemm(level: Level, rows: np.ndarray, w8: bool = False) -> tuple[np.ndarray, int, int]:
     """[OC][K] int weights -> ([vector][K / step][lane][step] packed, zero-padded to whole steps and vectors:
-    one vector load per step of the reduction feeds every pixel of a tile, padded K, vectors)."""
+    one vector load per step of the reduction feeds every pixel of a tile, padded K, vectors). w8: int8 on
+    AVX2 too (int8_weights)."""
     oc, k = rows.shape
     lanes, step = level.lanes, 4 if level.vnni else 2
     kp = ceil_to(k, step)
@@ -129,7 +137,7 @@ def pack_gemm(level: Level, rows: np.ndarray) -> tuple[np.ndarray, int, int]:
     padded = np.zeros((nvec * lanes, kp), np.int64)
     padded[:oc, :k] = rows
     packed = padded.reshape(nvec, lanes, kp // step, step).transpose(0, 2, 1, 3).reshape(nvec, -1)
-    return packed.astype(np.int8 if level.vnni else np.int16), kp, nvec
+    return packed.astype(np.int8 if level.vnni or w8 else np.int16), kp, nvec
 
 
 def gemm_fits(level: Level, info: ConvInfo, name: str, kp: int) -> bool:
@@ -148,12 +156,13 @@ def gemm_shape(level: Level, info: ConvInfo, name: str, k: int, kp: int, nvec: i
 def gemm(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, dict] | None:
     """Pointwise (input rows read in place) or im2col (patches gathered per tile) GEMM variant `name`."""
     rows = info.weights.reshape(info.OC, -1)              # [OC][K], [ky][kx][c] order
-    scale = None if level.vnni else prescale(info, rows.T)
+    w8 = int8_weights(level, info.OH * info.OW, name)
+    scale = None if level.vnni or w8 else prescale(info, rows.T)
     rq = requant(info, prescaled=scale is not None)
     if rq is None:
         return None
     scale = np.ones(info.OC, np.int64) if scale is None else scale
-    packed, kp, nvec = pack_gemm(level, rows * scale[:, None])
+    packed, kp, nvec = pack_gemm(level, rows * scale[:, None], w8)
     if not gemm_fits(level, info, name, kp):
         return None
     sum_w, abs_w = rows.sum(axis=1), np.abs(rows).sum(axis=1)
@@ -172,7 +181,7 @@ def gemm(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, dict]
     out = _common(level, info, ctx, rq)
     out.update(gemm_shape(level, info, name, rows.shape[1], kp, nvec))
     out.update(weights=packed, rq=records.astype(np.int32), vectors=("bias",) + rq.names, NR=len(table),
-               hybrid=False, constant_keys=("weights", "rq"))
+               hybrid=False, w8=w8, constant_keys=("weights", "rq"))
     return template(name), out
 
 
