@@ -52,7 +52,8 @@ STREAMS: dict[str, tuple[str, int]] = {
 }
 # x86 GEMM variants run their last NPIX % P pixels as one shorter tile (the others above, one at a time)
 STREAMS_TAIL_TILE: dict[str, tuple[str, int]] = {
-    "pointwise_conv2d_s8_avx2_4x16": (BUFFERED, 4), "conv2d_s8_avx2_im2col_4x16": (BUFFERED, 4),
+    "pointwise_conv2d_s8_avx2_6x16": (BUFFERED, 6), "conv2d_s8_avx2_im2col_6x16": (BUFFERED, 6),
+    "pointwise_conv2d_s8_avx2_8x8": (BUFFERED, 8), "conv2d_s8_avx2_im2col_8x8": (BUFFERED, 8),
     "pointwise_conv2d_s8_avx512vnni_4x64": (PIXELS, 4), "pointwise_conv2d_s8_avx512vnni_16x16": (PIXELS, 16),
     "conv2d_s8_avx512vnni_im2col_4x64": (BUFFERED, 4), "conv2d_s8_avx512vnni_im2col_16x16": (BUFFERED, 16),
 }
