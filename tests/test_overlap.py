@@ -283,3 +283,22 @@ def test_glue_variants_in_place_are_bit_exact(tmp_path, case):
     from dwscodegen.backends.templates import kernel_used
     assert kernel_used(graph, op, target) == kernel
     assert_verified(verify_graph(graph, target, runs=2, seed=5, oracle="numpy", footprint=False))
+
+
+W8_IN_PLACE = [(ConvCase(CONV, (1, 6, 5, 24), (1, 1), out_channels=16), "pointwise_conv2d_s8_dsp_w8_4x2"),
+               (ConvCase(CONV, (1, 7, 5, 16), (1, 1), out_channels=24), "pointwise_conv2d_s8_dsp_w8_1x2"),
+               (ConvCase(CONV, (1, 9, 7, 8), (3, 3), out_channels=8), "conv2d_s8_dsp_im2col_w8_2x2"),
+               (ConvCase(CONV, (1, 8, 6, 8), (3, 3), out_channels=6, stride=(2, 2)), "conv2d_s8_dsp_im2col_w8_1x2")]
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("case, kernel", W8_IN_PLACE, ids=[k for _, k in W8_IN_PLACE])
+def test_int8_weight_variants_in_place_are_bit_exact(case, kernel):
+    """The int8-weight DSP GEMMs a flash budget picks (dsp_w8.py) widen each tile's input first, as their int16
+    twins do, and so run in place too."""
+    target = target_or_skip("cortex-m4")
+    graph = in_arena(case, "int8", seed=4)
+    schedules = {1: {"kernel": kernel}}
+    lib = generate_library(graph, target, "templates", schedules)
+    assert "y" in lib.plan.overlaps
+    assert_verified(verify_graph(graph, target, runs=2, seed=3, footprint=False, schedules=schedules))

@@ -42,6 +42,8 @@ STREAMS: dict[str, tuple[str, int]] = {
     "pointwise_conv2d_s8_dsp_4x2": (BUFFERED, 4), "pointwise_conv2d_s8_dsp_1x2": (BUFFERED, 1),
     "conv2d_s8_dsp_im2col_2x2": (BUFFERED, 2), "conv2d_s8_dsp_im2col_1x2": (BUFFERED, 1),
     "depthwise_conv2d_s8_dsp_4c": (PIXELS, 1),
+    "pointwise_conv2d_s8_dsp_w8_4x2": (BUFFERED, 4), "pointwise_conv2d_s8_dsp_w8_1x2": (BUFFERED, 1),
+    "conv2d_s8_dsp_im2col_w8_2x2": (BUFFERED, 2), "conv2d_s8_dsp_im2col_w8_1x2": (BUFFERED, 1),
     # MVE (Cortex-M55)
     "pointwise_conv2d_s8_mve_2x4": (PIXELS, 2),
     "conv2d_s8_mve_im2col_2x4": (BUFFERED, 2), "conv2d_s8_mve_im2col_1x4": (BUFFERED, 1),
