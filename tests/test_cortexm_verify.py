@@ -84,7 +84,9 @@ def test_verify_cli_reports_counts_and_footprint(tmp_path):
     data = json.loads(report.read_text())
     assert data["ok"] and data["fits"]
     assert data["instructions"]["total"] == sum(data["instructions"]["per_layer"])
-    assert data["footprint"]["ram"] >= 8000   # the arena alone is 8000 bytes
+    from dwscodegen.backends import generate_library
+    arena = generate_library(load_model(model), target_or_skip("cortex-m4")).arena_bytes
+    assert data["footprint"]["ram"] >= arena >= 4000    # RAM holds the arena; in place, it is one 4000-byte tensor+
 
 
 def _inject(monkeypatch, statement: str):
