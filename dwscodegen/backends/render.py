@@ -42,22 +42,57 @@ def plus_term(value) -> str:
 
 def c_index(dims, scale: int = 1) -> str:
     """A row-major offset as a person writes it: `dims` lists (index, size) from the outermost dimension in,
-    giving ((i0 * size1 + i1) * size2 + i2) * scale. An index of None is 0 (a loop of one, left out), and a
-    factor of 1 is not written."""
-    acc = None                                      # C text so far, None for 0
+    giving ((i0 * size1 + i1) * size2 + i2) * scale. An index of None is 0 (a loop of one, left out), an int
+    index is a constant (folded with the constants around it), and a factor of 1 is not written."""
+    acc = 0                                         # C text so far, or an int while every part is constant
     for index, size in dims:
-        if acc is not None and size != 1:
-            acc = f"{_grouped(acc)} * {size}"
-        if index is not None:
-            acc = str(index) if acc is None else f"{acc} + {index}"
-    if acc is None:
-        return "0"
-    return acc if scale == 1 else f"{_grouped(acc)} * {scale}"
+        if size != 1:
+            acc = acc * size if isinstance(acc, int) else _times(acc, size)
+        if index is None:
+            continue
+        if isinstance(index, int):
+            acc = acc + index if isinstance(acc, int) else _plus_constant(acc, index)
+        else:
+            acc = _plus_constant(str(index), acc) if isinstance(acc, int) else f"{acc} + {index}"
+    if isinstance(acc, int):
+        return str(acc * scale)
+    return acc if scale == 1 else _times(acc, scale)
 
 
-def c_plus(base: str, offset: str) -> str:
-    """`base + offset`, or `base` for an offset of "0" (c_index's zero)."""
-    return base if offset == "0" else f"{base} + {offset}"
+def c_affine(index, factor: int = 1, offset: int = 0):
+    """`index * factor + offset` as a person writes it: no `* 1`, no `+ 0`; an int (or None, 0) index folds to
+    an int, which c_index and c_plus fold further."""
+    if index is None or isinstance(index, int):
+        return (index or 0) * factor + offset
+    term = str(index) if factor == 1 else f"{_grouped(str(index))} * {factor}"
+    return term + plus_term(offset)
+
+
+def c_plus(base: str, offset) -> str:
+    """`base + offset`, `base - n` for a negative constant, or `base` for an offset of 0 (c_index's zero)."""
+    text = str(offset)
+    if text == "0":
+        return str(base)
+    if text.startswith("-") and text[1:].isdigit():
+        return f"{base} - {text[1:]}"
+    return f"{base} + {text}"
+
+
+def _times(expr: str, factor: int) -> str:
+    """`expr * factor`, a product of a name (or a parenthesised sum) and a constant folded (`oy * 8` times 8 is
+    `oy * 64`, `(oy - 1) * 5` times 64 is `(oy - 1) * 320`)."""
+    product = re.fullmatch(r"(\w+|\([^()]*\)) \* (\d+)", expr)
+    if product:
+        return f"{product.group(1)} * {int(product.group(2)) * factor}"
+    return f"{_grouped(expr)} * {factor}"
+
+
+def _plus_constant(expr: str, value: int) -> str:
+    """`expr + value` with a constant `expr` ends in folded into value (`ox - 1` plus -8 is `ox - 9`)."""
+    term = re.fullmatch(r"(.+) ([+-]) (\d+)", expr)
+    if term and "?" not in term.group(1):
+        expr, value = term.group(1), value + (int(term.group(3)) if term.group(2) == "+" else -int(term.group(3)))
+    return expr + plus_term(value)
 
 
 def _grouped(expr: str) -> str:
@@ -98,7 +133,8 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.filters.update(plus_term=plus_term, c_float=c_float, c_int=c_int, c_array=c_array_body, c_type=C_TYPES.__getitem__,
-                       reindent=reindent, c_index=c_index, c_plus=c_plus)
+                       reindent=reindent, c_index=c_index, c_plus=c_plus,
+                       c_affine=c_affine)
     return env
 
 

@@ -146,7 +146,7 @@ def _depthwise_padded(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str
                WSTREAM=False, TAP_CHUNK=TAP_CHUNK, taps=tap_plan(info.KH, info.KW), tap_note=tap_note(info.KH, info.KW),
                input_zero_point=int(zp), FILL=int(pack_pairs(zp, zp)),
                lane_exprs=[f"(4 * g + {j}) / {info.MULT}" if j else f"4 * g / {info.MULT}" for j in range(4)],
-               tail_lanes=lane_channels(info, 4)[-1],
+               group_lanes=lane_channels(info, 4),
                params=np.concatenate([bias.reshape(g4, 4), records], axis=1).astype(np.int32),
                weights=words.reshape(g4, -1).astype(np.int32), **tiles.context(info))
     out.update(requant_context(info, plan))
