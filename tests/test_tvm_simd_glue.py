@@ -1,0 +1,120 @@
+"""The TVM road's tensorized glue ops on Cortex-M (backends/tvm/simd_glue.py) against the TFLite interpreter's
+reference kernels, under QEMU: which layers are tensorized (micro-kernel calls in the TVM function), and bit-exact
+outputs for odd sizes, batch 2, the broadcast forms, chunk tails, and extreme scales."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.tvm
+pytest.importorskip("tvm")
+
+from dwscodegen.backends.tvm import backend as tvm_backend  # noqa: E402
+from dwscodegen.backends.tvm import simd_glue  # noqa: E402
+from dwscodegen.verify import verify_graph  # noqa: E402
+from .support.layers import assert_verified  # noqa: E402
+from .support.targets import target_or_skip  # noqa: E402
+
+
+def _tflite_graph(tmp_path, name, inputs, outputs, options):
+    pytest.importorskip("tflite")
+    from dwscodegen.importers import load_model
+    from dwscodegen.oracles import tflite_interpreter
+    from .support.tflite_builder import build_single_op_model
+    if not tflite_interpreter.available():
+        pytest.skip("ai-edge-litert not installed")
+    path = tmp_path / "op.tflite"
+    path.write_bytes(build_single_op_model(name, inputs, outputs, options))
+    return load_model(path)
+
+
+def _mul(shape_a, shape_b, out_shape, qa=(0.004, -128), qb=(0.03, 7), qy=(0.002, -5), activation="RELU6"):
+    from .support.tflite_cases import act
+    return ("MUL", [act("a", shape_a, "int8", *qa), act("c", shape_b, "int8", *qb)],
+            [act("y", out_shape, "int8", *qy)], dict(fused_activation=activation))
+
+
+MUL_CASES = {
+    "se_batch": dict(shape_a=(2, 5, 3, 19), shape_b=(2, 1, 1, 19), out_shape=(2, 5, 3, 19)),   # C % 4 = 3
+    "se_first": dict(shape_a=(1, 1, 1, 6), shape_b=(1, 4, 5, 6), out_shape=(1, 4, 5, 6)),      # vector first
+    "se_shared": dict(shape_a=(2, 3, 3, 5), shape_b=(1, 1, 1, 5), out_shape=(2, 3, 3, 5)),     # one vector, 2 images
+    "same": dict(shape_a=(2, 3, 7, 5), shape_b=(2, 3, 7, 5), out_shape=(2, 3, 7, 5), activation="NONE"),  # 210: tail
+    "one": dict(shape_a=(1, 1), shape_b=(1, 1), out_shape=(1, 1)),
+    "tiny_scale": dict(shape_a=(1, 2, 2, 9), shape_b=(1, 1, 1, 9), out_shape=(1, 2, 2, 9),
+                       qa=(0.5, 120), qb=(0.9, -127), qy=(1e-4, 0), activation="NONE"),    # every output saturates
+    "big_scale": dict(shape_a=(1, 2, 2, 9), shape_b=(1, 1, 1, 9), out_shape=(1, 2, 2, 9),
+                      qa=(1e-4, 0), qb=(2e-4, 0), qy=(0.5, 0), activation="NONE"),
+}
+
+
+def _check(graph, target_name, expected, schedules=None):
+    target = target_or_skip(target_name)
+    op = graph.ops[0]
+    assert simd_glue.applies(graph, op, target) == expected
+    source = "\n".join(k.source for k in tvm_backend.generate_kernels(graph, target, schedules))
+    if expected is not None:
+        assert "tensorized for MVE" in source and f"_{expected}_" in source
+    else:
+        assert "tensorized" not in source
+    assert_verified(verify_graph(graph, target, backend="tvm", runs=3, seed=5, oracle="tflite", footprint=False,
+                                 schedules=schedules))
+
+
+def test_mul_squeeze_excite_matches_tflite(tmp_path):
+    _check(_tflite_graph(tmp_path, *_mul(**MUL_CASES["se_batch"])), "cortex-m55", "mul")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["se_first", "se_shared", "same", "one", "tiny_scale", "big_scale"])
+def test_mul_cases_match_tflite(tmp_path, case):
+    _check(_tflite_graph(tmp_path, *_mul(**MUL_CASES[case])), "cortex-m55", "mul")
+
+
+@pytest.mark.slow
+def test_mul_other_broadcast_is_portable(tmp_path):
+    """[2,3,1,4] x [1,1,6,1]: not a form of the MVE micro-kernel; the portable TVM schedule, still exact."""
+    graph = _tflite_graph(tmp_path, *_mul((2, 3, 1, 4), (1, 1, 6, 1), (2, 3, 6, 4), qa=(0.05, 3)))
+    _check(graph, "cortex-m55", None)
+
+
+def test_mul_flat_chunk_knob(tmp_path):
+    """210 values in chunks of 16: 13 calls and a tail call of 2 (two micro-kernels), exact."""
+    graph = _tflite_graph(tmp_path, *_mul(**MUL_CASES["same"]))
+    target = target_or_skip("cortex-m55")
+    source = tvm_backend.generate_kernels(graph, target, {0: {"chunk": 16}})[0].source
+    assert "_mul_16(" in source and "_mul_2(" in source
+    _check(graph, "cortex-m55", "mul", {0: {"chunk": 16}})
+
+
+@pytest.mark.parametrize("op", ["LOGISTIC", "HARD_SWISH"])
+def test_lookup_matches_tflite(tmp_path, op):
+    """74 values (a chunk of 64 and a tail of 10, predicated), batch 2."""
+    from .support.tflite_cases import act
+    out_q = {"LOGISTIC": (1 / 256, -128)}.get(op, (0.04, -20))
+    graph = _tflite_graph(tmp_path, op, [act("x", (2, 37), "int8", 0.06, -7)], [act("y", (2, 37), "int8", *out_q)], {})
+    _check(graph, "cortex-m55", "lookup")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op", ["TANH", "LEAKY_RELU", "MUL"])
+def test_more_lookups_match_tflite(tmp_path, op):
+    from .support.tflite_builder import TensorSpec
+    from .support.tflite_cases import act
+    inputs = [act("x", (1, 300), "int8", 0.06, -7)]
+    if op == "MUL":         # beside a one-element constant: a table
+        inputs.append(TensorSpec("c", (1,), "int8", scale=0.01, zero_point=3, data=np.array([-90], np.int8)))
+    out_q = {"TANH": (1 / 128, 0)}.get(op, (0.04, -20))
+    graph = _tflite_graph(tmp_path, op, inputs, [act("y", (1, 300), "int8", *out_q)],
+                          dict(alpha=0.2) if op == "LEAKY_RELU" else {})
+    _check(graph, "cortex-m55", "lookup", {0: {"chunk": 256}})
+
+
+def test_not_tensorized_without_mve(tmp_path):
+    """Cortex-M4 has no MVE: the portable TVM schedule (generation only)."""
+    from .support.tflite_cases import act
+    graph = _tflite_graph(tmp_path, "LOGISTIC", [act("x", (1, 20), "int8", 0.06, -7)],
+                          [act("y", (1, 20), "int8", 1 / 256, -128)], {})
+    target = target_or_skip("cortex-m4")
+    assert simd_glue.applies(graph, graph.ops[0], target) is None
+    assert tvm_backend.schedule_kind(graph, graph.ops[0], target) == "activation"
+    assert tvm_backend.schedule_kind(graph, graph.ops[0], target_or_skip("cortex-m55")) == "activation_mve"
