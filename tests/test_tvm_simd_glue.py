@@ -118,3 +118,51 @@ def test_not_tensorized_without_mve(tmp_path):
     assert simd_glue.applies(graph, graph.ops[0], target) is None
     assert tvm_backend.schedule_kind(graph, graph.ops[0], target) == "activation"
     assert tvm_backend.schedule_kind(graph, graph.ops[0], target_or_skip("cortex-m55")) == "activation_mve"
+
+
+def _fc(rng, rows, depth, units, out_scale=0.2, activation="RELU", w_range=127, x_zp=-5, per_channel=False,
+        with_bias=True):
+    from .support.tflite_builder import TensorSpec
+    from .support.tflite_cases import act
+    data = rng.integers(-w_range, w_range + 1, (units, depth), dtype=np.int8)
+    if per_channel:
+        w = TensorSpec("w", (units, depth), "int8", data=data, scale=[float(s) for s in rng.uniform(0.002, 0.008, units)],
+                       zero_point=[0] * units, quantized_dimension=0)
+    else:
+        w = TensorSpec("w", (units, depth), "int8", scale=0.004, zero_point=0, data=data)
+    b = TensorSpec("b", (units,), "int32", data=rng.integers(-3000, 3000, units, dtype=np.int32),
+                   scale=float(np.float32(0.04) * np.float32(0.004)), zero_point=0) if with_bias else None
+    return ("FULLY_CONNECTED", [act("x", (rows, depth), "int8", 0.04, x_zp), w, b],
+            [act("y", (rows, units), "int8", out_scale, 3)], dict(fused_activation=activation))
+
+
+FC_CASES = {
+    "odd": dict(rows=2, depth=67, units=13),                  # depth % 4, % 16 and units % 4 all nonzero; batch 2
+    "round": dict(rows=1, depth=64, units=8),                 # whole words / vectors and row blocks only
+    "tiny": dict(rows=1, depth=3, units=1),                   # less than one word, one output
+    "saturating": dict(rows=3, depth=40, units=6, out_scale=0.001, activation="NONE", x_zp=127),
+    "wide": dict(rows=1, depth=300, units=21, w_range=1),
+    "per_channel": dict(rows=2, depth=33, units=7, per_channel=True),
+    "no_bias": dict(rows=1, depth=18, units=5, with_bias=False),
+}
+
+
+def _check_fc(tmp_path, case, target_name):
+    target = target_or_skip(target_name)
+    graph = _tflite_graph(tmp_path, *_fc(np.random.default_rng(len(case)), **FC_CASES[case]))
+    source = tvm_backend.generate_kernels(graph, target)[0].source
+    isa = "MVE" if "mve" in target.features else "DSP"
+    assert f"tensorized for {isa}" in source and "_dot4(" in source
+    assert_verified(verify_graph(graph, target, backend="tvm", runs=3, seed=3, oracle="tflite", footprint=False))
+
+
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
+def test_fully_connected_matches_tflite(tmp_path, target_name):
+    _check_fc(tmp_path, "odd", target_name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["round", "tiny", "saturating", "wide", "per_channel", "no_bias"])
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55", "cortex-m33"])
+def test_fully_connected_cases_match_tflite(tmp_path, case, target_name):
+    _check_fc(tmp_path, case, target_name)

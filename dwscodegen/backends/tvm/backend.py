@@ -186,7 +186,7 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict | None = None
             kernels.append(_add_kernel(graph, op, overrides))
         elif kind in GLUE_KINDS.values():
             tensorized = simd_glue.tensorized_kernel(graph, op, target, kind, overrides)
-            kernels.append(tensorized or glue_kernel(graph, op, kind, overrides))
+            kernels.append(tensorized or glue_kernel(graph, op, kind, overrides, target))
         elif kind == "resize":
             kernels.append(resize_kernel(graph, op, overrides))
         elif kind == "transpose_conv":
