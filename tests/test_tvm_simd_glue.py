@@ -53,28 +53,40 @@ def _check(graph, target_name, expected, schedules=None):
     assert simd_glue.applies(graph, op, target) == expected
     source = "\n".join(k.source for k in tvm_backend.generate_kernels(graph, target, schedules))
     if expected is not None:
-        assert "tensorized for MVE" in source and f"_{expected}_" in source
+        isa = "MVE" if "mve" in target.features else "DSP"
+        assert f"tensorized for {isa}" in source and f"_{expected}_" in source
     else:
         assert "tensorized" not in source
     assert_verified(verify_graph(graph, target, backend="tvm", runs=3, seed=5, oracle="tflite", footprint=False,
                                  schedules=schedules))
 
 
-def test_mul_squeeze_excite_matches_tflite(tmp_path):
-    _check(_tflite_graph(tmp_path, *_mul(**MUL_CASES["se_batch"])), "cortex-m55", "mul")
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
+def test_mul_squeeze_excite_matches_tflite(tmp_path, target_name):
+    _check(_tflite_graph(tmp_path, *_mul(**MUL_CASES["se_batch"])), target_name, "mul")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["se_first", "se_shared", "same", "one", "tiny_scale", "big_scale"])
-def test_mul_cases_match_tflite(tmp_path, case):
-    _check(_tflite_graph(tmp_path, *_mul(**MUL_CASES[case])), "cortex-m55", "mul")
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
+def test_mul_cases_match_tflite(tmp_path, case, target_name):
+    _check(_tflite_graph(tmp_path, *_mul(**MUL_CASES[case])), target_name, "mul")
 
 
 @pytest.mark.slow
-def test_mul_other_broadcast_is_portable(tmp_path):
-    """[2,3,1,4] x [1,1,6,1]: not a form of the MVE micro-kernel; the portable TVM schedule, still exact."""
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
+def test_mul_other_broadcast_is_portable(tmp_path, target_name):
+    """[2,3,1,4] x [1,1,6,1]: not a form of the micro-kernels; the portable TVM schedule, still exact."""
     graph = _tflite_graph(tmp_path, *_mul((2, 3, 1, 4), (1, 1, 6, 1), (2, 3, 6, 4), qa=(0.05, 3)))
-    _check(graph, "cortex-m55", None)
+    _check(graph, target_name, None)
+
+
+def test_mul_on_cortex_m3_is_portable(tmp_path):
+    """No SMMLAR without the DSP extension: the portable TVM schedule (generation only)."""
+    graph = _tflite_graph(tmp_path, *_mul(**MUL_CASES["se_batch"]))
+    target = target_or_skip("cortex-m3")
+    assert simd_glue.applies(graph, graph.ops[0], target) is None
+    assert "tensorized" not in tvm_backend.generate_kernels(graph, target)[0].source
 
 
 def test_mul_flat_chunk_knob(tmp_path):

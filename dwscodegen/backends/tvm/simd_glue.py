@@ -1,15 +1,18 @@
-"""The TVM road's int8 glue ops on Cortex-M55 (MVE), tensorized with micro-kernels like the convolutions (simd.py):
+"""The TVM road's int8 glue ops on Cortex-M55 (MVE) and the DSP cores, tensorized with micro-kernels like the
+convolutions (simd.py):
 
 - table lookups (HardSwish, Logistic, Tanh, LeakyRelu, binary ops beside a one-element constant): the flat values
   in chunks of `chunk`, each chunk one micro-kernel call of 16 lookups per gather load (VLDRB with 8-bit offsets);
 - Mul in the broadcast forms of the templates road's MVE variant (templates/simd/arm_glue.py mul_form): "flat"
   (both operands of the output's shape, in chunks) and "channel" (a per-channel vector times every pixel,
   squeeze-excite: one micro-kernel call per pixel row), 4 products per vector requantized by VQRDMULH and VRSHL
-  under the MVE conv variants' exact plan (mve.plan_layer_mve of a one-weight "convolution", arm_glue.product_info).
+  under the MVE conv variants' exact plan (mve.plan_layer_mve of a one-weight "convolution", arm_glue.product_info);
+  on DSP cores (and nowhere else) one product at a time, pre-scaled by the plan's power of two and requantized by
+  SMMLAR (common.requant_plan, as the templates road's mul_s8_dsp).
 
 Each micro-kernel is a TVM tensor intrinsic (tir_build.register_intrin): its description is the same TIR block as
 the kernel's (simd_arith.mve_requant, the table load), so tensorize proves the call computes the block; the
-implementation calls the C micro-kernel of templates/micro/glue_mve.c.j2.  Elsewhere (no exact plan, other
+implementation calls the C micro-kernel of templates/micro/glue_<isa>.c.j2.  Elsewhere (no exact plan, other
 broadcasts, other ISAs) the portable TVM schedule (glue_elementwise.py) computes the op.
 """
 from __future__ import annotations
@@ -25,15 +28,24 @@ from ...targets import Target
 from ..kernel import Kernel, kernel_name
 from ..render import c_array_body, render
 from ..templates.simd.arm_glue import mul_form, product_info
+from ..templates.simd.common import requant_plan
+from ..templates.simd.dsp import requant_records
 from ..templates.simd.mve import plan_layer_mve, requant_vectors
 from . import knobs
 from .emit import lower_kernel
-from .simd_arith import mve_requant
+from .simd_arith import mve_requant, plan_requant
 from .tir_build import Axis, Block, Buf, prim_func, register_intrin
 
+ISAS = ("mve", "dsp")       # most capable first; table lookups on MVE only (the templates road's variants)
 
-def _mul_plan(graph: Graph, op: Op) -> dict | None:
-    """The Mul's form (arm_glue.mul_form) and requantization vectors, or None where MVE's form is not exact."""
+
+def _isa(target: Target) -> str | None:
+    return next((name for name in ISAS if name in target.features), None)
+
+
+def _mul_plan(graph: Graph, op: Op, isa: str) -> dict | None:
+    """The Mul's form (arm_glue.mul_form) and requantization (MVE: the vectors; DSP: the SMMLAR record and the
+    product's pre-scale), or None where the ISA's form is not exact."""
     tensors = [graph.tensor(n) for n in op.inputs]
     operand = lambda t, name: dict(const=t.is_const, shape=list(t.shape), name=name)  # noqa: E731
     form = mul_form(dict(a=operand(tensors[0], "a"), b=operand(tensors[1], "b"),
@@ -41,6 +53,13 @@ def _mul_plan(graph: Graph, op: Op) -> dict | None:
     if form is None:
         return None
     q = qp.mul_qparams(graph, op)
+    if isa == "dsp":
+        info = product_info(q)
+        plan = requant_plan(info, prescale_doubling=True, weight_limit=None)
+        if plan is None or plan.mode == "generic":
+            return None
+        return dict(form=form, q=q, rq=[int(v) for v in requant_records(info, plan)[0]], SCALE=int(plan.scale[0]),
+                    rq_mode=plan.mode)
     planned = plan_layer_mve(product_info(q))
     if planned is None or planned[0].OC != 1:   # a folded constant channel: the portable kernel
         return None
@@ -51,19 +70,20 @@ def _mul_plan(graph: Graph, op: Op) -> dict | None:
 
 
 def applies(graph: Graph, op: Op, target: Target) -> str | None:
-    """"lookup" or "mul" when op is tensorized on target, else None."""
-    if "mve" not in target.features or graph.op_dtype(op) != "int8":
+    """"lookup" (MVE) or "mul" when op is tensorized on target, else None."""
+    isa = _isa(target)
+    if isa is None or graph.op_dtype(op) != "int8":
         return None
     if has_table(graph, op):
-        return "lookup"
-    if op.type == "Mul" and _mul_plan(graph, op) is not None:
+        return "lookup" if isa == "mve" else None
+    if op.type == "Mul" and _mul_plan(graph, op, isa) is not None:
         return "mul"
     return None
 
 
 def schedule_kind(graph: Graph, op: Op, target: Target, base: str) -> str:
-    """"<base>_mve" when tensorized (knobs.py), else base."""
-    return base if applies(graph, op, target) is None else f"{base}_mve"
+    """"<base>_<isa>" when tensorized (knobs.py), else base."""
+    return base if applies(graph, op, target) is None else f"{base}_{_isa(target)}"
 
 
 def _chunks(size: int, chunk: int) -> list[tuple[int, int, int]]:
@@ -89,13 +109,16 @@ def _lookup_value(x, t):
     return terms[0]
 
 
-def _mul_value(plan: dict):
+def _mul_value(plan: dict, isa: str):
     q = plan["q"]
-    values = plan["values"]
 
     def value(a, b):
         product = (a.astype("int32") + _i32(q.input1_offset)) * (b.astype("int32") + _i32(q.input2_offset))
-        return mve_requant(product, lambda name: _i32(values[name]), plan["vectors"], plan["rq_mode"],
+        if isa == "dsp":
+            scaled = product * _i32(plan["SCALE"]) if plan["SCALE"] != 1 else product
+            return plan_requant(scaled, lambda i: _i32(plan["rq"][i]), plan["rq_mode"], q.output_offset,
+                                (q.act_min, q.act_max), {})
+        return mve_requant(product, lambda name: _i32(plan["values"][name]), plan["vectors"], plan["rq_mode"],
                            (q.act_min, q.act_max))
     return value
 
@@ -144,8 +167,9 @@ def tensorized_kernel(graph: Graph, op: Op, target: Target, base: str, overrides
     kind = applies(graph, op, target)
     if kind is None:
         return None
+    isa = _isa(target)
     fn = kernel_name(op)
-    params = knobs.resolve(f"{base}_mve", op.where(), overrides)
+    params = knobs.resolve(f"{base}_{isa}", op.where(), overrides)
     y = graph.tensor(op.outputs[0])
     tensors = [graph.tensor(n) for n in op.inputs]
     consts: dict[str, np.ndarray] = {}
@@ -158,23 +182,28 @@ def tensorized_kernel(graph: Graph, op: Op, target: Target, base: str, overrides
         params_bufs = [Buf("input", (y.size,), "int8"), Buf("table", (256,), "int8")]
         detail = f"int8 {op.type.lower()} of {y.size} values by table lookup, 16 per MVE gather load"
     else:
-        plan = _mul_plan(graph, op)
-        value, second = _mul_value(plan), "b"
+        plan = _mul_plan(graph, op, isa)
+        value, second = _mul_value(plan, isa), "b"
         names = inputs = ["a", "b"]
         params_bufs = [Buf(n, (t.size,), "int8") for n, t in zip(names, tensors)]
         shapes = " and ".join(str(list(t.shape)) for t in tensors)
+        how = "4 products per vector" if isa == "mve" else f"the product pre-scaled by {plan['SCALE']}, SMMLAR"
         detail = (f"int8 elementwise mul of {shapes} (form \"{plan['form']['form']}\"), activation "
-                  f"{op.attrs.activation.label()}; MVE: 4 products per vector, requantization \"{plan['rq_mode']}\"")
+                  f"{op.attrs.activation.label()}; {isa.upper()}: {how}, requantization \"{plan['rq_mode']}\"")
     blocks, extents = _blocks(kind, plan, y.size, params["chunk"], tuple(t.size for t in tensors), value)
     func = prim_func(params_bufs + [Buf("output", (y.size,), "int8")], [], blocks)
     func, micro = _schedule(func, fn, kind, blocks, extents, value, second)
     body = lower_kernel(func, f"{fn}_tvm", op.where(), calls=True, attributes="__attribute__((noinline)) ")
-    k = dict(fn=fn, rq_mode=plan["rq_mode"] if plan else None, vectors=plan["vectors"] if plan else [],
+    k = dict(fn=fn, rq_mode=plan["rq_mode"] if plan else None, vectors=plan.get("vectors", []) if plan else [],
              act_min=plan["q"].act_min if plan else -128, act_max=plan["q"].act_max if plan else 127,
-             x_offset=plan["q"].input1_offset if plan else 0, y_offset=plan["q"].input2_offset if plan else 0)
-    rq = np.repeat([plan["values"][n] for n in plan["vectors"]], 4).astype(np.int32) if plan else None
-    micro_c = render("micro/glue_mve.c.j2", k=k, micro=micro, rq=rq)
-    header = (f"/*\n * op {op.index} '{op.name}' ({op.type}), TVM backend, tensorized for MVE\n * {detail}\n"
+             x_offset=plan["q"].input1_offset if plan else 0, y_offset=plan["q"].input2_offset if plan else 0,
+             output_offset=plan["q"].output_offset if plan else 0, SCALE=plan.get("SCALE", 1) if plan else 1)
+    rq = None
+    if plan is not None:    # MVE: the vectors, 4 lanes each; DSP: the one SMMLAR record
+        rq = np.asarray(plan["rq"] if isa == "dsp" else np.repeat([plan["values"][n] for n in plan["vectors"]], 4),
+                        np.int32)
+    micro_c = render(f"micro/glue_{isa}.c.j2", k=k, micro=micro, rq=rq)
+    header = (f"/*\n * op {op.index} '{op.name}' ({op.type}), TVM backend, tensorized for {isa.upper()}\n * {detail}\n"
               f" * schedule {json.dumps(params, sort_keys=True)}: micro-kernels "
               f"{', '.join(m['name'].removeprefix(fn + '_') for m in micro)}\n */\n")
     arrays = "".join(f"static const int8_t {fn}_{n}[{v.size}] = {{\n{c_array_body(v, 16)}\n}};\n"
