@@ -7,8 +7,8 @@ multiple of 4 and zero columns to whole words / vectors (the micro-kernel reads 
 or vector is read partially, so the padding adds nothing).
 
 Where it applies: TFLite requantization with symmetric int8 weights, as the templates road's variant
-(templates/simd/arm_glue.py); ONNX requantization, weights with a zero point and float32 keep the portable
-schedule.
+(templates/simd/arm_glue.py), and at least 4 units; ONNX requantization, weights with a zero point, fewer units
+and float32 keep the portable schedule.
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def isa(graph: Graph, op: Op, target: Target, weights_offset: int) -> str | None
     if (name is None or graph.op_dtype(op) != "int8" or op.attrs.requant != "tflite" or weights_offset != 0
             or graph.tensor(op.inputs[1]).dtype != "int8"):
         return None
-    return name
+    # Fewer units than one tile: compute_at gives acc only the units there are, not a whole tile to tensorize.
+    return name if graph.tensor(op.inputs[1]).shape[0] >= ROWS else None
 
 
 def padded_shape(name: str, units: int, depth: int) -> tuple[int, int]:

@@ -134,7 +134,8 @@ def _intrin(fn: str, kind: str, n: int, value, second: str) -> dict:
         expr = lambda b, v: value(b["a"][v["i"]], b["b"][v["i"]])   # noqa: E731
     block = Block("output", (Axis("i", n),), "out", lambda v: [v["i"]], expr)
     register_intrin(name, operands, block, name, lambda b: [b["a"].access_ptr("r"), b[other.name].access_ptr("r"),
-                                                            b["out"].access_ptr("w")])
+                                                            b["out"].access_ptr("w")],
+                    in_place=True)     # the kernel's blocks keep their loops, unit ones too (a part of one value)
     return dict(kind=kind, name=name, intrin=name, n=n)
 
 
