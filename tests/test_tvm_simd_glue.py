@@ -179,3 +179,19 @@ def test_fully_connected_matches_tflite(tmp_path, target_name):
 @pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55", "cortex-m33"])
 def test_fully_connected_cases_match_tflite(tmp_path, case, target_name):
     _check_fc(tmp_path, case, target_name)
+
+
+def test_fully_connected_knob(tmp_path):
+    """The tensorized kernel's own knob family: unroll_epilogue=false changes the code and keeps the results; the
+    portable schedule's knobs are refused there."""
+    from dwscodegen.errors import DwsError
+    target = target_or_skip("cortex-m55")
+    graph = _tflite_graph(tmp_path, *_fc(np.random.default_rng(3), **FC_CASES["odd"]))
+    assert tvm_backend.schedule_kind(graph, graph.ops[0], target) == "fully_connected_mve"
+    rolled = {0: {"unroll_epilogue": False}}
+    assert (tvm_backend.generate_kernels(graph, target, rolled)[0].source
+            != tvm_backend.generate_kernels(graph, target)[0].source)
+    with pytest.raises(DwsError, match="o_tile"):
+        tvm_backend.generate_kernels(graph, target, {0: {"o_tile": 2}})
+    assert_verified(verify_graph(graph, target, backend="tvm", runs=2, seed=3, oracle="tflite", footprint=False,
+                                 schedules=rolled))

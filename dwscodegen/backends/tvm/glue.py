@@ -120,15 +120,16 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None, target:
         w = graph.tensor(op.inputs[1])
         units, depth = w.shape
         bias = graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else None
-        params = knobs.resolve(kind, op.where(), overrides, (1, 1), units, depth)
-        consts["weights"] = ("int8_t" if int8 else "float", w.data)
-        q, per_channel, fc_isa = None, True, None
+        fc_isa = simd_fc.isa(graph, op, target) if target is not None else None
+        if fc_isa is not None:      # the dot products tensorized (simd_fc.py), the weights padded to whole tiles
+            params = knobs.resolve(f"{kind}_{fc_isa}", op.where(), overrides)
+            consts["weights"] = ("int8_t", simd_fc.padded_weights(fc_isa, w.data))
+        else:
+            params = knobs.resolve(kind, op.where(), overrides, (1, 1), units, depth)
+            consts["weights"] = ("int8_t" if int8 else "float", w.data)
+        q, per_channel = None, True
         if int8:
             q = qp.fully_connected_qparams(graph, op)
-            fc_isa = simd_fc.isa(graph, op, target, q.weights_offset) if target is not None else None
-            if fc_isa is not None:
-                consts["weights"] = ("int8_t", simd_fc.padded_weights(fc_isa, w.data))
-                params = {}     # the micro-kernel's tile: no knobs
             consts["bias"] = ("int32_t", qp.folded_bias(w.data, bias, q))
             if op.attrs.requant == "onnx":
                 consts["scale"] = ("float", onnx_requant_scales(graph, op))
@@ -144,7 +145,7 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None, target:
                                   op.attrs.activation.bounds(), q, op.attrs.requant, per_channel, padded)
         args = ["input"] + list(consts) + ["output"]
         if fc_isa is not None:
-            func, extra = simd_fc.schedule(func, fn, fc_isa, units, depth, stages)
+            func, extra = simd_fc.schedule(func, fn, fc_isa, units, depth, stages, params)
             detail += f"; tensorized for {fc_isa.upper()}: {simd_fc.ROWS} rows per micro-kernel call"
             body = lower_kernel(func, f"{fn}_tvm", op.where(), calls=True, attributes="__attribute__((noinline)) ")
             return _emit(graph, op, body, consts, args, params, detail, extra)

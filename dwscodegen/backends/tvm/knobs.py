@@ -111,6 +111,10 @@ _CHUNK = Knob(64, (16, 64, 256), "flat values per micro-kernel call (the last ca
 KNOBS["binary_mve"] = dict(chunk=_CHUNK)
 KNOBS["activation_mve"] = dict(chunk=_CHUNK)
 KNOBS["binary_dsp"] = dict(chunk=_CHUNK)
+# FullyConnected with its 4-row dot products tensorized (simd_fc.py)
+for _isa in ("dsp", "mve"):
+    KNOBS[f"fully_connected_{_isa}"] = dict(unroll_epilogue=Knob(True, (True, False), "unroll the bias, "
+                                                                 "requantization and store of a tile's 4 outputs"))
 MAX_ACCUMULATORS = {"dsp": 8, "mve": 12, "thumb2": 8}   # pixels x channels that stay in registers
 # DSP pointwise layers of a shorter reduction take 2-pixel tiles in unrolled pairs (their widened patches are
 # too short to pay for four; -5 to -12% on the examples).

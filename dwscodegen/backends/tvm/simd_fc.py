@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir import Graph, Op
+from ...qparams import fully_connected_qparams
 from ...targets import Target
 from ..render import render
 from ..templates.simd.arm_glue import ROW_STEP, ROWS
@@ -23,10 +24,11 @@ from .tir_build import Axis, Block, Buf, register_intrin
 ISAS = ("mve", "dsp")       # most capable first
 
 
-def isa(graph: Graph, op: Op, target: Target, weights_offset: int) -> str | None:
+def isa(graph: Graph, op: Op, target: Target) -> str | None:
+    """The ISA op's FullyConnected is tensorized with on target, or None."""
     name = next((n for n in ISAS if n in target.features), None)
-    if (name is None or graph.op_dtype(op) != "int8" or op.attrs.requant != "tflite" or weights_offset != 0
-            or graph.tensor(op.inputs[1]).dtype != "int8"):
+    if (name is None or op.type != "FullyConnected" or graph.op_dtype(op) != "int8" or op.attrs.requant != "tflite"
+            or graph.tensor(op.inputs[1]).dtype != "int8" or fully_connected_qparams(graph, op).weights_offset != 0):
         return None
     # Fewer units than one tile: compute_at gives acc only the units there are, not a whole tile to tensorize.
     return name if graph.tensor(op.inputs[1]).shape[0] >= ROWS else None
@@ -57,10 +59,10 @@ def _intrin(fn: str, name: str, depth: int) -> dict:
     return dict(name=intrin, intrin=intrin)
 
 
-def schedule(func, fn: str, name: str, units: int, depth: int, stages) -> tuple[object, str]:
+def schedule(func, fn: str, name: str, units: int, depth: int, stages, params: dict) -> tuple[object, str]:
     """Output units in tiles of 4 (the last may be partial: its acc rows are the padding's), the tile's acc by
-    one micro-kernel call, its epilogue stages (stages other than acc) per tile; returns the function and the
-    micro-kernels' C."""
+    one micro-kernel call, its epilogue stages (stages other than acc) per tile, unrolled with `unroll_epilogue`;
+    returns the function and the micro-kernels' C."""
     from tvm import s_tir
     sch = s_tir.Schedule(func)
     out = sch.get_sblock("output")
@@ -77,10 +79,11 @@ def schedule(func, fn: str, name: str, units: int, depth: int, stages) -> tuple[
         sch.unroll(loop)
     entry = _intrin(fn, name, depth)
     sch.tensorize(sch.get_loops(acc)[2], entry["intrin"])
-    for stage in stages:
-        if stage != "acc":
-            sch.unroll(sch.get_loops(sch.get_sblock(stage))[-1])
-    sch.unroll(lane)
+    if params["unroll_epilogue"]:
+        for stage in stages:
+            if stage != "acc":
+                sch.unroll(sch.get_loops(sch.get_sblock(stage))[-1])
+        sch.unroll(lane)
     rows, row = padded_shape(name, units, depth)
     micro = render(f"micro/fc_{name}.c.j2", k=dict(fn=fn, K=depth, KP=row), m=entry)
     return sch.mod["main"], micro

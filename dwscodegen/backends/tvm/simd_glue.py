@@ -31,7 +31,7 @@ from ..templates.simd.arm_glue import mul_form, product_info
 from ..templates.simd.common import requant_plan
 from ..templates.simd.dsp import requant_records
 from ..templates.simd.mve import plan_layer_mve, requant_vectors
-from . import knobs
+from . import knobs, simd_fc
 from .emit import lower_kernel
 from .simd_arith import mve_requant, plan_requant
 from .tir_build import Axis, Block, Buf, prim_func, register_intrin
@@ -82,7 +82,10 @@ def applies(graph: Graph, op: Op, target: Target) -> str | None:
 
 
 def schedule_kind(graph: Graph, op: Op, target: Target, base: str) -> str:
-    """"<base>_<isa>" when tensorized (knobs.py), else base."""
+    """"<base>_<isa>" when tensorized (here or, FullyConnected, simd_fc.py; knobs.py), else base."""
+    fc = simd_fc.isa(graph, op, target)
+    if fc is not None:
+        return f"{base}_{fc}"
     return base if applies(graph, op, target) is None else f"{base}_{_isa(target)}"
 
 
