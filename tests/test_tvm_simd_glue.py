@@ -195,3 +195,11 @@ def test_fully_connected_knob(tmp_path):
         tvm_backend.generate_kernels(graph, target, {0: {"o_tile": 2}})
     assert_verified(verify_graph(graph, target, backend="tvm", runs=2, seed=3, oracle="tflite", footprint=False,
                                  schedules=rolled))
+
+
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
+def test_mul_constant_output_matches_tflite(tmp_path, target_name):
+    """RELU with output zero point 127: the activation range collapses to one value, which the micro-kernel's clamp
+    gives."""
+    graph = _tflite_graph(tmp_path, *_mul(**dict(MUL_CASES["se_batch"], qy=(0.002, 127), activation="RELU")))
+    _check(graph, target_name, "mul")
