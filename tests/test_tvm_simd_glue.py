@@ -53,7 +53,7 @@ def _check(graph, target_name, expected, schedules=None):
     assert simd_glue.applies(graph, op, target) == expected
     source = "\n".join(k.source for k in tvm_backend.generate_kernels(graph, target, schedules))
     if expected is not None:
-        isa = "MVE" if "mve" in target.features else "DSP"
+        isa = "MVE" if "mve" in target.features and expected != "add" else "DSP"
         assert f"tensorized for {isa}" in source and f"_{expected}_" in source
     else:
         assert "tensorized" not in source
@@ -203,3 +203,31 @@ def test_mul_constant_output_matches_tflite(tmp_path, target_name):
     gives."""
     graph = _tflite_graph(tmp_path, *_mul(**dict(MUL_CASES["se_batch"], qy=(0.002, 127), activation="RELU")))
     _check(graph, target_name, "mul")
+
+
+def _add(shape, qa=(0.05, -3), qb=(0.03, 7), qy=(0.07, -1), activation="RELU"):
+    from .support.tflite_cases import act
+    return ("ADD", [act("a", shape, "int8", *qa), act("c", shape, "int8", *qb)], [act("y", shape, "int8", *qy)],
+            dict(fused_activation=activation))
+
+
+ADD_CASES = {
+    "same": dict(shape=(2, 4, 5, 6)),                                           # residual, batch 2; 240 values
+    "equal_scales": dict(shape=(1, 3, 3, 7), qa=(0.03, 7), activation="NONE"),   # input shifts of 0
+    "one": dict(shape=(1,)),
+    "extreme": dict(shape=(1, 4, 9), qa=(1e-3, 127), qb=(2.0, -128), qy=(1e-2, 0), activation="NONE"),
+}
+
+
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
+def test_add_matches_tflite(tmp_path, target_name):
+    graph = _tflite_graph(tmp_path, *_add(**ADD_CASES["same"]))
+    assert tvm_backend.schedule_kind(graph, graph.ops[0], target_or_skip(target_name)) == "add_dsp"
+    _check(graph, target_name, "add")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["equal_scales", "one", "extreme"])
+@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55", "cortex-m33"])
+def test_add_cases_match_tflite(tmp_path, case, target_name):
+    _check(_tflite_graph(tmp_path, *_add(**ADD_CASES[case])), target_name, "add")

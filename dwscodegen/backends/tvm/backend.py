@@ -159,7 +159,7 @@ def schedule_kind(graph: Graph, op: Op, target: Target) -> str:
     """The knob family of op's kernel on `target` (knobs.KNOBS): kernel_kind, with the ISA appended where
     the layer is tensorized (simd.py)."""
     base = kernel_kind(graph, op)
-    if base in GLUE_KINDS.values():
+    if base in GLUE_KINDS.values() or base == "add":
         return simd_glue.schedule_kind(graph, op, target, base)
     return simd.schedule_kind(graph, op, target, base)
 
@@ -183,7 +183,8 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict | None = None
     for op, kind in zip(graph.ops, kinds):
         overrides = schedules.get(op.index)
         if kind == "add":
-            kernels.append(_add_kernel(graph, op, overrides))
+            tensorized = simd_glue.tensorized_kernel(graph, op, target, kind, overrides)
+            kernels.append(tensorized or _add_kernel(graph, op, overrides))
         elif kind in GLUE_KINDS.values():
             tensorized = simd_glue.tensorized_kernel(graph, op, target, kind, overrides)
             kernels.append(tensorized or glue_kernel(graph, op, kind, overrides, target))

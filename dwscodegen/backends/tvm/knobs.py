@@ -111,6 +111,7 @@ _CHUNK = Knob(64, (16, 64, 256), "flat values per micro-kernel call (the last ca
 KNOBS["binary_mve"] = dict(chunk=_CHUNK)
 KNOBS["activation_mve"] = dict(chunk=_CHUNK)
 KNOBS["binary_dsp"] = dict(chunk=_CHUNK)
+KNOBS["add_dsp"] = dict(chunk=_CHUNK)
 # FullyConnected with its 4-row dot products tensorized (simd_fc.py)
 for _isa in ("dsp", "mve"):
     KNOBS[f"fully_connected_{_isa}"] = dict(unroll_epilogue=Knob(True, (True, False), "unroll the bias, "

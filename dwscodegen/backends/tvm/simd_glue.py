@@ -27,13 +27,13 @@ from ...ir import Graph, Op
 from ...targets import Target
 from ..kernel import Kernel, kernel_name
 from ..render import c_array_body, render
-from ..templates.simd.arm_glue import mul_form, product_info
+from ..templates.simd.arm_glue import add_plan, mul_form, product_info
 from ..templates.simd.common import requant_plan
 from ..templates.simd.dsp import requant_records
 from ..templates.simd.mve import plan_layer_mve, requant_vectors
 from . import knobs, simd_fc
 from .emit import lower_kernel
-from .simd_arith import mve_requant, plan_requant
+from .simd_arith import mve_requant, plan_requant, smmlar_rescale
 from .tir_build import Axis, Block, Buf, prim_func, register_intrin
 
 ISAS = ("mve", "dsp")       # most capable first; table lookups on MVE only (the templates road's variants)
@@ -69,8 +69,35 @@ def _mul_plan(graph: Graph, op: Op, isa: str) -> dict | None:
                 rq_mode="round" if plan.rshift[0] >= 1 else "noround")
 
 
+def _add_plan(graph: Graph, op: Op) -> dict | None:
+    """Add of two activations of the output's shape: the DSP plan of the templates road (arm_glue.add_plan)."""
+    tensors = [graph.tensor(n) for n in op.inputs]
+    shape = graph.tensor(op.outputs[0]).shape
+    if any(t.is_const or t.shape != shape for t in tensors):
+        return None
+    q = qp.add_qparams(graph, op)
+    operand = dict(const=False, data=None)
+    chosen = add_plan(graph, op, dict(q=q, a=operand, b=operand))
+    return None if chosen is None else dict(chosen[1], form=dict(form="flat"))
+
+
+def _add_value(plan: dict):
+    q = plan["q"]
+
+    def value(a, b):
+        sides = []
+        for v, offset, p in ((a, q.input1_offset, plan["inputs"][0]), (b, q.input2_offset, plan["inputs"][1])):
+            x = (v.astype("int32") + _i32(offset)) * _i32(p["SCALE"])
+            sides.append(smmlar_rescale(x, p["m"], p["rc"], p["e"], p["mask"]))
+        total = sides[0] + sides[1]
+        total = total * _i32(plan["SCALE"]) if plan["SCALE"] != 1 else total
+        return plan_requant(total, lambda i: _i32(plan["rq"][i]), plan["rq_mode"], q.output_offset,
+                            (q.act_min, q.act_max), {})
+    return value
+
+
 def applies(graph: Graph, op: Op, target: Target) -> str | None:
-    """"lookup" (MVE) or "mul" when op is tensorized on target, else None."""
+    """"lookup" (MVE), "mul" or "add" (DSP, also on MVE cores) when op is tensorized on target, else None."""
     isa = _isa(target)
     if isa is None or graph.op_dtype(op) != "int8":
         return None
@@ -78,7 +105,13 @@ def applies(graph: Graph, op: Op, target: Target) -> str | None:
         return "lookup" if isa == "mve" else None
     if op.type == "Mul" and _mul_plan(graph, op, isa) is not None:
         return "mul"
+    if op.type == "Add" and "dsp" in target.features and _add_plan(graph, op) is not None:
+        return "add"
     return None
+
+
+def _kind_isa(kind: str, target: Target) -> str:
+    return "dsp" if kind == "add" else _isa(target)
 
 
 def schedule_kind(graph: Graph, op: Op, target: Target, base: str) -> str:
@@ -86,7 +119,8 @@ def schedule_kind(graph: Graph, op: Op, target: Target, base: str) -> str:
     fc = simd_fc.isa(graph, op, target)
     if fc is not None:
         return f"{base}_{fc}"
-    return base if applies(graph, op, target) is None else f"{base}_{_isa(target)}"
+    kind = applies(graph, op, target)
+    return base if kind is None else f"{base}_{_kind_isa(kind, target)}"
 
 
 def _chunks(size: int, chunk: int) -> list[tuple[int, int, int]]:
@@ -171,7 +205,7 @@ def tensorized_kernel(graph: Graph, op: Op, target: Target, base: str, overrides
     kind = applies(graph, op, target)
     if kind is None:
         return None
-    isa = _isa(target)
+    isa = _kind_isa(kind, target)
     fn = kernel_name(op)
     params = knobs.resolve(f"{base}_{isa}", op.where(), overrides)
     y = graph.tensor(op.outputs[0])
@@ -185,6 +219,13 @@ def tensorized_kernel(graph: Graph, op: Op, target: Target, base: str, overrides
         inputs = ["input"]
         params_bufs = [Buf("input", (y.size,), "int8"), Buf("table", (256,), "int8")]
         detail = f"int8 {op.type.lower()} of {y.size} values by table lookup, 16 per MVE gather load"
+    elif kind == "add":
+        plan = _add_plan(graph, op)
+        value, second = _add_value(plan), "b"
+        names = inputs = ["a", "b"]
+        params_bufs = [Buf(n, (t.size,), "int8") for n, t in zip(names, tensors)]
+        detail = (f"int8 elementwise add of {y.size} values, activation {op.attrs.activation.label()}; DSP: both "
+                  f"inputs to the common scale, the sum requantized, each by SMMLAR (\"{plan['rq_mode']}\")")
     else:
         plan = _mul_plan(graph, op, isa)
         value, second = _mul_value(plan, isa), "b"
@@ -201,7 +242,8 @@ def tensorized_kernel(graph: Graph, op: Op, target: Target, base: str, overrides
     k = dict(fn=fn, rq_mode=plan["rq_mode"] if plan else None, vectors=plan.get("vectors", []) if plan else [],
              act_min=plan["q"].act_min if plan else -128, act_max=plan["q"].act_max if plan else 127,
              x_offset=plan["q"].input1_offset if plan else 0, y_offset=plan["q"].input2_offset if plan else 0,
-             output_offset=plan["q"].output_offset if plan else 0, SCALE=plan.get("SCALE", 1) if plan else 1)
+             output_offset=plan["q"].output_offset if plan else 0, SCALE=plan.get("SCALE", 1) if plan else 1,
+             inputs=plan.get("inputs") if plan else None)
     rq = None
     if plan is not None:    # MVE: the vectors, 4 lanes each; DSP: the one SMMLAR record
         rq = np.asarray(plan["rq"] if isa == "dsp" else np.repeat([plan["values"][n] for n in plan["vectors"]], 4),

@@ -210,3 +210,4 @@ def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None) 
 
 # The tvm road's tensorized Mul takes the same broadcast forms and plan (backends/tvm/simd_glue.py).
 mul_form, product_info = _mul_form, _product_info
+add_plan = _add     # and the same Add plan (its context: q, and operands a / b with const / data)
