@@ -24,7 +24,7 @@ from ...qparams import add_qparams, conv_qparams, fold_input_offset, is_hybrid, 
 from ...targets import Target
 from ..kernel import Kernel, kernel_name
 from ..render import C_TYPES, c_array_body, comment_safe
-from . import compute, knobs, schedules, simd
+from . import compute, knobs, schedules, simd, simd_glue
 from .compute import ConvSpec
 from .emit import lower_kernel
 from .glue import glue_kernel, hybrid_kernel
@@ -158,7 +158,10 @@ def _add_kernel(graph: Graph, op: Op, overrides: dict | None) -> Kernel:
 def schedule_kind(graph: Graph, op: Op, target: Target) -> str:
     """The knob family of op's kernel on `target` (knobs.KNOBS): kernel_kind, with the ISA appended where
     the layer is tensorized (simd.py)."""
-    return simd.schedule_kind(graph, op, target, kernel_kind(graph, op))
+    base = kernel_kind(graph, op)
+    if base in GLUE_KINDS.values() or base == "add":
+        return simd_glue.schedule_kind(graph, op, target, base)
+    return simd.schedule_kind(graph, op, target, base)
 
 
 def generate_kernels(graph: Graph, target: Target, schedules: dict | None = None) -> list[Kernel]:
@@ -180,9 +183,11 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict | None = None
     for op, kind in zip(graph.ops, kinds):
         overrides = schedules.get(op.index)
         if kind == "add":
-            kernels.append(_add_kernel(graph, op, overrides))
+            tensorized = simd_glue.tensorized_kernel(graph, op, target, kind, overrides)
+            kernels.append(tensorized or _add_kernel(graph, op, overrides))
         elif kind in GLUE_KINDS.values():
-            kernels.append(glue_kernel(graph, op, kind, overrides))
+            tensorized = simd_glue.tensorized_kernel(graph, op, target, kind, overrides)
+            kernels.append(tensorized or glue_kernel(graph, op, kind, overrides, target))
         elif kind == "resize":
             kernels.append(resize_kernel(graph, op, overrides))
         elif kind == "transpose_conv":

@@ -214,19 +214,22 @@ def slice_func(dtype: str, in_shape, begin, strides, out_shape):
 # ----------------------------------------------------------------------------- fully connected
 
 def fc_func(dtype: str, rows: int, depth: int, units: int, has_bias: bool, act=(None, None), q=None,
-            requant: str = "tflite", per_channel: bool = True):
+            requant: str = "tflite", per_channel: bool = True, padded: tuple[int, int] | None = None):
     """PrimFunc(input [rows][depth], weights [units][depth], [bias [units]], [scale], output).
 
     float32: sum + bias, fused activation.  int8 (q: FullyConnectedParams): the accumulator starts
     from the folded bias (qparams.folded_bias, so the input offset is already in
     it) and adds (w + weights_offset) * x; then TFLite's float-scale requantize in double:
     round_half_away(double(acc) * scale[o]) + output offset, clamped -- `scale` a float64 parameter
-    ([units], or [1] per tensor).  requant "onnx": a float32 scale per unit, round half to even."""
+    ([units], or [1] per tensor).  requant "onnx": a float32 scale per unit, round half to even.
+    padded (units, row length): the weights' shape with zero rows and columns after the real ones, and acc over
+    the padded units (the tensorized kernels' whole tiles, simd_fc.py)."""
     from tvm import te
     int8 = dtype == "int8"
     acc_dtype = I32 if int8 else "float32"
     x = te.placeholder((rows, depth), dtype, "input")
-    wts = te.placeholder((units, depth), dtype, "weights")
+    units_acc, row = padded or (units, depth)
+    wts = te.placeholder((units_acc, row), dtype, "weights")
     bias = te.placeholder((units,), acc_dtype, "bias")
     k = te.reduce_axis((0, depth), "k")
 
@@ -234,7 +237,7 @@ def fc_func(dtype: str, rows: int, depth: int, units: int, has_bias: bool, act=(
         v = wts[o, kk].astype(acc_dtype)
         return v + _c32(q.weights_offset) if int8 and q.weights_offset else v
 
-    acc = te.compute((rows, units), lambda n, o: te.sum(x[n, k].astype(acc_dtype) * weight(o, k), axis=k), name="acc")
+    acc = te.compute((rows, units_acc), lambda n, o: te.sum(x[n, k].astype(acc_dtype) * weight(o, k), axis=k), name="acc")
     params = [x, wts] + ([bias] if has_bias or int8 else [])
     if not int8:
         out = te.compute((rows, units), lambda n, o: clamp_float(acc[n, o] + bias[o] if has_bias else acc[n, o], *act),

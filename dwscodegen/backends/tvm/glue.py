@@ -13,10 +13,11 @@ from ...errors import DwsError
 from ...ir import Graph, Op
 from ...ops import touches_int8
 from ...qparams import onnx_requant_scales
+from ...targets import Target
 from ..kernel import Kernel, kernel_name
 from ..render import C_TYPES, c_array_body, comment_safe
 from . import compute_glue as cg
-from . import knobs
+from . import knobs, simd_fc
 from . import schedules as ts
 from . import schedules_glue as sg
 from .compute import ConvSpec
@@ -67,7 +68,8 @@ def _emit(graph: Graph, op: Op, body: str, consts: dict, args: list[str], params
 emit_kernel = _emit   # the same assembly for the spatial ops' kernels (glue_spatial.py)
 
 
-def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kernel:
+def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None, target: Target | None = None) -> Kernel:
+    """target: where int8 FullyConnected may be tensorized (simd_fc.py); None: the portable schedules only."""
     if kind in ELEMENTWISE_KINDS:
         return elementwise_kernel(graph, op, kind, overrides)
     fn = kernel_name(op)
@@ -118,8 +120,13 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
         w = graph.tensor(op.inputs[1])
         units, depth = w.shape
         bias = graph.tensor(op.inputs[2]).data if len(op.inputs) > 2 else None
-        params = knobs.resolve(kind, op.where(), overrides, (1, 1), units, depth)
-        consts["weights"] = ("int8_t" if int8 else "float", w.data)
+        fc_isa = simd_fc.isa(graph, op, target) if target is not None else None
+        if fc_isa is not None:      # the dot products tensorized (simd_fc.py), the weights padded to whole tiles
+            params = knobs.resolve(f"{kind}_{fc_isa}", op.where(), overrides)
+            consts["weights"] = ("int8_t", simd_fc.padded_weights(fc_isa, w.data))
+        else:
+            params = knobs.resolve(kind, op.where(), overrides, (1, 1), units, depth)
+            consts["weights"] = ("int8_t" if int8 else "float", w.data)
         q, per_channel = None, True
         if int8:
             q = qp.fully_connected_qparams(graph, op)
@@ -133,10 +140,16 @@ def glue_kernel(graph: Graph, op: Op, kind: str, overrides: dict | None) -> Kern
         elif bias is not None:
             consts["bias"] = ("float", bias.astype(np.float32))
         detail += f" [{x.size // depth}][{depth}] x [{units}][{depth}]^T, activation {op.attrs.activation.label()}"
+        padded = simd_fc.padded_shape(fc_isa, units, depth) if fc_isa else None
         func, stages = cg.fc_func(dtype, x.size // depth, depth, units, bias is not None,
-                                  op.attrs.activation.bounds(), q, op.attrs.requant, per_channel)
-        func = ts.scheduled(sg.schedule_fully_connected, func, params, stages, depth)
+                                  op.attrs.activation.bounds(), q, op.attrs.requant, per_channel, padded)
         args = ["input"] + list(consts) + ["output"]
+        if fc_isa is not None:
+            func, extra = simd_fc.schedule(func, fn, fc_isa, units, depth, stages, params)
+            detail += f"; tensorized for {fc_isa.upper()}: {simd_fc.ROWS} rows per micro-kernel call"
+            body = lower_kernel(func, f"{fn}_tvm", op.where(), calls=True, attributes="__attribute__((noinline)) ")
+            return _emit(graph, op, body, consts, args, params, detail, extra)
+        func = ts.scheduled(sg.schedule_fully_connected, func, params, stages, depth)
     elif kind == "softmax":
         depth = x.shape[-1]
         params = knobs.resolve(kind, op.where(), overrides, (1, 1), x.size, depth)

@@ -105,6 +105,17 @@ for _isa, _pixels, _channels, _pairs, _columns in (("dsp", (4, 2), (1, 2, 4), Fa
     KNOBS[f"depthwise_{_isa}"] = dict(order=_DW_ORDER, unroll_columns=Knob(
         _columns, (True, False), f"unroll the column loop of every region up to {MAX_UNROLLED_COLUMNS} columns wide"))
 KNOBS["depthwise_thumb2"]["lanes"] = Knob(4, (1, 2, 4), "channels per micro-kernel call (accumulators)")
+# The tensorized glue ops (simd_glue.py): table lookups (MVE) and Mul (MVE, DSP).
+_CHUNK = Knob(64, (16, 64, 256), "flat values per micro-kernel call (the last call takes the rest); Mul of a "
+                                 "per-channel vector: one call per pixel row whatever the chunk")
+KNOBS["binary_mve"] = dict(chunk=_CHUNK)
+KNOBS["activation_mve"] = dict(chunk=_CHUNK)
+KNOBS["binary_dsp"] = dict(chunk=_CHUNK)
+KNOBS["add_dsp"] = dict(chunk=_CHUNK)
+# FullyConnected with its 4-row dot products tensorized (simd_fc.py)
+for _isa in ("dsp", "mve"):
+    KNOBS[f"fully_connected_{_isa}"] = dict(unroll_epilogue=Knob(True, (True, False), "unroll the bias, "
+                                                                 "requantization and store of a tile's 4 outputs"))
 MAX_ACCUMULATORS = {"dsp": 8, "mve": 12, "thumb2": 8}   # pixels x channels that stay in registers
 # DSP pointwise layers of a shorter reduction take 2-pixel tiles in unrolled pairs (their widened patches are
 # too short to pay for four; -5 to -12% on the examples).

@@ -110,3 +110,11 @@ def mve_requant(acc, vector, names: list[str], mode: str, act: tuple[int, int]):
     # VRSHL by -e: add 2^(e-1) (nothing for e = 0), then shift right arithmetically.
     y = tirx.shift_right(t + tirx.shift_right(tirx.shift_left(_i32(1), e), _i32(1)), e)
     return _clamp(y, *act)
+
+
+def smmlar_rescale(v, m: int, rc: int, e: int, mask: int):
+    """hi32(v * m + 2^31 + (rc + (v >> 31 & mask)) * 2^32) >> e, unclamped: one input of the DSP Add on the common
+    scale (templates/kernels/add_s8_dsp.c.j2 <fn>_rescale)."""
+    from tvm import tirx
+    sign = tirx.bitwise_and(tirx.shift_right(v, _i32(31)), _i32(mask)) if mask else _i32(0)
+    return tirx.shift_right(_hi32_round(v, _i32(m), _i32(rc) + sign), _i32(e))

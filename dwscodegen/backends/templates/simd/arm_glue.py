@@ -206,3 +206,8 @@ def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None) 
     if op.type == "Add" and "dsp" in target.features and kernel in (None, ADD):
         return _add(graph, op, ctx)
     return None
+
+
+# The tvm road's tensorized Mul takes the same broadcast forms and plan (backends/tvm/simd_glue.py).
+mul_form, product_info = _mul_form, _product_info
+add_plan = _add     # and the same Add plan (its context: q, and operands a / b with const / data)
