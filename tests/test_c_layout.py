@@ -80,6 +80,12 @@ UNIT_LOOP = re.compile(r"for \((?:int )?(\w+) = 0; \w+ < 1; ")
 # Loops of one a kernel keeps on purpose: the MVE depthwise regions' row and column loops (written straight, gcc
 # compiles the channel loop inside them to about 1 % more instructions on M55; see the template).
 KEPT_UNIT_LOOPS = {"depthwise_conv2d_s8_mve_8c": ("oy", "ox")}
+# The x86 im2col patch keeps its border loop over kernel rows when there is one (templates/kernels/_avx.j2).
+KEPT_UNIT_LOOPS.update({variant: ("ky",) for variant in (
+    "conv2d_s8_avx2_im2col_6x16", "conv2d_s8_avx2_im2col_8x8", "conv2d_s8_avx512vnni_im2col_16x16",
+    "conv2d_s8_avx512vnni_im2col_4x64", "conv2d_f32_avx2_im2col_6x16", "conv2d_f32_avx512_im2col_14x16",
+    "conv2d_f32_avx512_im2col_6x64", "conv2d_hybrid_f32_avx2_im2col_6x16", "conv2d_hybrid_f32_avx2_im2col_8x8",
+    "conv2d_hybrid_f32_avx512vnni_im2col_16x16", "conv2d_hybrid_f32_avx512vnni_im2col_4x64")})
 TIMES_ONE = re.compile(r"\* 1\b(?![.\d])")
 PLUS_ZERO = re.compile(r"[+-] 0\b(?![.\dxX])")
 DIVIDED_BY_ONE = re.compile(r"/ 1\b(?![.\d])")
@@ -202,17 +208,15 @@ def test_every_line_indented_by_brace_depth(target, backend):
             assert not _separation_errors(text)[:5], (name, file_name)
 
 
-@pytest.mark.parametrize("target", ["x86_64", "cortex-m3", "cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("target", ["x86_64", "x86_64-v3", "x86_64-v4", "cortex-m3", "cortex-m4", "cortex-m55"])
 def test_kernels_fold_unit_loops_and_identity_arithmetic(target):
-    """The portable, glue and Cortex-M SIMD templates (DSP, MVE, tiled) write a loop of one as its body and
-    leave out `* 1`, `+ 0` and `/ 1` (stride, dilation, padding or a first offset of 1 or 0), over the layer
-    matrix in both dtypes and the glue ops. The x86 AVX variants' own templates are not held to it yet."""
+    """The portable, glue, Cortex-M SIMD (DSP, MVE, tiled) and x86 AVX2 / AVX-512 templates write a loop of one
+    as its body and leave out `* 1`, `+ 0` and `/ 1` (stride, dilation, padding or a first offset of 1 or 0),
+    over the layer matrix in both dtypes and the glue ops."""
     found = []
     for name, _, kernels in _kernels(target, "templates"):
         for kernel in kernels:
-            banner = re.search(r"kernel (\w+)( \(portable\))?", kernel.source)
-            if not banner.group(2) and "_avx" in banner.group(1):
-                continue
+            banner = re.search(r"kernel (\w+)", kernel.source)
             code = "\n".join(line for line in kernel.source.split("\n")
                              if not line.lstrip().startswith(("/*", "*", "//")))
             found += [(name, banner.group(1), m.group()) for m in UNIT_LOOP.finditer(code)
