@@ -10,54 +10,16 @@ import pytest
 
 from dwscodegen.backends.templates import generate_kernels, kernel_used, simd
 from dwscodegen.verify import verify_graph
+from .support import glue_cases as glue
 from .support.layers import assert_verified
 from .support.targets import target_or_skip
 
 ISA = {"cortex-m4": "dsp", "cortex-m55": "mve", "cortex-m3": "tiled", "cortex-m33": "dsp", "cortex-m7": "dsp"}
 
 
-def _tflite_graph(tmp_path, name, inputs, outputs, options):
-    pytest.importorskip("tflite")
-    from dwscodegen.importers import load_model
-    from dwscodegen.oracles import tflite_interpreter
-    from .support.tflite_builder import build_single_op_model
-    if not tflite_interpreter.available():
-        pytest.skip("ai-edge-litert not installed")
-    path = tmp_path / "op.tflite"
-    path.write_bytes(build_single_op_model(name, inputs, outputs, options))
-    return load_model(path)
-
-
-def _fc(rng, rows, depth, units, out_scale=0.2, activation="RELU", w_range=127, x_zp=-5, per_channel=False,
-        with_bias=True):
-    from .support.tflite_builder import TensorSpec
-    from .support.tflite_cases import act
-    data = rng.integers(-w_range, w_range + 1, (units, depth), dtype=np.int8)
-    if per_channel:
-        w = TensorSpec("w", (units, depth), "int8", data=data, scale=[float(s) for s in rng.uniform(0.002, 0.008, units)],
-                       zero_point=[0] * units, quantized_dimension=0)
-    else:
-        w = TensorSpec("w", (units, depth), "int8", scale=0.004, zero_point=0, data=data)
-    b = TensorSpec("b", (units,), "int32", data=rng.integers(-3000, 3000, units, dtype=np.int32),
-                   scale=float(np.float32(0.04) * np.float32(0.004)), zero_point=0) if with_bias else None
-    return ("FULLY_CONNECTED", [act("x", (rows, depth), "int8", 0.04, x_zp), w, b],
-            [act("y", (rows, units), "int8", out_scale, 3)], dict(fused_activation=activation))
-
-
-FC_CASES = {
-    "odd": dict(rows=2, depth=67, units=13),                  # depth % 4, % 16 and units % 4 all nonzero; batch 2
-    "round": dict(rows=1, depth=64, units=8),                 # whole words / vectors and row blocks only
-    "tiny": dict(rows=1, depth=3, units=1),                   # less than one word, one output
-    "saturating": dict(rows=3, depth=40, units=6, out_scale=0.001, activation="NONE", x_zp=127),
-    "wide": dict(rows=1, depth=300, units=21, w_range=1),
-    "per_channel": dict(rows=2, depth=33, units=7, per_channel=True),
-    "no_bias": dict(rows=1, depth=18, units=5, with_bias=False),
-}
-
-
 def _check_fc(tmp_path, case, target_name, seed=3):
     target = target_or_skip(target_name)
-    graph = _tflite_graph(tmp_path, *_fc(np.random.default_rng(len(case)), **FC_CASES[case]))
+    graph = glue.single_op_graph(tmp_path, *glue.fully_connected(np.random.default_rng(len(case)), **glue.FC_CASES[case]))
     name = f"fully_connected_s8_{ISA[target_name]}_4r"
     assert kernel_used(graph, graph.ops[0], target) == name
     source = "\n".join(k.source for k in generate_kernels(graph, target))
@@ -80,16 +42,10 @@ def test_fully_connected_variant_cases_match_tflite(tmp_path, case, target_name)
 def test_fully_connected_portable_when_forced(tmp_path, monkeypatch):
     """The tuner's "portable" choice and the portable switch still give the portable kernel."""
     target = target_or_skip("cortex-m4")
-    graph = _tflite_graph(tmp_path, *_fc(np.random.default_rng(0), **FC_CASES["odd"]))
+    graph = glue.single_op_graph(tmp_path, *glue.fully_connected(np.random.default_rng(0), **glue.FC_CASES["odd"]))
     assert kernel_used(graph, graph.ops[0], target, simd.PORTABLE) == simd.PORTABLE
     monkeypatch.setenv(simd.PORTABLE_ENV, "1")
     assert kernel_used(graph, graph.ops[0], target) == simd.PORTABLE
-
-
-def _mul(shape_a, shape_b, out_shape, qa=(0.004, -128), qb=(0.03, 7), qy=(0.002, -5), activation="RELU6"):
-    from .support.tflite_cases import act
-    return ("MUL", [act("a", shape_a, "int8", *qa), act("c", shape_b, "int8", *qb)],
-            [act("y", out_shape, "int8", *qy)], dict(fused_activation=activation))
 
 
 MUL_CASES = {
@@ -113,7 +69,7 @@ MVE_FORMS = ("se", "se_batch", "se_shared", "same", "one", "tiny_scale", "big_sc
 def _check_mul(tmp_path, case, target_name, expected=None):
     """case: a name in MUL_CASES or the keyword arguments of _mul."""
     target = target_or_skip(target_name)
-    graph = _tflite_graph(tmp_path, *_mul(**(MUL_CASES[case] if isinstance(case, str) else case)))
+    graph = glue.single_op_graph(tmp_path, *glue.mul(**(MUL_CASES[case] if isinstance(case, str) else case)))
     if expected is None:
         expected = "mul_s8_mve" if "mve" in target.features and case in MVE_FORMS else "mul_s8_dsp"
     assert kernel_used(graph, graph.ops[0], target) == expected
@@ -162,7 +118,7 @@ ADD_CASES = {
 
 def _check_add(tmp_path, case, target_name, expected="add_s8_dsp"):
     target = target_or_skip(target_name)
-    graph = _tflite_graph(tmp_path, *_add(**ADD_CASES[case]))
+    graph = glue.single_op_graph(tmp_path, *_add(**ADD_CASES[case]))
     assert kernel_used(graph, graph.ops[0], target) == expected
     assert_verified(verify_graph(graph, target, runs=3, seed=6, oracle="tflite", footprint=False))
 
@@ -195,7 +151,7 @@ MEAN_CASES = {
 
 def _check_mean(tmp_path, case, target_name, input_sets=None):
     target = target_or_skip(target_name)
-    graph = _tflite_graph(tmp_path, *_mean(**MEAN_CASES[case]))
+    graph = glue.single_op_graph(tmp_path, *_mean(**MEAN_CASES[case]))
     assert kernel_used(graph, graph.ops[0], target) == "mean_s8_dsp"
     assert_verified(verify_graph(graph, target, runs=3, seed=7, oracle="tflite", footprint=False,
                                  input_sets=input_sets))
@@ -257,7 +213,7 @@ def test_lookup_table_variant_matches_tflite(tmp_path, op):
     from .support.tflite_cases import act
     target = target_or_skip("cortex-m55")
     out_q = {"LOGISTIC": (1 / 256, -128)}.get(op, (0.04, -20))
-    graph = _tflite_graph(tmp_path, op, [act("x", (2, 37), "int8", 0.06, -7)], [act("y", (2, 37), "int8", *out_q)], {})
+    graph = glue.single_op_graph(tmp_path, op, [act("x", (2, 37), "int8", 0.06, -7)], [act("y", (2, 37), "int8", *out_q)], {})
     assert kernel_used(graph, graph.ops[0], target) == "lookup_table_s8_mve"
     assert_verified(verify_graph(graph, target, runs=3, seed=8, oracle="tflite", footprint=False))
 
@@ -272,7 +228,7 @@ def test_more_lookup_table_variants_match_tflite(tmp_path, op):
     if op == "MUL":         # beside a one-element constant: a table
         inputs.append(TensorSpec("c", (1,), "int8", scale=0.01, zero_point=3, data=np.array([-90], np.int8)))
     out_q = {"TANH": (1 / 128, 0)}.get(op, (0.04, -20))
-    graph = _tflite_graph(tmp_path, op, inputs, [act("y", (1, 1), "int8", *out_q)],
+    graph = glue.single_op_graph(tmp_path, op, inputs, [act("y", (1, 1), "int8", *out_q)],
                           dict(alpha=0.2) if op == "LEAKY_RELU" else {})
     assert kernel_used(graph, graph.ops[0], target) == "lookup_table_s8_mve"
     assert_verified(verify_graph(graph, target, runs=3, seed=8, oracle="tflite", footprint=False))

@@ -12,26 +12,9 @@ pytest.importorskip("tvm")
 from dwscodegen.backends.tvm import backend as tvm_backend  # noqa: E402
 from dwscodegen.backends.tvm import simd_glue  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
+from .support import glue_cases as glue  # noqa: E402
 from .support.layers import assert_verified  # noqa: E402
 from .support.targets import target_or_skip  # noqa: E402
-
-
-def _tflite_graph(tmp_path, name, inputs, outputs, options):
-    pytest.importorskip("tflite")
-    from dwscodegen.importers import load_model
-    from dwscodegen.oracles import tflite_interpreter
-    from .support.tflite_builder import build_single_op_model
-    if not tflite_interpreter.available():
-        pytest.skip("ai-edge-litert not installed")
-    path = tmp_path / "op.tflite"
-    path.write_bytes(build_single_op_model(name, inputs, outputs, options))
-    return load_model(path)
-
-
-def _mul(shape_a, shape_b, out_shape, qa=(0.004, -128), qb=(0.03, 7), qy=(0.002, -5), activation="RELU6"):
-    from .support.tflite_cases import act
-    return ("MUL", [act("a", shape_a, "int8", *qa), act("c", shape_b, "int8", *qb)],
-            [act("y", out_shape, "int8", *qy)], dict(fused_activation=activation))
 
 
 MUL_CASES = {
@@ -63,27 +46,27 @@ def _check(graph, target_name, expected, schedules=None):
 
 @pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
 def test_mul_squeeze_excite_matches_tflite(tmp_path, target_name):
-    _check(_tflite_graph(tmp_path, *_mul(**MUL_CASES["se_batch"])), target_name, "mul")
+    _check(glue.single_op_graph(tmp_path, *glue.mul(**MUL_CASES["se_batch"])), target_name, "mul")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["se_first", "se_shared", "same", "one", "tiny_scale", "big_scale"])
 @pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
 def test_mul_cases_match_tflite(tmp_path, case, target_name):
-    _check(_tflite_graph(tmp_path, *_mul(**MUL_CASES[case])), target_name, "mul")
+    _check(glue.single_op_graph(tmp_path, *glue.mul(**MUL_CASES[case])), target_name, "mul")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
 def test_mul_other_broadcast_is_portable(tmp_path, target_name):
     """[2,3,1,4] x [1,1,6,1]: not a form of the micro-kernels; the portable TVM schedule, still exact."""
-    graph = _tflite_graph(tmp_path, *_mul((2, 3, 1, 4), (1, 1, 6, 1), (2, 3, 6, 4), qa=(0.05, 3)))
+    graph = glue.single_op_graph(tmp_path, *glue.mul((2, 3, 1, 4), (1, 1, 6, 1), (2, 3, 6, 4), qa=(0.05, 3)))
     _check(graph, target_name, None)
 
 
 def test_mul_on_cortex_m3_is_portable(tmp_path):
     """No SMMLAR without the DSP extension: the portable TVM schedule (generation only)."""
-    graph = _tflite_graph(tmp_path, *_mul(**MUL_CASES["se_batch"]))
+    graph = glue.single_op_graph(tmp_path, *glue.mul(**MUL_CASES["se_batch"]))
     target = target_or_skip("cortex-m3")
     assert simd_glue.applies(graph, graph.ops[0], target) is None
     assert "tensorized" not in tvm_backend.generate_kernels(graph, target)[0].source
@@ -91,7 +74,7 @@ def test_mul_on_cortex_m3_is_portable(tmp_path):
 
 def test_mul_flat_chunk_knob(tmp_path):
     """210 values in chunks of 16: 13 calls and a tail call of 2 (two micro-kernels), exact."""
-    graph = _tflite_graph(tmp_path, *_mul(**MUL_CASES["same"]))
+    graph = glue.single_op_graph(tmp_path, *glue.mul(**MUL_CASES["same"]))
     target = target_or_skip("cortex-m55")
     source = tvm_backend.generate_kernels(graph, target, {0: {"chunk": 16}})[0].source
     assert "_mul_16(" in source and "_mul_2(" in source
@@ -103,7 +86,7 @@ def test_lookup_matches_tflite(tmp_path, op):
     """74 values (a chunk of 64 and a tail of 10, predicated), batch 2."""
     from .support.tflite_cases import act
     out_q = {"LOGISTIC": (1 / 256, -128)}.get(op, (0.04, -20))
-    graph = _tflite_graph(tmp_path, op, [act("x", (2, 37), "int8", 0.06, -7)], [act("y", (2, 37), "int8", *out_q)], {})
+    graph = glue.single_op_graph(tmp_path, op, [act("x", (2, 37), "int8", 0.06, -7)], [act("y", (2, 37), "int8", *out_q)], {})
     _check(graph, "cortex-m55", "lookup")
 
 
@@ -116,7 +99,7 @@ def test_more_lookups_match_tflite(tmp_path, op):
     if op == "MUL":         # beside a one-element constant: a table
         inputs.append(TensorSpec("c", (1,), "int8", scale=0.01, zero_point=3, data=np.array([-90], np.int8)))
     out_q = {"TANH": (1 / 128, 0)}.get(op, (0.04, -20))
-    graph = _tflite_graph(tmp_path, op, inputs, [act("y", (1, 300), "int8", *out_q)],
+    graph = glue.single_op_graph(tmp_path, op, inputs, [act("y", (1, 300), "int8", *out_q)],
                           dict(alpha=0.2) if op == "LEAKY_RELU" else {})
     _check(graph, "cortex-m55", "lookup", {0: {"chunk": 256}})
 
@@ -124,7 +107,7 @@ def test_more_lookups_match_tflite(tmp_path, op):
 def test_not_tensorized_without_mve(tmp_path):
     """Cortex-M4 has no MVE: the portable TVM schedule (generation only)."""
     from .support.tflite_cases import act
-    graph = _tflite_graph(tmp_path, "LOGISTIC", [act("x", (1, 20), "int8", 0.06, -7)],
+    graph = glue.single_op_graph(tmp_path, "LOGISTIC", [act("x", (1, 20), "int8", 0.06, -7)],
                           [act("y", (1, 20), "int8", 1 / 256, -128)], {})
     target = target_or_skip("cortex-m4")
     assert simd_glue.applies(graph, graph.ops[0], target) is None
@@ -132,40 +115,13 @@ def test_not_tensorized_without_mve(tmp_path):
     assert tvm_backend.schedule_kind(graph, graph.ops[0], target_or_skip("cortex-m55")) == "activation_mve"
 
 
-def _fc(rng, rows, depth, units, out_scale=0.2, activation="RELU", w_range=127, x_zp=-5, per_channel=False,
-        with_bias=True):
-    from .support.tflite_builder import TensorSpec
-    from .support.tflite_cases import act
-    data = rng.integers(-w_range, w_range + 1, (units, depth), dtype=np.int8)
-    if per_channel:
-        w = TensorSpec("w", (units, depth), "int8", data=data, scale=[float(s) for s in rng.uniform(0.002, 0.008, units)],
-                       zero_point=[0] * units, quantized_dimension=0)
-    else:
-        w = TensorSpec("w", (units, depth), "int8", scale=0.004, zero_point=0, data=data)
-    b = TensorSpec("b", (units,), "int32", data=rng.integers(-3000, 3000, units, dtype=np.int32),
-                   scale=float(np.float32(0.04) * np.float32(0.004)), zero_point=0) if with_bias else None
-    return ("FULLY_CONNECTED", [act("x", (rows, depth), "int8", 0.04, x_zp), w, b],
-            [act("y", (rows, units), "int8", out_scale, 3)], dict(fused_activation=activation))
-
-
-FC_CASES = {
-    "odd": dict(rows=2, depth=67, units=13),                  # depth % 4, % 16 and units % 4 all nonzero; batch 2
-    "round": dict(rows=1, depth=64, units=8),                 # whole words / vectors and row blocks only
-    "tiny": dict(rows=1, depth=3, units=1),                   # less than one word, one output
-    "saturating": dict(rows=3, depth=40, units=6, out_scale=0.001, activation="NONE", x_zp=127),
-    "wide": dict(rows=1, depth=300, units=21, w_range=1),
-    "per_channel": dict(rows=2, depth=33, units=7, per_channel=True),
-    "no_bias": dict(rows=1, depth=18, units=5, with_bias=False),
-}
-
-
 def _check_fc(tmp_path, case, target_name):
     target = target_or_skip(target_name)
-    graph = _tflite_graph(tmp_path, *_fc(np.random.default_rng(len(case)), **FC_CASES[case]))
+    graph = glue.single_op_graph(tmp_path, *glue.fully_connected(np.random.default_rng(len(case)), **glue.FC_CASES[case]))
     source = tvm_backend.generate_kernels(graph, target)[0].source
     isa = "MVE" if "mve" in target.features else "DSP"
     # fewer units than a tile of 4: the portable schedule
-    assert (f"tensorized for {isa}" in source and "_dot4(" in source) == (FC_CASES[case]["units"] >= 4)
+    assert (f"tensorized for {isa}" in source and "_dot4(" in source) == (glue.FC_CASES[case]["units"] >= 4)
     assert_verified(verify_graph(graph, target, backend="tvm", runs=3, seed=3, oracle="tflite", footprint=False))
 
 
@@ -186,7 +142,7 @@ def test_fully_connected_knob(tmp_path):
     portable schedule's knobs are refused there."""
     from dwscodegen.errors import DwsError
     target = target_or_skip("cortex-m55")
-    graph = _tflite_graph(tmp_path, *_fc(np.random.default_rng(3), **FC_CASES["odd"]))
+    graph = glue.single_op_graph(tmp_path, *glue.fully_connected(np.random.default_rng(3), **glue.FC_CASES["odd"]))
     assert tvm_backend.schedule_kind(graph, graph.ops[0], target) == "fully_connected_mve"
     rolled = {0: {"unroll_epilogue": False}}
     assert (tvm_backend.generate_kernels(graph, target, rolled)[0].source
@@ -201,7 +157,7 @@ def test_fully_connected_knob(tmp_path):
 def test_mul_constant_output_matches_tflite(tmp_path, target_name):
     """RELU with output zero point 127: the activation range collapses to one value, which the micro-kernel's clamp
     gives."""
-    graph = _tflite_graph(tmp_path, *_mul(**dict(MUL_CASES["se_batch"], qy=(0.002, 127), activation="RELU")))
+    graph = glue.single_op_graph(tmp_path, *glue.mul(**dict(MUL_CASES["se_batch"], qy=(0.002, 127), activation="RELU")))
     _check(graph, target_name, "mul")
 
 
@@ -221,7 +177,7 @@ ADD_CASES = {
 
 @pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
 def test_add_matches_tflite(tmp_path, target_name):
-    graph = _tflite_graph(tmp_path, *_add(**ADD_CASES["same"]))
+    graph = glue.single_op_graph(tmp_path, *_add(**ADD_CASES["same"]))
     assert tvm_backend.schedule_kind(graph, graph.ops[0], target_or_skip(target_name)) == "add_dsp"
     _check(graph, target_name, "add")
 
@@ -230,4 +186,4 @@ def test_add_matches_tflite(tmp_path, target_name):
 @pytest.mark.parametrize("case", ["equal_scales", "one", "extreme"])
 @pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55", "cortex-m33"])
 def test_add_cases_match_tflite(tmp_path, case, target_name):
-    _check(_tflite_graph(tmp_path, *_add(**ADD_CASES[case])), target_name, "add")
+    _check(glue.single_op_graph(tmp_path, *_add(**ADD_CASES[case])), target_name, "add")

@@ -17,6 +17,7 @@ import pytest
 from dwscodegen.backends.templates import kernel_used
 from dwscodegen.backends.templates.simd import avx_elementwise
 from dwscodegen.verify import verify_graph
+from .support import glue_cases as glue
 from .support.layers import assert_verified
 from .support.targets import target_or_skip
 
@@ -40,18 +41,6 @@ def test_lookup_chains_give_the_table_for_every_input(seed):
         table = np.arange(-128, 128).astype(np.int8)[::-1].copy()     # every entry distinct
     x = np.arange(-128, 128).astype(np.int8)
     np.testing.assert_array_equal(avx_elementwise.lookup(table, x), table[x.astype(np.int64) + 128])
-
-
-def _graph(tmp_path, name, inputs, outputs, options):
-    pytest.importorskip("tflite")
-    from dwscodegen.importers import load_model
-    from dwscodegen.oracles import tflite_interpreter
-    from .support.tflite_builder import build_single_op_model
-    if not tflite_interpreter.available():
-        pytest.skip("ai-edge-litert not installed")
-    path = tmp_path / "op.tflite"
-    path.write_bytes(build_single_op_model(name, inputs, outputs, options))
-    return load_model(path)
 
 
 def _cases():
@@ -134,7 +123,7 @@ def _expected_kernel(graph, op) -> str:
 
 @pytest.mark.parametrize("case,dtype", PARAMS, ids=[f"{c}-{d}" for c, d in PARAMS])
 def test_elementwise_op_matches_tflite(tmp_path, case, dtype, level):
-    graph = _graph(tmp_path, *_cases()[case](dtype, np.random.default_rng(len(case))))
+    graph = glue.single_op_graph(tmp_path, *_cases()[case](dtype, np.random.default_rng(len(case))))
     op = graph.ops[0]
     used = kernel_used(graph, op, level)
     assert used.startswith(_expected_kernel(graph, op) + "_" + _isa(level)), used
@@ -144,6 +133,6 @@ def test_elementwise_op_matches_tflite(tmp_path, case, dtype, level):
 def test_softmax_of_a_scale_tflite_refuses_matches_the_reference(tmp_path, level):
     """beta * input scale <= 2^-26, where TFLite's reference kernel aborts in Prepare: every difference counts
     and the exps come from the general MultiplyByQuantizedMultiplier; checked against the NumPy reference."""
-    graph = _graph(tmp_path, *_cases()["softmax_tiny_scale"]("int8", np.random.default_rng(1)))
+    graph = glue.single_op_graph(tmp_path, *_cases()["softmax_tiny_scale"]("int8", np.random.default_rng(1)))
     assert kernel_used(graph, graph.ops[0], level) == f"softmax_s8_{_isa(level)}_exp_table"
     assert_verified(verify_graph(graph, level, runs=3, seed=7, oracle="numpy", footprint=False))
