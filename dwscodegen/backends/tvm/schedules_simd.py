@@ -10,6 +10,7 @@ from __future__ import annotations
 from . import knobs
 from . import simd_depthwise as sd
 from . import simd_gemm as sg
+from .tir_build import MicroKernels
 
 
 def _after(sch, block, loop) -> int:
@@ -24,11 +25,8 @@ def schedule_gemm(func, L: sg.Layer, parts: list[sg.Part], fn: str, params: dict
     inside.  Returns the scheduled function and the micro-kernels it calls."""
     from tvm import s_tir
     sch = s_tir.Schedule(func)
-    micro: dict[str, dict] = {}
-
-    def use(entry: dict) -> str:
-        micro.setdefault(entry["name"], entry)
-        return entry["intrin"]
+    micro = MicroKernels()
+    use = micro.use
 
     for part in parts:
         n = part.index
@@ -74,7 +72,7 @@ def schedule_gemm(func, L: sg.Layer, parts: list[sg.Part], fn: str, params: dict
                 loops = loops[:-1]
             for loop in loops[first:]:
                 sch.unroll(loop)
-    return sch.mod["main"], list(micro.values())
+    return sch.mod["main"], micro.entries()
 
 
 def schedule_depthwise(func, L: sd.Layer, parts: list[sd.Part], fn: str, params: dict) -> tuple[object, list[dict]]:
@@ -83,11 +81,8 @@ def schedule_depthwise(func, L: sd.Layer, parts: list[sd.Part], fn: str, params:
     (after the last whole group): the same loops in plain TVM C, taps unrolled."""
     from tvm import s_tir
     sch = s_tir.Schedule(func)
-    micro: dict[str, dict] = {}
-
-    def use(entry: dict) -> str:
-        micro.setdefault(entry["name"], entry)
-        return entry["intrin"]
+    micro = MicroKernels()
+    use = micro.use
 
     for part in parts:
         n = part.index
@@ -124,4 +119,4 @@ def schedule_depthwise(func, L: sd.Layer, parts: list[sd.Part], fn: str, params:
             lane_out = sd.lane_store if L.isa == "mve" else None
             kind = "requant_dw" if L.isa == "mve" else "requant"
             sch.tensorize(lane, use(sg.intrin_requant(L, fn, part.lanes, lane_out, kind)))
-    return sch.mod["main"], list(micro.values())
+    return sch.mod["main"], micro.entries()

@@ -34,7 +34,7 @@ from ..templates.simd.mve import plan_layer_mve, requant_vectors
 from . import knobs, simd_fc
 from .emit import lower_kernel
 from .simd_arith import mve_requant, plan_requant, smmlar_rescale
-from .tir_build import Axis, Block, Buf, prim_func, register_intrin
+from .tir_build import Axis, Block, Buf, MicroKernels, prim_func, register_intrin
 
 ISAS = ("mve", "dsp")       # most capable first; table lookups on MVE only (the templates road's variants)
 
@@ -266,8 +266,7 @@ def _schedule(func, fn: str, kind: str, blocks: list[Block], extents: list[int],
     """Tensorize each part's innermost loop with the micro-kernel of its extent."""
     from tvm import s_tir
     sch = s_tir.Schedule(func)
-    micro: dict[str, dict] = {}
+    micro = MicroKernels()
     for block, n in zip(blocks, extents):
-        entry = micro.setdefault(f"{fn}_{kind}_{n}", _intrin(fn, kind, n, value, second))
-        sch.tensorize(sch.get_loops(sch.get_sblock(block.name))[-1], entry["intrin"])
-    return sch.mod["main"], list(micro.values())
+        sch.tensorize(sch.get_loops(sch.get_sblock(block.name))[-1], micro.use(_intrin(fn, kind, n, value, second)))
+    return sch.mod["main"], micro.entries()

@@ -163,3 +163,19 @@ def register_intrin(name: str, operands: list[Buf], block: Block, function: str,
     impl = _intrin_impl(operands, desc, lambda b: tirx.call_extern("void", function, *args(b)))
     s_tir.TensorIntrin.register(name, desc, impl, override=True)
     return name
+
+
+class MicroKernels:
+    """The micro-kernels a schedule tensorizes with, each once however many loops use it (their C is emitted
+    once per kernel)."""
+
+    def __init__(self):
+        self._by_name: dict[str, dict] = {}
+
+    def use(self, entry: dict) -> str:
+        """Record `entry` (an intrinsic of simd_gemm / simd_depthwise / simd_glue); its registered name."""
+        self._by_name.setdefault(entry["name"], entry)
+        return entry["intrin"]
+
+    def entries(self) -> list[dict]:
+        return list(self._by_name.values())
