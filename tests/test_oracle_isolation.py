@@ -23,6 +23,7 @@ from dwscodegen.errors import DwsError
 from dwscodegen.importers import load_model
 
 pytest.importorskip("ai_edge_litert")
+from dwscodegen.oracles import isolation  # noqa: E402
 from dwscodegen.oracles.tflite_interpreter import run_tflite  # noqa: E402
 from .support.tflite_builder import TensorSpec, build_single_op_model  # noqa: E402
 
@@ -123,11 +124,8 @@ def test_verify_says_which_oracle_computed_what(tmp_path):
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-def test_interrupt_leaves_no_child_and_no_folder(tmp_path, own_tmp):
-    """Ctrl-C (a real SIGINT to this process) while the child is inside invoke of a slow model (a
-    float CONV_2D of 5 GMAC on the reference kernels): KeyboardInterrupt, the child killed and
-    reaped, its folder gone."""
-    rng = np.random.default_rng(0)
+def slow_conv_model(tmp_path: Path, rng) -> Path:
+    """A float CONV_2D of 5 GMAC: many seconds on the reference kernels."""
     n = 512
     x = TensorSpec("x", (1, n, n, 64), "float32")
     w = TensorSpec("w", (64, 3, 3, 64), "float32", data=rng.normal(0, 0.1, (64, 3, 3, 64)).astype(np.float32))
@@ -135,6 +133,33 @@ def test_interrupt_leaves_no_child_and_no_folder(tmp_path, own_tmp):
     path = tmp_path / "conv.tflite"
     path.write_bytes(build_single_op_model("CONV_2D", [x, w, b], [TensorSpec("y", (1, n, n, 64), "float32")],
                                            {"padding": "SAME"}))
+    return path
+
+
+def test_oracle_that_does_not_finish_is_a_clear_error(tmp_path, own_tmp, monkeypatch):
+    """A framework that never returns (here: a slow model under a 2 s limit) ends in an error naming the
+    limit and what to do, with the child killed and its folder gone, instead of a verify that never ends."""
+    rng = np.random.default_rng(0)
+    path = slow_conv_model(tmp_path, rng)
+    graph = load_model(path)
+    monkeypatch.setattr(isolation, "ORACLE_TIMEOUT_SECONDS", 2)
+    start = time.monotonic()
+    with pytest.raises(DwsError) as info:
+        run_tflite(path, graph, {"x": rng.normal(0, 1, (1, 512, 512, 64)).astype(np.float32)})
+    assert time.monotonic() - start < 30
+    message = str(info.value)
+    for part in ("did not finish within 2 s", "--oracle numpy", "--inputs"):
+        assert part in message, message
+    assert worker_children() == [] and list(own_tmp.iterdir()) == []
+
+
+def test_interrupt_leaves_no_child_and_no_folder(tmp_path, own_tmp):
+    """Ctrl-C (a real SIGINT to this process) while the child is inside invoke of a slow model (a
+    float CONV_2D of 5 GMAC on the reference kernels): KeyboardInterrupt, the child killed and
+    reaped, its folder gone."""
+    rng = np.random.default_rng(0)
+    n = 512
+    path = slow_conv_model(tmp_path, rng)
     graph = load_model(path)
     seen = []
 

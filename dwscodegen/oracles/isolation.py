@@ -99,6 +99,11 @@ def _stderr_tail(text: str, lines: int = 8) -> str:
     return "\n".join(kept[-lines:])
 
 
+# a framework that hangs (a deadlocked thread pool) is an error, not a verify that never ends; far above the
+# longest legitimate run here (EfficientNet-B0 float32 through the reference kernels takes well under a minute)
+ORACLE_TIMEOUT_SECONDS = 1800
+
+
 def _package_root() -> str:
     return str(Path(__file__).resolve().parent.parent.parent)
 
@@ -124,7 +129,12 @@ def run_worker(task: str, args: dict, sets: list[dict[str, np.ndarray]], what: s
             except OSError as exc:
                 raise DwsError(f"cannot start the process that runs {what}: {exc}") from None
             try:
-                returncode = proc.wait()
+                returncode = proc.wait(timeout=ORACLE_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise DwsError(f"{what} did not finish within {ORACLE_TIMEOUT_SECONDS} s (a hang in the framework, or "
+                               f"a model too large for this many inputs): try fewer --inputs or --oracle numpy") from None
             except BaseException:            # KeyboardInterrupt included: leave no child behind
                 proc.kill()
                 proc.wait()

@@ -201,7 +201,9 @@ def _int8_softmaxes(model) -> list[_Softmax]:
 
 def _interpreter(content: bytes, resolver: str):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    return Interpreter(model_content=content, experimental_preserve_all_tensors=True,
+    # one thread: the reference kernels are single-threaded anyway, and the builtin kernels some ops fall back
+    # to then neither spin up a thread pool nor depend on the host's core count
+    return Interpreter(model_content=content, experimental_preserve_all_tensors=True, num_threads=1,
                        experimental_op_resolver_type=getattr(OpResolverType, resolver))
 
 
