@@ -34,12 +34,13 @@ def _position(index: tuple, runs_axis: bool) -> str:
 
 
 def compare(tensor: str, got: np.ndarray, expected: np.ndarray, worst: int = 5, runs_axis: bool = False,
-            int_tolerance: int = 0) -> Comparison:
+            int_tolerance: int = 0, float_tolerance: float = 0.0) -> Comparison:
     """Compare one tensor; with runs_axis the first axis indexes the seeded input sets. Integers must be equal,
-    or within `int_tolerance` where the reference itself rounds float arithmetic (onnxruntime's QDQ)."""
+    or within `int_tolerance` where the reference itself rounds float arithmetic (onnxruntime's QDQ); floats
+    within FLOAT_RTOL plus `float_tolerance` (the dequantized value of such an int8 tolerance)."""
     got = got.reshape(expected.shape)
     if expected.dtype.kind == "f":
-        tolerance = FLOAT_RTOL * max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+        tolerance = FLOAT_RTOL * max(1.0, float(np.max(np.abs(expected), initial=0.0))) + float_tolerance
         diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
         diff = np.where(np.isnan(diff), np.inf, diff)
         bad = diff > tolerance

@@ -10,6 +10,10 @@ import math
 import numpy as np
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+# A uint8 activation (onnxruntime's default QuantType.QUInt8) is its int8 twin: q - 128 with zero point
+# zp - 128 stands for the same real values, and every rounding and clamp of uint8 arithmetic (round(x / s) + zp
+# saturated to [0, 255]) is the int8 one shifted by the same 128, so the shift is exact.
+UINT8_SHIFT = 128
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:

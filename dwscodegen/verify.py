@@ -71,12 +71,21 @@ def oracle_batch(graph: Graph, oracle: str, input_sets: list[dict[str, np.ndarra
 
 QDQ_NOTE = ("onnxruntime runs a QDQ model as written, as float ops between DequantizeLinear and QuantizeLinear: its "
             "float32 sums and interpolations round otherwise than exact integer kernels, so int8 outputs are compared "
-            "within 1 LSB")
+            "within 1 LSB (and a float output of DequantizeLinear within that LSB's value)")
 
 
 def qdq_tolerance(graph: Graph, oracle: str) -> int:
     """1 LSB for the int8 outputs of an ONNX QDQ model checked against onnxruntime, else 0 (bit-exact)."""
     return int(oracle == "onnxruntime" and any(graph.op_dtype(op) == "int8" for op in graph.ops))
+
+
+def dequantized_tolerance(graph: Graph, name: str, lsb: int) -> float:
+    """What `lsb` int8 steps become in a float32 tensor a Dequantize makes (a QDQ model's float output): the
+    step of the int8 input's scale; 0 for any other tensor."""
+    producer = next((op for op in graph.ops if name in op.outputs), None)
+    if not lsb or producer is None or producer.type != "Dequantize":
+        return 0.0
+    return lsb * float(np.max(graph.tensor(producer.inputs[0]).quant.scale))
 
 
 @dataclass
@@ -261,7 +270,8 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
         for name in graph.outputs:
             got = np.stack([out[name] for out in outputs])
             expected = np.stack([ref[name] for ref in references])
-            report.comparisons.append(compare(name, got, expected, runs_axis=True, int_tolerance=lsb))
+            report.comparisons.append(compare(name, got, expected, runs_axis=True, int_tolerance=lsb,
+                                              float_tolerance=dequantized_tolerance(graph, name, lsb)))
             if is_classifier_output(graph.tensor(name)):
                 report.top1[name] = top1_agreement(got, expected)
         if check_layers or not report.ok:
@@ -286,7 +296,8 @@ def _layer_comparisons(graph: Graph, target: Target, sources: list[Path], work: 
             continue   # the oracle did not keep this tensor
         got = np.stack([_read(work / f"trace_{r}_{op.index}.bin", tensor) for r in range(runs)])
         expected = np.stack([ref[tensor.name] for ref in references])
-        result.append((op, compare(tensor.name, got, expected, runs_axis=True, int_tolerance=lsb)))
+        result.append((op, compare(tensor.name, got, expected, runs_axis=True, int_tolerance=lsb,
+                                   float_tolerance=dequantized_tolerance(graph, tensor.name, lsb))))
     return result
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import DwsError
 from ..ir import Graph
+from ..quant import UINT8_SHIFT
 from .isolation import OracleValues, input_feeds, run_worker
 
 LEVELS = ("disable_all", "basic", "extended", "all")
@@ -90,12 +91,14 @@ def run_onnxruntime_batch(model_path, graph: Graph, input_sets: list[dict[str, n
     wanted = list(dict.fromkeys(list(graph.outputs) + list(tensors or [])))
     model = onnx.load(str(model_path))
     declared = {o.name for o in model.graph.output}
+    uint8 = _uint8_values(onnx, model)
     for name in wanted:
         onnx_name = origin(name)
         if onnx_name in declared:
             continue
         t = graph.tensor(name)
-        elem = {"float32": onnx.TensorProto.FLOAT, "int8": onnx.TensorProto.INT8}[t.dtype]
+        elem = (onnx.TensorProto.UINT8 if onnx_name in uint8 else
+                {"float32": onnx.TensorProto.FLOAT, "int8": onnx.TensorProto.INT8}[t.dtype])
         shape = [t.shape[i] for i in (0, 3, 1, 2)] if len(t.shape) == 4 else list(t.shape)
         model.graph.output.append(onnx.helper.make_tensor_value_info(onnx_name, elem, shape))
         declared.add(onnx_name)
@@ -103,8 +106,23 @@ def run_onnxruntime_batch(model_path, graph: Graph, input_sets: list[dict[str, n
     names = [origin(n) for n in wanted]
     _, outputs = run_worker("onnxruntime", dict(model="model.onnx", names=names, level=level), sets,
                             f"onnxruntime on {Path(model_path).name}", files={"model.onnx": model.SerializeToString()})
-    return [OracleValues({name: _to_ir_layout(np.asarray(out[src])) for name, src in zip(wanted, names)})
+    return [OracleValues({name: _to_ir_layout(_as_int8_twin(np.asarray(out[src])))
+                          for name, src in zip(wanted, names)})
             for out in outputs]
+
+
+def _uint8_values(onnx, model) -> set[str]:
+    """Names of the model's uint8 tensors (QuantizeLinear outputs of a QUInt8 model), by shape inference."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    infos = list(inferred.graph.value_info) + list(inferred.graph.output)
+    return {v.name for v in infos if v.type.tensor_type.elem_type == onnx.TensorProto.UINT8}
+
+
+def _as_int8_twin(values: np.ndarray) -> np.ndarray:
+    """A uint8 activation as the int8 tensor the importer made of it (quant.UINT8_SHIFT)."""
+    if values.dtype != np.uint8:
+        return values
+    return (values.astype(np.int16) - UINT8_SHIFT).astype(np.int8)
 
 
 def child_run(args: dict, sets: list[dict], progress, work: Path) -> tuple[dict, list[dict]]:

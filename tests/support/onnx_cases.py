@@ -55,8 +55,10 @@ def save_model(path: Path, nodes, inits: dict, inputs: dict, outputs: dict, opse
     return path
 
 
-def quantize_qdq(src: Path, dst: Path, seed: int = 0, per_channel: bool = True, count: int = 8) -> Path:
-    """onnxruntime's static quantizer (QDQ, int8 activations and weights) calibrated on seeded N(0, 1) inputs."""
+def quantize_qdq(src: Path, dst: Path, seed: int = 0, per_channel: bool = True, count: int = 8,
+                 activations: str = "int8") -> Path:
+    """onnxruntime's static quantizer (QDQ, int8 weights, int8 or uint8 activations: its default is uint8)
+    calibrated on seeded N(0, 1) inputs."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -76,7 +78,8 @@ def quantize_qdq(src: Path, dst: Path, seed: int = 0, per_channel: bool = True, 
         def get_next(self):
             return next(self.data, None)
 
-    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
+    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type={"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}[activations],
                     weight_type=QuantType.QInt8, per_channel=per_channel)
     return dst
 

@@ -28,6 +28,9 @@ def graph_outputs(t) -> None:
         t.where = f"graph output '{out.name}'"
         if out.name not in t.ir:
             raise t.fail("not produced by a supported node (a constant or an input cannot be an output)")
+        if t.ir[out.name] in t.from_uint8:
+            raise t.fail("is a uint8 tensor; the generated library computes uint8 activations as their int8 twins "
+                         "(q - 128), so a model must end in DequantizeLinear (float32 outputs)")
         t.graph.outputs.append(t.ir[out.name])
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir import NoAttrs, QuantizeAttrs
+from ...quant import UINT8_SHIFT
 from .translate import QConst
 
 
@@ -38,6 +39,8 @@ def dequantize_linear(t, node) -> None:
         raise t.fail(f"input '{x}' must be an int8 activation (the output of QuantizeLinear or a QLinear op) or an "
                      "int8/int32 constant")
     scale, zp = t.quant_params(node.input[1], zp_name, f"DequantizeLinear of '{x}'", zp_default=True)
+    if not zp_name and t.ir[x] in t.from_uint8:        # the default zero point is the input type's: uint8 0
+        zp = zp - UINT8_SHIFT
     q = t.quant_of(x)
     if not t.same_quant(x, scale, zp):
         raise t.fail(f"dequantizes '{x}' with scale {scale[0]:g} / zero point {zp[0]} but it was quantized with "
@@ -51,8 +54,11 @@ def quantize_linear(t, node) -> None:
     if a.get("saturate", 1) != 1 or a.get("block_size", 0):
         raise t.fail("only the default saturate=1 without block_size is supported")
     x = t.float_input(node.input[0])
-    scale, zp = t.quant_params(node.input[1], t.optional_input(node, 2), "QuantizeLinear")
+    zp_name = t.optional_input(node, 2)
+    scale, zp = t.quant_params(node.input[1], zp_name, "QuantizeLinear")
     y = t.new_activation(node.output[0], t.shape_of(node.input[0]), "int8", t.ir_quant(scale, zp))
+    if not zp_name or t.static(zp_name, "QuantizeLinear zero point").dtype == np.uint8:
+        t.from_uint8.add(y)
     t.add_op(node, "Quantize", [x], [y], QuantizeAttrs("half_even"))
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from ...errors import DwsError
 from ...ir import Graph, NoAttrs, Op, Quant, Tensor
+from ...quant import UINT8_SHIFT
 from . import layout
 
 
@@ -35,6 +36,7 @@ class Translator:
         self.qconsts: dict[str, QConst] = {}        # DequantizeLinear outputs of constants
         self.ir: dict[str, str] = {}                # ONNX activation name -> IR tensor name
         self.dequantized: set[str] = set()          # IR outputs of the Dequantize ops weight() adds
+        self.from_uint8: set[str] = set()           # IR int8 activations the file quantizes as uint8 (UINT8_SHIFT)
         self.ir_constants: dict[str, str] = {}      # ONNX constant -> its IR tensor (ONNX layout) for Static ops
         self.graph = Graph(name=_graph_name(path), tensors={}, ops=[], inputs=[], outputs=[], source=str(path))
         self.graph_outputs = [o.name for o in model.graph.output]
@@ -168,18 +170,21 @@ class Translator:
     # ------------------------------------------------------------------ quantization parameters
     def quant_params(self, scale_name: str, zp_name: str | None, what: str, per_tensor: bool = True,
                      zp_dtypes=("int8",), zp_default: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(scale, zero point) of a quantization; an activation's (per_tensor) may be uint8 in the file, which
+        comes back as its int8 twin (UINT8_SHIFT). zp_default: a missing zero point is 0 of the input's type
+        (DequantizeLinear); otherwise a missing one means uint8 0 (QuantizeLinear)."""
         scale = self.static(scale_name, f"{what} scale")
         if scale.dtype != np.float32:
             raise self.fail(f"{what} scale '{scale_name}' is {scale.dtype}; only float32 scales are supported")
-        if not zp_name and zp_default:     # DequantizeLinear: zero point 0 of the input's type
+        if not zp_name and zp_default:
             return scale.reshape(-1).astype(np.float32), np.zeros(scale.size, np.int32)
-        if not zp_name:
-            raise self.fail(f"{what} has no zero point, which means uint8; only int8 quantization (QuantType.QInt8) "
-                            "is supported")
-        zp = self.static(zp_name, f"{what} zero point")
-        if zp.dtype.name not in zp_dtypes:
-            raise self.fail(f"{what} zero point '{zp_name}' is {zp.dtype}; only {'/'.join(zp_dtypes)} is supported "
-                            "(quantize activations and weights with QuantType.QInt8)")
+        zp = self.static(zp_name, f"{what} zero point") if zp_name else np.zeros(scale.shape, np.uint8)
+        if per_tensor and zp.dtype == np.uint8:
+            zp = zp.astype(np.int32) - UINT8_SHIFT
+        elif zp.dtype.name not in zp_dtypes:
+            kinds = "/".join(zp_dtypes) + (" (uint8 for activations)" if per_tensor else "")
+            raise self.fail(f"{what} zero point '{zp_name}' is {zp.dtype}; only {kinds} is supported "
+                            "(quantize weights with QuantType.QInt8)")
         scale, zp = scale.reshape(-1), zp.reshape(-1)
         if per_tensor and (scale.size != 1 or zp.size != 1):
             raise self.fail(f"{what}: per-axis quantization of an activation is not supported (int8 activations "
