@@ -2,8 +2,8 @@
 
 Instructions are measured where a tuning database has the layer (`tune` records every candidate's QEMU count
 and, since flash became the tuner's second objective, its one-layer library's flash); otherwise estimated from
-ESTIMATES below: instructions per MAC of each variant on the DSP cores (QEMU counts of MobileNetV1 layers on
-Cortex-M4) and the code bytes of one kernel. Flash is the candidate's
+each variant's `estimate` in the variant registry (templates/kernels/variants.toml): instructions per MAC on the
+DSP cores (QEMU counts of MobileNetV1 layers on Cortex-M4) and the code bytes of one kernel. Flash is the candidate's
 constant tables (exact: computed as the kernel would store them) plus that code estimate. Estimates only rank
 candidates; flash_budget.py measures the real library and corrects itself where they were off.
 """
@@ -16,24 +16,10 @@ from .ops import op_macs
 from .targets import Target
 from .tuning import layer_key
 
-# variant -> (instructions per MAC, code bytes of one kernel): medians over the conv layers of MobileNetV1-0.25
-# 96x96 int8 measured by `tune` on cortex-m4 (used for M7 and M33 as well; code: a one-layer library's flash
-# less its constants). A variant not listed (MVE, x86, M3 tiles) takes UNLISTED, the layer's default ranked first.
-ESTIMATES = {
-    "portable": (10.4, 430),
-    "pointwise_conv2d_s8_dsp_4x2": (1.20, 1570),
-    "pointwise_conv2d_s8_dsp_1x2": (1.60, 440),
-    "pointwise_conv2d_s8_dsp_w8_4x2": (1.55, 1900),
-    "pointwise_conv2d_s8_dsp_w8_1x2": (1.93, 520),
-    "conv2d_s8_dsp_im2col_2x2": (2.27, 1070),
-    "conv2d_s8_dsp_im2col_1x2": (2.44, 790),
-    "conv2d_s8_dsp_im2col_w8_2x2": (2.49, 1150),
-    "conv2d_s8_dsp_im2col_w8_1x2": (2.91, 890),
-    "depthwise_conv2d_s8_dsp_4c": (3.46, 3610),
-    "depthwise_conv2d_s8_dsp_padded_4c": (3.78, 760),
-    "depthwise_conv2d_s8_dsp_pairs_1c": (3.65, 480),
-    "depthwise_conv2d_s8_dsp_w8_4c": (4.46, 4260),
-}
+# (instructions per MAC, code bytes of one kernel): each variant's is its registry entry's `estimate`
+# (templates/kernels/variants.toml); the portable kernel's is here. A variant without one (MVE, x86, M3 tiles)
+# takes UNLISTED, the layer's default ranked first.
+PORTABLE_ESTIMATE = (10.4, 430)
 UNLISTED = (2.0, 2000)
 DEFAULT = "default"     # the candidate of the layer's default schedule ({}: the preferred variant)
 
@@ -50,11 +36,21 @@ class Candidate:
         return {} if self.kernel == DEFAULT else {"kernel": self.kernel}
 
 
+def estimate(kernel: str) -> tuple[float, int] | None:
+    """(instructions per MAC, code bytes) of a variant name or "portable"; None where none is recorded."""
+    from .backends.templates.simd import PORTABLE, registry
+    if kernel == PORTABLE:
+        return PORTABLE_ESTIMATE
+    variant = registry.get(kernel)
+    return None if variant is None else variant.estimate
+
+
 def _estimate(graph: Graph, op: Op, target: Target, kernel: str, default_name: str) -> tuple[float, int]:
     from .backends.templates import kernel_constants
-    per_mac, code = ESTIMATES.get(default_name if kernel == DEFAULT else kernel, UNLISTED)
-    if kernel == DEFAULT and default_name not in ESTIMATES:
-        per_mac = min(ESTIMATES.get(default_name, UNLISTED)[0], 1.0)    # unlisted: the preferred one first
+    known = estimate(default_name if kernel == DEFAULT else kernel)
+    per_mac, code = known or UNLISTED
+    if kernel == DEFAULT and known is None:
+        per_mac = min(UNLISTED[0], 1.0)    # unlisted: the preferred one first
     constants = kernel_constants(graph, op, target, None if kernel == DEFAULT else kernel)
     return per_mac * max(op_macs(graph, op), 1), constants + code
 

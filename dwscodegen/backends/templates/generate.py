@@ -85,7 +85,8 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | 
         variant = simd.select(graph, op, target, ctx, kernel)
         if variant is not None:
             template, ctx = variant
-        stem = template.removeprefix("kernels/").removesuffix(".c.j2")   # the banner names the variant
+        # the banner names the variant (or the portable kernel's template)
+        stem = simd.variant_name(variant) if variant else template.removeprefix("kernels/").removesuffix(".c.j2")
         ctx["title"] = comment_safe(f"{op.where()}, kernel {stem}" + (" (portable)" if variant is None else ""))
         const_bytes = _const_bytes(ctx)
         images = graph.tensor(op.inputs[0]).shape[0] if op.type in PER_IMAGE else 1

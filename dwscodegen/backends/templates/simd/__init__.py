@@ -51,16 +51,20 @@ import os
 
 from ....ir import Graph, Op
 from ....targets import Target
-from . import arm_glue, dsp_w8, mve, tiled
+from . import arm_glue, dsp_w8, mve, registry, tiled
 from .avx import AVX2, AVX512
 from .common import conv_info
 
-# target feature -> the module of its variants, most capable first
+# target feature -> the module of its variants, most capable first: the target's primary ISA (the registry's `isa`)
 ISAS = (("mve", mve), ("dsp", dsp_w8), ("avx512vnni", AVX512), ("avx2", AVX2), ("thumb2", tiled))
 
 
+def primary_isa(target: Target) -> str | None:
+    return next((feature for feature, _ in ISAS if feature in target.features), None)
+
+
 def _isa(target: Target):
-    return next((module for feature, module in ISAS if feature in target.features), None)
+    return dict(ISAS).get(primary_isa(target))
 
 
 PORTABLE_ENV = "DWSCODEGEN_PORTABLE_KERNELS"
@@ -74,9 +78,23 @@ PORTABLE = "portable"
 
 
 def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
-    """`kernel` (a tuning choice): "portable", a variant's template stem, or None for the preferred variant."""
+    """`kernel` (a tuning choice): "portable", a variant's name, or None for the preferred variant. Returns the
+    template to render (the registry's) and its context, which names the variant (`variant`) and carries the
+    registry's tile."""
     if kernel == PORTABLE or portable_forced():
         return None
+    if kernel is not None and kernel not in offered(target):
+        return None
+    chosen = _select(graph, op, target, ctx, kernel)
+    if chosen is None:
+        return None
+    name, out = chosen
+    variant = registry.get(name)
+    return variant.template, dict(out, **variant.context())
+
+
+def _select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None) -> tuple[str, dict] | None:
+    """(variant name, its context) from the target's ISA module."""
     isa = _isa(target)
     if hasattr(isa, "select_op"):       # the x86 levels vary every op kind (avx.py), not only int8 convs
         return isa.select_op(graph, op, ctx, kernel)
@@ -89,15 +107,18 @@ def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None =
 
 
 def variant_name(chosen: tuple[str, dict]) -> str:
-    """The name of a selected variant: its context's `variant`, or else its template's stem."""
-    template, ctx = chosen
-    return ctx.get("variant") or template.removeprefix("kernels/").removesuffix(".c.j2")
+    """The name of a selected variant (its context's `variant`)."""
+    return chosen[1]["variant"]
+
+
+def offered(target: Target) -> tuple[str, ...]:
+    """Every variant name the target has (the registry's, for its primary ISA and features)."""
+    return tuple(v.name for v in registry.offered(primary_isa(target), target.features))
 
 
 def variants(graph: Graph, op: Op, target: Target, ctx: dict) -> list[str]:
     """Names of every variant that applies to `op` on `target` (the tuner's choices)."""
-    isa = _isa(target)
-    names = (tuple(isa.VARIANTS) if isa is not None else ()) + arm_glue.variants(target)
+    names = offered(target)
     found = []
     for name in names:
         chosen = select(graph, op, target, dict(ctx), name)

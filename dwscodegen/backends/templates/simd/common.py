@@ -15,6 +15,11 @@ from ....qparams import is_hybrid
 INT32_MAX = (1 << 31) - 1
 
 
+def ceil_to(n: int, step: int) -> int:
+    """n rounded up to a multiple of step."""
+    return -(-n // step) * step
+
+
 @dataclass(frozen=True)
 class ConvInfo:
     """Everything a conv-like int8 variant needs, straight from the graph (not the portable context)."""
