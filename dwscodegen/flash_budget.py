@@ -23,7 +23,7 @@ from .backends import Library, generate_library
 from .footprint import Footprint, measure
 from .ir import Graph, Op
 from .targets import Target
-from .variant_costs import DEFAULT, Candidate, layer_candidates
+from .variant_costs import DEFAULT, Candidate, is_default, layer_candidates
 
 OPTIMIZE = ("speed", "balanced", "size")
 UNIT = 16           # bytes: the knapsack's flash resolution (candidates round up, so a solution never under-counts)
@@ -117,9 +117,10 @@ def has_choice(target: Target, optimize: str, budget: int | None) -> bool:
 def choose(graph: Graph, target: Target, backend: str, optimize: str = "balanced", budget: int | None = None,
            tuned: dict[int, dict] | None = None, records: list[dict] | None = None) -> Mix:
     """The kernels of every layer for `optimize` under `budget` bytes of flash (default: the target's part).
-    tuned: the tuning database's best schedules (the speed choice); records: its records for this model."""
+    tuned: the tuning database's best schedules (the speed choice); records: its records for this model. A tuned
+    schedule naming the layer's default variant is the default schedule {} (one representation: Candidate.schedule)."""
     budget = budget if budget is not None else target.flash_bytes
-    speed = dict(tuned or {})
+    speed = {i: s for i, s in (tuned or {}).items() if not (backend == "templates" and is_default(graph, graph.ops[i], target, s))}
     mix = _choose(graph, target, backend, optimize, budget, speed, records)
     mix.records = records
     return mix

@@ -36,6 +36,12 @@ class Candidate:
         return {} if self.kernel == DEFAULT else {"kernel": self.kernel}
 
 
+def is_default(graph: Graph, op: Op, target: Target, schedule: dict) -> bool:
+    """Whether a templates schedule is the layer's default: {} or {"kernel": <the variant the default gets>}."""
+    from .backends.templates import kernel_used
+    return set(schedule) <= {"kernel"} and schedule.get("kernel") in (None, kernel_used(graph, op, target))
+
+
 def estimate(kernel: str) -> tuple[float, int] | None:
     """(instructions per MAC, code bytes) of a variant name or "portable"; None where none is recorded."""
     from .backends.templates.simd import PORTABLE, registry

@@ -87,6 +87,34 @@ def test_candidates_of_a_pointwise_layer():
     assert mixed[DEFAULT].flash == cands[DEFAULT].flash
 
 
+def test_a_tuned_default_variant_is_the_default_schedule_with_a_partial_database():
+    """A tuning database whose best for a layer is its default variant by name ({"kernel": <default>}), and which
+    measured only that candidate: the speed choice is that kernel, the default schedule {} (one representation),
+    not the estimated-fastest of the candidates the database lacks."""
+    from dwscodegen.backends.templates import kernel_used
+    from dwscodegen.tuning import layer_key
+    target = load_target("cortex-m4")
+    graph = conv_graph(ConvCase("Conv2D", (1, 6, 6, 64), (1, 1), out_channels=64), "int8", seed=1)
+    op = graph.ops[0]
+    default = kernel_used(graph, op, target)
+    # measured slower than every estimate, so that the estimated fastest is some other candidate
+    records = [dict(key=layer_key(graph, op), schedule={"kernel": default}, ok=True, cost=10 ** 9)]
+    cands = layer_candidates(graph, op, target, records)
+    assert min(cands, key=lambda c: c.instructions).kernel != DEFAULT
+    for optimize in ("speed", "balanced"):
+        mix = choose(graph, target, "templates", optimize, budget=10 ** 7, tuned={0: {"kernel": default}}, records=records)
+        assert mix.schedules.get(0, {}) == {} and mix.speed == {}, (optimize, mix.schedules)
+        assert kernel_used(graph, op, target, mix.schedules.get(0, {}).get("kernel")) == default
+
+
+def test_optimize_help_states_the_size_slack_it_uses(monkeypatch):
+    from dwscodegen import flash_budget
+    from dwscodegen.cli.fit import optimize_help
+    assert "within 10 % (or 2 KiB)" in optimize_help()
+    monkeypatch.setattr(flash_budget, "SIZE_SLACK", (0.25, 4096))
+    assert "within 25 % (or 4 KiB)" in optimize_help()
+
+
 def _pointwise_model(tmp_path) -> Path:
     """A .tflite 160 x 160 pointwise convolution: its int16 weights (51 KB) dominate its library."""
     from .support.tflite_builder import build_single_op_model

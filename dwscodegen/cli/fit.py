@@ -8,16 +8,20 @@ import click
 from ..errors import DwsError
 from .common import tuned_selection
 
-OPTIMIZE_HELP = ("Kernel choice per layer: speed = the fastest kernels (the library must fit as it is); balanced = "
-                 "the fewest instructions that fit the flash budget (the fastest kernels whenever they fit; else "
-                 "int8-weight variants where they cost the fewest instructions); size = per layer the fastest kernel "
-                 "within 10 % (or 2 KiB) of its smallest.")
+def optimize_help() -> str:
+    """The --optimize help, its size slack taken from the constant the size choice uses (flash_budget.SIZE_SLACK)."""
+    from ..flash_budget import SIZE_SLACK
+    fraction, slack = SIZE_SLACK
+    return ("Kernel choice per layer: speed = the fastest kernels (the library must fit as it is); balanced = "
+            "the fewest instructions that fit the flash budget (the fastest kernels whenever they fit; else "
+            "int8-weight variants where they cost the fewest instructions); size = per layer the fastest kernel "
+            f"within {fraction * 100:g} % (or {slack / 1024:g} KiB) of its smallest.")
 
 
 def optimize_option(default: str = "balanced"):
     from ..flash_budget import OPTIMIZE
     return click.option("--optimize", default=default, show_default=True, type=click.Choice(OPTIMIZE),
-                        help=OPTIMIZE_HELP)
+                        help=optimize_help())
 
 
 optimize_opt = optimize_option()
