@@ -51,22 +51,23 @@ def estimate(kernel: str) -> tuple[float, int] | None:
     return None if variant is None else variant.estimate
 
 
-def _estimate(graph: Graph, op: Op, target: Target, kernel: str, default_name: str) -> tuple[float, int]:
-    from .backends.templates import kernel_constants
+def _estimate(graph: Graph, op: Op, kernel: str, default_name: str, constants: int) -> tuple[float, int]:
+    """constants: the bytes of the candidate's constant tables (generate.kernel_options)."""
     known = estimate(default_name if kernel == DEFAULT else kernel)
     per_mac, code = known or UNLISTED
     if kernel == DEFAULT and known is None:
         per_mac = min(UNLISTED[0], 1.0)    # unlisted: the preferred one first
-    constants = kernel_constants(graph, op, target, None if kernel == DEFAULT else kernel)
     return per_mac * max(op_macs(graph, op), 1), constants + code
 
 
 def layer_candidates(graph: Graph, op: Op, target: Target, records: list[dict]) -> list[Candidate]:
     """Every kernel choice of `op` (the default first, then each variant that applies), with its instructions and
     flash. `records`: the tuning records that apply to this model, target and backend (tuning_select)."""
-    from .backends.templates import kernel_choices, kernel_used
+    from .backends.templates import kernel_options, kernel_used
     default_name = kernel_used(graph, op, target)
-    names = [DEFAULT] + [k for k in kernel_choices(graph, op, target) if k != default_name]
+    constants = kernel_options(graph, op, target)       # each choice selected once, for its constants too
+    constants[DEFAULT] = constants[default_name]
+    names = [DEFAULT] + [k for k in constants if k not in (default_name, DEFAULT)]
     key = layer_key(graph, op)
     by_schedule = {}
     for r in records:
@@ -80,7 +81,7 @@ def layer_candidates(graph: Graph, op: Op, target: Target, records: list[dict]) 
     flash_measured = all("flash" in by_schedule.get(n, {}) for n in names)
     out = []
     for name in names:
-        instructions, flash = _estimate(graph, op, target, name, default_name)
+        instructions, flash = _estimate(graph, op, name, default_name, constants[name])
         record = by_schedule.get(name)
         if record is not None:
             instructions = float(record["cost"])

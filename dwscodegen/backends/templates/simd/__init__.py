@@ -115,14 +115,3 @@ def offered(target: Target) -> tuple[str, ...]:
     """Every variant name the target has (the registry's, for its primary ISA and features)."""
     return tuple(v.name for v in registry.offered(primary_isa(target), target.features))
 
-
-def variants(graph: Graph, op: Op, target: Target, ctx: dict) -> list[str]:
-    """Names of every variant that applies to `op` on `target` (the tuner's choices)."""
-    names = offered(target)
-    found = []
-    for name in names:
-        chosen = select(graph, op, target, dict(ctx), name)
-        if chosen is not None and variant_name(chosen) == name:
-            found.append(name)
-    return found
-
