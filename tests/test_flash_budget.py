@@ -228,3 +228,50 @@ def test_tune_records_flash_and_meets_a_budget_from_the_database(pointwise, tmp_
     old.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "flash"}) + "\n" for r in records))
     again = _cli("generate", path, "-t", "cortex-m4", "-o", tmp_path / "lib2", "--db", old, "--flash", budget)
     assert again.exit_code == 0 and "pointwise_conv2d_s8_dsp_w8" in again.output, again.output
+
+
+def _count_builds(monkeypatch):
+    """Every library generate_library builds for flash_budget.py and verify.py (the real function, counted), by
+    schedules, and every footprint measured."""
+    from dwscodegen import flash_budget, verify
+    built, measured = [], []
+    for module in (flash_budget, verify):
+        real_build, real_measure = module.generate_library, module.measure
+
+        def build(graph, target, backend="templates", schedules=None, _real=real_build):
+            built.append(repr(sorted((schedules or {}).items())))
+            return _real(graph, target, backend, schedules)
+
+        def measure(lib, target, _real=real_measure):
+            measured.append(lib)
+            return _real(lib, target)
+        monkeypatch.setattr(module, "generate_library", build)
+        monkeypatch.setattr(module, "measure", measure)
+    return built, measured
+
+
+@pytest.mark.qemu
+def test_no_library_is_built_twice(pointwise, tmp_path, monkeypatch):
+    """verify with a flash budget runs the library the budget chose (built and measured once); the fit error of a
+    speed library over its budget starts the balanced search from that library instead of building it again."""
+    path, graph, speed, size = pointwise
+    budget = (speed.footprint.flash + size.footprint.flash) // 2
+    built, measured = _count_builds(monkeypatch)
+    checked = _cli("verify", path, "-t", "cortex-m4", "--flash", budget, "--inputs", "1")
+    assert checked.exit_code == 0 and "PASS" in checked.output, checked.output
+    assert len(built) == len(set(built)) and len(measured) == len(built), built
+    built.clear()
+    measured.clear()
+    refused = _cli("generate", path, "-t", "cortex-m4", "-o", tmp_path / "lib", "--flash", budget, "--optimize", "speed")
+    assert refused.exit_code == 1 and "--optimize balanced" in refused.output
+    assert len(built) == len(set(built)) >= 2, built
+
+
+def test_size_on_a_target_without_a_flash_budget_names_no_budget(pointwise, tmp_path):
+    """x86 targets have no part: --optimize size still picks the small kernels and says so (no budget to name)."""
+    from .support.targets import target_or_skip
+    target_or_skip("x86_64-v3")
+    path = pointwise[0]
+    out = _cli("generate", path, "-t", "x86_64-v3", "-o", tmp_path / "lib", "--optimize", "size")
+    assert out.exit_code == 0, out.output
+    assert "take smaller kernels (no flash budget)" in out.output, out.output

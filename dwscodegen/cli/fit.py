@@ -38,7 +38,8 @@ def choose_kernels(graph, db_path: Path | None, tgt, backend: str, optimize: str
     if moved:
         shown = ", ".join(f"'{op.name}' ({got})" for op, _, got in moved[:6])
         more = f" and {len(moved) - 6} more" if len(moved) > 6 else ""
-        goal = f"to fit {mix.budget:,} B of flash" if mix.fits else f"(flash budget {mix.budget:,} B)"
+        goal = ("(no flash budget)" if mix.budget is None else f"to fit {mix.budget:,} B of flash" if mix.fits
+                else f"(flash budget {mix.budget:,} B)")
         click.echo(f"  --optimize {optimize}: {len(moved)} of {len(graph.ops)} layers take smaller kernels {goal}: "
                    f"{shown}{more}")
     for note in mix.notes:
@@ -58,7 +59,7 @@ def fit_error(graph, mix, tgt, backend: str, ram: int | None, records: list[dict
     flash_over = mix.budget is not None and mix.footprint.flash > mix.budget
     smallest = mix
     if flash_over and backend == "templates" and mix.optimize == "speed":
-        other = choose(graph, tgt, backend, "balanced", mix.budget, mix.speed, records)
+        other = choose(graph, tgt, backend, "balanced", mix.budget, mix.speed, records, built=mix)
         if other.fits:
             options.append(f"--optimize balanced (the default; flash {other.footprint.flash:,} B)")
         smallest = other
