@@ -96,19 +96,17 @@ def _glue_layers(op: str, dtype: str):
         if op == "pointwise_conv2d":
             return [lambda tmp: hybrid(tmp, (1, 5, 6, 24), 40, (1, 1), dict(padding="VALID"), (5, 6))]
         return [lambda tmp: hybrid(tmp, (1, 9, 7, 3), 20, (3, 3), dict(padding="SAME", stride_h=2, stride_w=2), (5, 4))]
+    if op == "fully_connected" and dtype == "int8":
+        from .support.glue_cases import fully_connected
+        return [lambda tmp: _tflite(tmp, *fully_connected(rng, 1, 67, 13)),
+                lambda tmp: _tflite(tmp, *fully_connected(rng, 5, 64, 12, per_channel=True))]
     if op == "fully_connected":
-        def fc(tmp, rows, depth, units):
-            if dtype == "float32":
-                w = TensorSpec("w", (units, depth), dtype, data=rng.normal(0, depth ** -0.5, (units, depth)).astype(np.float32))
-                b = TensorSpec("b", (units,), dtype, data=rng.normal(0, 0.5, units).astype(np.float32))
-            else:
-                w = TensorSpec("w", (units, depth), dtype, data=rng.integers(-127, 128, (units, depth), dtype=np.int8),
-                               scale=0.004, zero_point=0)
-                b = TensorSpec("b", (units,), "int32", data=rng.integers(-3000, 3000, units, dtype=np.int32),
-                               scale=float(np.float32(0.04) * np.float32(0.004)), zero_point=0)
-            return _tflite(tmp, "FULLY_CONNECTED", [act("x", (rows, depth), dtype, 0.04, -5), w, b],
-                           [act("y", (rows, units), dtype, 0.2, 3)], dict(fused_activation="RELU"))
-        return [lambda tmp: fc(tmp, 1, 67, 13), lambda tmp: fc(tmp, 5, 64, 12)]
+        def fc_f32(tmp, rows, depth, units):
+            w = rng.normal(0, depth ** -0.5, (units, depth)).astype(np.float32)
+            return _tflite(tmp, "FULLY_CONNECTED", [act("x", (rows, depth), dtype), TensorSpec("w", w.shape, dtype, data=w),
+                                                    bias(rng, units, dtype)],
+                           [act("y", (rows, units), dtype)], dict(fused_activation="RELU"))
+        return [lambda tmp: fc_f32(tmp, 1, 67, 13), lambda tmp: fc_f32(tmp, 5, 64, 12)]
     shape = (1, 6, 5, 24)
     if op in ("mul", "add"):
         def binary(tmp, b_shape):

@@ -24,9 +24,14 @@ from .tir_build import Axis, Block, Buf, register_intrin
 ISAS = ("mve", "dsp")       # most capable first
 
 
+def arm_isa(target: Target) -> str | None:
+    """The most capable of ISAS the target has (the glue ops' tensorized kernels pick theirs so too)."""
+    return next((n for n in ISAS if n in target.features), None)
+
+
 def isa(graph: Graph, op: Op, target: Target) -> str | None:
     """The ISA op's FullyConnected is tensorized with on target, or None."""
-    name = next((n for n in ISAS if n in target.features), None)
+    name = arm_isa(target)
     if (name is None or op.type != "FullyConnected" or graph.op_dtype(op) != "int8" or op.attrs.requant != "tflite"
             or graph.tensor(op.inputs[1]).dtype != "int8" or fully_connected_qparams(graph, op).weights_offset != 0):
         return None

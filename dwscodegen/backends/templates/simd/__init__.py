@@ -1,5 +1,11 @@
 """Per-target SIMD kernel variants for the templates backend, chosen from the target's features.
 
+Every variant is an entry of templates/kernels/variants.toml (simd/registry.py): its name, op kind, ISA and
+features, the family template it renders, tile, weights, write order and cost estimate. A target offers the
+entries of its primary ISA (ISAS below); the ISA modules here walk them in the registry's order of preference
+and build a variant's context where its shortcuts are exact (what cannot be a fact: accumulator bounds,
+requantization modes, stack budgets), returning (variant name, context); `select` adds the template and tile.
+
 `select` returns (template, context) for an op that has a faster variant on `target`, or None to keep
 the portable kernel. Variants compute exactly what the portable kernel computes (TFLite int8 semantics,
 bit for bit); each variant module checks at generation time that its shortcuts are exact for the layer's

@@ -89,7 +89,7 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict]
 
 
 def select(info: ConvInfo, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
-    """The preferred variant, or exactly `kernel` (a name from VARIANTS) when it applies."""
+    """The preferred variant, or exactly `kernel` (one of the registry's thumb2 variants) when it applies."""
     plan = requant_plan(info, prescale_doubling=True, weight_limit=None, mixed=False)   # no "mixed" form here
     if plan is None or (plan.mode == "onnx" and np.any(info.onnx_scale < 0)):     # the integer form takes scales >= 0
         return None
