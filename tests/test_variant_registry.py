@@ -137,7 +137,7 @@ def _layers(v: registry.Variant):
 
 def _cases():
     out = []
-    for name, v in VARIANTS.items():
+    for name in VARIANTS:
         targets = [t for t in FAST + SLOW if name in simd.offered(load_target(t))]
         x86 = [t for t in targets if t.startswith("x86")][:1]        # an x86 variant on its lowest level only
         for t in [t for t in targets if not t.startswith("x86")] + x86:

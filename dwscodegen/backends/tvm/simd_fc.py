@@ -19,6 +19,7 @@ from ...qparams import fully_connected_qparams
 from ...targets import Target
 from ..render import render
 from ..templates.simd.arm_glue import ROW_STEP, ROWS
+from ..templates.simd.common import ceil_to
 from .tir_build import Axis, Block, Buf, register_intrin
 
 ISAS = ("mve", "dsp")       # most capable first
@@ -42,7 +43,7 @@ def isa(graph: Graph, op: Op, target: Target) -> str | None:
 def padded_shape(name: str, units: int, depth: int) -> tuple[int, int]:
     """(units, row length) of the padded weights."""
     step = ROW_STEP[name]
-    return -(-units // ROWS) * ROWS, -(-depth // step) * step
+    return ceil_to(units, ROWS), ceil_to(depth, step)
 
 
 def padded_weights(name: str, weights: np.ndarray) -> np.ndarray:
