@@ -97,7 +97,7 @@ def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None =
     name, out = chosen
     variant = registry.get(name)
     if variant is None:     # a module's new variant without its entry: a developer's error, said as such
-        raise KeyError(f"variant {name!r} has no entry in {registry.REGISTRY_FILE}: add it there (op, isa, template, ...)")
+        raise KeyError(f"variant {name!r} has no entry in {registry.REGISTRY_FILE}: add one (op, isa, template, ...)")
     return variant.template, dict(out, **variant.context())
 
 
