@@ -8,7 +8,7 @@ speed library's flash: the library's flash (compiled and measured, footprint.py)
 layers on int8-weight kernels, and QEMU executed instructions of the whole model and of its conv/depthwise
 layers, from a full-model `verify_graph` run whose outputs matched the model's own framework bit-exactly (the
 TFLite interpreter's reference kernels). No tuning database: the instruction side of the choice is estimated
-(variant_costs.ESTIMATES). Writes benchmarks/results/flash.{md,json}.
+(the `estimate` of each variant in templates/kernels/variants.toml). Writes benchmarks/results/flash.{md,json}.
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from .backends import Library, generate_library
 from .footprint import Footprint, measure
 from .ir import Graph, Op
 from .targets import Target
-from .variant_costs import DEFAULT, Candidate, layer_candidates
+from .variant_costs import DEFAULT, Candidate, is_default, layer_candidates
 
 OPTIMIZE = ("speed", "balanced", "size")
 UNIT = 16           # bytes: the knapsack's flash resolution (candidates round up, so a solution never under-counts)
@@ -115,19 +115,22 @@ def has_choice(target: Target, optimize: str, budget: int | None) -> bool:
 
 
 def choose(graph: Graph, target: Target, backend: str, optimize: str = "balanced", budget: int | None = None,
-           tuned: dict[int, dict] | None = None, records: list[dict] | None = None) -> Mix:
+           tuned: dict[int, dict] | None = None, records: list[dict] | None = None, built: Mix | None = None) -> Mix:
     """The kernels of every layer for `optimize` under `budget` bytes of flash (default: the target's part).
-    tuned: the tuning database's best schedules (the speed choice); records: its records for this model."""
+    tuned: the tuning database's best schedules (the speed choice); records: its records for this model. A tuned
+    schedule naming the layer's default variant is the default schedule {} (one representation: Candidate.schedule).
+    built: a Mix already built (e.g. the speed choice a fit error started from): a mix with its schedules reuses its
+    library and footprint instead of building them again."""
     budget = budget if budget is not None else target.flash_bytes
-    speed = dict(tuned or {})
-    mix = _choose(graph, target, backend, optimize, budget, speed, records)
+    speed = {i: s for i, s in (tuned or {}).items() if not (backend == "templates" and is_default(graph, graph.ops[i], target, s))}
+    mix = _choose(graph, target, backend, optimize, budget, speed, records, built)
     mix.records = records
     return mix
 
 
-def _choose(graph, target, backend, optimize, budget, speed, records) -> Mix:
+def _choose(graph, target, backend, optimize, budget, speed, records, built) -> Mix:
     if not has_choice(target, optimize, budget):
-        lib, fp = _build(graph, target, backend, speed)
+        lib, fp = _built(graph, target, backend, speed, built)
         return Mix(optimize, budget, speed, lib, fp, speed=speed)
     ops: list[Op] = []
     layers: list[list[Candidate]] = []
@@ -140,15 +143,17 @@ def _choose(graph, target, backend, optimize, budget, speed, records) -> Mix:
     start = [next((i for i, c in enumerate(cands) if c.schedule == speed.get(op.index, {})), _fastest(cands))
              for op, cands in zip(ops, layers)]
     if optimize == "size":
-        mix = _mix(graph, target, backend, optimize, budget, speed, ops, layers, [_nearly_smallest(c) for c in layers])
+        mix = _mix(graph, target, backend, optimize, budget, speed, ops, layers, [_nearly_smallest(c) for c in layers],
+                   built)
         if mix.fits:
             return mix
-        smallest = _mix(graph, target, backend, optimize, budget, speed, ops, layers, [_smallest(c) for c in layers])
+        smallest = _mix(graph, target, backend, optimize, budget, speed, ops, layers, [_smallest(c) for c in layers],
+                        mix)     # often the same kernels: then the same library, not built twice
         if smallest.fits:
             smallest.notes.append("the budget leaves no slack: every layer on its smallest kernel")
             return smallest
         return mix
-    first = _mix(graph, target, backend, optimize, budget, speed, ops, layers, start)
+    first = _mix(graph, target, backend, optimize, budget, speed, ops, layers, start, built)
     if first.fits or not layers:
         return first
     mix, estimate = first, _flash(layers, start)
@@ -172,7 +177,14 @@ def _flash(layers: list[list[Candidate]], picks: list[int]) -> int:
     return sum(cands[i].flash for cands, i in zip(layers, picks))
 
 
-def _mix(graph, target, backend, optimize, budget, speed, ops, layers, picks) -> Mix:
+def _built(graph, target, backend, schedules, built: Mix | None) -> tuple[Library, Footprint]:
+    """The library of `schedules` and its footprint: `built`'s where it has the same schedules, else built now."""
+    if built is not None and built.schedules == schedules:
+        return built.lib, built.footprint
+    return _build(graph, target, backend, schedules)
+
+
+def _mix(graph, target, backend, optimize, budget, speed, ops, layers, picks, built: Mix | None = None) -> Mix:
     schedules = dict(speed)
     chosen = {}
     for op, cands, i in zip(ops, layers, picks):
@@ -181,7 +193,7 @@ def _mix(graph, target, backend, optimize, budget, speed, ops, layers, picks) ->
             schedules.pop(op.index, None)
         else:
             schedules[op.index] = cands[i].schedule
-    lib, fp = _build(graph, target, backend, schedules)
+    lib, fp = _built(graph, target, backend, schedules, built)
     return Mix(optimize, budget, schedules, lib, fp, chosen, speed=speed)
 
 

@@ -59,12 +59,15 @@ def layer_graph(graph: Graph, op: Op) -> Graph:
 
 def candidates(graph: Graph, op: Op, backend: str, trials: int, seed: int = 0, target: Target | None = None) -> list[dict]:
     """The default schedule first, then a seeded sample of the valid space (templates: every kernel variant
-    that applies on the target, the portable loop included; tvm: the knobs of the layer's kernel on the
+    of the registry that applies on the target, the portable loop included, the default's own variant left out
+    as it is the default schedule; tvm: the knobs of the layer's kernel on the
     target, its tensorized kernel where it has one)."""
     if backend == "templates":
-        from .backends.templates import kernel_choices
+        # the registry's variants that apply (tiles, int8 / int16 weights, ...), less the default's own: {} is it
+        from .backends.templates import kernel_choices, kernel_used
         choices = kernel_choices(graph, op, target) if target is not None else []
-        return ([{}] + [{"kernel": k} for k in choices])[:max(trials, 1)]
+        default = kernel_used(graph, op, target) if target is not None else None
+        return ([{}] + [{"kernel": k} for k in choices if k != default])[:max(trials, 1)]
     from .backends.tvm import schedule_kind
     from .backends.tvm.knobs import SPACE, resolve
     kind = schedule_kind(graph, op, target or load_target("x86_64"))

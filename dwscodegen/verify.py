@@ -223,7 +223,8 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
                  timing_repeats: int = 0, footprint: bool = True,
                  progress: Callable[[str | None], None] | None = None,
                  input_sets: list[dict[str, np.ndarray]] | None = None, flash: int | None = None,
-                 ram: int | None = None) -> VerifyReport:
+                 ram: int | None = None, library: Library | None = None,
+                 measured: Footprint | None = None) -> VerifyReport:
     """check_layers: also compare every intermediate layer output with the oracle (report.layers).
     schedules: op index -> schedule parameters for the backend. timing_repeats (native targets): also
     time that many runs of the first input and report the median nanoseconds per run. footprint: also
@@ -231,7 +232,9 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
     check it against the part (flash / ram bytes; default the target file's).
     progress: called with the name of each stage as it starts (the CLI shows the long ones).
     input_sets: the inputs to check (the user's data, user_data.load_inputs) instead of `runs` seeded ones.
-    report.oracle_notes: whatever the oracle did not compute as its label says (see oracles/)."""
+    report.oracle_notes: whatever the oracle did not compute as its label says (see oracles/).
+    library, measured: the library of these schedules and its footprint where the caller has built and measured
+    them already (the flash budget's choice, flash_budget.Mix), so that they are not built twice."""
     stage = progress or (lambda label: None)
     oracle = choose_oracle(graph, oracle)
     if target.runner == "native":
@@ -239,8 +242,9 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
         require_host_isa(target)     # before building: the binary could not run here
     input_sets = input_sets if input_sets is not None else random_inputs(graph, seed, runs)
     runs = len(input_sets)
-    stage(f"generating C ({backend} backend, {len(graph.ops)} layers)")
-    lib = generate_library(graph, target, backend, schedules)
+    if library is None:
+        stage(f"generating C ({backend} backend, {len(graph.ops)} layers)")
+    lib = library if library is not None else generate_library(graph, target, backend, schedules)
     with tempfile.TemporaryDirectory(prefix="dwscodegen-verify-") as tmp:
         work = Path(build_dir or tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -255,8 +259,9 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
         report = VerifyReport(graph=graph.name, target=target.name, backend=backend, runs=runs, oracle=oracle,
                               comparisons=[])
         if footprint:
-            stage(f"measuring flash and RAM on {target.name}")
-            report.footprint = measure(lib, target)
+            if measured is None:
+                stage(f"measuring flash and RAM on {target.name}")
+            report.footprint = measured if measured is not None else measure(lib, target)
             report.fit_problems = check_fit(report.footprint, target, flash, ram)
         timing = re.search(r"^dws_timing_ns (\d+)$", result.stdout, re.M)
         report.ns_per_run = int(timing.group(1)) if timing else None

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dwscodegen.backends.templates import generate_kernels, kernel_constants, kernel_used
-from dwscodegen.backends.templates.simd import dsp_w8
+from dwscodegen.backends.templates.simd import registry
 from dwscodegen.ir import Quant
 from dwscodegen.targets import load_target
 from dwscodegen.verify import verify_graph
@@ -138,7 +138,7 @@ def test_int8_weights_halve_the_weight_tables(case, int16, w8):
     target = load_target("cortex-m4")
     graph = conv_graph(case, "int8", seed=1)
     op = graph.ops[0]
-    assert w8 in dsp_w8.W8_VARIANTS
+    assert registry.get(w8).weights == "int8" and registry.get(int16).weights == "int16"
     weights = int(np.prod(graph.tensor("w").shape))
     wide, narrow = kernel_constants(graph, op, target, int16), kernel_constants(graph, op, target, w8)
     records = 4 * graph.tensor("y").shape[3]

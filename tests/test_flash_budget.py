@@ -77,6 +77,9 @@ def test_candidates_of_a_pointwise_layer():
                 ({"kernel": "pointwise_conv2d_s8_dsp_1x2"}, 1200, 8000),
                 ({"kernel": "pointwise_conv2d_s8_dsp_w8_4x2"}, 1000, 6000),
                 ({"kernel": "pointwise_conv2d_s8_dsp_w8_1x2"}, 1300, 5500)]]
+    listed = {r["schedule"].get("kernel") for r in records}
+    records += [dict(key=key, schedule={"kernel": k}, ok=True, cost=1500, flash=9500)    # the other tiles
+                for k in cands if k not in listed and k not in (DEFAULT, "pointwise_conv2d_s8_dsp_4x2")]
     measured = {c.kernel: c for c in layer_candidates(graph, op, target, records)}
     assert measured["pointwise_conv2d_s8_dsp_w8_4x2"] == Candidate("pointwise_conv2d_s8_dsp_w8_4x2", 1000.0, 6000, True)
     # an old record without flash: its instructions count, the flash of the whole layer stays estimated
@@ -85,6 +88,34 @@ def test_candidates_of_a_pointwise_layer():
     mixed = {c.kernel: c for c in layer_candidates(graph, op, target, old)}
     assert mixed["pointwise_conv2d_s8_dsp_w8_4x2"].instructions == 1000.0
     assert mixed[DEFAULT].flash == cands[DEFAULT].flash
+
+
+def test_a_tuned_default_variant_is_the_default_schedule_with_a_partial_database():
+    """A tuning database whose best for a layer is its default variant by name ({"kernel": <default>}), and which
+    measured only that candidate: the speed choice is that kernel, the default schedule {} (one representation),
+    not the estimated-fastest of the candidates the database lacks."""
+    from dwscodegen.backends.templates import kernel_used
+    from dwscodegen.tuning import layer_key
+    target = load_target("cortex-m4")
+    graph = conv_graph(ConvCase("Conv2D", (1, 6, 6, 64), (1, 1), out_channels=64), "int8", seed=1)
+    op = graph.ops[0]
+    default = kernel_used(graph, op, target)
+    # measured slower than every estimate, so that the estimated fastest is some other candidate
+    records = [dict(key=layer_key(graph, op), schedule={"kernel": default}, ok=True, cost=10 ** 9)]
+    cands = layer_candidates(graph, op, target, records)
+    assert min(cands, key=lambda c: c.instructions).kernel != DEFAULT
+    for optimize in ("speed", "balanced"):
+        mix = choose(graph, target, "templates", optimize, budget=10 ** 7, tuned={0: {"kernel": default}}, records=records)
+        assert mix.schedules.get(0, {}) == {} and mix.speed == {}, (optimize, mix.schedules)
+        assert kernel_used(graph, op, target, mix.schedules.get(0, {}).get("kernel")) == default
+
+
+def test_optimize_help_states_the_size_slack_it_uses(monkeypatch):
+    from dwscodegen import flash_budget
+    from dwscodegen.cli.fit import optimize_help
+    assert "within 10 % (or 2 KiB)" in optimize_help()
+    monkeypatch.setattr(flash_budget, "SIZE_SLACK", (0.25, 4096))
+    assert "within 25 % (or 4 KiB)" in optimize_help()
 
 
 def _pointwise_model(tmp_path) -> Path:
@@ -188,7 +219,8 @@ def test_tune_records_flash_and_meets_a_budget_from_the_database(pointwise, tmp_
     assert out.exit_code == 0, out.output
     records = [r for r in TuningDB.open(db).records if r["ok"]]
     flash = {r["schedule"].get("kernel"): r["flash"] for r in records}
-    assert flash["pointwise_conv2d_s8_dsp_w8_4x2"] < flash["pointwise_conv2d_s8_dsp_4x2"] - 20_000
+    # the default (pointwise_conv2d_s8_dsp_4x2) is measured as the default schedule {}
+    assert flash["pointwise_conv2d_s8_dsp_w8_4x2"] < flash[None] - 20_000
     assert f"--optimize balanced, flash budget {budget:,} B" in out.output and "(fits)" in out.output
     built = _cli("generate", path, "-t", "cortex-m4", "-o", tmp_path / "lib", "--db", db, "--flash", budget)
     assert built.exit_code == 0 and "pointwise_conv2d_s8_dsp_w8" in built.output, built.output
@@ -196,3 +228,50 @@ def test_tune_records_flash_and_meets_a_budget_from_the_database(pointwise, tmp_
     old.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "flash"}) + "\n" for r in records))
     again = _cli("generate", path, "-t", "cortex-m4", "-o", tmp_path / "lib2", "--db", old, "--flash", budget)
     assert again.exit_code == 0 and "pointwise_conv2d_s8_dsp_w8" in again.output, again.output
+
+
+def _count_builds(monkeypatch):
+    """Every library generate_library builds for flash_budget.py and verify.py (the real function, counted), by
+    schedules, and every footprint measured."""
+    from dwscodegen import flash_budget, verify
+    built, measured = [], []
+    for module in (flash_budget, verify):
+        real_build, real_measure = module.generate_library, module.measure
+
+        def build(graph, target, backend="templates", schedules=None, _real=real_build):
+            built.append(repr(sorted((schedules or {}).items())))
+            return _real(graph, target, backend, schedules)
+
+        def measure(lib, target, _real=real_measure):
+            measured.append(lib)
+            return _real(lib, target)
+        monkeypatch.setattr(module, "generate_library", build)
+        monkeypatch.setattr(module, "measure", measure)
+    return built, measured
+
+
+@pytest.mark.qemu
+def test_no_library_is_built_twice(pointwise, tmp_path, monkeypatch):
+    """verify with a flash budget runs the library the budget chose (built and measured once); the fit error of a
+    speed library over its budget starts the balanced search from that library instead of building it again."""
+    path, graph, speed, size = pointwise
+    budget = (speed.footprint.flash + size.footprint.flash) // 2
+    built, measured = _count_builds(monkeypatch)
+    checked = _cli("verify", path, "-t", "cortex-m4", "--flash", budget, "--inputs", "1")
+    assert checked.exit_code == 0 and "PASS" in checked.output, checked.output
+    assert len(built) == len(set(built)) and len(measured) == len(built), built
+    built.clear()
+    measured.clear()
+    refused = _cli("generate", path, "-t", "cortex-m4", "-o", tmp_path / "lib", "--flash", budget, "--optimize", "speed")
+    assert refused.exit_code == 1 and "--optimize balanced" in refused.output
+    assert len(built) == len(set(built)) >= 2, built
+
+
+def test_size_on_a_target_without_a_flash_budget_names_no_budget(pointwise, tmp_path):
+    """x86 targets have no part: --optimize size still picks the small kernels and says so (no budget to name)."""
+    from .support.targets import target_or_skip
+    target_or_skip("x86_64-v3")
+    path = pointwise[0]
+    out = _cli("generate", path, "-t", "x86_64-v3", "-o", tmp_path / "lib", "--optimize", "size")
+    assert out.exit_code == 0, out.output
+    assert "take smaller kernels (no flash budget)" in out.output, out.output

@@ -302,3 +302,34 @@ def test_int8_weight_variants_in_place_are_bit_exact(case, kernel):
     lib = generate_library(graph, target, "templates", schedules)
     assert "y" in lib.plan.overlaps
     assert_verified(verify_graph(graph, target, runs=2, seed=3, footprint=False, schedules=schedules))
+
+
+def _streamed_conv_variants():
+    """Every Cortex-M conv variant whose registry entry declares a write order, on a fast target that has it."""
+    from dwscodegen.backends.templates import simd
+    from dwscodegen.backends.templates.simd import registry
+    out = []
+    for target_name in ("cortex-m4", "cortex-m55"):
+        offered = simd.offered(load_target(target_name))
+        for v in registry.variants().values():
+            if v.name in offered and v.stream is not None and v.op.endswith("conv2d") and v.dtype == "int8":
+                out.append(pytest.param(v.name, v.op, target_name, id=f"{v.name}-{target_name}"))
+    return list({p.id: p for p in out}.values())
+
+
+STREAM_CASES = {"pointwise_conv2d": ConvCase(CONV, (1, 6, 5, 24), (1, 1), out_channels=16),
+                "conv2d": ConvCase(CONV, (1, 9, 7, 8), (3, 3), out_channels=8),
+                "depthwise_conv2d": ConvCase(DW, (1, 7, 6, 16), (3, 3))}
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("kernel, op, target_name", _streamed_conv_variants())
+def test_every_declared_conv_stream_runs_in_place_bit_exactly(kernel, op, target_name):
+    """Each registry entry's `stream` (templates/kernels/variants.toml) lets its output overlap its dying input,
+    and the kernel is then still bit-exact: the declared order is the kernel's own."""
+    target = target_or_skip(target_name)
+    graph = in_arena(STREAM_CASES[op], "int8", seed=6)
+    schedules = {1: {"kernel": kernel}}
+    lib = generate_library(graph, target, "templates", schedules)
+    assert "y" in lib.plan.overlaps, kernel
+    assert_verified(verify_graph(graph, target, runs=2, seed=3, footprint=False, schedules=schedules))

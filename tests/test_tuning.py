@@ -102,18 +102,20 @@ def test_tune_on_a_local_dask_cluster(tmp_path):
 
 @pytest.mark.qemu
 def test_tune_templates_kernel_variants(tmp_path):
-    """The templates backend's choices are kernel variants: portable and the target's SIMD kernels."""
+    """The templates backend's choices are kernel variants of the registry: portable and the target's SIMD kernels
+    (tiles, int8 weights), the default's own variant measured once, as the default schedule {}."""
     cortex_m4()
     db = tmp_path / "db.jsonl"
     result = CliRunner().invoke(main, ["tune", str(MODEL), "-t", "cortex-m4", "--backend", "templates",
                                        "--db", str(db), "--plot", str(tmp_path / "c.png")])
     assert result.exit_code == 0, result.output
-    records = TuningDB.open(db).records
+    records = [r for r in TuningDB.open(db).records if r["backend"] == "templates"]
     kernels = {r["schedule"].get("kernel") for r in records}
-    assert {"portable", "conv2d_s8_dsp_im2col_2x2", "depthwise_conv2d_s8_dsp_4c",
-            "pointwise_conv2d_s8_dsp_4x2"} <= kernels
+    assert {None, "portable", "pointwise_conv2d_s8_dsp_1x2", "pointwise_conv2d_s8_dsp_2x4",
+            "pointwise_conv2d_s8_dsp_w8_4x2", "depthwise_conv2d_s8_dsp_padded_4c"} <= kernels
+    assert not kernels & {"conv2d_s8_dsp_im2col_2x2", "depthwise_conv2d_s8_dsp_4c", "pointwise_conv2d_s8_dsp_4x2"}
     by_kernel = {(r["op"], r["schedule"].get("kernel")): r["cost"] for r in records}
-    dw = [c for (op, k), c in by_kernel.items() if "dw2" in op and k == "depthwise_conv2d_s8_dsp_4c"][0]
+    dw = [c for (op, k), c in by_kernel.items() if "dw2" in op and k is None][0]
     portable = [c for (op, k), c in by_kernel.items() if "dw2" in op and k == "portable"][0]
     assert dw < portable        # the SIMD kernel is measured faster, so it is what tuning keeps
     verified = CliRunner().invoke(main, ["verify", str(MODEL), "-t", "cortex-m4", "--db", str(db), "--inputs", "1"])

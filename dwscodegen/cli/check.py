@@ -78,14 +78,17 @@ def verify(model: Path, target: str, backend: str, runs: int, seed: int, input_p
         click.echo(f"{graph.name}: {len(graph.ops)} layers, {'/'.join(sorted(graph.activation_dtypes()))}, on "
                    f"{tgt.name} ({backend} backend), {source}; oracle: {ORACLE_LABELS[oracle]}")
         budget = parse_size(flash) if flash else None
+        mix = None
         if has_choice(tgt, optimize, budget):
             progress(f"choosing kernels (--optimize {optimize})")
-            schedules = choose_kernels(graph, db_path, tgt, backend, optimize, budget).schedules
+            mix = choose_kernels(graph, db_path, tgt, backend, optimize, budget)      # built and measured
+            schedules = mix.schedules
         else:
             schedules = tuned_schedules(graph, db_path, tgt, backend)
         report = verify_graph(graph, tgt, backend, runs=runs, seed=seed, timeout=timeout, oracle=oracle,
                               schedules=schedules, progress=progress, input_sets=user.sets if user else None,
-                              flash=budget, ram=parse_size(ram) if ram else None)
+                              flash=budget, ram=parse_size(ram) if ram else None,
+                              library=mix.lib if mix else None, measured=mix.footprint if mix else None)
     click.echo(f"  {tgt.name}: {report.footprint.summary()}")
     for note in report.oracle_notes:
         click.echo(f"  NOTE on the oracle: {note}")

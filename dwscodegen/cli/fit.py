@@ -8,16 +8,20 @@ import click
 from ..errors import DwsError
 from .common import tuned_selection
 
-OPTIMIZE_HELP = ("Kernel choice per layer: speed = the fastest kernels (the library must fit as it is); balanced = "
-                 "the fewest instructions that fit the flash budget (the fastest kernels whenever they fit; else "
-                 "int8-weight variants where they cost the fewest instructions); size = per layer the fastest kernel "
-                 "within 10 % (or 2 KiB) of its smallest.")
+def optimize_help() -> str:
+    """The --optimize help, its size slack taken from the constant the size choice uses (flash_budget.SIZE_SLACK)."""
+    from ..flash_budget import SIZE_SLACK
+    fraction, slack = SIZE_SLACK
+    return ("Kernel choice per layer: speed = the fastest kernels (the library must fit as it is); balanced = "
+            "the fewest instructions that fit the flash budget (the fastest kernels whenever they fit; else "
+            "int8-weight variants where they cost the fewest instructions); size = per layer the fastest kernel "
+            f"within {fraction * 100:g} % (or {slack / 1024:g} KiB) of its smallest.")
 
 
 def optimize_option(default: str = "balanced"):
     from ..flash_budget import OPTIMIZE
     return click.option("--optimize", default=default, show_default=True, type=click.Choice(OPTIMIZE),
-                        help=OPTIMIZE_HELP)
+                        help=optimize_help())
 
 
 optimize_opt = optimize_option()
@@ -34,7 +38,8 @@ def choose_kernels(graph, db_path: Path | None, tgt, backend: str, optimize: str
     if moved:
         shown = ", ".join(f"'{op.name}' ({got})" for op, _, got in moved[:6])
         more = f" and {len(moved) - 6} more" if len(moved) > 6 else ""
-        goal = f"to fit {mix.budget:,} B of flash" if mix.fits else f"(flash budget {mix.budget:,} B)"
+        goal = ("(no flash budget)" if mix.budget is None else f"to fit {mix.budget:,} B of flash" if mix.fits
+                else f"(flash budget {mix.budget:,} B)")
         click.echo(f"  --optimize {optimize}: {len(moved)} of {len(graph.ops)} layers take smaller kernels {goal}: "
                    f"{shown}{more}")
     for note in mix.notes:
@@ -54,7 +59,7 @@ def fit_error(graph, mix, tgt, backend: str, ram: int | None, records: list[dict
     flash_over = mix.budget is not None and mix.footprint.flash > mix.budget
     smallest = mix
     if flash_over and backend == "templates" and mix.optimize == "speed":
-        other = choose(graph, tgt, backend, "balanced", mix.budget, mix.speed, records)
+        other = choose(graph, tgt, backend, "balanced", mix.budget, mix.speed, records, built=mix)
         if other.fits:
             options.append(f"--optimize balanced (the default; flash {other.footprint.flash:,} B)")
         smallest = other

@@ -26,9 +26,21 @@ def _template(graph: Graph, op: Op) -> str:
     return f"kernels/{stem}_{'s8' if touches_int8(graph, op) else 'f32'}.c.j2"
 
 
+def kernel_options(graph: Graph, op: Op, target: Target) -> dict[str, int]:
+    """Every choice `op` has on `target`, "portable" first, then each of the registry's variants for the target
+    that applies -> the bytes of its constant tables (one selection per choice, nothing rendered)."""
+    ctx = _context(graph, op, title="")
+    out = {simd.PORTABLE: _const_bytes(ctx)}
+    for name in simd.offered(target):
+        chosen = simd.select(graph, op, target, dict(ctx), name)
+        if chosen is not None and simd.variant_name(chosen) == name:
+            out[name] = _const_bytes(chosen[1])
+    return out
+
+
 def kernel_choices(graph: Graph, op: Op, target: Target) -> list[str]:
     """What `schedules[op.index]["kernel"]` may name for `op` on `target`: "portable" and the SIMD variants."""
-    return [simd.PORTABLE] + simd.variants(graph, op, target, _context(graph, op, title=""))
+    return list(kernel_options(graph, op, target))
 
 
 def kernel_used(graph: Graph, op: Op, target: Target, kernel: str | None = None) -> str:
@@ -68,9 +80,9 @@ def _kernel_choice(graph: Graph, op: Op, target: Target, schedule: dict) -> str 
     if unknown:
         raise DwsError(f"{op.where()}: unknown templates schedule parameter(s) {sorted(unknown)}; known: kernel")
     kernel = schedule.get("kernel")
-    if kernel is not None and kernel not in kernel_choices(graph, op, target):
-        raise DwsError(f"{op.where()}: kernel '{kernel}' does not apply on {target.name}; choices: "
-                       f"{', '.join(kernel_choices(graph, op, target))}")
+    choices = kernel_choices(graph, op, target) if kernel is not None else []
+    if kernel is not None and kernel not in choices:
+        raise DwsError(f"{op.where()}: kernel '{kernel}' does not apply on {target.name}; choices: {', '.join(choices)}")
     return kernel
 
 
@@ -85,7 +97,8 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | 
         variant = simd.select(graph, op, target, ctx, kernel)
         if variant is not None:
             template, ctx = variant
-        stem = template.removeprefix("kernels/").removesuffix(".c.j2")   # the banner names the variant
+        # the banner names the variant (or the portable kernel's template)
+        stem = simd.variant_name(variant) if variant else template.removeprefix("kernels/").removesuffix(".c.j2")
         ctx["title"] = comment_safe(f"{op.where()}, kernel {stem}" + (" (portable)" if variant is None else ""))
         const_bytes = _const_bytes(ctx)
         images = graph.tensor(op.inputs[0]).shape[0] if op.type in PER_IMAGE else 1

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...quant import INT32_MAX
+
 
 def _imm(value, dtype: str):
     from tvm import tirx
@@ -62,7 +64,6 @@ def rounding_divide(high, shift, max_right: int = 31, left_shift: bool = True):
     return tirx.shift_right(high, right) + tirx.Select(remainder > threshold, c32(1), c32(0))
 
 
-INT32_MAX = (1 << 31) - 1
 
 
 @dataclass(frozen=True)

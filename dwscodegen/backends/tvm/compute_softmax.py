@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...quant import INT32_MAX, INT32_MIN
 from .arith import doubling_high_mul, rounding_divide
 
 I32, I64, U32, F32 = "int32", "int64", "uint32", "float32"
-INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 def _c(v, dtype=I32):

@@ -13,10 +13,11 @@ TVM is imported inside the functions: importing this module costs nothing.
 """
 from __future__ import annotations
 
-from .arith import doubling_high_mul, rounding_divide
+from .arith import clamp_int8, doubling_high_mul, rounding_divide
 
 
-def _i32(v):
+def i32(v):
+    """An int32 constant of TIR."""
     from tvm import tirx
     return tirx.const(v, "int32")
 
@@ -26,7 +27,7 @@ def widen_word(load, j):
     lane byte 4(j // 2) + j % 2, high lane two bytes on.  load(k) is byte k (int8)."""
     from tvm import tirx
     first = tirx.floordiv(j, 2) * 4 + tirx.floormod(j, 2)
-    return tirx.bitwise_and(load(first).astype("int32"), _i32(0xFFFF)) + load(first + 2).astype("int32") * _i32(65536)
+    return tirx.bitwise_and(load(first).astype("int32"), i32(0xFFFF)) + load(first + 2).astype("int32") * i32(65536)
 
 
 def _low(v):
@@ -35,7 +36,7 @@ def _low(v):
 
 def _high(v):
     from tvm import tirx
-    return tirx.shift_right(v, _i32(16))
+    return tirx.shift_right(v, i32(16))
 
 
 def smlad(a, b):
@@ -46,12 +47,7 @@ def smlad(a, b):
 def dsp_lane(word, lane):
     """Lane `lane` (0: low half, 1: high half; an expression) of a word, as int32."""
     from tvm import tirx
-    return tirx.shift_right(word, lane * _i32(16)).astype("int16").astype("int32")
-
-
-def _clamp(y, low: int, high: int):
-    from tvm import te
-    return te.min(te.max(y, _i32(low)), _i32(high)).astype("int8")
+    return tirx.shift_right(word, lane * i32(16)).astype("int16").astype("int32")
 
 
 def _hi32_round(a, m, c):
@@ -79,17 +75,17 @@ def plan_requant(acc, word, mode: str, zp: int, act: tuple[int, int], generic: d
     if mode == "generic":
         high = doubling_high_mul(acc, word(0), word(1), generic["left_shift"])
         y = rounding_divide(high, word(1), generic["max_right"], generic["left_shift"])
-        return _clamp(y + _i32(zp) if zp else y, *act)
+        return clamp_int8(y + i32(zp) if zp else y, *act)
     if lshift:
         acc = _shifted(acc, word(3 if mode == "round" else 2))
     if mode == "round":
-        y = tirx.shift_right(_hi32_round(acc, word(0), word(1) + tirx.shift_right(acc, _i32(31))), word(2))
+        y = tirx.shift_right(_hi32_round(acc, word(0), word(1) + tirx.shift_right(acc, i32(31))), word(2))
     elif mode == "mixed":      # the sign term masked off in the channels without a right shift
-        s = tirx.bitwise_and(tirx.shift_right(acc, _i32(31)), word(3))
+        s = tirx.bitwise_and(tirx.shift_right(acc, i32(31)), word(3))
         y = tirx.shift_right(_hi32_round(acc, word(0), word(1) + s), word(2))
     else:
         y = _hi32_round(acc, word(0), word(1))
-    return _clamp(y, *act)
+    return clamp_int8(y, *act)
 
 
 def mve_requant(acc, vector, names: list[str], mode: str, act: tuple[int, int]):
@@ -101,20 +97,20 @@ def mve_requant(acc, vector, names: list[str], mode: str, act: tuple[int, int]):
         v = _shifted(v, vector("left"))
     v = doubling_high_mul(v, vector("m"), 0, False)      # VQRDMULH is SaturatingRoundingDoublingHighMul
     if mode == "noround":
-        return _clamp(v + vector("czp"), *act)
-    s = tirx.shift_right(acc, _i32(31))
+        return clamp_int8(v + vector("czp"), *act)
+    s = tirx.shift_right(acc, i32(31))
     if "smask" in names:
         s = tirx.bitwise_and(s, vector("smask"))
     t = v + (s + vector("czp"))
-    e = _i32(0) - vector("nege")
+    e = i32(0) - vector("nege")
     # VRSHL by -e: add 2^(e-1) (nothing for e = 0), then shift right arithmetically.
-    y = tirx.shift_right(t + tirx.shift_right(tirx.shift_left(_i32(1), e), _i32(1)), e)
-    return _clamp(y, *act)
+    y = tirx.shift_right(t + tirx.shift_right(tirx.shift_left(i32(1), e), i32(1)), e)
+    return clamp_int8(y, *act)
 
 
 def smmlar_rescale(v, m: int, rc: int, e: int, mask: int):
     """hi32(v * m + 2^31 + (rc + (v >> 31 & mask)) * 2^32) >> e, unclamped: one input of the DSP Add on the common
     scale (templates/kernels/add_s8_dsp.c.j2 <fn>_rescale)."""
     from tvm import tirx
-    sign = tirx.bitwise_and(tirx.shift_right(v, _i32(31)), _i32(mask)) if mask else _i32(0)
-    return tirx.shift_right(_hi32_round(v, _i32(m), _i32(rc) + sign), _i32(e))
+    sign = tirx.bitwise_and(tirx.shift_right(v, i32(31)), i32(mask)) if mask else i32(0)
+    return tirx.shift_right(_hi32_round(v, i32(m), i32(rc) + sign), i32(e))

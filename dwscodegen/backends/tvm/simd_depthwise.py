@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..templates.simd import dsp, mve, tiled
-from ..templates.simd.common import ConvInfo, DepthwiseRegions, RequantPlan, depthwise_regions
+from ..templates.simd.common import ConvInfo, DepthwiseRegions, RequantPlan, ceil_to, depthwise_regions
 from . import simd_arith as sa
 from .simd_gemm import TILED_RQ_WORDS, requant_value
 from .tir_build import Axis, Block, Buf, register_intrin
@@ -63,7 +63,7 @@ def layer(isa: str, info: ConvInfo, plan: RequantPlan, lanes: int) -> tuple[Laye
     folded = [DepthwiseRegions.folded_bias(info, w) for w in planned.windows]
     taps = info.KH * info.KW
     if isa == "dsp":
-        c4 = -(-info.C // 4) * 4
+        c4 = ceil_to(info.C, 4)
         bias = np.zeros((len(folded), c4), np.int64)
         bias[:, :info.C] = np.stack(folded) * plan.scale
         rq_words = dsp.requant_context(info, plan)["RQW"]

@@ -19,14 +19,20 @@ from ...qparams import fully_connected_qparams
 from ...targets import Target
 from ..render import render
 from ..templates.simd.arm_glue import ROW_STEP, ROWS
+from ..templates.simd.common import ceil_to
 from .tir_build import Axis, Block, Buf, register_intrin
 
 ISAS = ("mve", "dsp")       # most capable first
 
 
+def arm_isa(target: Target) -> str | None:
+    """The most capable of ISAS the target has (the glue ops' tensorized kernels pick theirs so too)."""
+    return next((n for n in ISAS if n in target.features), None)
+
+
 def isa(graph: Graph, op: Op, target: Target) -> str | None:
     """The ISA op's FullyConnected is tensorized with on target, or None."""
-    name = next((n for n in ISAS if n in target.features), None)
+    name = arm_isa(target)
     if (name is None or op.type != "FullyConnected" or graph.op_dtype(op) != "int8" or op.attrs.requant != "tflite"
             or graph.tensor(op.inputs[1]).dtype != "int8" or fully_connected_qparams(graph, op).weights_offset != 0):
         return None
@@ -37,7 +43,7 @@ def isa(graph: Graph, op: Op, target: Target) -> str | None:
 def padded_shape(name: str, units: int, depth: int) -> tuple[int, int]:
     """(units, row length) of the padded weights."""
     step = ROW_STEP[name]
-    return -(-units // ROWS) * ROWS, -(-depth // step) * step
+    return ceil_to(units, ROWS), ceil_to(depth, step)
 
 
 def padded_weights(name: str, weights: np.ndarray) -> np.ndarray:

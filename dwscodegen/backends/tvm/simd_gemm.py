@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..templates.simd import dsp, mve, tiled
-from ..templates.simd.common import ConvInfo, RequantPlan
+from ..templates.simd.common import ConvInfo, RequantPlan, ceil_to
 from . import simd_arith as sa
 from .tir_build import Axis, Block, Buf, register_intrin
 
@@ -88,7 +88,7 @@ class Layer:
     @property
     def K16(self) -> int:
         """MVE: the reduction in whole vectors (the window's bytes past K are zero; input rows are whole vectors)."""
-        return -(-self.K // 16) * 16
+        return ceil_to(self.K, 16)
 
     @property
     def npix(self) -> int:
@@ -113,7 +113,7 @@ def layer(isa: str, info: ConvInfo, plan: RequantPlan) -> tuple[Layer, dict]:
                       bias=("int32_t", (folded * plan.scale).astype(np.int32)),
                       rq=("int32_t", dsp.requant_records(info, plan).reshape(-1).astype(np.int32)))
         # A gathered window is zero-padded to whole groups of 4 bytes: widened without a partial word.
-        kx = -(-k // 4) * 4 if windowed else k
+        kx = ceil_to(k, 4) if windowed else k
         return Layer(isa, info, plan, windowed, k, kx, dsp.requant_context(info, plan)["RQW"]), consts
     if isa == "thumb2":
         consts = dict(weights=("int8_t", rows.astype(np.int8)), bias=("int32_t", folded.astype(np.int32)),
@@ -128,7 +128,7 @@ def layer(isa: str, info: ConvInfo, plan: RequantPlan) -> tuple[Layer, dict]:
     bias[:info.OC] = folded
     consts = dict(weights=("int8_t", mve.gemm_weights(info, 4)), bias=("int32_t", bias.astype(np.int32)),
                   rq=("int32_t", lanes.reshape(len(names), blocks, 4).transpose(1, 0, 2).astype(np.int32)))
-    kx = -(-k // 16) * 16 if windowed else info.C
+    kx = ceil_to(k, 16) if windowed else info.C
     return Layer(isa, info, plan, windowed, k, kx, 0, tuple(names)), consts
 
 

@@ -33,14 +33,10 @@ from ..templates.simd.dsp import requant_records
 from ..templates.simd.mve import plan_layer_mve, requant_vectors
 from . import knobs, simd_fc
 from .emit import lower_kernel
-from .simd_arith import mve_requant, plan_requant, smmlar_rescale
+from .simd_arith import i32, mve_requant, plan_requant, smmlar_rescale
 from .tir_build import Axis, Block, Buf, MicroKernels, prim_func, register_intrin
 
-ISAS = ("mve", "dsp")       # most capable first; table lookups on MVE only (the templates road's variants)
-
-
-def _isa(target: Target) -> str | None:
-    return next((name for name in ISAS if name in target.features), None)
+_isa = simd_fc.arm_isa      # MVE or DSP, most capable first; table lookups on MVE only (the templates road's variants)
 
 
 def _mul_plan(graph: Graph, op: Op, isa: str) -> dict | None:
@@ -87,11 +83,11 @@ def _add_value(plan: dict):
     def value(a, b):
         sides = []
         for v, offset, p in ((a, q.input1_offset, plan["inputs"][0]), (b, q.input2_offset, plan["inputs"][1])):
-            x = (v.astype("int32") + _i32(offset)) * _i32(p["SCALE"])
+            x = (v.astype("int32") + i32(offset)) * i32(p["SCALE"])
             sides.append(smmlar_rescale(x, p["m"], p["rc"], p["e"], p["mask"]))
         total = sides[0] + sides[1]
-        total = total * _i32(plan["SCALE"]) if plan["SCALE"] != 1 else total
-        return plan_requant(total, lambda i: _i32(plan["rq"][i]), plan["rq_mode"], q.output_offset,
+        total = total * i32(plan["SCALE"]) if plan["SCALE"] != 1 else total
+        return plan_requant(total, lambda i: i32(plan["rq"][i]), plan["rq_mode"], q.output_offset,
                             (q.act_min, q.act_max), {})
     return value
 
@@ -130,17 +126,12 @@ def _chunks(size: int, chunk: int) -> list[tuple[int, int, int]]:
     return parts + ([(whole * chunk, 1, size - whole * chunk)] if size % chunk else [])
 
 
-def _i32(v):
-    from tvm import tirx
-    return tirx.const(v, "int32")
-
-
 def _lookup_value(x, t):
     """table[x + 128] as the sum over all 256 entries of table[j] where j is x + 128, else 0 (exactly one term is
     nonzero): tensorize compares buffer indices arithmetically, and a data-dependent one has no form to compare."""
     from tvm import tirx
-    index = x.astype("int32") + _i32(128)
-    terms = [tirx.Select(index == _i32(j), t[j], tirx.const(0, "int8")) for j in range(256)]
+    index = x.astype("int32") + i32(128)
+    terms = [tirx.Select(index == i32(j), t[j], tirx.const(0, "int8")) for j in range(256)]
     while len(terms) > 1:       # a balanced tree: no deep recursion in TVM's visitors
         terms = [terms[i] + terms[i + 1] for i in range(0, len(terms), 2)]
     return terms[0]
@@ -150,12 +141,12 @@ def _mul_value(plan: dict, isa: str):
     q = plan["q"]
 
     def value(a, b):
-        product = (a.astype("int32") + _i32(q.input1_offset)) * (b.astype("int32") + _i32(q.input2_offset))
+        product = (a.astype("int32") + i32(q.input1_offset)) * (b.astype("int32") + i32(q.input2_offset))
         if isa == "dsp":
-            scaled = product * _i32(plan["SCALE"]) if plan["SCALE"] != 1 else product
-            return plan_requant(scaled, lambda i: _i32(plan["rq"][i]), plan["rq_mode"], q.output_offset,
+            scaled = product * i32(plan["SCALE"]) if plan["SCALE"] != 1 else product
+            return plan_requant(scaled, lambda i: i32(plan["rq"][i]), plan["rq_mode"], q.output_offset,
                                 (q.act_min, q.act_max), {})
-        return mve_requant(product, lambda name: _i32(plan["values"][name]), plan["vectors"], plan["rq_mode"],
+        return mve_requant(product, lambda name: i32(plan["values"][name]), plan["vectors"], plan["rq_mode"],
                            (q.act_min, q.act_max))
     return value
 

@@ -1,5 +1,11 @@
 """Per-target SIMD kernel variants for the templates backend, chosen from the target's features.
 
+Every variant is an entry of templates/kernels/variants.toml (simd/registry.py): its name, op kind, ISA and
+features, the family template it renders, tile, weights, write order and cost estimate. A target offers the
+entries of its primary ISA (ISAS below); the ISA modules here walk them in the registry's order of preference
+and build a variant's context where its shortcuts are exact (what cannot be a fact: accumulator bounds,
+requantization modes, stack budgets), returning (variant name, context); `select` adds the template and tile.
+
 `select` returns (template, context) for an op that has a faster variant on `target`, or None to keep
 the portable kernel. Variants compute exactly what the portable kernel computes (TFLite int8 semantics,
 bit for bit); each variant module checks at generation time that its shortcuts are exact for the layer's
@@ -51,16 +57,20 @@ import os
 
 from ....ir import Graph, Op
 from ....targets import Target
-from . import arm_glue, dsp_w8, mve, tiled
+from . import arm_glue, dsp_w8, mve, registry, tiled
 from .avx import AVX2, AVX512
 from .common import conv_info
 
-# target feature -> the module of its variants, most capable first
+# target feature -> the module of its variants, most capable first: the target's primary ISA (the registry's `isa`)
 ISAS = (("mve", mve), ("dsp", dsp_w8), ("avx512vnni", AVX512), ("avx2", AVX2), ("thumb2", tiled))
 
 
+def primary_isa(target: Target) -> str | None:
+    return next((feature for feature, _ in ISAS if feature in target.features), None)
+
+
 def _isa(target: Target):
-    return next((module for feature, module in ISAS if feature in target.features), None)
+    return dict(ISAS).get(primary_isa(target))
 
 
 PORTABLE_ENV = "DWSCODEGEN_PORTABLE_KERNELS"
@@ -74,9 +84,25 @@ PORTABLE = "portable"
 
 
 def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
-    """`kernel` (a tuning choice): "portable", a variant's template stem, or None for the preferred variant."""
+    """`kernel` (a tuning choice): "portable", a variant's name, or None for the preferred variant. Returns the
+    template to render (the registry's) and its context, which names the variant (`variant`) and carries the
+    registry's tile."""
     if kernel == PORTABLE or portable_forced():
         return None
+    if kernel is not None and kernel not in offered(target):
+        return None
+    chosen = _select(graph, op, target, ctx, kernel)
+    if chosen is None:
+        return None
+    name, out = chosen
+    variant = registry.get(name)
+    if variant is None:     # a module's new variant without its entry: a developer's error, said as such
+        raise KeyError(f"variant {name!r} has no entry in {registry.REGISTRY_FILE}: add one (op, isa, template, ...)")
+    return variant.template, dict(out, **variant.context())
+
+
+def _select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None) -> tuple[str, dict] | None:
+    """(variant name, its context) from the target's ISA module."""
     isa = _isa(target)
     if hasattr(isa, "select_op"):       # the x86 levels vary every op kind (avx.py), not only int8 convs
         return isa.select_op(graph, op, ctx, kernel)
@@ -89,19 +115,11 @@ def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None =
 
 
 def variant_name(chosen: tuple[str, dict]) -> str:
-    """The name of a selected variant: its context's `variant`, or else its template's stem."""
-    template, ctx = chosen
-    return ctx.get("variant") or template.removeprefix("kernels/").removesuffix(".c.j2")
+    """The name of a selected variant (its context's `variant`)."""
+    return chosen[1]["variant"]
 
 
-def variants(graph: Graph, op: Op, target: Target, ctx: dict) -> list[str]:
-    """Names of every variant that applies to `op` on `target` (the tuner's choices)."""
-    isa = _isa(target)
-    names = (tuple(isa.VARIANTS) if isa is not None else ()) + arm_glue.variants(target)
-    found = []
-    for name in names:
-        chosen = select(graph, op, target, dict(ctx), name)
-        if chosen is not None and variant_name(chosen) == name:
-            found.append(name)
-    return found
+def offered(target: Target) -> tuple[str, ...]:
+    """Every variant name the target has (the registry's, for its primary ISA and features)."""
+    return tuple(v.name for v in registry.offered(primary_isa(target), target.features))
 

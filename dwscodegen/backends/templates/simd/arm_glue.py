@@ -27,7 +27,8 @@ import numpy as np
 from ....ir import Graph, Op
 from ....qparams import add_rescaled
 from ....targets import Target
-from .common import ConvInfo, requant_plan
+from . import registry
+from .common import ConvInfo, ceil_to, requant_plan
 from .dsp import requant_context, requant_records
 from .mve import plan_layer_mve, requant_vectors
 
@@ -52,12 +53,6 @@ MEAN_BLOCK = 256
 ALL_INT8 = np.arange(-128, 128, dtype=np.int64)
 
 
-def variants(target: Target) -> tuple[str, ...]:
-    isa = _isa(target)
-    dsp = (MUL, ADD, MEAN) if "dsp" in target.features else ()
-    return () if isa is None else (fc_name(isa),) + dsp + ((MUL_MVE, LUT_MVE) if isa == "mve" else ())
-
-
 def _fc_weights(isa: str, rows: np.ndarray) -> tuple[np.ndarray, int]:
     """The weights as the variant reads them, and the padded row length (tiled: K, rows interleaved)."""
     o, k = rows.shape
@@ -67,7 +62,7 @@ def _fc_weights(isa: str, rows: np.ndarray) -> tuple[np.ndarray, int]:
         padded[:o] = rows
         return padded.reshape(blocks, ROWS, k).transpose(0, 2, 1).reshape(blocks, k * ROWS), k
     step = ROW_STEP[isa]
-    kp = -(-k // step) * step
+    kp = ceil_to(k, step)
     padded = np.zeros((o, kp), np.int8)
     padded[:, :k] = rows
     return padded, kp
@@ -87,7 +82,7 @@ def _fully_connected(isa: str, graph: Graph, op: Op, ctx: dict) -> tuple[str, di
                N=ctx["N"], K=k, O=o, KP=kp, weights=weights, bias=bias.astype(np.int32), scale=scale,
                output_offset=ctx["output_offset"], act_min=ctx["act_min"], act_max=ctx["act_max"],
                constant_keys=("weights", "bias", "scale"))
-    return f"kernels/{name}.c.j2", out
+    return name, out
 
 
 def _one_weight(weight: int, bias: int, in_offset: int, out_offset: int, multiplier: int, shift: int,
@@ -101,14 +96,14 @@ def _one_weight(weight: int, bias: int, in_offset: int, out_offset: int, multipl
                     shift=shift * one, act_min=act_min, act_max=act_max)
 
 
-def _product_info(q) -> ConvInfo:
+def product_info(q) -> ConvInfo:
     """Mul: input 1 the input, (128 + |offset2|) the weight (the largest |input2 + offset2|), so the plan's
     accumulator bound is the product's."""
     return _one_weight(128 + abs(q.input2_offset), 0, q.input1_offset, q.output_offset, q.multiplier, q.shift,
                        q.act_min, q.act_max)
 
 
-def _mul_form(ctx: dict) -> dict | None:
+def mul_form(ctx: dict) -> dict | None:
     """The broadcast forms mul_s8_mve has: "flat" (both operands of the output's shape) and "channel" (one of
     the output's shape [N, ..., C], the other [N or 1, 1, ..., 1, C]); None for any other (or a constant)."""
     a, b, out = ctx["a"], ctx["b"], ctx["out_shape"]
@@ -128,11 +123,11 @@ def _mul_form(ctx: dict) -> dict | None:
 def _mul_mve(graph: Graph, op: Op, ctx: dict) -> tuple[str, dict] | None:
     if ctx.get("table") is not None or "q" not in ctx:
         return None
-    form = _mul_form(ctx)
+    form = mul_form(ctx)
     if form is None:
         return None
     q = ctx["q"]
-    planned = plan_layer_mve(_product_info(q))
+    planned = plan_layer_mve(product_info(q))
     if planned is None:
         return None
     info, plan = planned
@@ -142,10 +137,12 @@ def _mul_mve(graph: Graph, op: Op, ctx: dict) -> tuple[str, dict] | None:
     out = dict(ctx, variant=MUL_MVE, x_offset=offsets[0], y_offset=offsets[1], vectors=names, rq=rq,
                rq_mode="round" if plan.rshift[0] >= 1 else "noround", act_min=q.act_min, act_max=q.act_max,
                constant_keys=("rq",), **form)
-    return f"kernels/{MUL_MVE}.c.j2", out
+    return MUL_MVE, out
 
 
-def _add(graph: Graph, op: Op, ctx: dict) -> tuple[str, dict] | None:
+def add_plan(graph: Graph, op: Op, ctx: dict) -> tuple[str, dict] | None:
+    """The Add variant (the tvm road's tensorized Add takes the same plan; its context: q, and operands a / b
+    with const / data)."""
     if ctx.get("table") is not None or "q" not in ctx:
         return None
     q = ctx["q"]
@@ -171,19 +168,19 @@ def _add(graph: Graph, op: Op, ctx: dict) -> tuple[str, dict] | None:
     out = dict(ctx, variant=ADD, inputs=inputs, SCALE=int(plan.scale[0]),
                rq=[int(v) for v in requant_records(info, plan)[0]])
     out.update(requant_context(info, plan))
-    return f"kernels/{ADD}.c.j2", out
+    return ADD, out
 
 
 def _mul(graph: Graph, op: Op, ctx: dict) -> tuple[str, dict] | None:
     if ctx.get("table") is not None or "q" not in ctx:
         return None
-    info = _product_info(ctx["q"])
+    info = product_info(ctx["q"])
     plan = requant_plan(info, prescale_doubling=True, weight_limit=None)
     if plan is None or plan.mode == "generic":
         return None
     out = dict(ctx, variant=MUL, SCALE=int(plan.scale[0]), rq=[int(v) for v in requant_records(info, plan)[0]])
     out.update(requant_context(info, plan))
-    return f"kernels/{MUL}.c.j2", out
+    return MUL, out
 
 
 def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None) -> tuple[str, dict] | None:
@@ -192,7 +189,7 @@ def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None) 
     if isa is None or graph.op_dtype(op) != "int8":
         return None
     if isa == "mve" and ctx.get("table") is not None and kernel in (None, LUT_MVE):
-        return f"kernels/{LUT_MVE}.c.j2", dict(ctx, variant=LUT_MVE)
+        return LUT_MVE, dict(ctx, variant=LUT_MVE)
     if op.type == "FullyConnected" and kernel in (None, fc_name(isa)):
         return _fully_connected(isa, graph, op, ctx)
     if op.type == "Mul" and isa == "mve" and kernel in (None, MUL_MVE):
@@ -201,13 +198,10 @@ def select(graph: Graph, op: Op, target: Target, ctx: dict, kernel: str | None) 
             return chosen
     if op.type == "Mul" and "dsp" in target.features and kernel in (None, MUL):
         return _mul(graph, op, ctx)
-    if op.type == "Mean" and "dsp" in target.features and kernel in (None, MEAN) and ctx["C"] >= 4:
-        return f"kernels/{MEAN}.c.j2", dict(ctx, variant=MEAN, BLOCK=MEAN_BLOCK)
+    if (op.type == "Mean" and "dsp" in target.features and kernel in (None, MEAN)
+            and ctx["C"] >= registry.get(MEAN).constraints["min_channels"]):
+        return MEAN, dict(ctx, variant=MEAN, BLOCK=MEAN_BLOCK)
     if op.type == "Add" and "dsp" in target.features and kernel in (None, ADD):
-        return _add(graph, op, ctx)
+        return add_plan(graph, op, ctx)
     return None
 
-
-# The tvm road's tensorized Mul takes the same broadcast forms and plan (backends/tvm/simd_glue.py).
-mul_form, product_info = _mul_form, _product_info
-add_plan = _add     # and the same Add plan (its context: q, and operands a / b with const / data)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ....ir import Graph, Op
-from . import avx_elementwise, avx_f32, avx_glue, avx_hybrid, avx_s8
+from . import avx_elementwise, avx_f32, avx_glue, avx_hybrid, avx_s8, registry
 from .avx_common import Level
 
 MODULES = (avx_s8, avx_f32, avx_hybrid, avx_glue, avx_elementwise)
@@ -36,8 +36,8 @@ class Isa:
 
     @property
     def VARIANTS(self) -> tuple[str, ...]:
-        own = sum((module.variants(self.level) for module in MODULES), ())
-        return own + (self.lower.VARIANTS if self.lower else ())
+        """The registry's variants of this level (its primary ISA), the level below's included."""
+        return tuple(v.name for v in registry.variants().values() if self.level.s8_name in v.isa)
 
     def select_op(self, graph: Graph, op: Op, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
         """The preferred variant of `op`, or exactly `kernel` (a name from VARIANTS) when it applies."""

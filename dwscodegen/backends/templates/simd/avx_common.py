@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .common import ceil_to  # noqa: F401  (re-exported for the x86 modules)
+
 
 @dataclass(frozen=True)
 class Level:
@@ -17,12 +19,10 @@ class Level:
         return "avx512vnni" if self.vnni else self.name
 
 
-def ceil_to(n: int, step: int) -> int:
-    return -(-n // step) * step
-
-
 def template(name: str) -> str:
-    return f"kernels/{name}.c.j2"
+    """What a variant module returns for the variant `name`: its name (simd.select takes its template from the
+    registry, templates/kernels/variants.toml)."""
+    return name
 
 
 def wanted(name: str, kernel: str | None) -> bool:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ....ir import Graph, Op
+from . import registry
 from .avx_common import GEMM_TILES, Level, ceil_to, gemm_choice, template, wanted
 from .common import INT32_MAX, ConvInfo, DepthwiseRegions, conv_info, depthwise_regions, fold_constants, onnx_plan
 
@@ -114,9 +115,9 @@ def _common(level: Level, info: ConvInfo, ctx: dict, rq: Requant) -> dict:
 
 
 def tile_of(name: str, lanes: int) -> tuple[int, int]:
-    """'..._6x64' -> (6 pixels, 4 vectors of 16 channels)."""
-    pixels, channels = name.rsplit("_", 1)[1].split("x")
-    return int(pixels), int(channels.removesuffix("c")) // lanes
+    """The registry's tile of `name`, in vectors: 6 x 64 -> (6 pixels, 4 vectors of 16 channels)."""
+    pixels, channels = registry.get(name).tile
+    return pixels, channels // lanes
 
 
 def int8_weights(level: Level, pixels: int, name: str) -> bool:

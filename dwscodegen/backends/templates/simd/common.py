@@ -12,7 +12,12 @@ from .... import quant
 from ....ir import Graph, Op
 from ....qparams import is_hybrid
 
-INT32_MAX = (1 << 31) - 1
+INT32_MAX = quant.INT32_MAX
+
+
+def ceil_to(n: int, step: int) -> int:
+    """n rounded up to a multiple of step."""
+    return -(-n // step) * step
 
 
 @dataclass(frozen=True)

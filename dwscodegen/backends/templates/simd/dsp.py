@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import STACK_BUDGET, ConvInfo, DepthwiseRegions, RequantPlan, depthwise_regions, plan_layer
+from . import registry
+from .common import STACK_BUDGET, ConvInfo, DepthwiseRegions, RequantPlan, ceil_to, depthwise_regions, plan_layer
 from .planar import pairs_plan
 from .tiles import TAP_CHUNK, lane_channels, tap_note, tap_plan, tile_plan
 
@@ -26,7 +27,7 @@ def pack_pairs(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 def sxtb16_rows(rows: np.ndarray) -> np.ndarray:
     """[N][K] int values -> [N][K4 / 2] words in SXTB16 lane order (K padded with zeros to K4)."""
     n, k = rows.shape
-    k4 = -(-k // 4) * 4
+    k4 = ceil_to(k, 4)
     padded = np.zeros((n, k4), np.int64)
     padded[:, :k] = rows
     groups = padded.reshape(n, k4 // 4, 4)
@@ -70,7 +71,7 @@ def _gemm_common(info: ConvInfo, ctx: dict, plan: RequantPlan, rows: np.ndarray)
     out = dict(fn=ctx["fn"], title=ctx["title"], activation=ctx["activation"],
                H=info.H, W=info.W, C=info.C, OH=info.OH, OW=info.OW, OC=info.OC, KH=info.KH, KW=info.KW,
                SH=info.SH, SW=info.SW, DH=info.DH, DW=info.DW, PT=info.PT, PL=info.PL,
-               K=k, K4=-(-k // 4) * 4, NW=words.shape[1], NPIX=info.OH * info.OW, RS=packed.shape[1],
+               K=k, K4=ceil_to(k, 4), NW=words.shape[1], NPIX=info.OH * info.OW, RS=packed.shape[1],
                input_zero_point=-info.in_offset, weights=packed.astype(np.int32))
     out.update(requant_context(info, plan))
     out["constant_keys"] = ("weights",)
@@ -80,7 +81,7 @@ def _gemm_common(info: ConvInfo, ctx: dict, plan: RequantPlan, rows: np.ndarray)
 def depthwise_words(info: ConvInfo, plan: RequantPlan) -> np.ndarray:
     """int32 [group of 4 channels][tap][2]: the scaled weights as int16 pairs, the even lanes (c, c+2) then the
     odd lanes (c+1, c+3) of each tap (channels padded with zeros to a whole group)."""
-    c4 = -(-info.C // 4) * 4
+    c4 = ceil_to(info.C, 4)
     taps = info.KH * info.KW
     wp = np.zeros((taps, c4), np.int64)
     wp[:, :info.C] = info.weights.reshape(taps, info.OC) * plan.scale[None, :]
@@ -91,17 +92,17 @@ def depthwise_words(info: ConvInfo, plan: RequantPlan) -> np.ndarray:
 def depthwise_blocks(info: ConvInfo, plan: RequantPlan) -> np.ndarray:
     """int64 [group of 4 channels][4 * RQW + 2 * taps]: the group's requantization records, then its weight
     words (depthwise_words), so that one pointer walks all of a group's constants."""
-    c4 = -(-info.C // 4) * 4
+    c4 = ceil_to(info.C, 4)
     order = np.arange(c4)
     records = requant_records(info, plan, np.where(order < info.C, order, -1)).reshape(c4 // 4, -1)
     return np.concatenate([records, depthwise_words(info, plan).reshape(c4 // 4, -1)], axis=1)
 
 
-def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict] | None:
+def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> dict | None:
     planned = depthwise_regions(info)
     if planned is None:
         return None
-    c4 = -(-info.C // 4) * 4
+    c4 = ceil_to(info.C, 4)
     taps = info.KH * info.KW
     scale = plan.scale
     blocks = depthwise_blocks(info, plan)
@@ -115,10 +116,10 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict]
                bias=biases.astype(np.int32), regions=planned.regions)
     out.update(requant_context(info, plan))
     out["constant_keys"] = ("weights", "bias")
-    return "kernels/depthwise_conv2d_s8_dsp_4c.c.j2", out
+    return out
 
 
-def _depthwise_padded(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict] | None:
+def _depthwise_padded(info: ConvInfo, ctx: dict, plan: RequantPlan) -> dict | None:
     """Any depthwise layer, through a padded copy of each tile's input window (simd/tiles.py). An even
     multiplier gives output channels 4g, 4g + 1 one input channel and 4g + 2, 4g + 3 another: one buffer word
     per pixel (SMLAxy picks the halves); otherwise one word for the even and one for the odd lanes."""
@@ -151,10 +152,10 @@ def _depthwise_padded(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str
                weights=words.reshape(g4, -1).astype(np.int32), **tiles.context(info))
     out.update(requant_context(info, plan))
     out["constant_keys"] = ("params", "weights")
-    return "kernels/depthwise_conv2d_s8_dsp_padded_4c.c.j2", out
+    return out
 
 
-def _depthwise_pairs(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict] | None:
+def _depthwise_pairs(info: ConvInfo, ctx: dict, plan: RequantPlan) -> dict | None:
     """Any depthwise layer whose kernel rows (columns for Kx1) have at most 2 * planar.MAX_PAIRS taps: one
     channel at a time, taps in pairs (simd/planar.py)."""
     pp = pairs_plan(info)
@@ -173,46 +174,53 @@ def _depthwise_pairs(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str,
                rq=requant_records(info, plan).astype(np.int32), **pp.context())
     out.update(requant_context(info, plan))
     out["constant_keys"] = ("bias", "rq", "weights")
-    return "kernels/depthwise_conv2d_s8_dsp_pairs_1c.c.j2", out
+    return out
 
 
-def _depthwise_preference(info: ConvInfo) -> tuple:
-    """The depthwise builders, preferred first, from the QEMU counts of benchmarks/depthwise_matrix.py: taps in
+def _depthwise_preference(info: ConvInfo) -> tuple[str, ...]:
+    """The depthwise variants, preferred first, from the QEMU counts of benchmarks/depthwise_matrix.py: taps in
     pairs for 1xK / Kx1 kernels; the region kernel where it applies, except with at most 4 channel groups and a
     dilated or over-3x3 window (gcc unrolls the few channel groups completely, and spills); else the padded one."""
     if (info.KH == 1) != (info.KW == 1):
-        return _depthwise_pairs, _depthwise_padded, _depthwise
+        return PAIRS, PADDED, REGIONS
     if info.C <= 16 and (info.DH > 1 or info.DW > 1 or info.KH * info.KW > 9):
-        return _depthwise_padded, _depthwise, _depthwise_pairs
-    return _depthwise, _depthwise_padded, _depthwise_pairs
+        return PADDED, REGIONS, PAIRS
+    return REGIONS, PADDED, PAIRS
 
 
-VARIANTS = ("pointwise_conv2d_s8_dsp_4x2", "pointwise_conv2d_s8_dsp_1x2", "conv2d_s8_dsp_im2col_2x2",
-            "conv2d_s8_dsp_im2col_1x2", "depthwise_conv2d_s8_dsp_4c", "depthwise_conv2d_s8_dsp_padded_4c",
-            "depthwise_conv2d_s8_dsp_pairs_1c")
+REGIONS, PADDED, PAIRS = ("depthwise_conv2d_s8_dsp_4c", "depthwise_conv2d_s8_dsp_padded_4c",
+                          "depthwise_conv2d_s8_dsp_pairs_1c")
+DEPTHWISE = {REGIONS: _depthwise, PADDED: _depthwise_padded, PAIRS: _depthwise_pairs}
 
 
-def select(info: ConvInfo, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
-    """The preferred variant, or exactly `kernel` (a name from VARIANTS) when it applies."""
-    planned = plan_layer(info, prescale_doubling=True, weight_limit=INT16_LIMIT)
+def gemm_fits(variant: registry.Variant, info: ConvInfo) -> bool:
+    """Whether the tile's widened patches (and, for im2col, the int8 patch they are built from) fit STACK_BUDGET."""
+    k = info.KH * info.KW * info.C
+    return variant.pixels * 2 * ceil_to(k, 4) + (0 if info.pointwise else k) <= STACK_BUDGET
+
+
+def pick(info: ConvInfo, ctx: dict, kernel: str | None, weights: str, weight_limit: int | None,
+         gemm, depthwise: dict) -> tuple[str, dict] | None:
+    """The preferred DSP variant storing `weights` (int16 / int8), or exactly `kernel` when it applies: gemm(info,
+    ctx, plan, rows) builds the GEMM variants' context, depthwise maps the depthwise variants to their builders
+    (ordered by _depthwise_preference where they have several)."""
+    planned = plan_layer(info, prescale_doubling=True, weight_limit=weight_limit)
     if planned is None:
         return None
     info, plan = planned
     if info.depthwise:
-        for build in _depthwise_preference(info):
-            chosen = build(info, ctx, plan)
-            if chosen and kernel in (None, chosen[0].removeprefix("kernels/").removesuffix(".c.j2")):
-                return chosen
+        for name in [n for n in _depthwise_preference(info) if n in depthwise] or list(depthwise):
+            if kernel in (None, name):
+                built = depthwise[name](info, ctx, plan)
+                if built is not None:
+                    return name, built
         return None
-    rows = info.weights.reshape(info.OC, -1)
-    patch = 2 * (-(-rows.shape[1] // 4) * 4)         # bytes of one widened patch
-    if info.pointwise:
-        tiles = [(4, "pointwise_conv2d_s8_dsp_4x2"), (1, "pointwise_conv2d_s8_dsp_1x2")]
-        extra = 0
-    else:
-        tiles = [(2, "conv2d_s8_dsp_im2col_2x2"), (1, "conv2d_s8_dsp_im2col_1x2")]
-        extra = rows.shape[1]                        # the int8 patch the widened one is built from
-    for pixels, name in tiles:
-        if pixels * patch + extra <= STACK_BUDGET and kernel in (None, name):
-            return f"kernels/{name}.c.j2", _gemm_common(info, ctx, plan, rows)
+    for variant in registry.family("dsp", "pointwise_conv2d" if info.pointwise else "conv2d", weights=weights):
+        if (kernel == variant.name or (kernel is None and variant.default)) and gemm_fits(variant, info):
+            return variant.name, gemm(info, ctx, plan, info.weights.reshape(info.OC, -1))
     return None
+
+
+def select(info: ConvInfo, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
+    """The preferred int16-weight variant, or exactly `kernel` (one of them) when it applies."""
+    return pick(info, ctx, kernel, "int16", INT16_LIMIT, _gemm_common, DEPTHWISE)

@@ -1,5 +1,5 @@
 """DSP variants that keep the weights int8 in flash (half the constants of dsp.py's pre-widened int16 weights):
-`pointwise_conv2d_s8_dsp_w8_{4x2,1x2}`, `conv2d_s8_dsp_im2col_w8_{2x2,1x2}`, `depthwise_conv2d_s8_dsp_w8_4c`.
+the entries of templates/kernels/variants.toml with isa dsp and weights int8 (never the default).
 
 The weights stay in their natural byte order (a GEMM row padded with zeros to a multiple of 4); the kernels
 load four bytes and make the two int16 pairs at run time with SXTB16 (bytes 0, 2) and SXTB16 ROR #8 (bytes 1,
@@ -15,11 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import dsp
-from .common import STACK_BUDGET, ConvInfo, DepthwiseRegions, RequantPlan, depthwise_regions, plan_layer
+from . import registry
+from .common import ConvInfo, DepthwiseRegions, RequantPlan, ceil_to, depthwise_regions
 
-W8_VARIANTS = ("pointwise_conv2d_s8_dsp_w8_4x2", "pointwise_conv2d_s8_dsp_w8_1x2", "conv2d_s8_dsp_im2col_w8_2x2",
-               "conv2d_s8_dsp_im2col_w8_1x2", "depthwise_conv2d_s8_dsp_w8_4c")
-VARIANTS = dsp.VARIANTS + W8_VARIANTS
 
 
 def _scale_context(plan: RequantPlan) -> dict:
@@ -31,7 +29,7 @@ def _scale_context(plan: RequantPlan) -> dict:
 def int8_rows(rows: np.ndarray) -> np.ndarray:
     """[N][K] int8 weights -> [N][K4] (zero padded to whole words of four bytes)."""
     n, k = rows.shape
-    out = np.zeros((n, -(-k // 4) * 4), np.int8)
+    out = np.zeros((n, ceil_to(k, 4)), np.int8)
     out[:, :k] = rows
     return out
 
@@ -41,7 +39,7 @@ def _gemm(info: ConvInfo, ctx: dict, plan: RequantPlan, rows: np.ndarray) -> dic
     k = rows.shape[1]
     folded = info.bias + info.in_offset * rows.sum(axis=1)
     params = np.concatenate([folded[:, None], dsp.requant_records(info, plan), plan.scale[:, None]], axis=1)
-    k4 = -(-k // 4) * 4
+    k4 = ceil_to(k, 4)
     out = dict(fn=ctx["fn"], title=ctx["title"], activation=ctx["activation"],
                H=info.H, W=info.W, C=info.C, OH=info.OH, OW=info.OW, OC=info.OC, KH=info.KH, KW=info.KW,
                SH=info.SH, SW=info.SW, DH=info.DH, DW=info.DW, PT=info.PT, PL=info.PL,
@@ -59,7 +57,7 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> dict | None:
     planned = depthwise_regions(info)
     if planned is None:
         return None
-    c4 = -(-info.C // 4) * 4
+    c4 = ceil_to(info.C, 4)
     taps = info.KH * info.KW
     order = np.arange(c4)
     live = np.where(order < info.C, order, -1)
@@ -82,31 +80,13 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> dict | None:
     return out
 
 
-def select_w8(info: ConvInfo, ctx: dict, kernel: str) -> tuple[str, dict] | None:
-    """Exactly `kernel` (a name from W8_VARIANTS) when it applies to the layer."""
-    planned = plan_layer(info, prescale_doubling=True, weight_limit=None)
-    if planned is None:
-        return None
-    info, plan = planned
-    if info.depthwise:
-        chosen = _depthwise(info, ctx, plan) if kernel == "depthwise_conv2d_s8_dsp_w8_4c" else None
-        return None if chosen is None else (f"kernels/{kernel}.c.j2", chosen)
-    rows = info.weights.reshape(info.OC, -1)
-    patch = 2 * (-(-rows.shape[1] // 4) * 4)         # bytes of one widened patch
-    if info.pointwise:
-        tiles = {"pointwise_conv2d_s8_dsp_w8_4x2": 4, "pointwise_conv2d_s8_dsp_w8_1x2": 1}
-        extra = 0
-    else:
-        tiles = {"conv2d_s8_dsp_im2col_w8_2x2": 2, "conv2d_s8_dsp_im2col_w8_1x2": 1}
-        extra = rows.shape[1]                        # the int8 patch the widened one is built from
-    pixels = tiles.get(kernel)
-    if pixels is None or pixels * patch + extra > STACK_BUDGET:
-        return None
-    return f"kernels/{kernel}.c.j2", _gemm(info, ctx, plan, rows)
+W8_DEPTHWISE = "depthwise_conv2d_s8_dsp_w8_4c"
 
 
 def select(info: ConvInfo, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
-    """dsp.select (the int16-weight variants, the default), or exactly one of W8_VARIANTS."""
-    if kernel in W8_VARIANTS:
-        return select_w8(info, ctx, kernel)
-    return dsp.select(info, ctx, kernel)
+    """dsp.select (the int16-weight variants, the default), or exactly one of the int8-weight variants."""
+    variant = registry.get(kernel) if kernel else None
+    if variant is None or variant.weights != "int8":
+        return dsp.select(info, ctx, kernel)
+    # no weight limit: an int8 weight does not carry the plan's power of two (the accumulator does)
+    return dsp.pick(info, ctx, kernel, "int8", None, _gemm, {W8_DEPTHWISE: _depthwise})

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import STACK_BUDGET, ConvInfo, DepthwiseRegions, RequantPlan, depthwise_regions, plan_layer
+from . import registry
+from .common import STACK_BUDGET, ConvInfo, DepthwiseRegions, RequantPlan, ceil_to, depthwise_regions, plan_layer
 from .tiles import TAP_CHUNK, lane_channels, tap_note, tap_plan, tile_plan
 
 
@@ -68,19 +69,19 @@ def gemm_weights(info: ConvInfo, qb: int) -> np.ndarray:
     zero-padded to whole vectors and blocks, in the order the tiles read them."""
     rows = info.weights.reshape(info.OC, -1)
     k = rows.shape[1]
-    k16 = -(-k // 16) * 16
+    k16 = ceil_to(k, 16)
     blocks_n = -(-info.OC // qb)
     weights = np.zeros((blocks_n * qb, k16), np.int8)
     weights[:info.OC, :k] = rows
     return weights.reshape(blocks_n, qb, k16 // 16, 16).transpose(0, 2, 1, 3)
 
 
-def _gemm(info: ConvInfo, ctx: dict, plan: RequantPlan, template: str, qb: int) -> tuple[str, dict]:
+def _gemm(info: ConvInfo, ctx: dict, plan: RequantPlan, qb: int) -> dict:
     """qb: output channels per tile (one requantization vector, lanes qb..3 unused)."""
     rows = info.weights.reshape(info.OC, -1)
     k = rows.shape[1]
-    k16 = -(-k // 16) * 16
-    ocb = -(-info.OC // qb) * qb
+    k16 = ceil_to(k, 16)
+    ocb = ceil_to(info.OC, qb)
     blocks_n = ocb // qb
     weights = gemm_weights(info, qb).reshape(blocks_n, -1)
     names, vec = requant_vectors(info, plan)
@@ -96,7 +97,7 @@ def _gemm(info: ConvInfo, ctx: dict, plan: RequantPlan, template: str, qb: int) 
     out = _common(info, ctx, plan)
     out.update(K=k, K16=k16, NPIX=info.OH * info.OW, weights=weights, rq=blocks.astype(np.int32), QB=qb,
                vectors=["bias"] + names, NV=len(names) + 1, constant_keys=("weights", "rq"))
-    return template, out
+    return out
 
 
 # Lane order of the depthwise accumulators: even channels of a group of 8, then odd ones (VMULLB / VMULLT).
@@ -105,7 +106,7 @@ LANE_CHANNELS = np.concatenate([np.arange(0, 8, 2), np.arange(1, 8, 2)])
 
 def depthwise_weights(info: ConvInfo) -> np.ndarray:
     """int16 [group of 8 channels][tap][8], channels padded with zeros to a whole group."""
-    c8 = -(-info.C // 8) * 8
+    c8 = ceil_to(info.C, 8)
     taps = info.KH * info.KW
     padded = np.zeros((taps, c8), np.int64)
     padded[:, :info.C] = info.weights.reshape(taps, info.OC)
@@ -114,17 +115,17 @@ def depthwise_weights(info: ConvInfo) -> np.ndarray:
 
 def lane_order(info: ConvInfo, per_channel: np.ndarray) -> np.ndarray:
     """[group][8]: per-channel values (padded to whole groups) in the accumulators' lane order."""
-    c8 = -(-info.C // 8) * 8
+    c8 = ceil_to(info.C, 8)
     p = np.zeros(c8, np.int64)
     p[:info.C] = per_channel
     return p.reshape(c8 // 8, 8)[:, LANE_CHANNELS]
 
 
-def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict] | None:
+def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> dict | None:
     planned = depthwise_regions(info)
     if planned is None:
         return None
-    c8 = -(-info.C // 8) * 8
+    c8 = ceil_to(info.C, 8)
     taps = info.KH * info.KW
     wp = depthwise_weights(info)
 
@@ -137,10 +138,10 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict]
     out = _common(info, ctx, plan)
     out.update(C8=c8, TAPS=taps, weights=wp.reshape(c8 // 8, -1), rq=rq.astype(np.int32), vectors=names,
                bias=np.stack(biases).astype(np.int32), regions=planned.regions, constant_keys=("weights", "rq", "bias"))
-    return "kernels/depthwise_conv2d_s8_mve_8c.c.j2", out
+    return out
 
 
-def _depthwise_padded(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict] | None:
+def _depthwise_padded(info: ConvInfo, ctx: dict, plan: RequantPlan) -> dict | None:
     """Any depthwise layer, through a padded copy of each tile's input window (simd/tiles.py)."""
     tiles = tile_plan(info, 16)
     if tiles is None:
@@ -165,32 +166,29 @@ def _depthwise_padded(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str
                T="int16_t", WTYPE="int16_t", TAP_CHUNK=TAP_CHUNK, taps=tap_plan(info.KH, info.KW),
                tap_note=tap_note(info.KH, info.KW), lanes=lane_channels(info, 8),
                weights=weights, rq=rq.astype(np.int32), vectors=names, constant_keys=("weights", "rq"))
-    return "kernels/depthwise_conv2d_s8_mve_padded_8c.c.j2", out
+    return out
 
 
-VARIANTS = ("pointwise_conv2d_s8_mve_2x4", "conv2d_s8_mve_im2col_2x4", "conv2d_s8_mve_im2col_1x4",
-            "depthwise_conv2d_s8_mve_8c", "depthwise_conv2d_s8_mve_padded_8c")
+REGIONS, PADDED = "depthwise_conv2d_s8_mve_8c", "depthwise_conv2d_s8_mve_padded_8c"
+DEPTHWISE = {REGIONS: _depthwise, PADDED: _depthwise_padded}      # preferred first
 
 
 def select(info: ConvInfo, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
-    """The preferred variant, or exactly `kernel` (a name from VARIANTS) when it applies."""
+    """The preferred variant, or exactly `kernel` (an MVE variant of the registry) when it applies."""
     planned = plan_layer_mve(info)
     if planned is None:
         return None
     info, plan = planned
     if info.depthwise:
-        for build in (_depthwise, _depthwise_padded):
-            chosen = build(info, ctx, plan)
-            if chosen and kernel in (None, chosen[0].removeprefix("kernels/").removesuffix(".c.j2")):
-                return chosen
+        for name, build in DEPTHWISE.items():
+            if kernel in (None, name):
+                built = build(info, ctx, plan)
+                if built is not None:
+                    return name, built
         return None
-    if info.pointwise:
-        if kernel not in (None, "pointwise_conv2d_s8_mve_2x4"):
-            return None
-        return _gemm(info, ctx, plan, "kernels/pointwise_conv2d_s8_mve_2x4.c.j2", 4)
-    k16 = -(-info.KH * info.KW * info.C // 16) * 16
-    for pixels in (2, 1):
-        name = f"conv2d_s8_mve_im2col_{pixels}x4"
-        if pixels * k16 <= STACK_BUDGET and kernel in (None, name):
-            return _gemm(info, ctx, plan, f"kernels/{name}.c.j2", 4)
+    k16 = ceil_to(info.KH * info.KW * info.C, 16)
+    for variant in registry.family("mve", "pointwise_conv2d" if info.pointwise else "conv2d"):
+        fits = info.pointwise or variant.pixels * k16 <= STACK_BUDGET
+        if fits and (kernel == variant.name or (kernel is None and variant.default)):
+            return variant.name, _gemm(info, ctx, plan, variant.tile[1])
     return None

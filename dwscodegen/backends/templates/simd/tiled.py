@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import registry
 from .common import STACK_BUDGET, ConvInfo, DepthwiseRegions, RequantPlan, depthwise_regions, requant_plan
 
-# name -> (pixels, output channels) of the tile
-GEMM_TILES = {"pointwise_conv2d_s8_tiled_2x4": (2, 4), "pointwise_conv2d_s8_tiled_2x2": (2, 2),
-              "conv2d_s8_tiled_im2col_2x4": (2, 4), "conv2d_s8_tiled_im2col_2x2": (2, 2)}
 DEPTHWISE = "depthwise_conv2d_s8_tiled_1c"
-VARIANTS = tuple(GEMM_TILES) + (DEPTHWISE,)
 
 
 def significand_exponent(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -60,8 +57,8 @@ def _common(info: ConvInfo, ctx: dict, plan: RequantPlan, name: str) -> dict:
                 input_zero_point=-info.in_offset)
 
 
-def _gemm(info: ConvInfo, ctx: dict, plan: RequantPlan, name: str) -> tuple[str, dict] | None:
-    pixels, q = GEMM_TILES[name]
+def _gemm(info: ConvInfo, ctx: dict, plan: RequantPlan, variant: registry.Variant) -> tuple[str, dict] | None:
+    (pixels, q), name = variant.tile, variant.name
     rows = info.weights.reshape(info.OC, -1)            # [OC][K], patch order (ky, kx, c)
     k = rows.shape[1]
     if not info.pointwise and pixels * k > STACK_BUDGET:
@@ -76,8 +73,7 @@ def _gemm(info: ConvInfo, ctx: dict, plan: RequantPlan, name: str) -> tuple[str,
     out.update(P=pixels, Q=q, K=k, OCB=blocks, NPIX=info.OH * info.OW, weights=weights.astype(np.int8),
                bias=bias.astype(np.int32), rq=requant_records(info, plan, blocks * q).astype(np.int32),
                constant_keys=("weights", "bias", "rq"))
-    template = "pointwise_conv2d_s8_tiled" if info.pointwise else "conv2d_s8_tiled_im2col"
-    return f"kernels/{template}.c.j2", out
+    return name, out
 
 
 def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict] | None:
@@ -89,20 +85,19 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> tuple[str, dict]
     out.update(weights=info.weights.reshape(-1).astype(np.int8), bias=biases.astype(np.int32),
                rq=requant_records(info, plan, info.OC).astype(np.int32), regions=planned.regions,
                constant_keys=("weights", "bias", "rq"))
-    return "kernels/depthwise_conv2d_s8_tiled.c.j2", out
+    return DEPTHWISE, out
 
 
 def select(info: ConvInfo, ctx: dict, kernel: str | None = None) -> tuple[str, dict] | None:
-    """The preferred variant, or exactly `kernel` (a name from VARIANTS) when it applies."""
+    """The preferred variant, or exactly `kernel` (one of the registry's thumb2 variants) when it applies."""
     plan = requant_plan(info, prescale_doubling=True, weight_limit=None, mixed=False)   # no "mixed" form here
     if plan is None or (plan.mode == "onnx" and np.any(info.onnx_scale < 0)):     # the integer form takes scales >= 0
         return None
     if info.depthwise:
         return _depthwise(info, ctx, plan) if kernel in (None, DEPTHWISE) else None
-    prefix = "pointwise_conv2d_s8_tiled_" if info.pointwise else "conv2d_s8_tiled_im2col_"
-    for name in GEMM_TILES:
-        if name.startswith(prefix) and kernel in (None, name):
-            chosen = _gemm(info, ctx, plan, name)
+    for variant in registry.family("thumb2", "pointwise_conv2d" if info.pointwise else "conv2d"):
+        if kernel == variant.name or (kernel is None and variant.default):
+            chosen = _gemm(info, ctx, plan, variant)
             if chosen is not None:
                 return chosen
     return None
