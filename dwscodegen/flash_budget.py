@@ -3,7 +3,7 @@
 - speed: every layer's fastest choice (the tuning database's best, else the preferred variant); the library
   must fit as it is.
 - balanced (the default): the fewest instructions whose library fits the budget. If the speed choice fits, it is
-  the speed choice; otherwise a multiple-choice knapsack over every layer's candidates (variant_costs.py:
+  the speed choice, and so it is when no mix fits at all; otherwise a multiple-choice knapsack over every layer's candidates (variant_costs.py:
   instructions measured or estimated, flash from the constants' bytes plus code) picks, per layer, the variant
   mix with the fewest instructions that fits; the real library is then built and measured, and where the
   estimate was off the budget is tightened by the difference and solved again. A fit is only ever reported from
@@ -161,10 +161,12 @@ def _choose(graph, target, backend, optimize, budget, speed, records, built) -> 
         rest = mix.footprint.flash - estimate       # what the estimates leave out (other ops, run function)
         picks = solve(layers, budget - rest)
         if picks is None:
-            picks = [_smallest(cands) for cands in layers]
-            mix = _mix(graph, target, backend, optimize, budget, speed, ops, layers, picks)
-            mix.notes.append("no mix of kernels fits; this is the smallest one")
-            return mix
+            # nothing fits: shrinking kernels would only make the library slower and still not fit, so the
+            # speed choice stays (the fit error names what would help)
+            smallest = rest + _flash(layers, [_smallest(cands) for cands in layers])
+            first.notes.append(f"no mix of kernels fits the {budget:,} B budget (the smallest needs about "
+                               f"{smallest:,} B); the fastest kernels are kept")
+            return first
         mix = _mix(graph, target, backend, optimize, budget, speed, ops, layers, picks)
         if mix.fits:
             return mix

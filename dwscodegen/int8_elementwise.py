@@ -117,7 +117,7 @@ def has_table(graph: Graph, op: Op) -> bool:
     """int8 and a function of one int8 value: an activation, or a binary op beside a one-element constant."""
     if graph.op_dtype(op) != "int8":
         return False
-    if op.type in UNARY:
+    if op.type in UNARY or op.type == "Table":
         return True
     return op.type in BINARY and any(graph.tensor(n).is_const and graph.tensor(n).size == 1 for n in op.inputs)
 
@@ -125,6 +125,8 @@ def has_table(graph: Graph, op: Op) -> bool:
 def table(graph: Graph, op: Op) -> np.ndarray:
     """The op's output for each int8 input q (index q + 128), exactly as TFLite computes it (has_table)."""
     q = np.arange(-128, 128)
+    if op.type == "Table":
+        return np.asarray(op.attrs.table, np.int8)
     if op.type in BINARY:
         operands = [graph.tensor(n).data.reshape(-1) if graph.tensor(n).is_const else q for n in op.inputs]
         return BINARY[op.type](graph, op)(*operands).astype(np.int8)

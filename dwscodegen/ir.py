@@ -16,7 +16,7 @@ IMPORT_DTYPES = {**DTYPES, "float16": np.float16}
 OP_TYPES = ("Conv2D", "DepthwiseConv2D", "Add", "AveragePool2D", "MaxPool2D", "FullyConnected", "Softmax",
             "Reshape", "Mean", "Pad", "Concatenation", "Quantize", "Dequantize", "Relu", "Relu6",
             "ResizeBilinear", "ResizeNearest", "TransposeConv2D", "Slice",
-            "Mul", "Maximum", "Minimum", "HardSwish", "Logistic", "Tanh", "LeakyRelu", "PRelu")
+            "Mul", "Maximum", "Minimum", "HardSwish", "Logistic", "Tanh", "LeakyRelu", "PRelu", "Table")
 ACTIVATIONS = ("none", "relu", "relu6", "clamp")
 
 
@@ -143,6 +143,15 @@ class MulAttrs:
 @dataclass
 class LeakyReluAttrs:
     alpha: float = 0.2
+
+
+@dataclass
+class TableAttrs:
+    """Table: an int8 tensor through a chain of int8 elementwise ops of it alone (passes/fuse_tables.py), as
+    one lookup: table[q + 128] is what the chain computes from q; `what` names the chain, e.g.
+    "mul(x, logistic(x))"."""
+    table: np.ndarray        # int8 [256]
+    what: str = ""
 
 
 @dataclass

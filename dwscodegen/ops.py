@@ -13,7 +13,7 @@ import numpy as np
 
 from .ir import (AddAttrs, ConcatAttrs, Conv2DAttrs, FullyConnectedAttrs, Graph, LeakyReluAttrs, MeanAttrs, MulAttrs,
                  NoAttrs, Op, PadAttrs, PoolAttrs, QuantizeAttrs, ResizeAttrs, SliceAttrs, SoftmaxAttrs,
-                 TransposeConv2DAttrs)
+                 TableAttrs, TransposeConv2DAttrs)
 
 
 def _conv_macs(graph: Graph, op: Op) -> int:
@@ -81,6 +81,7 @@ OPS: dict[str, OpFacts] = {
     "Logistic": OpFacts("elementwise", (1, 1), NoAttrs),
     "Tanh": OpFacts("elementwise", (1, 1), NoAttrs),
     "LeakyRelu": OpFacts("elementwise", (1, 1), LeakyReluAttrs),
+    "Table": OpFacts("elementwise", (1, 1), TableAttrs),
 }
 
 CONV_TYPES = tuple(t for t, f in OPS.items() if f.kind == "conv")

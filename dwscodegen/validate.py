@@ -10,7 +10,7 @@ from .errors import DwsError
 from .ir import DTYPES, OP_TYPES, Conv2DAttrs, Graph, Op, Tensor, conv_output_hw
 from .ops import OPS, io_dtypes
 from .validate_limits import check_activation_bounds, check_limits
-from .validate_ops import check_activation, check_binary, check_resize, check_transpose_conv
+from .validate_ops import check_activation, check_binary, check_resize, check_table, check_transpose_conv
 from .validate_tensors import check_bias, check_filter_quant, check_quant_values, same_quant, single_input
 
 
@@ -32,7 +32,7 @@ def validate(graph: Graph) -> Graph:
               "ResizeBilinear": check_resize, "ResizeNearest": check_resize, "TransposeConv2D": check_transpose_conv,
               "Mul": check_binary, "Maximum": check_binary, "Minimum": check_binary, "PRelu": check_binary,
               "HardSwish": check_activation, "Logistic": check_activation, "Tanh": check_activation,
-              "LeakyRelu": check_activation,
+              "LeakyRelu": check_activation, "Table": check_table,
               "Slice": _check_slice}
     for op in graph.ops:
         _check_op_facts(op, fail)

@@ -2,6 +2,8 @@
 ops, one-input activations, resizes and transpose convolutions (validate.py calls them by op type)."""
 from __future__ import annotations
 
+import numpy as np
+
 from .broadcast import broadcast_shape
 from .ir import Graph, Op
 from .qparams import hard_swish_params, scale_zp
@@ -103,3 +105,14 @@ def check_activation(graph: Graph, op: Op, dtype: str, fail) -> None:
     if op.type == "HardSwish" and hard_swish_params(si, zi, so, zo).output_exponent > 0:
         raise fail(f"{op.where()}: int8 hard swish needs output scale > input scale / 128 (TFLite's requirement), "
                    f"got input {si:g}, output {so:g}")
+
+
+def check_table(graph: Graph, op: Op, dtype: str, fail) -> None:
+    """Table (passes/fuse_tables.py): int8 in, int8 out of the same shape, 256 int8 entries."""
+    x, y = single_input(graph, op, fail)
+    if dtype != "int8" or x.shape != y.shape:
+        raise fail(f"{op.where()}: a table maps an int8 tensor to an int8 tensor of the same shape, got {x.dtype} "
+                   f"{list(x.shape)} -> {y.dtype} {list(y.shape)}")
+    table = np.asarray(op.attrs.table)
+    if table.shape != (256,) or table.dtype != np.int8:
+        raise fail(f"{op.where()}: the table must hold 256 int8 values, got {table.dtype} {list(table.shape)}")

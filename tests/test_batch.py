@@ -120,6 +120,10 @@ def _case(kind: str, dtype: str, n: int, rng) -> tuple:
         q = (0.05, -3) if kind != "mul_se" else (0.03, 7)
         return (op, [act("a", (n, 4, 5, 6), dtype), act("c", (n, 1, 1, 6), dtype, *q)],
                 [act("y", (n, 4, 5, 6), dtype, *((0.05, -3) if kind != "mul_se" else (0.07, -1)))], {})
+    if kind == "square":
+        # MUL of a tensor by itself: int8, a function of one value, so it runs as a Table (passes/fuse_tables.py)
+        x = act("x", (n, 4, 5, 6), dtype)
+        return "MUL", [x, x], [act("y", (n, 4, 5, 6), dtype, 0.02, -100)], {}
     if kind == "prelu":
         alpha = (TensorSpec("alpha", (1, 1, 6), "int8", data=rng.integers(-60, 60, (1, 1, 6), dtype=np.int8),
                             scale=0.01, zero_point=0) if dtype == "int8"
@@ -144,7 +148,7 @@ KINDS = ([(k, d) for k in ("conv", "pointwise", "depthwise", "depthwise_m2", "av
                            "minimum", "prelu", "hard_swish", "logistic", "tanh", "leaky_relu", "slice",
                            "slice_batch") for d in BOTH]
          + [("hybrid", "float32"), ("hybrid_per_tensor", "float32"), ("quantize", "float32"), ("dequantize", "int8"),
-            ("hybrid_depthwise", "float32")])
+            ("hybrid_depthwise", "float32"), ("square", "int8")])
 
 
 def _graph(tmp_path, kind: str, dtype: str, n: int):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..errors import DwsError
 from ..ir import Graph
+from ..passes.fuse_tables import fuse_tables
 from ..validate import validate
 from .json_graph import load_json_graph
 from .onnx import load_onnx
@@ -20,4 +21,5 @@ def load_model(path) -> Graph:
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
         raise DwsError(f"{path}: unsupported model format '{path.suffix}'; supported: {', '.join(LOADERS)}")
-    return validate(loader(path))
+    # every format's int8 elementwise chains of one tensor run as one table (passes/fuse_tables.py)
+    return validate(fuse_tables(validate(loader(path))))

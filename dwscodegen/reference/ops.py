@@ -195,6 +195,7 @@ KERNELS = {
     "HardSwish": _activation(act.hard_swish_f32),
     "Logistic": _activation(act.logistic_f32),
     "Tanh": _activation(act.tanh_f32),
+    "Table": lambda g, op, x: act.lookup_int8(x, int8_table(g, op)),
     "LeakyRelu": lambda g, op, x: (act.lookup_int8(x, int8_table(g, op)) if _int8(g, op)
                                    else act.leaky_relu_f32(x, op.attrs.alpha)),
     "Slice": lambda g, op, x: shape_ops.slice_values(x, op.attrs.begin, op.attrs.strides, g.tensor(op.outputs[0]).shape),

@@ -9,7 +9,7 @@ from ... import qparams as qp
 from ...ir import Graph, Op
 from ...qparams import is_hybrid, onnx_requant_scales
 from .contexts_spatial import resize_context, transpose_conv_context
-from .contexts_elementwise import activation_context, binary_context
+from .contexts_elementwise import activation_context, binary_context, table_context
 
 def _conv_context(graph: Graph, op: Op) -> dict:
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
@@ -157,7 +157,7 @@ KERNELS = {
     "Mul": ("mul", binary_context), "Maximum": ("maximum", binary_context), "Minimum": ("minimum", binary_context),
     "PRelu": ("prelu", binary_context), "HardSwish": ("hard_swish", activation_context),
     "Logistic": ("logistic", activation_context), "Tanh": ("tanh", activation_context),
-    "LeakyRelu": ("leaky_relu", activation_context),
+    "LeakyRelu": ("leaky_relu", activation_context), "Table": ("table", table_context),
     "Slice": ("slice", _slice_context),
 }
 

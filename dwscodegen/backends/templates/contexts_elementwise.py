@@ -79,3 +79,9 @@ def activation_context(graph: Graph, op: Op) -> dict:
     if graph.op_dtype(op) == "int8":
         ctx.update(table=table(graph, op), recipe=RECIPES[op.type])
     return ctx
+
+
+def table_context(graph: Graph, op: Op) -> dict:
+    """A fused chain of int8 elementwise ops (passes/fuse_tables.py): one lookup in the chain's table."""
+    return dict(op=op.type, size=graph.tensor(op.inputs[0]).size, what=op.attrs.what, constant_keys=("table",),
+                table=table(graph, op), recipe="each op of the chain computed as TFLite does, for every int8 input")

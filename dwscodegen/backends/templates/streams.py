@@ -37,7 +37,7 @@ STREAMS: dict[str, tuple[str, int]] = {
     "relu_s8": (ELEMENTS, 1), "relu_f32": (ELEMENTS, 1),
     "hard_swish_s8": (ELEMENTS, 1), "hard_swish_f32": (ELEMENTS, 1),
     "leaky_relu_s8": (ELEMENTS, 1), "leaky_relu_f32": (ELEMENTS, 1),
-    "logistic_s8": (ELEMENTS, 1), "logistic_f32": (ELEMENTS, 1), "tanh_s8": (ELEMENTS, 1), "tanh_f32": (ELEMENTS, 1),
+    "table_s8": (ELEMENTS, 1), "logistic_s8": (ELEMENTS, 1), "logistic_f32": (ELEMENTS, 1), "tanh_s8": (ELEMENTS, 1), "tanh_f32": (ELEMENTS, 1),
     "conv2d_hybrid_f32": (WHOLE, 0), "depthwise_conv2d_hybrid_f32": (WHOLE, 0),
     "reshape_s8": (ELEMENTS, 1), "reshape_f32": (ELEMENTS, 1),
     "add_s8": (ELEMENTS, 1), "add_f32": (ELEMENTS, 1), "mul_s8": (ELEMENTS, 1), "mul_f32": (ELEMENTS, 1),

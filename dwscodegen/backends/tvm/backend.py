@@ -36,7 +36,7 @@ GLUE_KINDS = {"AveragePool2D": "pool", "MaxPool2D": "pool", "Mean": "mean", "Ful
               "Softmax": "softmax", "Pad": "pad", "Concatenation": "concat", "Quantize": "elementwise",
               "Dequantize": "elementwise", "Relu": "elementwise", "Relu6": "elementwise", "Reshape": "elementwise",
               "Mul": "binary", "Maximum": "binary", "Minimum": "binary", "PRelu": "binary",
-              "HardSwish": "activation", "Logistic": "activation", "Tanh": "activation", "LeakyRelu": "activation",
+              "HardSwish": "activation", "Logistic": "activation", "Tanh": "activation", "LeakyRelu": "activation", "Table": "activation",
               "Slice": "slice"}
 # op type -> kernel kind of the spatial ops (glue_spatial.py)
 SPATIAL_KINDS = {"ResizeBilinear": "resize", "ResizeNearest": "resize", "TransposeConv2D": "transpose_conv"}
