@@ -10,7 +10,9 @@ from ...ops import PER_IMAGE, is_pointwise, touches_int8
 from ...qparams import is_hybrid
 from ...targets import Target
 from . import simd
+from ...row_fusion import RowFusion
 from ..kernel import Kernel, kernel_name
+from ..row_pipeline import RowKernels, consumer_graph, producer_graphs
 from ..render import comment_safe, render
 from .contexts import CONSTANT_KEYS, KERNELS
 from .streams import overlap_lags
@@ -92,3 +94,10 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | 
         kernels.append(Kernel(op_index=op.index, fn=ctx["fn"], source=render(template, k=ctx),
                               const_bytes=const_bytes, images=images, overlap=overlap_lags(graph, op, stem)))
     return kernels
+
+
+def row_kernels(graph: Graph, target: Target, fusion: RowFusion) -> RowKernels:
+    """The kernels of a row fusion (row_pipeline.py): the producer's one-row instances and the consumer's
+    instance on its window, each the variant simd/ selects for that shape, as any layer's."""
+    producers = tuple((c, generate_kernels(g, target)[0]) for c, g in producer_graphs(graph, fusion))
+    return RowKernels(fusion, producers, generate_kernels(consumer_graph(graph, fusion), target)[0])
