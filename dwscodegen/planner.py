@@ -103,6 +103,7 @@ def plan_arena(graph: Graph, lags: dict[tuple[int, str], int] | None = None, mov
     the arena, largest middle tensor first."""
     best = _plan_fused(graph, lags or {}, moves, ())
     if fusions and fusion_allowed():
+        # greedy, one pass, largest middle tensor first: each fusion kept only if the arena drops with it
         for f in sorted(fusions, key=lambda f: (-graph.tensor(f.middle).nbytes, f.producer)):
             if any({f.producer, f.consumer} & {g.producer, g.consumer} for g in best.fusions):
                 continue
