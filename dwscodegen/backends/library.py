@@ -158,6 +158,9 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
     arena_table = [comment_safe(f"{name:<{width}}  bytes {plan.offsets[name]:>7} .. "
                                 f"{plan.offsets[name] + graph.tensor(name).nbytes}")
                    for name in sorted(plan.offsets, key=lambda n: (plan.offsets[n], n))]
+    arena_table += [comment_safe(f"{f.window:<{width}}  bytes {plan.windows[f.window]:>7} .. "
+                                 f"{plan.windows[f.window] + f.window_bytes}  ({f.rows} rows, layers {f.producer}-{f.consumer})")
+                    for f in plan.fusions]
     in_place = {op.index for op in graph.ops if op.outputs[0] in plan.overlaps} - set(fused)
     used = [k for k in kernels if k.op_index not in producers and k.op_index not in fused]
     for rk in fused.values():   # the fused pairs' row kernels, in layer order
