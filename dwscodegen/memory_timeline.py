@@ -42,10 +42,10 @@ def peak_note(graph: Graph, plan: ArenaPlan) -> str:
     if op is None:
         return "no intermediate tensors"
     live = sorted((t for t in doc["tensors"] if t["first"] <= op.index <= t["last"]), key=lambda t: -t["bytes"])
-    held = ", ".join(f"'{t['name']}' {t['bytes']:,} B" for t in live[:3])
-    windows = [w for w in doc["fusions"] if w["consumer"] == op.index]
-    held += "".join(f", the row window of '{w['middle']}' {w['window_bytes']:,} B" for w in windows)
-    return f"the arena ({plan.size:,} B) peaks at {op.where()}, holding {held}"
+    held = [f"'{t['name']}' {t['bytes']:,} B" for t in live[:3]]
+    held += [f"the row window of '{w['middle']}' {w['window_bytes']:,} B" for w in doc["fusions"]
+             if w["consumer"] == op.index]
+    return f"the arena ({plan.size:,} B) peaks at {op.where()}, holding {', '.join(held) or 'nothing'}"
 
 
 def _top(t: dict, op: int) -> int:
