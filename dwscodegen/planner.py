@@ -16,7 +16,10 @@ pipeline's own lag. The rule of the default plan: the lowest arena among the pla
 instructions are row copies, that is in place, moves (one memmove per moved tensor) and row fusions (the kept
 window rows copied once per output row, no arithmetic recomputed); a fusion is kept only where it lowers the
 arena (greedy, largest middle tensor first). DWSCODEGEN_NO_ROW_FUSION=1 turns fusion off (the benchmarks'
-earlier plans).
+earlier plans). Fusions are offered only by a backend that can render them (backends/library.assemble's
+row_kernels): the templates road does; the tvm road does not (its kernels are TIR functions of whole
+tensors), so there this plan is the in-place + moves one. A RAM budget (--ram) does not change the plan,
+which is already the lowest; a library over it is refused with where the arena peaks (cli/fit.py).
 """
 from __future__ import annotations
 
