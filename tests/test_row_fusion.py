@@ -251,3 +251,15 @@ def test_generated_c_is_byte_identical_and_has_the_pipeline():
     assert a.files == b.files and _fused(a) == [(0, 1)]
     c = a.files[f"{g.name}.c"]
     assert "fused row by row" in c and "dws_row" in c and " * 1)" not in c and "+ 0," not in c
+
+
+def test_a_road_without_row_kernels_keeps_the_unfused_plan():
+    """The tvm road assembles without row_kernels (backends/__init__.py): the same graph is not fused there."""
+    from dwscodegen.backends.library import assemble
+    from dwscodegen.backends.templates.generate import generate_kernels
+    g = pair_graph(ConvCase(CONV, (1, 9, 8, 4), (1, 1), out_channels=24),
+                   ConvCase(DW, ANY, (3, 3), stride=(2, 2)), "int8", in_arena=True)
+    target = load_target("x86_64")
+    lib = assemble(g, generate_kernels(g, target), "templates", target)
+    assert lib.plan.fusions == () and lib.plan == plan_arena(g, {(k.op_index, n): lag for k in generate_kernels(g, target)
+                                                                 for n, lag in k.overlap})
