@@ -69,28 +69,34 @@ def pipeline_c(graph: Graph, rk: RowKernels, x: str, window: str, y: str) -> str
     s, pt = consumer.attrs.stride[0], consumer.attrs.pad[0]
     ps, ppt = producer.attrs.stride[0], producer.attrs.pad[0]
     padded = any(m < 0 for _, made in rows for m in made)
-    at_k = c_plus(window, c_affine("dws_k", row))
+    one = f.rows == 1   # a pointwise consumer: its window is the one middle row, no loop over window rows
+    at_k = window if one else c_plus(window, c_affine("dws_k", row))
     zero = f"(int8_t){int(mt.quant.zero_point[0])}" if mt.dtype == "int8" else "0.0f"
     fill = "dws_fill_s8" if mt.dtype == "int8" else "dws_fill_f32"
+    what = "its row" if one else f"a window of its {f.rows} rows"
     lines = [f"/* {producer.where()} and {consumer.where()} fused row by row: '{f.middle}' "
-             f"({'x'.join(map(str, mt.shape))}) is never stored whole, only a window of its {f.rows} rows */"]
+             f"({'x'.join(map(str, mt.shape))}) is never stored whole, only {what} */"]
     if image:
         lines.append(f"for (int dws_image = 0; dws_image < {n}; ++dws_image) {{")
-    lines += [f"for (int dws_row = 0; dws_row < {yt.shape[1]}; ++dws_row) {{", "int dws_k = 0;"]
-    if keep:
-        bytes_ = keep * row * (1 if mt.dtype == "int8" else 4)
-        lines += ["if (dws_row > 0) {",
-                  f"/* the {keep} rows this window shares with the last one move up */",
-                  f"dws_arena_move((int8_t *)({window}), (const int8_t *)({c_plus(window, s * row)}), {bytes_});",
-                  f"dws_k = {keep};", "}"]
-    lines += [f"for (; dws_k < {f.rows}; ++dws_k) {{",
-              f"const int dws_y = {c_affine('dws_row', s, -pt) if pt else c_affine('dws_row', s)} + dws_k;"]
+    lines.append(f"for (int dws_row = 0; dws_row < {yt.shape[1]}; ++dws_row) {{")
+    if one:
+        lines.append(f"const int dws_y = {c_affine('dws_row', s, -pt)};")
+    else:
+        lines.append("int dws_k = 0;")
+        if keep:
+            bytes_ = keep * row * (1 if mt.dtype == "int8" else 4)
+            lines += ["if (dws_row > 0) {",
+                      f"/* the {keep} rows this window shares with the last one move up */",
+                      f"dws_arena_move((int8_t *)({window}), (const int8_t *)({c_plus(window, s * row)}), {bytes_});",
+                      f"dws_k = {keep};", "}"]
+        lines += [f"for (; dws_k < {f.rows}; ++dws_k) {{",
+                  f"const int dws_y = {c_affine('dws_row', s, -pt)} + dws_k;"]
     branches = []
     if padded:
         branches.append((f"dws_y < 0 || dws_y >= {mt.shape[1]}", f"{fill}({at_k}, {zero}, {row});"))
     for i, (c, kernel) in enumerate(rk.producers):
         # the first input row it reads: dws_y * stride - pad_top, plus the rows its padding stands for
-        src = c_plus(x_img, c_affine(c_affine("dws_y", ps, c.pad_top - ppt), _row_elems(xt)))
+        src = c_plus(x_img, c_affine("dws_y", ps * _row_elems(xt), (c.pad_top - ppt) * _row_elems(xt)))
         cond = None if i == len(rk.producers) - 1 else f"dws_y <= {c.last}"
         branches.append((cond, f"{kernel.fn}({src}, {at_k});"))
     for i, (cond, call) in enumerate(branches):
@@ -101,7 +107,9 @@ def pipeline_c(graph: Graph, rk: RowKernels, x: str, window: str, y: str) -> str
             lines += [f"{head} ({cond}) {{", call]
             if i == len(branches) - 1:
                 lines.append("}")
-    lines += ["}", f"{rk.consumer.fn}({window}, {c_plus(y_img, c_affine('dws_row', _row_elems(yt)))});", "}"]
+    if not one:
+        lines.append("}")
+    lines += [f"{rk.consumer.fn}({window}, {c_plus(y_img, c_affine('dws_row', _row_elems(yt)))});", "}"]
     if image:
         lines.append("}")
     return "\n".join(lines)
