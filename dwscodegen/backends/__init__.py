@@ -22,7 +22,7 @@ def generate_library(graph: Graph, target: Target, backend: str = "templates",
         from .templates import generate_kernels
         from .templates.generate import row_kernels
         return assemble(graph, generate_kernels(graph, target, schedules), backend, target,
-                        row_kernels=lambda fusion: row_kernels(graph, target, fusion))
+                        row_kernels=lambda fusion: row_kernels(graph, target, fusion, schedules))
     if backend == "tvm":
         from .tvm import generate_kernels
         # The tvm road keeps the unfused plan (in place and moves): its kernels are TIR functions of the whole

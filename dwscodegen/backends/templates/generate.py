@@ -96,8 +96,15 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | 
     return kernels
 
 
-def row_kernels(graph: Graph, target: Target, fusion: RowFusion) -> RowKernels:
+def row_kernels(graph: Graph, target: Target, fusion: RowFusion, schedules: dict[int, dict] | None = None) -> RowKernels:
     """The kernels of a row fusion (row_pipeline.py): the producer's one-row instances and the consumer's
-    instance on its window, each the variant simd/ selects for that shape, as any layer's."""
-    producers = tuple((c, generate_kernels(g, target)[0]) for c, g in producer_graphs(graph, fusion))
-    return RowKernels(fusion, producers, generate_kernels(consumer_graph(graph, fusion), target)[0])
+    instance on its window, each the variant the layer's schedule names if it applies to that shape, else
+    the one simd/ selects for it."""
+    def one(g: Graph) -> Kernel:
+        op = g.ops[0]
+        schedule = (schedules or {}).get(op.index, {})
+        if schedule.get("kernel") not in (None, *kernel_choices(g, op, target)):
+            schedule = {}
+        return generate_kernels(g, target, {op.index: schedule})[0]
+    return RowKernels(fusion, tuple((c, one(g)) for c, g in producer_graphs(graph, fusion)),
+                      one(consumer_graph(graph, fusion)))
