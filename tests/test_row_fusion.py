@@ -263,3 +263,19 @@ def test_a_road_without_row_kernels_keeps_the_unfused_plan():
     lib = assemble(g, generate_kernels(g, target), "templates", target)
     assert lib.plan.fusions == () and lib.plan == plan_arena(g, {(k.op_index, n): lag for k in generate_kernels(g, target)
                                                                  for n, lag in k.overlap})
+
+
+@pytest.mark.parametrize("core", ["x86_64", "cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("pair", ["conv->dw", "dw->conv"])
+def test_full_convolutions_fuse_too(core, pair):
+    """A 3x3 Conv2D producer (MobileNet's first layer) and a 3x3 Conv2D consumer (its im2col kernels on the
+    window): the same mechanism, bit-exact."""
+    target = target_or_skip(core)
+    conv = ConvCase(CONV, (2, 11, 9, 3), (3, 3), out_channels=8, stride=(2, 2), padding=(0, 1, 1, 1), in_zp=3)
+    dw = ConvCase(DW, ANY, (3, 3), padding="SAME", activation="relu6")
+    first, second = (conv, dw) if pair == "conv->dw" else (
+        dataclasses.replace(dw, in_shape=(1, 12, 7, 6), in_zp=-9),
+        dataclasses.replace(conv, in_shape=ANY, stride=(1, 2), padding=(2, 0, 0, 1)))
+    g = pair_graph(first, second, "int8", seed=7)
+    assert _fused(generate_library(g, target)) == [(0, 1)]
+    assert_verified(verify_graph(g, target, runs=1, seed=2, footprint=False))
