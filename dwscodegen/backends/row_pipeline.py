@@ -8,6 +8,7 @@ of its KH rows; the loop here is backend-independent.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 from ..ir import Graph, Op, Tensor
@@ -23,31 +24,39 @@ class RowKernels:
     consumer: Kernel                                 # one output row from the window
 
 
-def row_graph(graph: Graph, op: Op, in_rows: int, pad_top: int, pad_bottom: int, suffix: str) -> Graph:
+def row_graph(graph: Graph, op: Op, in_rows: int, pad_top: int, pad_bottom: int) -> Graph:
     """`op` alone on one image of `in_rows` input rows with that top/bottom padding (left/right as in the
-    model), computing one output row; its kernel is named after op with `suffix`."""
+    model), computing one output row (its kernel is `renamed` after op's)."""
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     tensors = {n: graph.tensor(n) for n in op.inputs[1:]}
     tensors[x.name] = dataclasses.replace(x, shape=(1, in_rows, *x.shape[2:]))
     tensors[y.name] = dataclasses.replace(y, shape=(1, 1, *y.shape[2:]))
     pad = op.attrs.pad
     attrs = dataclasses.replace(op.attrs, pad=(pad_top, pad_bottom, pad[2], pad[3]))
-    one = dataclasses.replace(op, name=f"{op.name}_{suffix}", attrs=attrs)
+    one = dataclasses.replace(op, attrs=attrs)
     return Graph(name=graph.name, tensors=tensors, ops=[one], inputs=[x.name], outputs=[y.name],
                  source=graph.source, origin=graph.origin)
 
 
-def producer_graphs(graph: Graph, fusion: RowFusion) -> list[tuple[RowClass, Graph]]:
+def producer_graphs(graph: Graph, fusion: RowFusion) -> list[tuple[RowClass, Graph, str]]:
     op = graph.ops[fusion.producer]
     kh = graph.tensor(op.inputs[1]).shape[1]
     many = len(producer_classes(graph, op)) > 1
-    return [(c, row_graph(graph, op, kh - c.pad_top - c.pad_bottom, c.pad_top, c.pad_bottom,
-                          f"rows{c.first}" if many else "row"))
+    return [(c, row_graph(graph, op, kh - c.pad_top - c.pad_bottom, c.pad_top, c.pad_bottom),
+             f"rows{c.first}" if many else "row")
             for c in producer_classes(graph, op)]
 
 
 def consumer_graph(graph: Graph, fusion: RowFusion) -> Graph:
-    return row_graph(graph, graph.ops[fusion.consumer], fusion.rows, 0, 0, "window")
+    return row_graph(graph, graph.ops[fusion.consumer], fusion.rows, 0, 0)
+
+
+def renamed(kernel: Kernel, suffix: str) -> Kernel:
+    """A one-row kernel under a name of its own: every identifier the kernel's name starts (its function and
+    constant arrays) takes `_<suffix>`."""
+    name = re.compile(rf"\b{re.escape(kernel.fn)}(?=\w*\b)")
+    source = name.sub(lambda m: f"{kernel.fn}_{suffix}", kernel.source)
+    return dataclasses.replace(kernel, fn=f"{kernel.fn}_{suffix}", source=source)
 
 
 def _row_elems(t: Tensor) -> int:
@@ -124,3 +133,29 @@ def keeps_rows(graph: Graph, fusion: RowFusion) -> bool:
 def pads_rows(graph: Graph, fusion: RowFusion) -> bool:
     """Its loop fills padding rows with the zero point (dws_fill_s8 / dws_fill_f32)."""
     return any(m < 0 for _, made in schedule(graph, fusion) for m in made)
+
+
+ARRAY = re.compile(r"^static const (\w+) (\w+)((?:\[[^\]\n]+\])+) = \{\n.*?^\};\n", re.M | re.S)
+SIZES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "uint32_t": 4, "float": 4}
+
+
+def share_constants(kernels: list[Kernel]) -> list[Kernel]:
+    """The producer's one-row instances with each constant array the same as an earlier instance's dropped
+    and that one's read instead (the instances of one layer mostly share their weights)."""
+    seen: dict[tuple[str, str, str], str] = {}   # (type, dims, initialiser) -> the array that has it
+    out = []
+    for kernel in kernels:
+        source, saved = kernel.source, 0
+        for m in ARRAY.finditer(kernel.source):
+            ctype, name, dims = m[1], m[2], m[3]
+            key = (ctype, dims, m[0][m[0].index("= {"):])
+            if key in seen and ctype in SIZES and re.fullmatch(r"[\d\[\] *]+", dims):
+                source = re.sub(rf"\b{name}\b", seen[key], source.replace(m[0], "", 1))
+                count = 1
+                for factor in re.findall(r"\d+", dims):
+                    count *= int(factor)
+                saved += count * SIZES[ctype]
+            else:
+                seen.setdefault(key, name)
+        out.append(dataclasses.replace(kernel, source=source, const_bytes=kernel.const_bytes - saved))
+    return out

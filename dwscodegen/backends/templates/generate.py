@@ -12,7 +12,7 @@ from ...targets import Target
 from . import simd
 from ...row_fusion import RowFusion
 from ..kernel import Kernel, kernel_name
-from ..row_pipeline import RowKernels, consumer_graph, producer_graphs
+from ..row_pipeline import RowKernels, consumer_graph, producer_graphs, renamed, share_constants
 from ..render import comment_safe, render
 from .contexts import CONSTANT_KEYS, KERNELS
 from .streams import overlap_lags
@@ -106,5 +106,7 @@ def row_kernels(graph: Graph, target: Target, fusion: RowFusion, schedules: dict
         if schedule.get("kernel") not in (None, *kernel_choices(g, op, target)):
             schedule = {}
         return generate_kernels(g, target, {op.index: schedule})[0]
-    return RowKernels(fusion, tuple((c, one(g)) for c, g in producer_graphs(graph, fusion)),
-                      one(consumer_graph(graph, fusion)))
+    classes = producer_graphs(graph, fusion)
+    rows = share_constants([renamed(one(g), suffix) for _, g, suffix in classes])
+    return RowKernels(fusion, tuple(zip((c for c, _, _ in classes), rows)),
+                      renamed(one(consumer_graph(graph, fusion)), "window"))
