@@ -6,9 +6,9 @@ API, the same arena plan and the same layer hook whichever road produced the ker
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .. import __version__
 from ..errors import DwsError
