@@ -97,7 +97,7 @@ def markdown(rows: list[dict], target: str) -> str:
               "tensor (dws_arena_move). Where moves do not lower the arena, none is kept. Without fusion "
               "MobileNetV1/V2 end at their largest single tensor plus a lag (mbv1: the 48x48x16 pointwise "
               "output, 36,864 B; mbv2: 48x48x48, 110,592 B); a row fusion never stores such a middle tensor, "
-              "only a window of the consumer's KH rows (column windows: their bytes, in the arena); it costs the "
+              "only a window of the consumer's KH rows (the windows column: their bytes, planned in the arena); it costs the "
               "kept window rows copied once per output row and one call per row, no arithmetic.", "",
               "| model | plan | RAM | arena | in place | moves | fused pairs | windows | flash | instructions |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
