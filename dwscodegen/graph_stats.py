@@ -27,7 +27,8 @@ def layer_rows(graph: Graph, plan: ArenaPlan) -> list[LayerRow]:
     for op in graph.ops:
         out = graph.tensor(op.outputs[0])
         offset = plan.offset(out.name)
-        where = f"[{offset}, {offset + out.nbytes})" if offset is not None else "graph output"
+        where = (f"[{offset}, {offset + out.nbytes})" if offset is not None
+                 else "row-fused" if plan.fused_middle(out.name) else "graph output")
         params = sum(graph.tensor(n).size for n in op.inputs if graph.tensor(n).is_const)
         rows.append(LayerRow(op.index, op.name, op.type, layer_kind(graph, op), "x".join(map(str, graph.tensor(op.inputs[0]).shape)),
                              "x".join(map(str, out.shape)), op_macs(graph, op), params, where))

@@ -1,5 +1,6 @@
 """The arena plan as data and as a picture: each intermediate tensor's offset, size and lifetime (op indices),
-the input it overlaps in place (and the kernel's lag), where a moved output was first written; the peak.
+the input it overlaps in place (and the kernel's lag), where a moved output was first written; the row-fused
+pairs and their windows (scratch live only during the fused pair); the peak.
 
 `inspect --json` carries `timeline(...)`; `inspect --memory-plot FILE.png` draws it.
 """
@@ -13,7 +14,8 @@ from .planner import ArenaPlan, lifetimes
 
 def timeline(graph: Graph, plan: ArenaPlan) -> dict:
     """{"arena_bytes", "peak": {"op", "bytes"}, "tensors": [{name, offset, bytes, first, last, overlaps,
-    lag, written_at}]}: peak = the op whose live tensors reach highest in the arena."""
+    lag, written_at}], "fusions": [{producer, consumer, middle, middle_bytes, window, window_offset,
+    window_bytes, window_rows}]}: peak = the op whose live tensors (windows too) reach highest in the arena."""
     live = lifetimes(graph)
     tensors = []
     for name in sorted(plan.offsets, key=lambda n: (live[n][0], plan.offsets[n], n)):
@@ -21,10 +23,29 @@ def timeline(graph: Graph, plan: ArenaPlan) -> dict:
         tensors.append(dict(name=name, offset=plan.offsets[name], bytes=graph.tensor(name).nbytes,
                             first=live[name][0], last=live[name][1], overlaps=over[0] if over else None,
                             lag=over[1] if over else None, written_at=plan.moves.get(name)))
-    top = {op.index: max((_top(t, op.index) for t in tensors if t["first"] <= op.index <= t["last"]), default=0)
+    fusions = [dict(producer=f.producer, consumer=f.consumer, middle=f.middle,
+                    middle_bytes=graph.tensor(f.middle).nbytes, window=f.window, window_offset=plan.windows[f.window],
+                    window_bytes=f.window_bytes, window_rows=f.rows) for f in plan.fusions]
+    top = {op.index: max([_top(t, op.index) for t in tensors if t["first"] <= op.index <= t["last"]]
+                         + [w["window_offset"] + w["window_bytes"] for w in fusions if w["consumer"] == op.index],
+                         default=0)
            for op in graph.ops}
     peak = max(top, key=lambda i: (top[i], -i), default=0)
-    return dict(arena_bytes=plan.size, peak=dict(op=peak, bytes=top.get(peak, 0)), tensors=tensors)
+    return dict(arena_bytes=plan.size, peak=dict(op=peak, bytes=top.get(peak, 0)), tensors=tensors,
+                fusions=fusions)
+
+
+def peak_note(graph: Graph, plan: ArenaPlan) -> str:
+    """Where the arena peaks and what is live there, for a RAM error."""
+    doc = timeline(graph, plan)
+    op = graph.ops[doc["peak"]["op"]] if graph.ops else None
+    if op is None:
+        return "no intermediate tensors"
+    live = sorted((t for t in doc["tensors"] if t["first"] <= op.index <= t["last"]), key=lambda t: -t["bytes"])
+    held = [f"'{t['name']}' {t['bytes']:,} B" for t in live[:3]]
+    held += [f"the row window of '{w['middle']}' {w['window_bytes']:,} B" for w in doc["fusions"]
+             if w["consumer"] == op.index]
+    return f"the arena ({plan.size:,} B) peaks at {op.where()}, holding {', '.join(held) or 'nothing'}"
 
 
 def _top(t: dict, op: int) -> int:
@@ -50,6 +71,10 @@ def plot(graph: Graph, plan: ArenaPlan, path: Path) -> None:
         if t["written_at"] is not None:
             ax.add_patch(plt.Rectangle((t["first"] - 0.4, t["written_at"]), 0.8, t["bytes"], facecolor="none",
                                        edgecolor=color, hatch="//", linewidth=0.8))
+    for w in doc["fusions"]:   # a window: scratch of the fused pair, cross-hatched, over both its ops
+        ax.add_patch(plt.Rectangle((w["producer"] - 0.4, w["window_offset"]), w["consumer"] - w["producer"] + 0.8,
+                                   w["window_bytes"], facecolor="lightgrey", edgecolor="black", hatch="xx",
+                                   linewidth=0.5))
     ax.axhline(doc["peak"]["bytes"], color="red", linestyle="--", linewidth=1)
     ax.annotate(f"peak {doc['peak']['bytes']:,} B at op {doc['peak']['op']}", (doc["peak"]["op"], doc["peak"]["bytes"]),
                 xytext=(4, 4), textcoords="offset points", color="red")
@@ -57,7 +82,8 @@ def plot(graph: Graph, plan: ArenaPlan, path: Path) -> None:
     ax.set_ylim(0, max(plan.size, 1) * 1.08)
     ax.set_xlabel("op index")
     ax.set_ylabel("arena offset (bytes)")
-    ax.set_title(f"{graph.name}: arena {plan.size:,} B, {len(plan.overlaps)} in place, {len(plan.moves)} moved")
+    ax.set_title(f"{graph.name}: arena {plan.size:,} B, {len(plan.overlaps)} in place, {len(plan.moves)} moved, "
+                 f"{len(plan.fusions)} row-fused")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

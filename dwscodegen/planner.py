@@ -10,6 +10,16 @@ below an input whose last reader it is; the output may then extend over that inp
 byte while both are live. DWSCODEGEN_DISJOINT_ARENA=1 turns overlapping off (the benchmarks' baseline).
 Moves: where lags would add up along a chain, an output may be written below its input and moved (memmove)
 to a place of its own after its producer; a move is kept only where it lowers the arena.
+Row fusion (row_fusion.py): a fusable pair's middle tensor is not placed at all; its window (KH rows) is an
+item live only during the fused pair, and the consumer's output may overlap the producer's input by the
+pipeline's own lag. The rule of the default plan: the lowest arena among the plans whose only extra
+instructions are row copies, that is in place, moves (one memmove per moved tensor) and row fusions (the kept
+window rows copied once per output row, no arithmetic recomputed); a fusion is kept only where it lowers the
+arena (greedy, largest middle tensor first). DWSCODEGEN_NO_ROW_FUSION=1 turns fusion off (the benchmarks'
+earlier plans). Fusions are offered only by a backend that can render them (backends/library.assemble's
+row_kernels): the templates road does; the tvm road does not (its kernels are TIR functions of whole
+tensors), so there this plan is the in-place + moves one. A RAM budget (--ram) does not change the plan,
+which is already the lowest; a library over it is refused with where the arena peaks (cli/fit.py).
 """
 from __future__ import annotations
 
@@ -17,10 +27,12 @@ import os
 from dataclasses import dataclass, field
 
 from .ir import Graph
+from .row_fusion import RowFusion, fused_lag
 
 ALIGN = 16   # bytes; keeps every tensor ready for 128-bit SIMD loads
 DISJOINT_ENV = "DWSCODEGEN_DISJOINT_ARENA"
 NO_MOVES_ENV = "DWSCODEGEN_ARENA_NO_MOVES"
+NO_FUSION_ENV = "DWSCODEGEN_NO_ROW_FUSION"
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,12 @@ class ArenaPlan:
     # output tensor -> where its producer writes it, when that is not its offset: the library moves it
     # there after the producer (the producer wrote it overlapping its input, `lag` below)
     moves: dict[str, int] = field(default_factory=dict)
+    # the row fusions taken (row_fusion.py) and the offset of each one's window (RowFusion.window -> bytes)
+    fusions: tuple[RowFusion, ...] = ()
+    windows: dict[str, int] = field(default_factory=dict)
+
+    def fused_middle(self, name: str) -> bool:
+        return any(f.middle == name for f in self.fusions)
 
     def offset(self, name: str) -> int | None:
         return self.offsets.get(name)
@@ -43,6 +61,10 @@ def disjoint_forced() -> bool:
 
 def moves_allowed() -> bool:
     return os.environ.get(NO_MOVES_ENV, "").strip() in ("", "0")
+
+
+def fusion_allowed() -> bool:
+    return os.environ.get(NO_FUSION_ENV, "").strip() in ("", "0") and not disjoint_forced()
 
 
 def lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
@@ -74,24 +96,76 @@ def in_place_pairs(graph: Graph, lags: dict[tuple[int, str], int]) -> dict[tuple
     return pairs
 
 
-def plan_arena(graph: Graph, lags: dict[tuple[int, str], int] | None = None, moves: bool | None = None) -> ArenaPlan:
+def plan_arena(graph: Graph, lags: dict[tuple[int, str], int] | None = None, moves: bool | None = None,
+               fusions: list[RowFusion] | None = None) -> ArenaPlan:
     """lags: (op index, input tensor) -> bytes by which that op's output may trail the input (Kernel.overlap).
     moves: also try writing such outputs below their input and moving them back up (one memmove each) so the
     lags do not add up along a chain; kept only where that lowers the arena (default: unless
-    DWSCODEGEN_ARENA_NO_MOVES=1, the benchmarks' in-place-only plan)."""
+    DWSCODEGEN_ARENA_NO_MOVES=1, the benchmarks' in-place-only plan).
+    fusions: the row fusions the backend can run (row_fusion.candidates); each kept only where it lowers
+    the arena, largest middle tensor first."""
+    best = _plan_fused(graph, lags or {}, moves, ())
+    if fusions and fusion_allowed():
+        # greedy, one pass, largest middle tensor first: each fusion kept only if the arena drops with it
+        for f in sorted(fusions, key=lambda f: (-graph.tensor(f.middle).nbytes, f.producer)):
+            if any({f.producer, f.consumer} & {g.producer, g.consumer} for g in best.fusions):
+                continue
+            trial = _plan_fused(graph, lags or {}, moves, (*best.fusions, f))
+            if trial.size < best.size:
+                best = trial
+    return best
+
+
+class _Items:
+    """The graph's tensors plus the planned scratch items (windows), as far as the placement sees them."""
+
+    def __init__(self, graph: Graph, scratch: dict[str, int]):
+        self.graph, self.scratch = graph, scratch
+
+    def tensor(self, name: str):
+        if name in self.scratch:
+            return _Scratch(self.scratch[name])
+        return self.graph.tensor(name)
+
+
+@dataclass(frozen=True)
+class _Scratch:
+    nbytes: int
+
+
+def _plan_fused(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | None,
+                fused: tuple[RowFusion, ...]) -> ArenaPlan:
     live = {n: (2 * a, 2 * b) for n, (a, b) in lifetimes(graph).items()}   # half steps: moves run between ops
-    pairs = {} if disjoint_forced() else in_place_pairs(graph, lags or {})
-    best = _with_moves(graph, live, pairs, set())
+    pairs = {} if disjoint_forced() else in_place_pairs(graph, lags)
+    scratch = {}
+    for f in fused:
+        producer, consumer = graph.ops[f.producer], graph.ops[f.consumer]
+        del live[f.middle]
+        pairs = {xy: lag for xy, lag in pairs.items() if f.middle not in xy}
+        for name in producer.inputs:
+            if name in live:
+                live[name] = (live[name][0], max(live[name][1], 2 * f.consumer))
+        x, y = producer.inputs[0], consumer.outputs[0]
+        if x in live and y in live and live[x][1] == 2 * f.consumer:   # x dies in the pipeline
+            pairs[(x, y)] = _align(fused_lag(graph, f))
+        scratch[f.window] = _align(f.window_bytes)
+        live[f.window] = (2 * f.consumer, 2 * f.consumer)
+    items = _Items(graph, scratch)
+    best = _with_moves(items, live, pairs, set())
     if moves_allowed() if moves is None else moves:
         movable = sorted((lag, y) for (_, y), lag in pairs.items() if lag > ALIGN)
-        trial = _with_moves(graph, live, pairs, {y for _, y in movable})
+        trial = _with_moves(items, live, pairs, {y for _, y in movable})
         if trial[0] < best[0]:
             best = trial
             for _, y in movable:   # each move costs a memmove: drop those the arena does not need
-                fewer = _with_moves(graph, live, pairs, set(best[2]) - {y})
+                fewer = _with_moves(items, live, pairs, set(best[2]) - {y})
                 if fewer[0] <= best[0]:
                     best = fewer
-    return _plan(graph, best[1], pairs, best[2])
+    plan = _plan(items, best[1], pairs, best[2])
+    offsets = {n: o for n, o in plan.offsets.items() if n not in scratch}
+    windows = {n: o for n, o in plan.offsets.items() if n in scratch}
+    return ArenaPlan(offsets=offsets, size=plan.size, overlaps=plan.overlaps, moves=plan.moves,
+                     fusions=tuple(sorted(fused, key=lambda f: f.producer)), windows=windows)
 
 
 def _with_moves(graph: Graph, live: dict[str, tuple[int, int]], pairs: dict[tuple[str, str], int],

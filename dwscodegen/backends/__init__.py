@@ -20,8 +20,12 @@ def generate_library(graph: Graph, target: Target, backend: str = "templates",
     for tvm the loop schedule knobs."""
     if backend == "templates":
         from .templates import generate_kernels
-        return assemble(graph, generate_kernels(graph, target, schedules), backend, target)
+        from .templates.generate import row_kernels
+        return assemble(graph, generate_kernels(graph, target, schedules), backend, target,
+                        row_kernels=lambda fusion: row_kernels(graph, target, fusion, schedules))
     if backend == "tvm":
         from .tvm import generate_kernels
+        # The tvm road keeps the unfused plan (in place and moves): its kernels are TIR functions of the whole
+        # tensors, with no one-row instances to pipeline (no row_kernels), so no layer is row-fused there.
         return assemble(graph, generate_kernels(graph, target, schedules), backend, target)
     raise DwsError(f"unknown backend '{backend}'; available: {', '.join(BACKENDS)}")

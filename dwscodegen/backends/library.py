@@ -6,6 +6,7 @@ API, the same arena plan and the same layer hook whichever road produced the ker
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,12 +15,14 @@ from ..errors import DwsError
 from ..ops import op_macs, touches_int8
 from ..ir import Graph
 from ..planner import ArenaPlan, plan_arena
+from ..row_fusion import RowFusion, candidates
 from ..qparams import is_hybrid
 from ..targets import Target
 from .kernel import Kernel
 from .c_layout import layout_c
 from .layout import hoist_preludes
 from .render import C_TYPES, c_identifier, comment_safe, render
+from .row_pipeline import RowKernels, keeps_rows, pads_rows, pipeline_c
 
 C_KEYWORDS = {"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
               "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict",
@@ -92,8 +95,14 @@ def _aliasable(kernel: Kernel) -> str:
                          .replace("const float *restrict ", "const float *") + ")", kernel.source, count=1)
 
 
-def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target) -> Library:
-    plan = plan_arena(graph, {(k.op_index, name): lag for k in kernels for name, lag in k.overlap})
+def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
+             row_kernels: Callable[[RowFusion], RowKernels] | None = None) -> Library:
+    """row_kernels: the backend's renderer of a row fusion's kernels (row_pipeline.py); without it (the tvm
+    road) no layers are fused."""
+    plan = plan_arena(graph, {(k.op_index, name): lag for k in kernels for name, lag in k.overlap},
+                      fusions=candidates(graph) if row_kernels else None)
+    fused = {f.consumer: row_kernels(f) for f in plan.fusions} if row_kernels else {}
+    producers = {f.producer for f in plan.fusions}
     if plan.size > 2**31 - 1:
         raise DwsError(f"{graph.source}: the activation arena needs {plan.size:,} bytes; the generated C addresses "
                        "it with 32-bit int offsets, so at most 2,147,483,647")
@@ -108,7 +117,11 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target) 
         if tensor in params:
             return params[tensor]
         offset = plan.offset(tensor) if offset is None else offset
-        if graph.tensor(tensor).dtype == "float32":
+        if tensor in plan.windows:
+            float_ = graph.tensor(tensor.removesuffix("@window")).dtype == "float32"
+        else:
+            float_ = graph.tensor(tensor).dtype == "float32"
+        if float_:
             views.add("f32")
             return f"arena_f32 + {offset // 4}" if offset else "arena_f32"
         views.add("s8")
@@ -119,11 +132,20 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target) 
 
     calls = []
     for op, kernel in zip(graph.ops, kernels):
+        if op.index in producers:
+            continue   # runs row by row inside its consumer's pipeline
         tensors = [t for t in op.inputs if not graph.tensor(t).is_const] + [op.outputs[0]]
         out = op.outputs[0]
         args = [pointer(t) for t in tensors[:-1]] + [pointer(out, plan.moves.get(out))]
         call = dict(fn=kernel.fn, args=args, output=pointer(out), bytes=graph.tensor(out).nbytes, images=1,
-                    move=None if out not in plan.moves else dict(src=args[-1]))
+                    move=None if out not in plan.moves else dict(src=args[-1]), layer=op.index, pipeline=None)
+        if op.index in fused:
+            rk = fused[op.index]
+            x = graph.ops[rk.fusion.producer].inputs[0]
+            window = rk.fusion.window
+            call["pipeline"] = pipeline_c(graph, rk, pointer(x), pointer(window, plan.windows[window]), args[-1])
+            calls.append(call)
+            continue
         if kernel.images > 1:
             # A per-image kernel: called once per image, each pointer advanced by one image of its tensor
             # (the loop variable has the dws_ prefix, which _param_names keeps away from parameters).
@@ -136,10 +158,17 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target) 
     arena_table = [comment_safe(f"{name:<{width}}  bytes {plan.offsets[name]:>7} .. "
                                 f"{plan.offsets[name] + graph.tensor(name).nbytes}")
                    for name in sorted(plan.offsets, key=lambda n: (plan.offsets[n], n))]
-    in_place = {op.index for op in graph.ops if op.outputs[0] in plan.overlaps}
+    arena_table += [comment_safe(f"{f.window:<{width}}  bytes {plan.windows[f.window]:>7} .. "
+                                 f"{plan.windows[f.window] + f.window_bytes}  ({f.rows} rows, layers {f.producer}-{f.consumer})")
+                    for f in plan.fusions]
+    in_place = {op.index for op in graph.ops if op.outputs[0] in plan.overlaps} - set(fused)
+    used = [k for k in kernels if k.op_index not in producers and k.op_index not in fused]
+    for rk in fused.values():   # the fused pairs' row kernels, in layer order
+        at = next((i for i, k in enumerate(used) if k.op_index > rk.fusion.consumer), len(used))
+        used[at:at] = [k for _, k in rk.producers] + [rk.consumer]
     sources, includes, helpers = hoist_preludes([CONST_ARRAY.sub(r"\1 DWS_WEIGHTS_SECTION = {", _aliasable(k)
                                                                  if k.op_index in in_place else k.source)
-                                                 for k in kernels])
+                                                 for k in used])
     isas = [dict(macro=m, what=w) for header, m, w in ISA_HEADERS if f"#include <{header}>" in includes]
     params_list = [decl(t, True) for t in graph.inputs] + [decl(t, False) for t in graph.outputs]
     lib = dict(
@@ -154,11 +183,12 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target) 
         # the templates' float32 Logistic and Tanh share one exp (the tvm road computes its own)
         needs_exp=backend == "templates" and any(op.type in ("Logistic", "Tanh") and graph.op_dtype(op) == "float32"
                                                  for op in graph.ops),
-        moves=bool(plan.moves), views=sorted(views), float_io=any(graph.tensor(t).dtype == "float32" for t in [*graph.inputs, *graph.outputs]),
+        moves=bool(plan.moves) or any(keeps_rows(graph, f) for f in plan.fusions), views=sorted(views), float_io=any(graph.tensor(t).dtype == "float32" for t in [*graph.inputs, *graph.outputs]),
         ops=graph.ops, macs=sum(op_macs(graph, op) for op in graph.ops),
-        const_bytes=sum(k.const_bytes for k in kernels),
+        const_bytes=sum(k.const_bytes for k in used),
         arena_bytes=plan.size, arena_table=arena_table, io=_io_entries(graph, params),
         params=", ".join(params_list), args=", ".join(params[t] for t in [*graph.inputs, *graph.outputs]),
+        fills=sorted({graph.tensor(f.middle).dtype for f in plan.fusions if pads_rows(graph, f)}),
         first_input=params[graph.inputs[0]], kernels=sources, includes=includes, helpers=helpers, calls=calls)
     files = {f"{graph.name}.h": layout_c(render("library/library.h.j2", lib=lib)),
              f"{graph.name}.c": layout_c(render("library/library.c.j2", lib=lib))}

@@ -55,6 +55,16 @@ def generate(model: Path, target: str, outdir: Path, backend: str, db_path: Path
     write_output_dir(outdir, lib.files, manifest)
     click.echo(f"wrote {outdir}/: {', '.join(sorted(lib.files))} ({len(graph.ops)} layers)")
     click.echo(f"  {tgt.name}: {fp.summary()}")
+    click.echo(f"  arena {lib.arena_bytes:,} B{_fusion_summary(lib.plan)}")
+
+
+def _fusion_summary(plan) -> str:
+    """The row-fused pairs of the plan (row_fusion.py), for the footprint report."""
+    if not plan.fusions:
+        return ""
+    pairs = ", ".join(f"{f.producer}->{f.consumer}" for f in plan.fusions)
+    return (f"; row-fused layers {pairs} (windows {sum(f.window_bytes for f in plan.fusions):,} B in the arena; "
+            "their middle tensors are never stored)")
 
 
 @click.command()
@@ -106,7 +116,8 @@ def inspect(model: Path, target: str, backend: str, flash: str | None, ram: str 
     for r in rows:
         click.echo(f"{r.index:>3} {r.name[:22]:<22} {r.op:<16} {r.input_shape:<16} {r.output_shape:<16} "
                    f"{r.macs:>11,} {r.params:>8,} {r.arena:>13}")
-    click.echo(f"total: {macs:,} MACs, {params:,} parameters; {tgt.name}: {fp.summary()}; arena {lib.arena_bytes:,} B")
+    click.echo(f"total: {macs:,} MACs, {params:,} parameters; {tgt.name}: {fp.summary()}; arena {lib.arena_bytes:,} B"
+               f"{_fusion_summary(lib.plan)}")
     verdict = fit_verdict(fp, tgt, *budgets)
     if check_fit(fp, tgt, *budgets):
         verdict = str(fit_error(graph, mix, tgt, backend, budgets[1], tail="")).split(": ", 1)[1]

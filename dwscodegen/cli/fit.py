@@ -67,6 +67,12 @@ def fit_error(graph, mix, tgt, backend: str, ram: int | None, records: list[dict
         text += "; no mix of its kernels fits, not even every layer on its smallest kernel"
     elif flash_over and backend != "templates":
         text += "; only the templates backend has smaller kernels (--backend templates)"
+    ram_budget = ram if ram is not None else tgt.ram_bytes
+    if ram_budget is not None and mix.footprint.ram > ram_budget:
+        from ..memory_timeline import peak_note
+        text += f"; {peak_note(graph, mix.lib.plan)} (the lowest-RAM plan: in place, moves, row fusion)"
+        if backend != "templates":
+            options.append("--backend templates (its plan row-fuses convolution pairs; this road does not)")
     options += fit_options(smallest.footprint, tgt, mix.budget, ram)
     if options:
         text += f"; it would fit with {' or '.join(options)}"

@@ -10,7 +10,9 @@ from ...ops import PER_IMAGE, is_pointwise, touches_int8
 from ...qparams import is_hybrid
 from ...targets import Target
 from . import simd
+from ...row_fusion import RowFusion
 from ..kernel import Kernel, kernel_name
+from ..row_pipeline import RowKernels, consumer_graph, producer_graphs, renamed, share_constants
 from ..render import comment_safe, render
 from .contexts import CONSTANT_KEYS, KERNELS
 from .streams import overlap_lags
@@ -105,3 +107,19 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | 
         kernels.append(Kernel(op_index=op.index, fn=ctx["fn"], source=render(template, k=ctx),
                               const_bytes=const_bytes, images=images, overlap=overlap_lags(graph, op, stem)))
     return kernels
+
+
+def row_kernels(graph: Graph, target: Target, fusion: RowFusion, schedules: dict[int, dict] | None = None) -> RowKernels:
+    """The kernels of a row fusion (row_pipeline.py): the producer's one-row instances and the consumer's
+    instance on its window, each the variant the layer's schedule names if it applies to that shape, else
+    the one simd/ selects for it."""
+    def one(g: Graph) -> Kernel:
+        op = g.ops[0]
+        schedule = (schedules or {}).get(op.index, {})
+        if schedule.get("kernel") not in (None, *kernel_choices(g, op, target)):
+            schedule = {}
+        return generate_kernels(g, target, {op.index: schedule})[0]
+    classes = producer_graphs(graph, fusion)
+    rows = share_constants([renamed(one(g), suffix) for _, g, suffix in classes])
+    return RowKernels(fusion, tuple(zip((c for c, _, _ in classes), rows)),
+                      renamed(one(consumer_graph(graph, fusion)), "window"))

@@ -1,0 +1,281 @@
+"""Row fusion (row_fusion.py, backends/row_pipeline.py): a conv-like producer and its consumer run row by row
+through a window of the consumer's KH rows, the middle tensor never stored.
+
+Pinned: the window schedule and the fused lag on hand-derived cases; the planner fuses only where the arena
+drops, places each window clear of everything live with it and refuses what it cannot fuse; fused pairs
+run bit-exactly (int8) / within tolerance (float32) against the oracle over a seeded random matrix of shapes,
+strides, paddings, multipliers and batches on x86_64 natively and on Cortex-M4 (DSP) and M55 (MVE) under
+QEMU (M3/M7/M33 and the rest of the matrix with --runslow); the zoo MobileNetV1 end to end; the RAM error.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dwscodegen.backends import generate_library
+from dwscodegen.importers import load_model
+from dwscodegen.memory_timeline import plot, timeline
+from dwscodegen.planner import NO_FUSION_ENV, lifetimes, plan_arena
+from dwscodegen.row_fusion import candidates, fused_lag, producer_classes, schedule
+from dwscodegen.targets import load_target
+from dwscodegen.verify import verify_graph
+
+from .support.cli import assert_refused, copy_example, invoke
+from .support.layers import ConvCase, assert_verified
+from .support.row_pairs import pair_graph
+from .support.targets import target_or_skip
+
+ROOT = Path(__file__).resolve().parent.parent
+MBV1 = ROOT.parent / "shared" / "models" / "zoo" / "mbv1_a025_96_c2_s8.tflite"
+DW, CONV = "DepthwiseConv2D", "Conv2D"
+ANY = (0, 0, 0, 0)   # pair_graph takes the consumer's input shape from the producer
+
+
+def _case(rng) -> tuple[ConvCase, ConvCase]:
+    """A seeded random fusable pair: pointwise -> depthwise or depthwise -> pointwise, odd sizes, strides 1
+    and 2, SAME / VALID / asymmetric explicit padding, channel multipliers, batch 1 or 2."""
+    n, h, w, c = int(rng.choice([1, 1, 2])), int(rng.integers(5, 12)), int(rng.integers(3, 10)), int(rng.integers(1, 13))
+    k = tuple(int(v) for v in rng.choice([1, 2, 3, 5], 2)) if rng.random() < 0.3 else (3, 3)
+    stride = (int(rng.choice([1, 2])), int(rng.choice([1, 2])))
+    padding = [
+        "SAME", "VALID", (int(rng.integers(0, k[0])), int(rng.integers(0, k[0])), int(rng.integers(0, k[1])), 0)
+    ][int(rng.integers(0, 3))]
+    act = str(rng.choice(["none", "relu", "relu6"]))
+    zps = dict(in_zp=int(rng.integers(-128, 128)), out_zp=int(rng.integers(-128, 128)))
+    spatial = dict(stride=stride, padding=padding, activation=act)
+    if rng.random() < 0.5:
+        pw = ConvCase(CONV, (n, h, w, c), (1, 1), out_channels=int(rng.integers(1, 20)), **zps)
+        return pw, ConvCase(DW, ANY, k, multiplier=int(rng.choice([1, 1, 2])), **spatial)
+    dw = ConvCase(DW, (n, h, w, c), k, multiplier=int(rng.choice([1, 1, 2])), **spatial, **zps)
+    return dw, ConvCase(CONV, ANY, (1, 1), out_channels=int(rng.integers(1, 20)))
+
+
+def _fusable_cases(seed: int, count: int):
+    rng = np.random.default_rng(seed)
+    found = []
+    while len(found) < count:
+        first, second = _case(rng)
+        if first.in_shape[1] < first.kernel[0] and first.padding == "VALID":
+            continue
+        found.append((first, second))
+    return found
+
+
+def _fused(lib) -> list[tuple[int, int]]:
+    return [(f.producer, f.consumer) for f in lib.plan.fusions]
+
+
+def test_schedule_keeps_the_shared_rows_and_pads_with_rows_outside():
+    g = pair_graph(ConvCase(CONV, (1, 6, 4, 3), (1, 1), out_channels=5), ConvCase(DW, ANY, (3, 3)), "int8")
+    (f,) = candidates(g)
+    assert (f.rows, f.row_bytes, f.window_bytes) == (3, 4 * 5, 3 * 4 * 5)
+    # stride 1, SAME: row 0 needs -1 (padding), 0, 1; each later row keeps 2 and computes 1
+    assert schedule(g, f) == [(0, [-1, 0, 1]), (2, [2]), (2, [3]), (2, [4]), (2, [5]), (2, [-1])]
+    g2 = pair_graph(ConvCase(CONV, (1, 7, 4, 3), (1, 1), out_channels=5),
+                    ConvCase(DW, ANY, (3, 3), stride=(2, 2), padding="VALID"), "int8")
+    assert schedule(g2, candidates(g2)[0]) == [(0, [0, 1, 2]), (1, [3, 4]), (1, [5, 6])]
+
+
+def test_depthwise_producer_rows_are_classed_by_their_padding():
+    g = pair_graph(ConvCase(DW, (1, 9, 4, 3), (3, 3), stride=(2, 2), padding=(1, 1, 1, 1)),
+                   ConvCase(CONV, ANY, (1, 1), out_channels=4), "int8")
+    classes = [(c.first, c.last, c.pad_top, c.pad_bottom) for c in producer_classes(g, g.ops[0])]
+    assert classes == [(0, 0, 1, 0), (1, 3, 0, 0), (4, 4, 0, 1)]
+
+
+def test_fused_lag_lets_a_strided_output_start_on_its_input():
+    # pw (8 -> 8 channels) then dw 3x3 stride 2 VALID: output row r is written after reading input rows up
+    # to 2r + 2; it ends at (r + 1) * OW * C, well below input row 2r + 3: no lag at all
+    g = pair_graph(ConvCase(CONV, (1, 9, 8, 8), (1, 1), out_channels=8),
+                   ConvCase(DW, ANY, (3, 3), stride=(2, 2), padding="VALID"), "int8", in_arena=True)
+    (f,) = candidates(g)
+    assert fused_lag(g, f) == 0
+    # an expanding pw (4 -> 16) with a stride-1 dw: each output row is 4x an input row; the lag grows
+    g = pair_graph(ConvCase(CONV, (1, 9, 8, 4), (1, 1), out_channels=16), ConvCase(DW, ANY, (3, 3)), "int8",
+                   in_arena=True)
+    assert fused_lag(g, candidates(g)[0]) > 0
+
+
+def test_refused_pairs():
+    dilated = pair_graph(ConvCase(CONV, (1, 9, 8, 4), (1, 1), out_channels=6),
+                         ConvCase(DW, ANY, (3, 3), dilation=(2, 2)), "int8")
+    strided_pw = pair_graph(ConvCase(CONV, (1, 9, 8, 4), (1, 1), out_channels=6, stride=(2, 2)),
+                            ConvCase(DW, ANY, (3, 3)), "int8")
+    assert candidates(dilated) == [] and candidates(strided_pw) == []
+
+
+def test_planner_fuses_only_where_the_arena_drops(monkeypatch):
+    # expanding pw then a strided dw, between copies: the 9x8x24 middle tensor is the peak; fusing lowers it
+    wide = pair_graph(ConvCase(CONV, (1, 9, 8, 4), (1, 1), out_channels=24),
+                      ConvCase(DW, ANY, (3, 3), stride=(2, 2)), "int8", in_arena=True)
+    lib = generate_library(wide, load_target("x86_64"))
+    assert _fused(lib) == [(1, 2)]
+    monkeypatch.setenv(NO_FUSION_ENV, "1")
+    unfused = generate_library(wide, load_target("x86_64"))
+    assert unfused.plan.fusions == () and lib.arena_bytes < unfused.arena_bytes
+    monkeypatch.delenv(NO_FUSION_ENV)
+    # stride 1: the dw output overlaps the middle tensor in place already; a window beside the pair's input and
+    # output would not lower that
+    short = pair_graph(ConvCase(CONV, (1, 9, 8, 4), (1, 1), out_channels=24), ConvCase(DW, ANY, (3, 3)), "int8",
+                       in_arena=True)
+    assert generate_library(short, load_target("x86_64")).plan.fusions == ()
+
+
+def test_window_is_scratch_clear_of_everything_live_with_it():
+    g = pair_graph(ConvCase(CONV, (2, 11, 7, 5), (1, 1), out_channels=16),
+                   ConvCase(DW, ANY, (3, 3), stride=(2, 2)), "float32", in_arena=True)
+    lib = generate_library(g, load_target("x86_64"))
+    plan = lib.plan
+    (f,) = plan.fusions
+    assert f.middle not in plan.offsets and set(plan.windows) == {f.window}
+    start = plan.windows[f.window]
+    assert start % 16 == 0 and start + f.window_bytes <= plan.size
+    live = lifetimes(g)
+    for name, at in plan.offsets.items():
+        if live[name][0] <= f.consumer <= live[name][1]:
+            assert at + g.tensor(name).nbytes <= start or start + f.window_bytes <= at, name
+    doc = timeline(g, plan)
+    assert doc["fusions"] == [dict(producer=f.producer, consumer=f.consumer, middle=f.middle,
+                                   middle_bytes=g.tensor(f.middle).nbytes, window=f.window, window_offset=start,
+                                   window_bytes=f.window_bytes, window_rows=3)]
+    assert f"{f.window}" in lib.files[f"{g.name}.c"]   # the arena comment lists it
+
+
+def test_plan_without_candidates_is_the_unfused_plan():
+    g = pair_graph(ConvCase(CONV, (1, 9, 8, 4), (1, 1), out_channels=24), ConvCase(DW, ANY, (3, 3)), "int8",
+                   in_arena=True)
+    assert plan_arena(g, {}, fusions=None) == plan_arena(g, {}, fusions=[])
+
+
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+@pytest.mark.parametrize("i", range(6))
+def test_fused_pairs_match_the_oracle_on_x86(dtype, i):
+    first, second = _fusable_cases(seed=13, count=6)[i]
+    g = pair_graph(first, second, dtype, seed=i)
+    target = target_or_skip("x86_64")
+    assert _fused(generate_library(g, target)) == [(0, 1)]
+    assert_verified(verify_graph(g, target, runs=2, seed=i, footprint=False))
+
+
+def _on_core(core: str, i: int, count: int):
+    target = target_or_skip(core)
+    first, second = _fusable_cases(seed=29, count=count)[i]
+    g = pair_graph(first, second, "int8", seed=100 + i, in_arena=i % 2 == 1)
+    if i % 2 == 0:
+        assert _fused(generate_library(g, target)) == [(0, 1)]
+    assert_verified(verify_graph(g, target, runs=1, seed=i, footprint=False))
+
+
+@pytest.mark.parametrize("core", ["cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("i", range(4))
+def test_fused_pairs_bit_exact_on_m4_and_m55(core, i):
+    _on_core(core, i, 4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("core", ["cortex-m3", "cortex-m7", "cortex-m33", "cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("i", range(4, 12))
+def test_fused_pairs_bit_exact_on_every_core(core, i):
+    _on_core(core, i, 12)
+
+
+def test_float32_pair_on_m4():
+    target = target_or_skip("cortex-m4")
+    first, second = _fusable_cases(seed=31, count=1)[0]
+    g = pair_graph(first, second, "float32", seed=5)
+    assert _fused(generate_library(g, target)) == [(0, 1)]
+    assert_verified(verify_graph(g, target, runs=1, seed=5, footprint=False))
+
+
+def test_example_block_is_fused_end_to_end_with_the_layer_trace(tmp_path):
+    model, _ = copy_example(tmp_path)
+    g = load_model(model)
+    target = target_or_skip("cortex-m4")
+    assert _fused(generate_library(g, target)) == [(0, 1)]
+    report = verify_graph(g, target, runs=2, seed=1, check_layers=True)
+    assert_verified(report)
+    assert [op.index for op, _ in report.layers] == [1]   # the fused middle layer has no trace of its own
+
+
+def test_zoo_mobilenet_v1_fuses_its_peak_and_matches_on_x86():
+    if not MBV1.exists():
+        pytest.skip(f"{MBV1} is not here")
+    g = load_model(MBV1)
+    target = target_or_skip("x86_64")
+    lib = generate_library(g, target)
+    assert lib.plan.fusions and lib.arena_bytes < 36_864 - 4096
+    assert_verified(verify_graph(g, target, runs=1, seed=0, footprint=False))
+
+
+@pytest.mark.slow
+def test_zoo_mobilenet_v1_under_36k_on_m4():
+    if not MBV1.exists():
+        pytest.skip(f"{MBV1} is not here")
+    target = target_or_skip("cortex-m4")
+    report = verify_graph(load_model(MBV1), target, runs=1, seed=0)
+    assert_verified(report)
+    assert report.footprint.ram <= 36_864
+
+
+def test_ram_error_names_the_peak(tmp_path):
+    model, _ = copy_example(tmp_path)
+    result = invoke("generate", model, "-t", "cortex-m4", "-o", tmp_path / "out", "--ram", "200")
+    assert_refused(result, "RAM: needs", "peaks at op 1 'pw1' (Conv2D)", "row window of", "--ram 1K")
+    assert not (tmp_path / "out").exists()
+
+
+def test_inspect_json_and_plot_show_the_fusion(tmp_path):
+    model, _ = copy_example(tmp_path)
+    result = invoke("inspect", model, "-t", "cortex-m4", "--json", "--ram", "64K")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)["memory_plan"]
+    assert [(f["producer"], f["consumer"]) for f in plan["fusions"]] == [(0, 1)]
+    assert plan["peak"]["bytes"] == plan["fusions"][0]["window_bytes"]
+    g = load_model(model)
+    path = tmp_path / "plan.png"
+    plot(g, generate_library(g, load_target("cortex-m4")).plan, path)
+    assert path.stat().st_size > 1000
+    text = invoke("inspect", model, "-t", "cortex-m4")
+    assert "row-fused" in text.output
+
+
+def test_generated_c_is_byte_identical_and_has_the_pipeline():
+    g = pair_graph(ConvCase(DW, (2, 9, 7, 6), (3, 3), stride=(2, 2), padding=(1, 0, 1, 1)),
+                   ConvCase(CONV, ANY, (1, 1), out_channels=5), "int8")
+    target = load_target("cortex-m4")
+    a, b = generate_library(g, target), generate_library(dataclasses.replace(g), target)
+    assert a.files == b.files and _fused(a) == [(0, 1)]
+    c = a.files[f"{g.name}.c"]
+    assert "fused row by row" in c and "dws_row" in c and " * 1)" not in c and "+ 0," not in c
+
+
+def test_a_road_without_row_kernels_keeps_the_unfused_plan():
+    """The tvm road assembles without row_kernels (backends/__init__.py): the same graph is not fused there."""
+    from dwscodegen.backends.library import assemble
+    from dwscodegen.backends.templates.generate import generate_kernels
+    g = pair_graph(ConvCase(CONV, (1, 9, 8, 4), (1, 1), out_channels=24),
+                   ConvCase(DW, ANY, (3, 3), stride=(2, 2)), "int8", in_arena=True)
+    target = load_target("x86_64")
+    lib = assemble(g, generate_kernels(g, target), "templates", target)
+    assert lib.plan.fusions == () and lib.plan == plan_arena(g, {(k.op_index, n): lag for k in generate_kernels(g, target)
+                                                                 for n, lag in k.overlap})
+
+
+@pytest.mark.parametrize("core", ["x86_64", "cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("pair", ["conv->dw", "dw->conv"])
+def test_full_convolutions_fuse_too(core, pair):
+    """A 3x3 Conv2D producer (MobileNet's first layer) and a 3x3 Conv2D consumer (its im2col kernels on the
+    window): the same mechanism, bit-exact."""
+    target = target_or_skip(core)
+    conv = ConvCase(CONV, (2, 11, 9, 3), (3, 3), out_channels=8, stride=(2, 2), padding=(0, 1, 1, 1), in_zp=3)
+    dw = ConvCase(DW, ANY, (3, 3), padding="SAME", activation="relu6")
+    first, second = (conv, dw) if pair == "conv->dw" else (
+        dataclasses.replace(dw, in_shape=(1, 12, 7, 6), in_zp=-9),
+        dataclasses.replace(conv, in_shape=ANY, stride=(1, 2), padding=(2, 0, 0, 1)))
+    g = pair_graph(first, second, "int8", seed=7)
+    assert _fused(generate_library(g, target)) == [(0, 1)]
+    assert_verified(verify_graph(g, target, runs=1, seed=2, footprint=False))
