@@ -65,6 +65,8 @@ def fit_error(graph, mix, tgt, backend: str, ram: int | None, records: list[dict
         smallest = other
     elif flash_over and backend == "templates" and mix.optimize == "balanced":
         text += "; no mix of its kernels fits, not even every layer on its smallest kernel"
+        # the flash that would do is the smallest mix's (the balanced choice kept the fastest kernels)
+        smallest = choose(graph, tgt, backend, "size", mix.budget, mix.speed, records)
     elif flash_over and backend != "templates":
         text += "; only the templates backend has smaller kernels (--backend templates)"
     ram_budget = ram if ram is not None else tgt.ram_bytes
