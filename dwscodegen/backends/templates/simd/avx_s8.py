@@ -12,7 +12,8 @@ vpmaddwd / vpdpwssd on the 32-bit lanes is exactly x * w per lane.
 Requantization (per vector, in <fn>_requantize): A = acc << (left + 1); hi32(A * m + 2^31) is TFLite's
 SaturatingRoundingDoublingHighMul(acc << left, m) (common.py); + rc + s, then >> e, with rc = 2^(e-1) +
 zp * 2^e and s = A >> 31 (masked off where e = 0), is RoundingDivideByPOT plus the output zero point. Exact
-when |A| and |hi + rc + s| stay inside int32, which requant() proves from the accumulator bound.
+when |A| and |hi + rc + s| stay inside int32: the plan is common.requant_plan's (the DSP variants' SMMLAR form),
+which proves it from the accumulator bound.
 ONNX-requantized layers (requant "onnx") take the same MACs and onnxruntime's float32 epilogue instead
 (mode "onnx": the scales' bits, templates/kernels/_onnx_requant.j2); their weights are never pre-scaled.
 """
@@ -24,7 +25,7 @@ import numpy as np
 
 from ....ir import Graph, Op
 from .avx_common import GEMM_TILES, Level, ceil_to, gemm_choice, template, wanted
-from .common import INT32_MAX, ConvInfo, DepthwiseRegions, conv_info, depthwise_regions, fold_constants, onnx_plan
+from .common import INT32_MAX, ConvInfo, DepthwiseRegions, conv_info, depthwise_regions, fold_constants, requant_plan
 
 INT32_MIN = -(1 << 31)
 
@@ -40,35 +41,22 @@ class Requant:
 
 
 def requant(info: ConvInfo, prescaled: bool = False) -> Requant | None:
-    """The vector requantization of the layer, or None where an intermediate could leave int32. prescaled: the
-    kernel's int16 weights and its bias carry the factor 2^(left + 1) (see prescale), so the accumulator is A."""
-    if info.onnx_scale is not None:
-        plan = onnx_plan(info)
-        return None if plan is None else Requant("onnx", ("scale",), {"scale": plan.multiplier})
-    # Constant channels (common.fold_constants: dead or zero-multiplier) have a zero accumulator; with m = 0 the
-    # form below yields rc >> e = their constant, so they take the parameters of the mode the live ones decide.
-    live = np.ones(info.OC, bool) if info.constant is None else ~info.constant
-    m = np.where(live, info.multiplier, 0)
-    shift = np.where(live, info.shift, 0)
-    left, e = np.maximum(shift, 0), np.maximum(-shift, 0)
-    if np.any(m < 0) or np.any(m > INT32_MAX) or np.any(e > 31):
+    """The vector requantization of the layer: common.requant_plan's exact plan (A = acc * 2^(left + 1), the
+    form SMMLAR and vpmuldq share), or None where it needs the generic form. prescaled: the kernel's int16
+    weights and its bias carry 2^(left + 1) (see prescale), so the accumulator is A; else the kernel shifts."""
+    plan = requant_plan(info, prescale_doubling=True, weight_limit=None)
+    if plan is None or plan.mode == "generic":
         return None
-    mode = "round" if np.all(e[live] >= 1) else "noround" if np.all(e[live] == 0) else "mixed"
-    e = np.where(live, e, 1 if mode == "round" else 0)
-    zp = np.where(live, np.int64(info.out_offset), 0 if info.constant_out is None else info.constant_out)
-    one = np.int64(1)
-    rc = np.where(e >= 1, np.left_shift(one, np.maximum(e - 1, 0)), 0) + zp * np.left_shift(one, e)
-    a_bound = info.partial_bound() << (left + 1)
-    # |A| fits, and |hi32(A * m + 2^31)| <= |A| / 2 + 1, so |hi + rc + s| <= |A| / 2 + |rc| + 2.
-    if np.any(a_bound > INT32_MAX) or np.any((a_bound >> 1) + np.abs(rc) + 2 > INT32_MAX):
-        return None
+    if plan.mode == "onnx":
+        return Requant("onnx", ("scale",), {"scale": plan.multiplier})
+    m, e, rc = plan.multiplier, plan.rshift, plan.rc
     # Per 64-bit lane of vpmuldq's products (filled per vector by odd_multipliers, in the kernel's lane order):
     # mo, the odd lanes' multipliers where vpmuldq reads them; re / ro, 2^31 + rc * 2^32 of the even / odd lanes,
     # the rounding and the rounding constant added to the products in one 64-bit add.
-    vectors = dict(lsh=left + 1, m=m, mo=m, re=rc, ro=rc, e=e, smask=np.where(e > 0, -1, 0))
-    names = ((() if prescaled else ("lsh",)) + ("m", "mo", "re", "ro") + (() if mode == "noround" else ("e",))
-             + (("smask",) if mode == "mixed" else ()))
-    return Requant(mode, names, vectors)
+    vectors = dict(lsh=plan.lshift + 1, m=m, mo=m, re=rc, ro=rc, e=e, smask=np.where(e > 0, -1, 0))
+    names = ((() if prescaled else ("lsh",)) + ("m", "mo", "re", "ro") + (() if plan.mode == "noround" else ("e",))
+             + (("smask",) if plan.mode == "mixed" else ()))
+    return Requant(plan.mode, names, vectors)
 
 
 def odd_multipliers(records: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
