@@ -164,7 +164,8 @@ def test_matrix_times_vector_reads_int8_weights(case, level):
     (ConvCase(CV, (1, 1, 1, 40), (1, 1), out_channels=100, padding="VALID", activation="relu6"), 1),
     (ConvCase(CV, (2, 1, 1, 33), (1, 1), out_channels=200, padding="VALID"), 1),
     (ConvCase(CV, (1, 1, 3, 24), (1, 1), out_channels=203, padding="VALID", activation="relu"), 3),
-    (ConvCase(CV, (1, 1, 7, 9), (1, 1), out_channels=70, padding="VALID"), 1)], ids=["1px", "batch2", "3px", "6+1px"])
+    (ConvCase(CV, (1, 1, 7, 9), (1, 1), out_channels=70, padding="VALID"), 1),
+    (ConvCase(CV, (1, 1, 1, 12), (1, 1), out_channels=401, padding="VALID"), 1)], ids=["1px", "batch2", "3px", "6+1px", "wide"])
 def test_float_partial_tile_takes_more_channel_vectors(case, pixels, level):
     """A float32 GEMM's partial tile of few pixels (a squeeze-excite or classifier 1x1 conv at one pixel, batch 2;
     the 1 pixel left after whole tiles of 6) runs as many independent sums as a whole tile: more channel vectors
