@@ -181,6 +181,31 @@ def test_float_partial_tile_takes_more_channel_vectors(case, pixels, level):
     _check(verify_graph(graph, level, runs=2, seed=9, oracle="numpy", footprint=False))
 
 
+WINDOW_CASES = [ConvCase(DW, (1, 7, 9, 21), (7, 9), padding="VALID", in_zp=-128, out_zp=5),
+                ConvCase(DW, (1, 6, 6, 16), (6, 6), padding="VALID", activation="relu6", per_channel=True),
+                ConvCase(DW, (2, 11, 3, 40), (11, 3), padding="VALID", activation="relu", in_zp=17)]
+
+
+@pytest.mark.parametrize("requant", ["tflite", "onnx", "dead"])
+@pytest.mark.parametrize("case", WINDOW_CASES, ids=ConvCase.id)
+def test_depthwise_over_the_whole_input(case, requant, level):
+    """A depthwise layer whose window is its whole input (a global pool as a depthwise conv, more taps than the
+    unrolled variants take: 63, 36, 33): the window variant, a loop over its positions; partial vectors, batch 2,
+    TFLite's requantization (with dead channels too) and onnxruntime's, bit-exact against the NumPy reference."""
+    from .support.layers import with_constant_channels
+    from .support.onnx_requant import onnx_requant_graph
+    seed = WINDOW_CASES.index(case)
+    if requant == "onnx":
+        graph = onnx_requant_graph(case, "ties", seed=seed)
+    elif requant == "dead":
+        graph = with_constant_channels(case, seed=seed)[0]
+    else:
+        graph = conv_graph(case, "int8", seed=seed)
+    s8 = "avx512vnni" if _isa(level) == "avx512" else "avx2"
+    assert kernel_used(graph, graph.ops[0], level) == f"depthwise_conv2d_s8_{s8}_window_{16 if s8 != 'avx2' else 8}c"
+    _check(verify_graph(graph, level, runs=2, seed=seed, oracle="numpy", footprint=False))
+
+
 def _random_layers(target, seed: int, count: int):
     rng = np.random.default_rng(seed)
     for i in range(count):

@@ -8,6 +8,8 @@ GEMM (pointwise, im2col conv), per vector of L output channels and step input ch
 - AVX2 (step 2): the input widened to int16 once per tile, vpmaddwd against int16 weight pairs.
 Depthwise: 16-bit products of sign-extended inputs (vpmovsxbd) and weights whose upper half is zero, so
 vpmaddwd / vpdpwssd on the 32-bit lanes is exactly x * w per lane.
+A depthwise layer whose window is its whole input (a global pool as ONNX QDQ models write it, wider than the
+unrolled variants' 25 taps) loops over the window's positions instead (depthwise_window).
 
 Requantization (per vector, in <fn>_requantize): A = acc << (left + 1); hi32(A * m + 2^31) is TFLite's
 SaturatingRoundingDoublingHighMul(acc << left, m) (common.py); + rc + s, then >> e, with rc = 2^(e-1) +
@@ -198,6 +200,34 @@ def depthwise(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, 
     return template(name), out
 
 
+def whole_window(info: ConvInfo) -> bool:
+    """A depthwise layer whose window is its whole input: one output pixel, no padding, multiplier 1 (a global
+    average pool as ONNX QDQ models write it, with more taps than the unrolled variants take)."""
+    return (info.MULT == 1 and (info.OH, info.OW) == (1, 1) and (info.KH, info.KW) == (info.H, info.W)
+            and (info.PT, info.PL, info.DH, info.DW) == (0, 0, 1, 1))
+
+
+def depthwise_window(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, dict] | None:
+    """whole_window layers: a loop over the window's positions per vector of channels (depthwise(), not unrolled)."""
+    taps = info.KH * info.KW
+    scale = prescale(info, info.weights.reshape(taps, info.OC))
+    rq = requant(info, prescaled=scale is not None)
+    if not whole_window(info) or rq is None:
+        return None
+    scale = np.ones(info.OC, np.int64) if scale is None else scale
+    lanes = level.lanes
+    cv = -(-info.C // lanes)
+    w = np.zeros((taps, cv * lanes), np.int64)
+    w[:, :info.C] = info.weights.reshape(taps, info.OC) * scale
+    bias = _lanes(DepthwiseRegions.folded_bias(info, (0, info.KH, 0, info.KW)) * scale, cv * lanes)
+    records = np.stack([_lanes(rq.vectors[n], cv * lanes).reshape(cv, lanes) for n in rq.names], axis=1)
+    out = _common(level, info, ctx, rq)
+    out.update(CV=cv, TAPS=taps, weights=(w & 0xFFFF).astype(np.int32), bias=bias.astype(np.int32),
+               rq=_paired(records, rq.names, rq).reshape(cv, -1).astype(np.int32), vectors=rq.names,
+               NR=len(rq.names), constant_keys=("weights", "bias", "rq"))
+    return template(name), out
+
+
 # A 16-channel group of two widened taps interleaved by vpunpcklwd / vpunpckhwd, each 128-bit lane on its own:
 # the low result holds channels 0-3 and 8-11, the high one 4-7 and 12-15, as (tap 0, tap 1) int16 pairs.
 PAIR_LANES = (np.r_[0:4, 8:12], np.r_[4:8, 12:16])
@@ -252,7 +282,8 @@ def _names(level: Level) -> dict[str, tuple[str, ...]]:
     return dict(pointwise=tuple(f"pointwise_conv2d_s8_{isa}_{t}" for t in tiles),
                 conv=tuple(f"conv2d_s8_{isa}_im2col_{t}" for t in tiles),
                 depthwise=(f"depthwise_conv2d_s8_{isa}_{level.lanes}c",) + (() if level.vnni else
-                                                                              (f"depthwise_conv2d_s8_{isa}_16c",)))
+                                                                              (f"depthwise_conv2d_s8_{isa}_16c",)),
+                window=(f"depthwise_conv2d_s8_{isa}_window_{level.lanes}c",))
 
 
 def variants(level: Level) -> tuple[str, ...]:
@@ -266,6 +297,9 @@ def select(level: Level, graph: Graph, op: Op, ctx: dict, kernel: str | None) ->
     info = fold_constants(info)     # dead channels become per-channel constants instead of deciding the layer
     names = _names(level)
     if info.depthwise:
+        window = names["window"][0]
+        if kernel == window or (kernel is None and depthwise_regions(info) is None):
+            return depthwise_window(level, info, ctx, window)
         single = names["depthwise"][0]
         if not level.vnni:
             paired = names["depthwise"][1]      # AVX2: two taps per instruction on 16-channel groups
