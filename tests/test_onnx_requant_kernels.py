@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from dwscodegen.backends.templates import generate_kernels, kernel_used, simd
-from dwscodegen.backends.templates.simd.common import MAX_DEPTHWISE_TAPS
 from dwscodegen.importers import load_model
 from dwscodegen.ops import OPS
 from dwscodegen.verify import verify_graph
@@ -91,14 +90,6 @@ def test_most_matrix_layers_have_a_variant():
         assert len(portable) <= 2, (name, portable)
 
 
-def _x86_wide_depthwise(graph, op, target) -> bool:
-    """The x86 depthwise variants take windows of up to MAX_DEPTHWISE_TAPS taps, whatever the requantization (the
-    model's global average pool, lowered to a depthwise conv over the whole plane, is wider)."""
-    w = graph.tensor(op.inputs[1])
-    return (target.runner == "native" and op.type == "DepthwiseConv2D"
-            and w.shape[1] * w.shape[2] > MAX_DEPTHWISE_TAPS)
-
-
 @pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55", "x86_64-v3", "x86_64-v4"])
 def test_qdq_model_end_to_end(target_name):
     pytest.importorskip("onnxruntime")
@@ -107,7 +98,7 @@ def test_qdq_model_end_to_end(target_name):
     convs = [op for op in graph.ops if OPS[op.type].kind == "conv" and graph.op_dtype(op) == "int8"]
     assert convs and all(op.attrs.requant == "onnx" for op in convs)
     portable = [op.name for op in convs if kernel_used(graph, op, target) == simd.PORTABLE]
-    assert portable == [op.name for op in convs if _x86_wide_depthwise(graph, op, target)], portable
+    assert portable == [], portable     # x86 too: the global pool's 256-tap depthwise by the window variant
     assert_verified(verify_graph(graph, target, runs=2, seed=3))                  # onnxruntime, within 1 LSB
     assert_verified(verify_graph(graph, target, runs=2, seed=3, oracle="numpy"))  # bit-exact
 

@@ -20,6 +20,7 @@ from dwscodegen.verify import verify_graph
 from .support import glue_cases as glue
 from .support.layers import assert_verified
 from .support.targets import target_or_skip
+from .support.tflite_cases import act as act_spec
 
 LEVELS = ("x86_64-v3", "x86_64-v4")
 
@@ -136,3 +137,45 @@ def test_softmax_of_a_scale_tflite_refuses_matches_the_reference(tmp_path, level
     graph = glue.single_op_graph(tmp_path, *_cases()["softmax_tiny_scale"]("int8", np.random.default_rng(1)))
     assert kernel_used(graph, graph.ops[0], level) == f"softmax_s8_{_isa(level)}_exp_table"
     assert_verified(verify_graph(graph, level, runs=3, seed=7, oracle="numpy", footprint=False))
+
+
+def _quantize_inputs(shape, scale, seed):
+    """Float inputs for a Quantize: random values over and beyond the int8 range, exact halves of the scale
+    (ties: x / scale lands on k + 0.5 wherever the float32 quotient is exact), and the extremes."""
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(shape))
+    x = rng.uniform(-200, 200, n) * scale
+    halves = (rng.integers(-150, 150, n) + 0.5) * scale
+    x = np.where(np.arange(n) % 3 == 0, halves, x)
+    x[:4] = (-1e6, 1e6, 0.0, -0.0)
+    return x.astype(np.float32).reshape(shape)
+
+
+@pytest.mark.parametrize("shape", [(1, 11, 19, 3), (1, 4, 4, 8), (2, 1, 1, 5)], ids=["odd", "whole", "tail-only"])
+def test_quantize_half_away_matches_tflite(tmp_path, shape, level):
+    """float32 -> int8 QUANTIZE (rounded half away from zero as TFLite): vector body and masked tails."""
+    graph = glue.single_op_graph(tmp_path, "QUANTIZE", [act_spec("x", shape, "float32")],
+                                 [act_spec("y", shape, "int8", 0.0371, -9)], {})
+    assert graph.ops[0].attrs.rounding == "half_away"
+    assert kernel_used(graph, graph.ops[0], level) == f"quantize_s8_{_isa(level)}_{8 if _isa(level) == 'avx2' else 16}c"
+    inputs = [{graph.inputs[0]: _quantize_inputs(graph.tensor(graph.inputs[0]).shape, 0.0371, s)} for s in range(2)]
+    assert_verified(verify_graph(graph, level, oracle="tflite", footprint=False, input_sets=inputs))
+
+
+@pytest.mark.parametrize("zp,scale", [(-9, 0.0371), (127, 0.5), (-128, 1e-3)])
+def test_quantize_half_even_matches_onnxruntime(tmp_path, zp, scale, level):
+    """ONNX QuantizeLinear (half to even, the input of a QDQ model) against onnxruntime, ties included."""
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper, save
+    from dwscodegen.importers import load_model
+    node = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], name="quant")
+    inits = [numpy_helper.from_array(np.float32(scale), "s"), numpy_helper.from_array(np.int8(zp), "z")]
+    model = helper.make_model(helper.make_graph(
+        [node], "q", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 11, 19])],
+        [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 3, 11, 19])], inits),
+        opset_imports=[helper.make_opsetid("", 13)])
+    save(model, tmp_path / "q.onnx")
+    graph = load_model(tmp_path / "q.onnx")
+    assert kernel_used(graph, graph.ops[0], level).startswith(f"quantize_s8_{_isa(level)}_")
+    inputs = [{graph.inputs[0]: _quantize_inputs(graph.tensor(graph.inputs[0]).shape, scale, s)} for s in range(2)]
+    assert_verified(verify_graph(graph, level, oracle="onnxruntime", footprint=False, input_sets=inputs))

@@ -13,6 +13,7 @@ x86_64-v4 tests skip on hosts without AVX-512 / VNNI (target_or_skip names the m
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +158,53 @@ def test_matrix_times_vector_reads_int8_weights(case, level):
     if "avx512vnni" not in level.features:      # VNNI reads int8 weights anyway
         assert "_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w0 + 16 * g)))" in source
     _check(verify_graph(graph, level, runs=2, seed=9, oracle="numpy", footprint=False))
+
+
+@pytest.mark.parametrize("case,pixels", [
+    (ConvCase(CV, (1, 1, 1, 40), (1, 1), out_channels=100, padding="VALID", activation="relu6"), 1),
+    (ConvCase(CV, (2, 1, 1, 33), (1, 1), out_channels=200, padding="VALID"), 1),
+    (ConvCase(CV, (1, 1, 3, 24), (1, 1), out_channels=203, padding="VALID", activation="relu"), 3),
+    (ConvCase(CV, (1, 1, 7, 9), (1, 1), out_channels=70, padding="VALID"), 1),
+    (ConvCase(CV, (1, 1, 1, 12), (1, 1), out_channels=401, padding="VALID"), 1)], ids=["1px", "batch2", "3px", "6+1px", "wide"])
+def test_float_partial_tile_takes_more_channel_vectors(case, pixels, level):
+    """A float32 GEMM's partial tile of few pixels (a squeeze-excite or classifier 1x1 conv at one pixel, batch 2;
+    the 1 pixel left after whole tiles of 6) runs as many independent sums as a whole tile: more channel vectors
+    per block on AVX2 (AVX-512 keeps its tile's 4), a partial last block and a partial last vector; within
+    tolerance of the NumPy reference."""
+    graph = conv_graph(case, "float32", seed=5)
+    source = generate_kernels(graph, level)[0].source
+    isa = _isa(level)
+    tile = 6 * 4 if isa == "avx512" else 6 * 2              # accumulators of the wide tile (6x64 / 6x16)
+    lanes = 16 if isa == "avx512" else 8
+    nv = min(-(-case.out_channels // lanes), tile // 6 if isa == "avx512" else tile // pixels)
+    last_pixel = rf"__m{lanes * 32} a{pixels - 1}(\d+) = _mm{lanes * 32}_setzero_ps"
+    assert max(int(j) for j in re.findall(last_pixel, source)) == nv - 1
+    _check(verify_graph(graph, level, runs=2, seed=9, oracle="numpy", footprint=False))
+
+
+WINDOW_CASES = [ConvCase(DW, (1, 7, 9, 21), (7, 9), padding="VALID", in_zp=-128, out_zp=5),
+                ConvCase(DW, (1, 6, 6, 16), (6, 6), padding="VALID", activation="relu6", per_channel=True),
+                ConvCase(DW, (2, 11, 3, 40), (11, 3), padding="VALID", activation="relu", in_zp=17)]
+
+
+@pytest.mark.parametrize("requant", ["tflite", "onnx", "dead"])
+@pytest.mark.parametrize("case", WINDOW_CASES, ids=ConvCase.id)
+def test_depthwise_over_the_whole_input(case, requant, level):
+    """A depthwise layer whose window is its whole input (a global pool as a depthwise conv, more taps than the
+    unrolled variants take: 63, 36, 33): the window variant, a loop over its positions; partial vectors, batch 2,
+    TFLite's requantization (with dead channels too) and onnxruntime's, bit-exact against the NumPy reference."""
+    from .support.layers import with_constant_channels
+    from .support.onnx_requant import onnx_requant_graph
+    seed = WINDOW_CASES.index(case)
+    if requant == "onnx":
+        graph = onnx_requant_graph(case, "ties", seed=seed)
+    elif requant == "dead":
+        graph = with_constant_channels(case, seed=seed)[0]
+    else:
+        graph = conv_graph(case, "int8", seed=seed)
+    s8 = "avx512vnni" if _isa(level) == "avx512" else "avx2"
+    assert kernel_used(graph, graph.ops[0], level) == f"depthwise_conv2d_s8_{s8}_window_{16 if s8 != 'avx2' else 8}c"
+    _check(verify_graph(graph, level, runs=2, seed=seed, oracle="numpy", footprint=False))
 
 
 def _random_layers(target, seed: int, count: int):

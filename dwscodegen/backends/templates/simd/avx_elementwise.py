@@ -20,6 +20,8 @@
   256, so both of its uses are tables made here by the NumPy reference's own functions: the exp in Q0.31 and
   its Q12.19 term of the sum (0 where the difference is below diff_min); the reciprocal of the sum and the
   final scaling stay the portable kernel's.
+- Quantize (float32 -> int8; the input of a QDQ ONNX model): the portable kernel's quotient and rounding (half
+  away, or ONNX's half to even) on every lane, saturated to int8 by the narrowing store.
 """
 from __future__ import annotations
 
@@ -110,18 +112,25 @@ def _softmax(level: Level, graph: Graph, op: Op, ctx: dict, name: str) -> tuple[
                                 constant_keys=("exps", "terms"))
 
 
+def _quantize(level: Level, graph: Graph, op: Op, ctx: dict, name: str) -> tuple[str, dict] | None:
+    if graph.tensor(op.outputs[0]).dtype != "int8":
+        return None
+    return template(name), dict(ctx, L=level.lanes, isa=level.name)
+
+
 def _names(level: Level) -> dict[tuple[str, str], str]:
     isa, lanes = level.name, level.lanes
     return {("Mul", "s8"): f"mul_s8_{isa}_{lanes}c", ("Mul", "f32"): f"mul_f32_{isa}_{lanes}c",
             ("Add", "f32"): f"add_f32_{isa}_{lanes}c_broadcast", ("HardSwish", "f32"): f"hard_swish_f32_{isa}_{lanes}c",
-            ("table", "s8"): f"lookup_table_s8_{isa}_{4 * lanes}c", ("Softmax", "s8"): f"softmax_s8_{isa}_exp_table"}
+            ("table", "s8"): f"lookup_table_s8_{isa}_{4 * lanes}c", ("Softmax", "s8"): f"softmax_s8_{isa}_exp_table",
+            ("Quantize", "f32"): f"quantize_s8_{isa}_{lanes}c"}
 
 
 def variants(level: Level) -> tuple[str, ...]:
     return tuple(_names(level).values())
 
 
-BUILDERS = {"Mul": _binary, "Add": _binary, "HardSwish": _hard_swish, "Softmax": _softmax}
+BUILDERS = {"Mul": _binary, "Add": _binary, "HardSwish": _hard_swish, "Softmax": _softmax, "Quantize": _quantize}
 
 
 def select(level: Level, graph: Graph, op: Op, ctx: dict, kernel: str | None) -> tuple[str, dict] | None:

@@ -8,11 +8,14 @@ GEMM (pointwise, im2col conv), per vector of L output channels and step input ch
 - AVX2 (step 2): the input widened to int16 once per tile, vpmaddwd against int16 weight pairs.
 Depthwise: 16-bit products of sign-extended inputs (vpmovsxbd) and weights whose upper half is zero, so
 vpmaddwd / vpdpwssd on the 32-bit lanes is exactly x * w per lane.
+A depthwise layer whose window is its whole input (a global pool as ONNX QDQ models write it, wider than the
+unrolled variants' 25 taps) loops over the window's positions instead (depthwise_window).
 
 Requantization (per vector, in <fn>_requantize): A = acc << (left + 1); hi32(A * m + 2^31) is TFLite's
 SaturatingRoundingDoublingHighMul(acc << left, m) (common.py); + rc + s, then >> e, with rc = 2^(e-1) +
 zp * 2^e and s = A >> 31 (masked off where e = 0), is RoundingDivideByPOT plus the output zero point. Exact
-when |A| and |hi + rc + s| stay inside int32, which requant() proves from the accumulator bound.
+when |A| and |hi + rc + s| stay inside int32: the plan is common.requant_plan's (the DSP variants' SMMLAR form),
+which proves it from the accumulator bound.
 ONNX-requantized layers (requant "onnx") take the same MACs and onnxruntime's float32 epilogue instead
 (mode "onnx": the scales' bits, templates/kernels/_onnx_requant.j2); their weights are never pre-scaled.
 """
@@ -25,7 +28,7 @@ import numpy as np
 from ....ir import Graph, Op
 from . import registry
 from .avx_common import GEMM_TILES, Level, ceil_to, gemm_choice, template, wanted
-from .common import INT32_MAX, ConvInfo, DepthwiseRegions, conv_info, depthwise_regions, fold_constants, onnx_plan
+from .common import INT32_MAX, ConvInfo, DepthwiseRegions, conv_info, depthwise_regions, fold_constants, requant_plan
 
 INT32_MIN = -(1 << 31)
 
@@ -41,35 +44,22 @@ class Requant:
 
 
 def requant(info: ConvInfo, prescaled: bool = False) -> Requant | None:
-    """The vector requantization of the layer, or None where an intermediate could leave int32. prescaled: the
-    kernel's int16 weights and its bias carry the factor 2^(left + 1) (see prescale), so the accumulator is A."""
-    if info.onnx_scale is not None:
-        plan = onnx_plan(info)
-        return None if plan is None else Requant("onnx", ("scale",), {"scale": plan.multiplier})
-    # Constant channels (common.fold_constants: dead or zero-multiplier) have a zero accumulator; with m = 0 the
-    # form below yields rc >> e = their constant, so they take the parameters of the mode the live ones decide.
-    live = np.ones(info.OC, bool) if info.constant is None else ~info.constant
-    m = np.where(live, info.multiplier, 0)
-    shift = np.where(live, info.shift, 0)
-    left, e = np.maximum(shift, 0), np.maximum(-shift, 0)
-    if np.any(m < 0) or np.any(m > INT32_MAX) or np.any(e > 31):
+    """The vector requantization of the layer: common.requant_plan's exact plan (A = acc * 2^(left + 1), the
+    form SMMLAR and vpmuldq share), or None where it needs the generic form. prescaled: the kernel's int16
+    weights and its bias carry 2^(left + 1) (see prescale), so the accumulator is A; else the kernel shifts."""
+    plan = requant_plan(info, prescale_doubling=True, weight_limit=None)
+    if plan is None or plan.mode == "generic":
         return None
-    mode = "round" if np.all(e[live] >= 1) else "noround" if np.all(e[live] == 0) else "mixed"
-    e = np.where(live, e, 1 if mode == "round" else 0)
-    zp = np.where(live, np.int64(info.out_offset), 0 if info.constant_out is None else info.constant_out)
-    one = np.int64(1)
-    rc = np.where(e >= 1, np.left_shift(one, np.maximum(e - 1, 0)), 0) + zp * np.left_shift(one, e)
-    a_bound = info.partial_bound() << (left + 1)
-    # |A| fits, and |hi32(A * m + 2^31)| <= |A| / 2 + 1, so |hi + rc + s| <= |A| / 2 + |rc| + 2.
-    if np.any(a_bound > INT32_MAX) or np.any((a_bound >> 1) + np.abs(rc) + 2 > INT32_MAX):
-        return None
+    if plan.mode == "onnx":
+        return Requant("onnx", ("scale",), {"scale": plan.multiplier})
+    m, e, rc = plan.multiplier, plan.rshift, plan.rc
     # Per 64-bit lane of vpmuldq's products (filled per vector by odd_multipliers, in the kernel's lane order):
     # mo, the odd lanes' multipliers where vpmuldq reads them; re / ro, 2^31 + rc * 2^32 of the even / odd lanes,
     # the rounding and the rounding constant added to the products in one 64-bit add.
-    vectors = dict(lsh=left + 1, m=m, mo=m, re=rc, ro=rc, e=e, smask=np.where(e > 0, -1, 0))
-    names = ((() if prescaled else ("lsh",)) + ("m", "mo", "re", "ro") + (() if mode == "noround" else ("e",))
-             + (("smask",) if mode == "mixed" else ()))
-    return Requant(mode, names, vectors)
+    vectors = dict(lsh=plan.lshift + 1, m=m, mo=m, re=rc, ro=rc, e=e, smask=np.where(e > 0, -1, 0))
+    names = ((() if prescaled else ("lsh",)) + ("m", "mo", "re", "ro") + (() if plan.mode == "noround" else ("e",))
+             + (("smask",) if plan.mode == "mixed" else ()))
+    return Requant(plan.mode, names, vectors)
 
 
 def odd_multipliers(records: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
@@ -211,6 +201,34 @@ def depthwise(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, 
     return template(name), out
 
 
+def whole_window(info: ConvInfo) -> bool:
+    """A depthwise layer whose window is its whole input: one output pixel, no padding, multiplier 1 (a global
+    average pool as ONNX QDQ models write it, with more taps than the unrolled variants take)."""
+    return (info.MULT == 1 and (info.OH, info.OW) == (1, 1) and (info.KH, info.KW) == (info.H, info.W)
+            and (info.PT, info.PL, info.DH, info.DW) == (0, 0, 1, 1))
+
+
+def depthwise_window(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, dict] | None:
+    """whole_window layers: a loop over the window's positions per vector of channels (depthwise(), not unrolled)."""
+    taps = info.KH * info.KW
+    scale = prescale(info, info.weights.reshape(taps, info.OC))
+    rq = requant(info, prescaled=scale is not None)
+    if not whole_window(info) or rq is None:
+        return None
+    scale = np.ones(info.OC, np.int64) if scale is None else scale
+    lanes = level.lanes
+    cv = -(-info.C // lanes)
+    w = np.zeros((taps, cv * lanes), np.int64)
+    w[:, :info.C] = info.weights.reshape(taps, info.OC) * scale
+    bias = _lanes(DepthwiseRegions.folded_bias(info, (0, info.KH, 0, info.KW)) * scale, cv * lanes)
+    records = np.stack([_lanes(rq.vectors[n], cv * lanes).reshape(cv, lanes) for n in rq.names], axis=1)
+    out = _common(level, info, ctx, rq)
+    out.update(CV=cv, TAPS=taps, weights=(w & 0xFFFF).astype(np.int32), bias=bias.astype(np.int32),
+               rq=_paired(records, rq.names, rq).reshape(cv, -1).astype(np.int32), vectors=rq.names,
+               NR=len(rq.names), constant_keys=("weights", "bias", "rq"))
+    return template(name), out
+
+
 # A 16-channel group of two widened taps interleaved by vpunpcklwd / vpunpckhwd, each 128-bit lane on its own:
 # the low result holds channels 0-3 and 8-11, the high one 4-7 and 12-15, as (tap 0, tap 1) int16 pairs.
 PAIR_LANES = (np.r_[0:4, 8:12], np.r_[4:8, 12:16])
@@ -265,7 +283,8 @@ def _names(level: Level) -> dict[str, tuple[str, ...]]:
     return dict(pointwise=tuple(f"pointwise_conv2d_s8_{isa}_{t}" for t in tiles),
                 conv=tuple(f"conv2d_s8_{isa}_im2col_{t}" for t in tiles),
                 depthwise=(f"depthwise_conv2d_s8_{isa}_{level.lanes}c",) + (() if level.vnni else
-                                                                              (f"depthwise_conv2d_s8_{isa}_16c",)))
+                                                                              (f"depthwise_conv2d_s8_{isa}_16c",)),
+                window=(f"depthwise_conv2d_s8_{isa}_window_{level.lanes}c",))
 
 
 def variants(level: Level) -> tuple[str, ...]:
@@ -279,6 +298,9 @@ def select(level: Level, graph: Graph, op: Op, ctx: dict, kernel: str | None) ->
     info = fold_constants(info)     # dead channels become per-channel constants instead of deciding the layer
     names = _names(level)
     if info.depthwise:
+        window = names["window"][0]
+        if kernel == window or (kernel is None and depthwise_regions(info) is None):
+            return depthwise_window(level, info, ctx, window)
         single = names["depthwise"][0]
         if not level.vnni:
             paired = names["depthwise"][1]      # AVX2: two taps per instruction on 16-channel groups
