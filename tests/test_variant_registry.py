@@ -83,7 +83,8 @@ def _conv_layers(op: str, dtype: str):
                  ConvCase(CV, (1, 9, 8, 3), (3, 3), out_channels=33, stride=(2, 2))]
     else:
         cases = [ConvCase(DW, (1, 7, 6, 24), (3, 3), activation="relu6"), ConvCase(DW, (1, 9, 4, 8), (5, 1)),
-                 ConvCase(DW, (1, 6, 6, 8), (3, 3), multiplier=2)]
+                 ConvCase(DW, (1, 6, 6, 8), (3, 3), multiplier=2),
+                 ConvCase(DW, (1, 6, 5, 20), (6, 5), padding="VALID")]      # the window is the whole input
     return [lambda tmp, c=c, i=i: conv_graph(c, dtype, seed=11 + i) for i, c in enumerate(cases)]
 
 
@@ -126,6 +127,9 @@ def _glue_layers(op: str, dtype: str):
     if op in ("lookup_table", "hard_swish"):
         return [lambda tmp: _tflite(tmp, "HARD_SWISH", [act("x", (1, 7, 5, 19), dtype, 0.05, 3)],
                                     [act("y", (1, 7, 5, 19), dtype, 0.03, -20)], {})]
+    if op == "quantize":
+        return [lambda tmp: _tflite(tmp, "QUANTIZE", [act("x", (1, 7, 5, 19), "float32")],
+                                    [act("y", (1, 7, 5, 19), "int8", 0.04, -6)], {})]
     if op == "softmax":
         return [lambda tmp: _tflite(tmp, "SOFTMAX", [act("x", (2, 37), dtype, 0.09, 9)],
                                     [act("y", (2, 37), dtype, 1 / 256, -128)], dict(beta=1.0))]
