@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..ir import Graph, Op, Tensor
 from ..row_fusion import RowClass, RowFusion, producer_classes, schedule
 from .kernel import Kernel
-from .render import c_affine, c_plus
+from .render import c_affine, c_plus, comment_safe
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,8 @@ def pipeline_c(graph: Graph, rk: RowKernels, x: str, window: str, y: str) -> str
     zero = f"(int8_t){int(mt.quant.zero_point[0])}" if mt.dtype == "int8" else "0.0f"
     fill = "dws_fill_s8" if mt.dtype == "int8" else "dws_fill_f32"
     what = "its row" if one else f"a window of its {f.rows} rows"
-    lines = [f"/* {producer.where()} and {consumer.where()} fused row by row: '{f.middle}' "
-             f"({'x'.join(map(str, mt.shape))}) is never stored whole, only {what} */"]
+    lines = ["/* " + comment_safe(f"{producer.where()} and {consumer.where()} fused row by row: '{f.middle}' "
+                                  f"({'x'.join(map(str, mt.shape))}) is never stored whole, only {what}") + " */"]
     if image:
         lines.append(f"for (int dws_image = 0; dws_image < {n}; ++dws_image) {{")
     lines.append(f"for (int dws_row = 0; dws_row < {yt.shape[1]}; ++dws_row) {{")
