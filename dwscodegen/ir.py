@@ -5,6 +5,7 @@ backends) can rely on consistent shapes, dtypes and quantization without checkin
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +14,7 @@ DTYPES = {"float32": np.float32, "int8": np.int8, "int32": np.int32}
 # Constant data an importer may carry until a pass converts it (TFLite's float16 weights, which
 # passes/fold_float16.py turns into float32); validation refuses it anywhere else.
 IMPORT_DTYPES = {**DTYPES, "float16": np.float16}
+ITEMSIZE = {name: np.dtype(t).itemsize for name, t in IMPORT_DTYPES.items()}
 OP_TYPES = ("Conv2D", "DepthwiseConv2D", "Add", "AveragePool2D", "MaxPool2D", "FullyConnected", "Softmax",
             "Reshape", "Mean", "Pad", "Concatenation", "Quantize", "Dequantize", "Relu", "Relu6",
             "ResizeBilinear", "ResizeNearest", "TransposeConv2D", "Slice",
@@ -46,11 +48,11 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return int(math.prod(self.shape))     # Python ints: exact, and cheap (the planner asks millions of times)
 
     @property
     def nbytes(self) -> int:
-        return self.size * np.dtype(IMPORT_DTYPES[self.dtype]).itemsize
+        return self.size * ITEMSIZE[self.dtype]
 
 
 @dataclass
