@@ -98,6 +98,7 @@ class VerifyReport:
     comparisons: list[Comparison]
     first_bad_layer: str | None = None
     layer_instructions: list[int] | None = None      # per layer, first run (Cortex-M only)
+    row_fused: dict[int, int] = field(default_factory=dict)   # producer -> consumer whose count includes it
     footprint: Footprint | None = None
     fit_problems: list[str] = field(default_factory=list)
     layers: list[tuple] = field(default_factory=list)     # (op, Comparison) when layers were checked
@@ -191,18 +192,30 @@ def _running(target: Target, runs: int) -> str:
     return f"running {runs} input(s) on {target.name}" + (" under QEMU" if target.runner == "qemu" else "")
 
 
-def _layer_counts(graph: Graph, result: RunResult) -> list[int] | None:
+def _layer_counts(graph: Graph, result: RunResult, lib) -> list[int] | None:
+    """Executed instructions per op of the first run, from the one marker per library call. A row-fused producer
+    has no call of its own (it runs inside its consumer's row pipeline): it counts 0, and the pair's instructions
+    are its consumer's (row_fused_into says which)."""
     if not result.marker_counts:
         return None
-    marks = result.marker_counts[:len(graph.ops) + 1]
-    return [b - a for a, b in zip(marks, marks[1:])]
+    inside = row_fused_into(lib)
+    marks = result.marker_counts[:len(graph.ops) - len(inside) + 1]
+    per_call = iter([b - a for a, b in zip(marks, marks[1:])])
+    return [0 if op.index in inside else next(per_call, 0) for op in graph.ops]
+
+
+def row_fused_into(lib) -> dict[int, int]:
+    """op index of each row-fused producer -> the op whose call runs it (the library's plan)."""
+    return {f.producer: f.consumer for f in lib.plan.fusions}
 
 
 def run_library(graph: Graph, target: Target, input_sets: list[dict[str, np.ndarray]], backend: str = "templates",
                 schedules: dict[int, dict] | None = None, timeout: float = 120.0,
-                progress: Callable[[str | None], None] | None = None) -> tuple[list[dict], list[int] | None]:
+                progress: Callable[[str | None], None] | None = None
+                ) -> tuple[list[dict], list[int] | None, dict[int, int]]:
     """What the generated library computes on input_sets (natively or under QEMU): the outputs of each
-    run, and the executed instructions per layer of the first run (QEMU only, else None)."""
+    run, the executed instructions per layer of the first run (QEMU only, else None), and the row-fused
+    producers whose instructions their consumer's count holds (row_fused_into)."""
     stage = progress or (lambda label: None)
     stage(f"generating C ({backend} backend, {len(graph.ops)} layers)")
     lib = generate_library(graph, target, backend, schedules)
@@ -214,7 +227,7 @@ def run_library(graph: Graph, target: Target, input_sets: list[dict[str, np.ndar
         stage(_running(target, len(input_sets)))
         outputs, result = _execute(graph, target, exe, work, input_sets, timeout, count=target.runner == "qemu")
     stage(None)
-    return outputs, _layer_counts(graph, result)
+    return outputs, _layer_counts(graph, result, lib), row_fused_into(lib)
 
 
 def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs: int = 3, seed: int = 0,
@@ -265,7 +278,8 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
             report.fit_problems = check_fit(report.footprint, target, flash, ram)
         timing = re.search(r"^dws_timing_ns (\d+)$", result.stdout, re.M)
         report.ns_per_run = int(timing.group(1)) if timing else None
-        report.layer_instructions = _layer_counts(graph, result)
+        report.layer_instructions = _layer_counts(graph, result, lib)
+        report.row_fused = row_fused_into(lib)
         stage(f"running the oracle ({ORACLE_LABELS[oracle]})")
         references = oracle_batch(graph, oracle, input_sets)
         report.oracle_notes = list(dict.fromkeys(n for ref in references for n in getattr(ref, "notes", [])))

@@ -191,7 +191,7 @@ def test_float32_pair_on_m4():
     assert_verified(verify_graph(g, target, runs=1, seed=5, footprint=False))
 
 
-def test_example_block_is_fused_end_to_end_with_the_layer_trace(tmp_path):
+def test_example_block_is_fused_end_to_end_with_the_layer_trace(tmp_path, monkeypatch):
     model, _ = copy_example(tmp_path)
     g = load_model(model)
     target = target_or_skip("cortex-m4")
@@ -199,6 +199,15 @@ def test_example_block_is_fused_end_to_end_with_the_layer_trace(tmp_path):
     report = verify_graph(g, target, runs=2, seed=1, check_layers=True)
     assert_verified(report)
     assert [op.index for op, _ in report.layers] == [1]   # the fused middle layer has no trace of its own
+    # one count per op: the producer runs inside its consumer's call, which holds the pair's instructions
+    assert report.row_fused == {0: 1}
+    counts = report.layer_instructions
+    assert len(counts) == len(g.ops) and counts[0] == 0 and counts[1] > 0
+    monkeypatch.setenv("DWSCODEGEN_NO_ROW_FUSION", "1")
+    unfused = verify_graph(g, target, runs=1, seed=1, footprint=False)
+    assert unfused.row_fused == {} and min(unfused.layer_instructions) > 0
+    # the pair costs what the two layers cost apart, plus its row copies and calls
+    assert 0.9 <= counts[1] / sum(unfused.layer_instructions[:2]) < 1.3
 
 
 def test_zoo_mobilenet_v1_fuses_its_peak_and_matches_on_x86():

@@ -99,7 +99,7 @@ def verify(model: Path, target: str, backend: str, runs: int, seed: int, input_p
     for name, (agree, rows) in report.top1.items():
         click.echo(f"  top-1 class of '{name}' agrees with the oracle on {agree} of {rows} rows "
                    f"({100 * agree / rows:.1f} %)")
-    _print_instructions(graph, report.layer_instructions)
+    _print_instructions(graph, report.layer_instructions, report.row_fused)
     if report.first_bad_layer:
         click.echo(f"  {report.first_bad_layer}")
     if json_path:
@@ -142,11 +142,11 @@ def run(model: Path, target: str, backend: str, input_path: Path, out_path: Path
         check_output_file(out_path, graph)
         user = _user_inputs(input_path, graph)
         schedules = tuned_schedules(graph, db_path, tgt, backend)
-        outputs, counts = run_library(graph, tgt, user.sets, backend, schedules, timeout, progress)
+        outputs, counts, row_fused = run_library(graph, tgt, user.sets, backend, schedules, timeout, progress)
     shapes = save_outputs(out_path, graph, outputs, user.layout)
     click.echo(f"{graph.name} on {tgt.name} ({backend} backend): {len(user.sets)} input(s) from {input_path}; "
                f"wrote {out_path}: " + ", ".join(f"'{n}' {list(s)}" for n, s in shapes.items()))
-    _print_instructions(graph, counts)
+    _print_instructions(graph, counts, row_fused)
 
 
 def _user_inputs(input_path: Path | None, graph):
@@ -159,11 +159,12 @@ def _user_inputs(input_path: Path | None, graph):
     return user
 
 
-def _print_instructions(graph, counts: list[int] | None) -> None:
+def _print_instructions(graph, counts: list[int] | None, row_fused: dict[int, int]) -> None:
     if counts:
         click.echo(f"  executed instructions (QEMU, not cycles) of the first input: total {sum(counts):,}")
         for op, count in zip(graph.ops, counts):
-            click.echo(f"    {op.index:>3} {op.name:<24} {op.type:<16} {count:>12,}")
+            shown = f"{count:>12,}" if op.index not in row_fused else f"in op {row_fused[op.index]}'s row pipeline"
+            click.echo(f"    {op.index:>3} {op.name:<24} {op.type:<16} {shown}")
 
 
 def _report_json(report, input_path: Path | None) -> dict:
@@ -175,5 +176,6 @@ def _report_json(report, input_path: Path | None) -> dict:
                 top1={name: dict(agree=a, rows=n) for name, (a, n) in report.top1.items()},
                 first_bad_layer=report.first_bad_layer,
                 instructions=None if report.layer_instructions is None else dict(
-                    total=sum(report.layer_instructions), per_layer=report.layer_instructions),
+                    total=sum(report.layer_instructions), per_layer=report.layer_instructions,
+                    row_fused_into={str(k): v for k, v in report.row_fused.items()}),
                 footprint=report.footprint.as_dict(), fits=not report.fit_problems, fit_problems=report.fit_problems)

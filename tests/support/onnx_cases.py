@@ -68,6 +68,10 @@ def quantize_qdq(src: Path, dst: Path, seed: int = 0, per_channel: bool = True, 
 
     model = onnx.load(str(src))
     shapes = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
+    # the quantizer writes a '<name>-inferred.onnx' beside its input: quantize a copy in dst's folder, so that
+    # nothing is written beside the source (../shared is read-only) and parallel workers do not share that file
+    src = Path(dst).parent / f"{Path(dst).stem}_source.onnx"
+    onnx.save(model, str(src))
 
     class Reader(CalibrationDataReader):
         def __init__(self):

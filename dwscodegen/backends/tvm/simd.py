@@ -24,7 +24,7 @@ from ...ops import PER_IMAGE
 from ...targets import Target
 from ..kernel import Kernel, kernel_name
 from ..render import c_array_body, render
-from ..templates.simd import common, dsp, mve
+from ..templates.simd import common, dsp, mve, registry
 from . import knobs
 from . import schedules_simd as ss
 from . import simd_depthwise as sd
@@ -86,6 +86,8 @@ def _micro_context(L, fn: str) -> dict:
                act_max=i.act_max, C=i.C, W=i.W, DH=i.DH, DW=i.DW, QB=4, vectors=list(L.vectors))
     if isinstance(L, sg.Layer):
         ctx.update(K=L.K, NW=L.NW, K16=L.K16, tail=L.tail)
+    if L.isa == "dsp":       # the words per K-loop iteration of the DSP GEMM family (templates/kernels/variants.toml)
+        ctx["UNROLL"] = registry.family("dsp", "pointwise_conv2d", weights="int16")[0].unroll
     if L.isa == "mve":
         ctx["rq_mode"] = sg.mve_mode(L.plan)
     return ctx
