@@ -54,6 +54,10 @@ class ArenaPlan:
     def offset(self, name: str) -> int | None:
         return self.offsets.get(name)
 
+    def window_middle(self, window: str) -> str | None:
+        """The tensor whose rows a planned window holds (it has that tensor's dtype); None for a graph tensor."""
+        return next((f.middle for f in self.fusions if f.window == window), None)
+
 
 def disjoint_forced() -> bool:
     return os.environ.get(DISJOINT_ENV, "").strip() not in ("", "0")

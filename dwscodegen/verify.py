@@ -79,13 +79,13 @@ def qdq_tolerance(graph: Graph, oracle: str) -> int:
     return int(oracle == "onnxruntime" and any(graph.op_dtype(op) == "int8" for op in graph.ops))
 
 
-def dequantized_tolerance(graph: Graph, name: str, lsb: int) -> float:
-    """What `lsb` int8 steps become in a float32 tensor a Dequantize makes (a QDQ model's float output): the
-    step of the int8 input's scale; 0 for any other tensor."""
-    producer = next((op for op in graph.ops if name in op.outputs), None)
-    if not lsb or producer is None or producer.type != "Dequantize":
-        return 0.0
-    return lsb * float(np.max(graph.tensor(producer.inputs[0]).quant.scale))
+def dequantized_tolerances(graph: Graph, lsb: int) -> dict[str, float]:
+    """What `lsb` int8 steps become in each float32 tensor a Dequantize makes (a QDQ model's float output): the
+    step of the int8 input's scale. Tensors not listed compare with no float slack."""
+    if not lsb:
+        return {}
+    return {op.outputs[0]: lsb * float(np.max(graph.tensor(op.inputs[0]).quant.scale))
+            for op in graph.ops if op.type == "Dequantize"}
 
 
 @dataclass
@@ -286,11 +286,12 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
         lsb = qdq_tolerance(graph, oracle)
         if lsb:
             report.oracle_notes.append(QDQ_NOTE)
+        slack = dequantized_tolerances(graph, lsb)
         for name in graph.outputs:
             got = np.stack([out[name] for out in outputs])
             expected = np.stack([ref[name] for ref in references])
             report.comparisons.append(compare(name, got, expected, runs_axis=True, int_tolerance=lsb,
-                                              float_tolerance=dequantized_tolerance(graph, name, lsb)))
+                                              float_tolerance=slack.get(name, 0.0)))
             if is_classifier_output(graph.tensor(name)):
                 report.top1[name] = top1_agreement(got, expected)
         if check_layers or not report.ok:
@@ -308,6 +309,7 @@ def _layer_comparisons(graph: Graph, target: Target, sources: list[Path], work: 
     exe = compile_program(target, sources, [work], work / "harness_trace",
                           defines={"DWS_LAYER_HOOK": HOOK, "DWS_TRACE": "1"})
     _run_checked(target, exe, runs, work, timeout, count=False)
+    slack = dequantized_tolerances(graph, lsb)
     result = []
     for op in graph.ops:
         tensor = graph.tensor(op.outputs[0])
@@ -318,7 +320,7 @@ def _layer_comparisons(graph: Graph, target: Target, sources: list[Path], work: 
         got = np.stack([_read(work / f"trace_{r}_{op.index}.bin", tensor) for r in range(runs)])
         expected = np.stack([ref[tensor.name] for ref in references])
         result.append((op, compare(tensor.name, got, expected, runs_axis=True, int_tolerance=lsb,
-                                   float_tolerance=dequantized_tolerance(graph, tensor.name, lsb))))
+                                   float_tolerance=slack.get(tensor.name, 0.0))))
     return result
 
 

@@ -117,11 +117,7 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
         if tensor in params:
             return params[tensor]
         offset = plan.offset(tensor) if offset is None else offset
-        if tensor in plan.windows:
-            float_ = graph.tensor(tensor.removesuffix("@window")).dtype == "float32"
-        else:
-            float_ = graph.tensor(tensor).dtype == "float32"
-        if float_:
+        if graph.tensor(plan.window_middle(tensor) or tensor).dtype == "float32":
             views.add("f32")
             return f"arena_f32 + {offset // 4}" if offset else "arena_f32"
         views.add("s8")

@@ -112,10 +112,17 @@ def run_onnxruntime_batch(model_path, graph: Graph, input_sets: list[dict[str, n
 
 
 def _uint8_values(onnx, model) -> set[str]:
-    """Names of the model's uint8 tensors (QuantizeLinear outputs of a QUInt8 model), by shape inference."""
+    """Names of the model's uint8 tensors (QuantizeLinear outputs of a QUInt8 model), by shape inference; only
+    where the file can hold one (a uint8 zero point, or a QuantizeLinear without one, which means uint8)."""
+    uint8 = onnx.TensorProto.UINT8
+    constants = list(model.graph.initializer) + [a.t for n in model.graph.node if n.op_type == "Constant"
+                                                   for a in n.attribute if a.name == "value"]
+    if not (any(t.data_type == uint8 for t in constants)
+            or any(n.op_type == "QuantizeLinear" and (len(n.input) < 3 or not n.input[2]) for n in model.graph.node)):
+        return set()
     inferred = onnx.shape_inference.infer_shapes(model)
     infos = list(inferred.graph.value_info) + list(inferred.graph.output)
-    return {v.name for v in infos if v.type.tensor_type.elem_type == onnx.TensorProto.UINT8}
+    return {v.name for v in infos if v.type.tensor_type.elem_type == uint8}
 
 
 def _as_int8_twin(values: np.ndarray) -> np.ndarray:

@@ -193,11 +193,6 @@ def _int8_weights(t, kind: str, qc: QConst, to_ir) -> str:
     return t.const_tensor(qc.name, data, "int8", t.ir_quant(qc.scale, qc.zp, axis))
 
 
-def _mark_uint8(t, y: str, zp_name: str) -> None:
-    if not zp_name or t.static(zp_name, "y zero point").dtype == np.uint8:
-        t.from_uint8.add(y)
-
-
 def _raw_int32_bias(t, name: str | None, channels: int) -> list[str]:
     if not name:
         return []
@@ -219,7 +214,7 @@ def qlinear_conv(t, node) -> None:
     inputs += _raw_int32_bias(t, ins[8], out_shape[1])
     ys, yz = t.quant_params(ins[6], ins[7], "y")
     y = t.new_activation(node.output[0], out_shape, "int8", t.ir_quant(ys, yz))
-    _mark_uint8(t, y, ins[7])
+    t.mark_uint8(y, ins[7])
     t.add_op(node, kind, inputs, [y], attrs)
 
 
@@ -237,7 +232,7 @@ def qlinear_matmul(t, node) -> None:
     w = _int8_weights(t, "FullyConnected", qc, lambda v: v)
     ys, yz = t.quant_params(y_s, y_z, "y")
     y = t.new_activation(node.output[0], (x_shape[0], b.shape[1]), "int8", t.ir_quant(ys, yz))
-    _mark_uint8(t, y, y_z)
+    t.mark_uint8(y, y_z)
     t.add_op(node, "FullyConnected", [x, w], [y], FullyConnectedAttrs(requant="onnx"))
 
 

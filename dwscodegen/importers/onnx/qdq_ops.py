@@ -57,8 +57,7 @@ def quantize_linear(t, node) -> None:
     zp_name = t.optional_input(node, 2)
     scale, zp = t.quant_params(node.input[1], zp_name, "QuantizeLinear")
     y = t.new_activation(node.output[0], t.shape_of(node.input[0]), "int8", t.ir_quant(scale, zp))
-    if not zp_name or t.static(zp_name, "QuantizeLinear zero point").dtype == np.uint8:
-        t.from_uint8.add(y)
+    t.mark_uint8(y, zp_name)
     t.add_op(node, "Quantize", [x], [y], QuantizeAttrs("half_even"))
 
 

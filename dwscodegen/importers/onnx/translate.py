@@ -193,6 +193,12 @@ class Translator:
             raise self.fail(f"{what}: {scale.size} scales but {zp.size} zero points")
         return scale.astype(np.float32), zp.astype(np.int32)
 
+    def mark_uint8(self, y: str, zp_name: str | None) -> None:
+        """Record that the int8 activation y is a uint8 one in the file (its zero point is uint8, or absent where
+        that means uint8 0): a DequantizeLinear of it without a zero point means uint8 0 too."""
+        if not zp_name or self.static(zp_name, "zero point").dtype == np.uint8:
+            self.from_uint8.add(y)
+
     @staticmethod
     def ir_quant(scale: np.ndarray, zp: np.ndarray, axis: int | None = None) -> Quant:
         return Quant(scale=np.asarray(scale, np.float32).astype(np.float64), zero_point=np.asarray(zp, np.int32),

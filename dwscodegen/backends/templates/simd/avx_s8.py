@@ -176,28 +176,35 @@ def gemm(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, dict]
     return template(name), out
 
 
-def depthwise(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, dict] | None:
-    planned = depthwise_regions(info)
+def _depthwise_context(level: Level, info: ConvInfo, ctx: dict, windows) -> dict | None:
+    """What both depthwise forms store: per-tap weights in lanes, a folded bias per window (tuple of the taps'
+    bounds), the requantization records; None where the requantization has no exact vector form."""
     taps = info.KH * info.KW
     scale = prescale(info, info.weights.reshape(taps, info.OC))
     rq = requant(info, prescaled=scale is not None)
-    if planned is None or rq is None:
+    if rq is None:
         return None
     scale = np.ones(info.OC, np.int64) if scale is None else scale
-    lanes = level.lanes
-    cv = -(-info.C // lanes)
-    w = np.zeros((taps, cv * lanes), np.int64)
+    cv = ceil_to(info.C, level.lanes) // level.lanes
+    w = np.zeros((taps, cv * level.lanes), np.int64)
     w[:, :info.C] = info.weights.reshape(taps, info.OC) * scale
+    biases = np.stack([_lanes(DepthwiseRegions.folded_bias(info, win) * scale, cv * level.lanes) for win in windows])
+    records = np.stack([_lanes(rq.vectors[n], cv * level.lanes).reshape(cv, level.lanes) for n in rq.names], axis=1)
+    out = _common(level, info, ctx, rq)
     # int16 weight in the low half of each 32-bit lane, zero in the high half: vpmaddwd against a
     # sign-extended input lane is then exactly x * w
-    lanes32 = w & 0xFFFF
-    biases = np.stack([_lanes(DepthwiseRegions.folded_bias(info, win) * scale, cv * lanes) for win in planned.windows])
-    records = np.stack([_lanes(rq.vectors[n], cv * lanes).reshape(cv, lanes) for n in rq.names], axis=1)
-    records = _paired(records, rq.names, rq)
-    out = _common(level, info, ctx, rq)
-    out.update(CV=cv, TAPS=taps, weights=lanes32.astype(np.int32), bias=biases.astype(np.int32),
-               rq=records.reshape(cv, -1).astype(np.int32), vectors=rq.names, NR=len(rq.names),
-               regions=planned.regions, constant_keys=("weights", "bias", "rq"))
+    out.update(CV=cv, TAPS=taps, weights=(w & 0xFFFF).astype(np.int32), bias=biases.astype(np.int32),
+               rq=_paired(records, rq.names, rq).reshape(cv, -1).astype(np.int32), vectors=rq.names,
+               NR=len(rq.names), constant_keys=("weights", "bias", "rq"))
+    return out
+
+
+def depthwise(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, dict] | None:
+    planned = depthwise_regions(info)
+    out = None if planned is None else _depthwise_context(level, info, ctx, planned.windows)
+    if out is None:
+        return None
+    out.update(regions=planned.regions)
     return template(name), out
 
 
@@ -209,23 +216,12 @@ def whole_window(info: ConvInfo) -> bool:
 
 
 def depthwise_window(level: Level, info: ConvInfo, ctx: dict, name: str) -> tuple[str, dict] | None:
-    """whole_window layers: a loop over the window's positions per vector of channels (depthwise(), not unrolled)."""
-    taps = info.KH * info.KW
-    scale = prescale(info, info.weights.reshape(taps, info.OC))
-    rq = requant(info, prescaled=scale is not None)
-    if not whole_window(info) or rq is None:
+    """whole_window layers: a loop over the window's positions per vector of channels (depthwise(), not unrolled);
+    one window, every tap inside the input."""
+    out = _depthwise_context(level, info, ctx, [(0, info.KH, 0, info.KW)]) if whole_window(info) else None
+    if out is None:
         return None
-    scale = np.ones(info.OC, np.int64) if scale is None else scale
-    lanes = level.lanes
-    cv = -(-info.C // lanes)
-    w = np.zeros((taps, cv * lanes), np.int64)
-    w[:, :info.C] = info.weights.reshape(taps, info.OC) * scale
-    bias = _lanes(DepthwiseRegions.folded_bias(info, (0, info.KH, 0, info.KW)) * scale, cv * lanes)
-    records = np.stack([_lanes(rq.vectors[n], cv * lanes).reshape(cv, lanes) for n in rq.names], axis=1)
-    out = _common(level, info, ctx, rq)
-    out.update(CV=cv, TAPS=taps, weights=(w & 0xFFFF).astype(np.int32), bias=bias.astype(np.int32),
-               rq=_paired(records, rq.names, rq).reshape(cv, -1).astype(np.int32), vectors=rq.names,
-               NR=len(rq.names), constant_keys=("weights", "bias", "rq"))
+    out["bias"] = out["bias"][0]
     return template(name), out
 
 
