@@ -64,21 +64,31 @@ def run(graph, target: str, backend: str) -> dict:
     if not report.ok:
         return dict(ok=False, error=report.first_bad_layer or "outputs differ from the oracle",
                     seconds=round(time.time() - started, 1))
-    return dict(ok=True, oracle=report.oracle, layers=report.layer_instructions,
+    return dict(ok=True, oracle=report.oracle, layers=report.layer_instructions, fused=report.row_fused,
                 total=sum(report.layer_instructions), seconds=round(time.time() - started, 1))
 
 
 def gaps(graph, runs: dict) -> dict:
-    """Where tvm spends more than templates: per operator group, and the worst layers."""
+    """Where tvm spends more than templates: per operator group, and the worst layers. The templates road runs
+    row-fused pairs (row_fusion.py) as one call counted on the consumer; the tvm road's pair is summed onto the
+    consumer too, so both compare the same work (the pair is named "producer+consumer")."""
+    fused = {int(p): int(c) for p, c in runs["templates"].get("fused", {}).items()}
+    tvm = list(runs["tvm"]["layers"])
+    for producer, consumer in fused.items():
+        tvm[consumer] += tvm[producer]
+        tvm[producer] = 0
+    into = {c: p for p, c in fused.items()}
     per_group: dict = defaultdict(lambda: [0, 0, 0])
     layers = []
     for op in graph.ops:
-        t, v = runs["templates"]["layers"][op.index], runs["tvm"]["layers"][op.index]
+        t, v = runs["templates"]["layers"][op.index], tvm[op.index]
         group = per_group[_group(graph, op)]
         group[0] += 1
         group[1] += t
         group[2] += v
-        layers.append(dict(index=op.index, name=op.name, group=_group(graph, op), templates=t, tvm=v))
+        index = f"{into[op.index]}+{op.index}" if op.index in into else op.index
+        name = f"{graph.ops[into[op.index]].name}+{op.name}" if op.index in into else op.name
+        layers.append(dict(index=index, name=name, group=_group(graph, op), templates=t, tvm=v))
     layers.sort(key=lambda r: r["templates"] - r["tvm"])
     return dict(groups={k: dict(count=c, templates=t, tvm=v) for k, (c, t, v) in sorted(per_group.items())},
                 worst=[r for r in layers[:WORST] if r["tvm"] > r["templates"]])
