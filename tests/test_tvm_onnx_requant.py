@@ -1,6 +1,6 @@
 """The tvm road's tensorized convolutions with requant "onnx" (onnxruntime's float32 epilogue): DSP on Cortex-M4,
-MVE on Cortex-M55 (backends/tvm/simd.py ONNX_ISAS; the Thumb-2 register tiles keep the portable TVM schedule for
-these layers).
+MVE on Cortex-M55, the Thumb-2 register tiles (the epilogue in integers) on Cortex-M3 (backends/tvm/simd.py
+ONNX_ISAS).
 
 - The layer matrix's ONNX-requantized layers (tests/support/onnx_requant.py styles: exact ties, accumulators beyond
   2^24, dead channels, saturating and vanishing scales) are tensorized wherever the same layer with TFLite's
@@ -13,6 +13,7 @@ Quick subset by default; the whole matrix x styles and Cortex-M7 / M33 with -m s
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,9 @@ from .support.onnx_requant import STYLES, onnx_requant_graph  # noqa: E402
 from .support.targets import target_or_skip  # noqa: E402
 
 QDQ_MODEL = Path(__file__).resolve().parent.parent / "examples" / "mbv2_small_qdq.onnx"
-ISA = {"cortex-m4": "DSP", "cortex-m7": "DSP", "cortex-m33": "DSP", "cortex-m55": "MVE"}
+ISA = {"cortex-m3": "THUMB2", "cortex-m4": "DSP", "cortex-m7": "DSP", "cortex-m33": "DSP", "cortex-m55": "MVE"}
 # test_onnx_requant_kernels.QUICK, plus depthwise layers with 3 and 5 channels (DSP channel tails in plain TVM C;
-# on MVE every depthwise layer of the matrix has fewer than 8 channels or exactly 8).
+# on MVE every depthwise layer of the matrix has fewer than 8 channels or exactly 8; Thumb-2 per its `lanes`).
 QUICK = [(0, "plain"), (1, "ties"), (4, "big"), (7, "extreme"), (9, "extreme"), (10, "big"), (11, "ties"),
          (13, "plain"), (2, "ties"), (6, "extreme")]
 FULL = [(i, s) for i in range(len(MATRIX)) for s in STYLES if (i, s) not in QUICK]
@@ -53,7 +54,7 @@ def check_onnx_layer(target, index: int, style: str) -> None:
 
 
 @pytest.mark.qemu
-@pytest.mark.parametrize("target_name", ["cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("target_name", ["cortex-m3", "cortex-m4", "cortex-m55"])
 @pytest.mark.parametrize("index,style", QUICK, ids=[f"{MATRIX[i].id()}-{s}" for i, s in QUICK])
 def test_onnx_requant_layer_tensorized(target_name, index, style):
     check_onnx_layer(target_or_skip(target_name), index, style)
@@ -70,17 +71,21 @@ def test_onnx_requant_layer_tensorized_full(target_name, index, style):
 def test_most_matrix_layers_are_tensorized():
     """Not vacuous: with requant "onnx" the tvm road tensorizes the layers of the matrix (depth multipliers aside)."""
     from dwscodegen.targets import load_target
-    for name in ("cortex-m4", "cortex-m55"):
+    for name in ("cortex-m3", "cortex-m4", "cortex-m55"):
         target = load_target(name)
         left = [case.id() for i, case in enumerate(MATRIX) if case.multiplier == 1
                 and tvm_simd.applies(g := onnx_requant_graph(case, "extreme", seed=i), g.ops[0], target) is None]
         assert left == [], (name, left)
 
 
-def test_thumb2_keeps_the_portable_schedule():
+def test_thumb2_takes_no_negative_scale():
+    """The Thumb-2 micro-kernels' integer form of the float32 epilogue takes scales >= 0, as the templates road's."""
     from dwscodegen.targets import load_target
     graph = onnx_requant_graph(MATRIX[9], "plain", seed=9)
-    assert tvm_simd.applies(graph, graph.ops[0], load_target("cortex-m3")) is None
+    info = common.conv_info(graph, graph.ops[0], onnx=True)
+    assert tvm_simd.PLANS["thumb2"](info) is not None
+    assert tvm_simd.PLANS["thumb2"](dataclasses.replace(info, onnx_scale=-info.onnx_scale)) is None
+    assert tvm_simd.applies(graph, graph.ops[0], load_target("cortex-m3")) is not None
 
 
 @pytest.mark.qemu

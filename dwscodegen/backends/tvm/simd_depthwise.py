@@ -24,7 +24,7 @@ import numpy as np
 from ..templates.simd import dsp, mve, tiled
 from ..templates.simd.common import ConvInfo, DepthwiseRegions, RequantPlan, ceil_to, depthwise_regions
 from . import simd_arith as sa
-from .simd_gemm import C_DTYPES, TILED_RQ_WORDS, requant_value, rq_const
+from .simd_gemm import C_DTYPES, TILED_RQ_WORDS, requant_value, rq_const, scale_reads, split_scale
 from .tir_build import Axis, Block, Buf, register_intrin
 
 LANES = {"dsp": 4, "mve": 8}
@@ -77,6 +77,8 @@ def layer(isa: str, info: ConvInfo, plan: RequantPlan, lanes: int) -> tuple[Laye
         consts = dict(weights=("int8_t", info.weights.reshape(taps, info.C).astype(np.int8)),
                       bias=("int32_t", np.stack(folded).astype(np.int32)),
                       rq=("int32_t", tiled.requant_records(info, plan, info.C).reshape(-1).astype(np.int32)))
+        if plan.mode == "onnx":     # the scales the records encode, for the TIR (simd_gemm.split_scale)
+            consts["scale"] = ("float", np.asarray(info.onnx_scale, np.float32))
         return Layer(isa, info, plan, lanes, planned, TILED_RQ_WORDS[plan.mode]), consts
     names, vec = mve.requant_vectors(info, plan)
     consts = dict(weights=("int16_t", mve.depthwise_weights(info)),
@@ -172,7 +174,8 @@ def blocks(L: Layer, part: Part) -> list[Block]:
             return lambda idx: b["weights"][gidx(v), v["l"] * L.rq_words + idx]
         return lambda idx: b["rq"][chan(v) * L.rq_words + idx]
     out = Block(f"output{n}", spatial, "output", lambda v: [v["i"] + r["y0"], v["jx"] + r["x0"], chan(v)],
-                lambda b, v: requant_value(L, b[acc][tuple(acc_index(v))], rq_reader(b, v)))
+                lambda b, v: requant_value(L, b[acc][tuple(acc_index(v))], rq_reader(b, v), lambda: b["scale"][chan(v)]),
+                reads=(lambda b, v: scale_reads(L, b[acc][tuple(acc_index(v))], b, chan(v))) if split_scale(L) else None)
     return [acc_block, out]
 
 

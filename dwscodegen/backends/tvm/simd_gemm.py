@@ -33,7 +33,7 @@ from .arith import requantize_onnx
 from .tir_build import Axis, Block, Buf, register_intrin
 
 
-TILED_RQ_WORDS = {"round": 4, "noround": 3, "generic": 2}   # tiled.requant_records per channel
+TILED_RQ_WORDS = {"round": 4, "noround": 3, "generic": 2, "onnx": 2}   # tiled.requant_records per channel
 C_DTYPES = {"int8_t": "int8", "int16_t": "int16", "int32_t": "int32", "float": "float32"}
 
 
@@ -43,6 +43,20 @@ def rq_const(plan: RequantPlan, words) -> tuple[str, np.ndarray]:
     it is (no type-punning in the C TVM emits), the micro-kernels hand its bits to the templates' epilogue."""
     words = np.asarray(words).astype(np.int32)
     return ("float", words.view(np.float32)) if plan.mode == "onnx" else ("int32_t", words)
+
+
+def split_scale(L) -> bool:
+    """Thumb-2 with plan "onnx": the micro-kernels take the templates road's (significand, exponent) records
+    (tiled.requant_records, its integer form of the float32 epilogue), the TIR the float32 scales they encode, a
+    second constant `scale`; the output blocks name both as their reads (scale_reads)."""
+    return L.isa == "thumb2" and L.plan.mode == "onnx"
+
+
+def scale_reads(L, acc_read, b, channel) -> list:
+    """The read regions of a split_scale output block: its accumulator, the channel's scale (what the TIR
+    computes with) and its records (what the micro-kernel computes with: the same number)."""
+    first = channel * L.rq_words
+    return [acc_read, b["scale"][channel], b["rq"][first:first + L.rq_words]]
 
 
 @dataclass(frozen=True)
@@ -128,6 +142,8 @@ def layer(isa: str, info: ConvInfo, plan: RequantPlan) -> tuple[Layer, dict]:
     if isa == "thumb2":
         consts = dict(weights=("int8_t", rows.astype(np.int8)), bias=("int32_t", folded.astype(np.int32)),
                       rq=("int32_t", tiled.requant_records(info, plan, info.OC).reshape(-1).astype(np.int32)))
+        if plan.mode == "onnx":
+            consts["scale"] = ("float", np.asarray(info.onnx_scale, np.float32))
         return Layer(isa, info, plan, windowed, k, k, TILED_RQ_WORDS[plan.mode]), consts
     names, vec = mve.requant_vectors(info, plan)
     blocks = -(-info.OC // 4)
@@ -212,13 +228,13 @@ def _biased(L, acc, bias, channel):
     return acc if L.bias_in_acc else acc + bias[channel]
 
 
-def requant_value(L, acc, rq_load):
-    """A channel's output from its accumulator; rq_load(index) reads its requantization word or vector;
-    L: a gemm or depthwise layer (isa, info, plan, vectors)."""
+def requant_value(L, acc, rq_load, scale_load=None):
+    """A channel's output from its accumulator; rq_load(index) reads its requantization word or vector,
+    scale_load() its float32 scale where split_scale(L); L: a gemm or depthwise layer (isa, info, plan, vectors)."""
     i = L.info
     act = (i.act_min, i.act_max)
     if L.plan.mode == "onnx":     # the portable compute's epilogue (arith.py), the scale a float32 constant
-        scale = rq_load(L.vectors.index("scale") if L.isa == "mve" else 0)
+        scale = scale_load() if split_scale(L) else rq_load(L.vectors.index("scale") if L.isa == "mve" else 0)
         return requantize_onnx(acc, scale, i.out_offset, *act)
     if L.isa == "mve":
         return sa.mve_requant(acc, lambda name: rq_load(L.vectors.index(name)), list(L.vectors), mve_mode(L.plan), act)
@@ -256,9 +272,11 @@ def blocks(L: Layer, part: Part) -> list[Block]:
         if L.isa == "mve":
             return lambda idx: b["rq"][part.o0 // 4 + v["ob"], idx, v["q"]]
         return lambda idx: b["rq"][chan(v) * L.rq_words + idx]
+    acc = lambda b, v: b[f"acc{n}"][v["ob"], v["p"], v["q"]]  # noqa: E731
     out.append(Block(f"output{n}", spatial, "output", lambda v: [v["p"] + part.p0, chan(v)],
-                     lambda b, v: requant_value(L, _biased(L, b[f"acc{n}"][v["ob"], v["p"], v["q"]], b["bias"], chan(v)),
-                                                rq(b, v))))
+                     lambda b, v: requant_value(L, _biased(L, acc(b, v), b["bias"], chan(v)), rq(b, v),
+                                                lambda: b["scale"][chan(v)]),
+                     reads=(lambda b, v: scale_reads(L, acc(b, v), b, chan(v))) if split_scale(L) else None))
     return out
 
 
@@ -331,7 +349,7 @@ def intrin_requant(L, fn: str, Q: int, lane_out=None, kind: str = "requant") -> 
     accumulator lane q is stored, default q)."""
     name = f"{fn}_{kind}_{Q}"
     lane_out = lane_out or (lambda q: q)
-    dtype = "float32" if L.plan.mode == "onnx" else "int32"
+    dtype = "float32" if L.plan.mode == "onnx" and not split_scale(L) else "int32"
     if L.isa == "mve":
         # The vectors up to the last one the plan reads (noround reads no shift), as the region tensorize finds.
         unread = ("nege", "smask") if mve_mode(L.plan) == "noround" else ()
@@ -342,10 +360,13 @@ def intrin_requant(L, fn: str, Q: int, lane_out=None, kind: str = "requant") -> 
         rq = Buf("rq", (Q * L.rq_words,), dtype)
         reader = lambda b, v: (lambda idx: b["rq"][v["q"] * L.rq_words + idx])  # noqa: E731
     bias = [] if L.bias_in_acc else [Buf("bias", (Q,), "int32")]
-    operands = [Buf("out", (Q,), "int8"), Buf("acc", (Q,), "int32", True)] + bias + [rq]
+    scale = [Buf("scale", (Q,), "float32")] if split_scale(L) else []
+    operands = [Buf("out", (Q,), "int8"), Buf("acc", (Q,), "int32", True)] + bias + scale + [rq]
     block = Block("output", (Axis("q", Q),), "out", lambda v: [lane_out(v["q"])],
-                  lambda b, v: requant_value(L, _biased(L, b["acc"][v["q"]], b.get("bias"), v["q"]), reader(b, v)))
+                  lambda b, v: requant_value(L, _biased(L, b["acc"][v["q"]], b.get("bias"), v["q"]), reader(b, v),
+                                             lambda: b["scale"][v["q"]]),
+                  reads=(lambda b, v: scale_reads(L, b["acc"][v["q"]], b, v["q"])) if scale else None)
     register_intrin(name, operands, block, name,
-                    lambda b: [b["acc"].access_ptr("r")] + [b[o.name].access_ptr("r") for o in bias]
+                    lambda b: [b["acc"].access_ptr("r")] + [b[o.name].access_ptr("r") for o in bias + scale]
                     + [b["rq"].access_ptr("r"), b["out"].access_ptr("w")], in_place=True)
     return dict(kind=kind, name=name, intrin=name, Q=Q)
