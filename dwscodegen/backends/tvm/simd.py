@@ -5,9 +5,14 @@ target's features (targets/*.toml), most capable first: `mve` (Cortex-M55), `dsp
 A layer is tensorized where the templates road's variant of that ISA would apply: TFLite requantization with
 an exact plan, the templates road's per ISA (PLANS: dead output channels folded to constants, common.plan_layer,
 and the DSP "mixed" form; per ISA its weight format and accumulator bounds), and for depthwise the output cut
-into regions with the same taps (common.depthwise_regions).  Elsewhere (ONNX
-requantization, hybrid, float32, x86, depth multipliers, accumulators that may leave int32) the portable TVM
-schedule of backend.py computes the layer, as the templates road keeps its portable kernel there.
+into regions with the same taps (common.depthwise_regions).  ONNX requantization (requant "onnx", plan "onnx":
+the same MACs, onnxruntime's float32 epilogue) is tensorized too, on every ISA here (ONNX_ISAS): the TIR of the
+epilogue is the portable compute's requantize_onnx (arith.py) with the per-channel float32 scales a constant
+array (simd_gemm.rq_const; Thumb-2: simd_gemm.split_scale), and the micro-kernels call the templates road's
+epilogue (templates/kernels/_onnx_requant.j2 through the _dsp.j2 / _mve.j2 / _tiled.j2 requantization macros:
+VCVTR / VCVTN on the FPU, the integer form on Cortex-M3; Thumb-2 scales >= 0 only, as tiled.select).  Elsewhere
+(hybrid, float32, x86, depth multipliers, accumulators that may leave int32) the portable TVM schedule of
+backend.py computes the layer, as the templates road keeps its portable kernel there.
 
 The kernel's source: header comment (the schedule), the micro-kernels (templates/micro/<isa>.c.j2, built from
 the templates road's macros), the constant arrays, the TVM function calling the micro-kernels, the wrapper.
@@ -33,6 +38,7 @@ from .emit import lower_kernel
 from .tir_build import prim_func
 
 ISAS = ("mve", "dsp", "thumb2")     # most capable first
+ONNX_ISAS = ("mve", "dsp", "thumb2")    # whose micro-kernels have onnxruntime's float32 epilogue (requant "onnx")
 STACK_BUDGET = common.STACK_BUDGET  # bytes of stack temporaries (patches, windows, tiles), as the templates road
 
 
@@ -52,6 +58,8 @@ PLANS = {
 
 
 def _unfolded(info: common.ConvInfo, plan):
+    if plan is not None and plan.mode == "onnx" and np.any(info.onnx_scale < 0):
+        return None     # the integer form of the float32 epilogue takes scales >= 0 (tiled.select)
     return None if plan is None else (info, plan)
 
 
@@ -59,7 +67,7 @@ def applies(graph: Graph, op: Op, target: Target) -> tuple[str, common.ConvInfo,
     """(isa, layer facts with constant channels folded, requantization plan) when `op` is tensorized on
     `target`, else None."""
     name = isa(target)
-    info = common.conv_info(graph, op) if name else None
+    info = common.conv_info(graph, op, onnx=name in ONNX_ISAS) if name else None
     if info is None or (info.depthwise and common.depthwise_regions(info) is None):
         return None
     if info.act_min == info.act_max:    # a constant output: the portable kernel's fill (schedules.constant_output)
@@ -162,7 +170,7 @@ def tensorized_kernel(graph: Graph, op: Op, target: Target, base: str, overrides
               f" * input [{info.H}][{info.W}][{info.C}] -> output [{info.OH}][{info.OW}][{info.OC}], one image per call\n"
               f" * schedule {json.dumps(params, sort_keys=True)}: micro-kernels "
               f"{', '.join(m['name'].removeprefix(fn + '_') for m in micro)}; requantization \"{plan.mode}\"\n */\n")
-    per_line = {"weights": 16 if consts["weights"][0] == "int8_t" else 8, "bias": 8, "rq": 8}
+    per_line = {"weights": 16 if consts["weights"][0] == "int8_t" else 8, "bias": 8, "rq": 8, "scale": 8}
     arrays = "".join(_array(t, f"{fn}_{k}", v, per_line[k]) for k, (t, v) in consts.items())
     args = ", ".join(["input"] + [f"{fn}_{k}" for k in consts] + ["output"])
     wrapper = (f"static void {fn}(const int8_t *restrict input, int8_t *restrict output)\n"

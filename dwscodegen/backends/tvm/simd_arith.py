@@ -8,6 +8,8 @@ code of whatever part of a kernel stays plain TVM C (depthwise channel tails).
   templates road packs (dsp.requant_records, tiled._records, mve.requant_vectors): each plan's proof that it equals
   TFLite's MultiplyByQuantizedMultiplier for the layer's constants is checked when the plan is made.
   The 64-bit steps stay inside int64 by those same bounds: no signed overflow, in the TIR or its C.
+  Plan "onnx" (requant "onnx") is the portable compute's arith.requantize_onnx on a float32 scale
+  (simd_gemm.requant_value).
 
 TVM is imported inside the functions: importing this module costs nothing.
 """

@@ -24,7 +24,7 @@ import numpy as np
 from ..templates.simd import dsp, mve, tiled
 from ..templates.simd.common import ConvInfo, DepthwiseRegions, RequantPlan, ceil_to, depthwise_regions
 from . import simd_arith as sa
-from .simd_gemm import TILED_RQ_WORDS, requant_value
+from .simd_gemm import C_DTYPES, TILED_RQ_WORDS, requant_value, rq_const, scale_reads, split_scale
 from .tir_build import Axis, Block, Buf, register_intrin
 
 LANES = {"dsp": 4, "mve": 8}
@@ -70,16 +70,20 @@ def layer(isa: str, info: ConvInfo, plan: RequantPlan, lanes: int) -> tuple[Laye
         # One row per group of 4 channels: requantization records, then weight words (the templates' rows).
         consts = dict(weights=("int32_t", dsp.depthwise_blocks(info, plan).astype(np.int32)),
                       bias=("int32_t", bias.astype(np.int32)))
+        if plan.mode == "onnx":     # the scales as float32 too (rq_const): what the TIR and the micro-kernels read
+            consts["rq"] = rq_const(plan, dsp.requant_records(info, plan).reshape(-1))
         return Layer(isa, info, plan, 4, planned, rq_words), consts
     if isa == "thumb2":
         consts = dict(weights=("int8_t", info.weights.reshape(taps, info.C).astype(np.int8)),
                       bias=("int32_t", np.stack(folded).astype(np.int32)),
                       rq=("int32_t", tiled.requant_records(info, plan, info.C).reshape(-1).astype(np.int32)))
+        if plan.mode == "onnx":     # the scales the records encode, for the TIR (simd_gemm.split_scale)
+            consts["scale"] = ("float", np.asarray(info.onnx_scale, np.float32))
         return Layer(isa, info, plan, lanes, planned, TILED_RQ_WORDS[plan.mode]), consts
     names, vec = mve.requant_vectors(info, plan)
     consts = dict(weights=("int16_t", mve.depthwise_weights(info)),
                   bias=("int32_t", np.stack([mve.lane_order(info, b).reshape(-1) for b in folded]).astype(np.int32)),
-                  rq=("int32_t", np.stack([mve.lane_order(info, vec[n]) for n in names], axis=1).astype(np.int32)))
+                  rq=rq_const(plan, np.stack([mve.lane_order(info, vec[n]) for n in names], axis=1)))
     return Layer(isa, info, plan, 8, planned, 0, tuple(names)), consts
 
 
@@ -166,11 +170,12 @@ def blocks(L: Layer, part: Part) -> list[Block]:
     def rq_reader(b, v):
         if L.isa == "mve":
             return lambda idx: b["rq"][gidx(v), idx, _table_lane(L, part, v["l"])]
-        if L.isa == "dsp":
+        if L.isa == "dsp" and L.plan.mode != "onnx":
             return lambda idx: b["weights"][gidx(v), v["l"] * L.rq_words + idx]
         return lambda idx: b["rq"][chan(v) * L.rq_words + idx]
     out = Block(f"output{n}", spatial, "output", lambda v: [v["i"] + r["y0"], v["jx"] + r["x0"], chan(v)],
-                lambda b, v: requant_value(L, b[acc][tuple(acc_index(v))], rq_reader(b, v)))
+                lambda b, v: requant_value(L, b[acc][tuple(acc_index(v))], rq_reader(b, v), lambda: b["scale"][chan(v)]),
+                reads=(lambda b, v: scale_reads(L, b[acc][tuple(acc_index(v))], b, chan(v))) if split_scale(L) else None)
     return [acc_block, out]
 
 
@@ -182,9 +187,8 @@ def temporaries(L: Layer, part: Part) -> list[Buf]:
 
 def parameters(L: Layer, consts: dict) -> list[Buf]:
     i = L.info
-    dtypes = {"int8_t": "int8", "int16_t": "int16", "int32_t": "int32"}
     return ([Buf("input", (i.H, i.W, i.C), "int8")]
-            + [Buf(name, tuple(np.asarray(v).shape), dtypes[t]) for name, (t, v) in consts.items()]
+            + [Buf(name, tuple(np.asarray(v).shape), C_DTYPES[t]) for name, (t, v) in consts.items()]
             + [Buf("output", (i.OH, i.OW, i.C), "int8")])
 
 

@@ -18,7 +18,7 @@ output -> <fn>_requant_Q, C micro-kernels the kernel's source defines (simd.py r
 
 Weights are packed as the templates road packs them (dsp.sxtb16_rows scaled by the requantization plan's
 power of two, mve.gemm_weights); the bias has the input offset folded in; requantization is the exact
-plan of each ISA (simd_arith.py).  TVM is imported inside the functions.
+plan of each ISA (simd_arith.py), or onnxruntime's float32 epilogue for plan "onnx" (rq_const).  TVM is imported inside the functions.
 """
 from __future__ import annotations
 
@@ -29,10 +29,34 @@ import numpy as np
 from ..templates.simd import dsp, mve, tiled
 from ..templates.simd.common import ConvInfo, RequantPlan, ceil_to
 from . import simd_arith as sa
+from .arith import requantize_onnx
 from .tir_build import Axis, Block, Buf, register_intrin
 
 
-TILED_RQ_WORDS = {"round": 4, "noround": 3, "generic": 2}   # tiled.requant_records per channel
+TILED_RQ_WORDS = {"round": 4, "noround": 3, "generic": 2, "onnx": 2}   # tiled.requant_records per channel
+C_DTYPES = {"int8_t": "int8", "int16_t": "int16", "int32_t": "int32", "float": "float32"}
+
+
+def rq_const(plan: RequantPlan, words) -> tuple[str, np.ndarray]:
+    """The requantization table as a constant: the templates road's int32 words, or for plan "onnx" (whose words
+    are the float32 scales' bits) those scales as float32, in the same layout: the TIR reads a scale as the float
+    it is (no type-punning in the C TVM emits), the micro-kernels hand its bits to the templates' epilogue."""
+    words = np.asarray(words).astype(np.int32)
+    return ("float", words.view(np.float32)) if plan.mode == "onnx" else ("int32_t", words)
+
+
+def split_scale(L) -> bool:
+    """Thumb-2 with plan "onnx": the micro-kernels take the templates road's (significand, exponent) records
+    (tiled.requant_records, its integer form of the float32 epilogue), the TIR the float32 scales they encode, a
+    second constant `scale`; the output blocks name both as their reads (scale_reads)."""
+    return L.isa == "thumb2" and L.plan.mode == "onnx"
+
+
+def scale_reads(L, acc_read, b, channel) -> list:
+    """The read regions of a split_scale output block: its accumulator, the channel's scale (what the TIR
+    computes with) and its records (what the micro-kernel computes with: the same number)."""
+    first = channel * L.rq_words
+    return [acc_read, b["scale"][channel], b["rq"][first:first + L.rq_words]]
 
 
 @dataclass(frozen=True)
@@ -111,13 +135,15 @@ def layer(isa: str, info: ConvInfo, plan: RequantPlan) -> tuple[Layer, dict]:
     if isa == "dsp":
         consts = dict(weights=("int32_t", dsp.sxtb16_rows(rows * plan.scale[:, None])),
                       bias=("int32_t", (folded * plan.scale).astype(np.int32)),
-                      rq=("int32_t", dsp.requant_records(info, plan).reshape(-1).astype(np.int32)))
+                      rq=rq_const(plan, dsp.requant_records(info, plan).reshape(-1)))
         # A gathered window is zero-padded to whole groups of 4 bytes: widened without a partial word.
         kx = ceil_to(k, 4) if windowed else k
         return Layer(isa, info, plan, windowed, k, kx, dsp.requant_context(info, plan)["RQW"]), consts
     if isa == "thumb2":
         consts = dict(weights=("int8_t", rows.astype(np.int8)), bias=("int32_t", folded.astype(np.int32)),
                       rq=("int32_t", tiled.requant_records(info, plan, info.OC).reshape(-1).astype(np.int32)))
+        if plan.mode == "onnx":
+            consts["scale"] = ("float", np.asarray(info.onnx_scale, np.float32))
         return Layer(isa, info, plan, windowed, k, k, TILED_RQ_WORDS[plan.mode]), consts
     names, vec = mve.requant_vectors(info, plan)
     blocks = -(-info.OC // 4)
@@ -127,12 +153,14 @@ def layer(isa: str, info: ConvInfo, plan: RequantPlan) -> tuple[Layer, dict]:
     bias = np.zeros(blocks * 4, np.int64)
     bias[:info.OC] = folded
     consts = dict(weights=("int8_t", mve.gemm_weights(info, 4)), bias=("int32_t", bias.astype(np.int32)),
-                  rq=("int32_t", lanes.reshape(len(names), blocks, 4).transpose(1, 0, 2).astype(np.int32)))
+                  rq=rq_const(plan, lanes.reshape(len(names), blocks, 4).transpose(1, 0, 2)))
     kx = ceil_to(k, 16) if windowed else info.C
     return Layer(isa, info, plan, windowed, k, kx, 0, tuple(names)), consts
 
 
 def mve_mode(plan: RequantPlan) -> str:
+    if plan.mode == "onnx":
+        return "onnx"
     e = plan.rshift
     return "round" if np.all(e >= 1) else "noround" if np.all(e == 0) else "mixed"
 
@@ -200,11 +228,14 @@ def _biased(L, acc, bias, channel):
     return acc if L.bias_in_acc else acc + bias[channel]
 
 
-def requant_value(L, acc, rq_load):
-    """A channel's output from its accumulator; rq_load(index) reads its requantization word or vector;
-    L: a gemm or depthwise layer (isa, info, plan, vectors)."""
+def requant_value(L, acc, rq_load, scale_load=None):
+    """A channel's output from its accumulator; rq_load(index) reads its requantization word or vector,
+    scale_load() its float32 scale where split_scale(L); L: a gemm or depthwise layer (isa, info, plan, vectors)."""
     i = L.info
     act = (i.act_min, i.act_max)
+    if L.plan.mode == "onnx":     # the portable compute's epilogue (arith.py), the scale a float32 constant
+        scale = scale_load() if split_scale(L) else rq_load(L.vectors.index("scale") if L.isa == "mve" else 0)
+        return requantize_onnx(acc, scale, i.out_offset, *act)
     if L.isa == "mve":
         return sa.mve_requant(acc, lambda name: rq_load(L.vectors.index(name)), list(L.vectors), mve_mode(L.plan), act)
     generic = dict(left_shift=bool(np.any(i.shift > 0)), max_right=int(max(0, -int(i.shift.min()))))
@@ -241,9 +272,11 @@ def blocks(L: Layer, part: Part) -> list[Block]:
         if L.isa == "mve":
             return lambda idx: b["rq"][part.o0 // 4 + v["ob"], idx, v["q"]]
         return lambda idx: b["rq"][chan(v) * L.rq_words + idx]
+    acc = lambda b, v: b[f"acc{n}"][v["ob"], v["p"], v["q"]]  # noqa: E731
     out.append(Block(f"output{n}", spatial, "output", lambda v: [v["p"] + part.p0, chan(v)],
-                     lambda b, v: requant_value(L, _biased(L, b[f"acc{n}"][v["ob"], v["p"], v["q"]], b["bias"], chan(v)),
-                                                rq(b, v))))
+                     lambda b, v: requant_value(L, _biased(L, acc(b, v), b["bias"], chan(v)), rq(b, v),
+                                                lambda: b["scale"][chan(v)]),
+                     reads=(lambda b, v: scale_reads(L, acc(b, v), b, chan(v))) if split_scale(L) else None))
     return out
 
 
@@ -258,10 +291,9 @@ def temporaries(L: Layer, part: Part) -> list[Buf]:
 def parameters(L: Layer, consts: dict) -> list[Buf]:
     """input ([H][W][C] when gathered, else [pixel][C]), the constants, output [pixel][OC]."""
     i = L.info
-    dtypes = {"int8_t": "int8", "int32_t": "int32"}
     rows = (i.H, i.W, i.C) if L.windowed else (i.H * i.W, i.C)
     return ([Buf("input", rows, "int8")]
-            + [Buf(name, tuple(np.asarray(v).shape), dtypes[t]) for name, (t, v) in consts.items()]
+            + [Buf(name, tuple(np.asarray(v).shape), C_DTYPES[t]) for name, (t, v) in consts.items()]
             + [Buf("output", (i.OH * i.OW, i.OC), "int8")])
 
 
@@ -317,20 +349,24 @@ def intrin_requant(L, fn: str, Q: int, lane_out=None, kind: str = "requant") -> 
     accumulator lane q is stored, default q)."""
     name = f"{fn}_{kind}_{Q}"
     lane_out = lane_out or (lambda q: q)
+    dtype = "float32" if L.plan.mode == "onnx" and not split_scale(L) else "int32"
     if L.isa == "mve":
         # The vectors up to the last one the plan reads (noround reads no shift), as the region tensorize finds.
         unread = ("nege", "smask") if mve_mode(L.plan) == "noround" else ()
         read = max(i for i, name in enumerate(L.vectors) if name not in unread) + 1
-        rq = Buf("rq", (read, Q), "int32", True)
+        rq = Buf("rq", (read, Q), dtype, True)
         reader = lambda b, v: (lambda idx: b["rq"][idx, v["q"]])  # noqa: E731
     else:   # records of rq_words per channel, one after the other
-        rq = Buf("rq", (Q * L.rq_words,), "int32")
+        rq = Buf("rq", (Q * L.rq_words,), dtype)
         reader = lambda b, v: (lambda idx: b["rq"][v["q"] * L.rq_words + idx])  # noqa: E731
     bias = [] if L.bias_in_acc else [Buf("bias", (Q,), "int32")]
-    operands = [Buf("out", (Q,), "int8"), Buf("acc", (Q,), "int32", True)] + bias + [rq]
+    scale = [Buf("scale", (Q,), "float32")] if split_scale(L) else []
+    operands = [Buf("out", (Q,), "int8"), Buf("acc", (Q,), "int32", True)] + bias + scale + [rq]
     block = Block("output", (Axis("q", Q),), "out", lambda v: [lane_out(v["q"])],
-                  lambda b, v: requant_value(L, _biased(L, b["acc"][v["q"]], b.get("bias"), v["q"]), reader(b, v)))
+                  lambda b, v: requant_value(L, _biased(L, b["acc"][v["q"]], b.get("bias"), v["q"]), reader(b, v),
+                                             lambda: b["scale"][v["q"]]),
+                  reads=(lambda b, v: scale_reads(L, b["acc"][v["q"]], b, v["q"])) if scale else None)
     register_intrin(name, operands, block, name,
-                    lambda b: [b["acc"].access_ptr("r")] + [b[o.name].access_ptr("r") for o in bias]
+                    lambda b: [b["acc"].access_ptr("r")] + [b[o.name].access_ptr("r") for o in bias + scale]
                     + [b["rq"].access_ptr("r"), b["out"].access_ptr("w")], in_place=True)
     return dict(kind=kind, name=name, intrin=name, Q=Q)
