@@ -216,7 +216,8 @@ def main(argv=None) -> int:
     shown = saved.get("rows") or saved.get("before", [])
     text = (f"# The tvm road against the templates road, whole int8 models ({time.strftime('%Y-%m-%d')})\n\n"
             "QEMU 7.2 executed instructions (not cycles) of the whole model, default schedules on both roads, each "
-            "from a run whose outputs matched the TFLite interpreter's reference kernels bit-exactly. ratio = "
+            "from a run whose outputs matched the model's oracle (the TFLite interpreter's reference kernels, bit-exact; "
+            "onnxruntime for .onnx, int8 within its 1 LSB of float rounding). ratio = "
             f"tvm / templates; issue 12's goal is <= 1.1. {BEFORE}. Made by `benchmarks/tvm_zoo.py`.\n\n"
             + markdown(shown, before, REASONS))
     args.out.parent.mkdir(parents=True, exist_ok=True)
