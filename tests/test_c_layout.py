@@ -76,7 +76,8 @@ TARGETS = ["x86_64", "x86_64-v3", "x86_64-v4", "cortex-m3", "cortex-m4", "cortex
 TOKEN = re.compile(r"/\*.*?\*/|//[^\n]*|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|[A-Za-z_]\w*|\.?\d(?:[\w.]|[eEpP][+-])*"
                    r"|<<=|>>=|->|\+\+|--|<<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^!=<>]=|##|\S", re.S)
 STRICT = ("-std=c99", "-pedantic", "-Wall", "-Wextra", "-Wconversion", "-Wsign-conversion", "-Werror")
-UNIT_LOOP = re.compile(r"for \((?:int )?(\w+) = 0; \w+ < 1; ")
+# A loop with constant bounds: begin, `<` or `<=`, end, and the step of `+= step` (none: ++)
+CONSTANT_LOOP = re.compile(r"for \((?:int )?(\w+) = (-?\d+); \1 (<=?) (-?\d+); (?:\+\+\1|\1\+\+|\1 \+= (\d+))")
 # Loops of one a kernel keeps on purpose: the MVE depthwise regions' row and column loops (written straight, gcc
 # compiles the channel loop inside them to about 1 % more instructions on M55; see the template).
 KEPT_UNIT_LOOPS = {"depthwise_conv2d_s8_mve_8c": ("oy", "ox")}
@@ -86,9 +87,14 @@ KEPT_UNIT_LOOPS.update({variant: ("ky",) for variant in (
     "conv2d_s8_avx512vnni_im2col_4x64", "conv2d_f32_avx2_im2col_6x16", "conv2d_f32_avx512_im2col_14x16",
     "conv2d_f32_avx512_im2col_6x64", "conv2d_hybrid_f32_avx2_im2col_6x16", "conv2d_hybrid_f32_avx2_im2col_8x8",
     "conv2d_hybrid_f32_avx512vnni_im2col_16x16", "conv2d_hybrid_f32_avx512vnni_im2col_4x64")})
-TIMES_ONE = re.compile(r"\* 1\b(?![.\d])")
+TIMES_ONE = re.compile(r"\* 1\b(?![.\d])|(?<![\w.])1 \*(?!=)")
 PLUS_ZERO = re.compile(r"[+-] 0\b(?![.\dxX])")
 DIVIDED_BY_ONE = re.compile(r"/ 1\b(?![.\d])")
+DOUBLE_PARENS = re.compile(r"\(\(\w+\)\)")                     # `f((b))`: a cast's parentheses left without the cast
+EMPTY_BODY = re.compile(r"\)\s*\{\s*\}|^\s*\{\n\s*\}", re.M)   # a loop, `if` or bare block with nothing inside
+EXAMPLE_MODELS = sorted(EXAMPLES.glob("*.json")) + sorted(EXAMPLES.glob("*.onnx")) + [
+    path for path in [Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "kws_ref_model.tflite"]
+    if path.is_file()]
 
 
 def _tokens(text: str) -> list[str]:
@@ -208,22 +214,53 @@ def test_every_line_indented_by_brace_depth(target, backend):
             assert not _separation_errors(text)[:5], (name, file_name)
 
 
-@pytest.mark.parametrize("target", ["x86_64", "x86_64-v3", "x86_64-v4", "cortex-m3", "cortex-m4", "cortex-m55"])
+def _one_trip(loop: re.Match) -> bool:
+    begin, end, step = int(loop.group(2)), int(loop.group(4)), int(loop.group(5) or 1)
+    return -(-(end - begin + (loop.group(3) == "<=")) // step) <= 1
+
+
+def _degenerate(name: str, kernels) -> list[tuple]:
+    """(graph, kernel variant, what) for each loop of one, `* 1`, `+ 0`, `/ 1`, `((x))` and empty body in the
+    kernels' code (comments left out)."""
+    found = []
+    for kernel in kernels:
+        variant = re.search(r"kernel (\w+)", kernel.source).group(1)
+        code = "\n".join(line for line in kernel.source.split("\n")
+                         if not line.lstrip().startswith(("/*", "* ", "*/", "//")) and line.strip() != "*")
+        found += [(name, variant, m.group()) for m in CONSTANT_LOOP.finditer(code)
+                  if _one_trip(m) and m.group(1) not in KEPT_UNIT_LOOPS.get(variant, ())]
+        found += [(name, variant, line.strip()) for line in code.split("\n")
+                  if TIMES_ONE.search(line) or PLUS_ZERO.search(line) or DIVIDED_BY_ONE.search(line)
+                  or DOUBLE_PARENS.search(line)]
+        found += [(name, variant, "empty body: " + m.group()) for m in EMPTY_BODY.finditer(layout_c(code))]
+    return found
+
+
+@pytest.mark.parametrize("target", TARGETS)
 def test_kernels_fold_unit_loops_and_identity_arithmetic(target):
     """The portable, glue, Cortex-M SIMD (DSP, MVE, tiled) and x86 AVX2 / AVX-512 templates write a loop of one
     as its body and leave out `* 1`, `+ 0` and `/ 1` (stride, dilation, padding or a first offset of 1 or 0),
     over the layer matrix in both dtypes and the glue ops."""
-    found = []
-    for name, _, kernels in _kernels(target, "templates"):
-        for kernel in kernels:
-            banner = re.search(r"kernel (\w+)", kernel.source)
-            code = "\n".join(line for line in kernel.source.split("\n")
-                             if not line.lstrip().startswith(("/*", "*", "//")))
-            found += [(name, banner.group(1), m.group()) for m in UNIT_LOOP.finditer(code)
-                      if m.group(1) not in KEPT_UNIT_LOOPS.get(banner.group(1), ())]
-            found += [(name, banner.group(1), line.strip()) for line in code.split("\n")
-                      if TIMES_ONE.search(line) or PLUS_ZERO.search(line) or DIVIDED_BY_ONE.search(line)]
+    found = [hit for name, _, kernels in _kernels(target, "templates") for hit in _degenerate(name, kernels)]
     assert not found, found[:10]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_example_models_fold_unit_loops_and_identity_arithmetic(target):
+    """The same over the example graphs (JSON, ONNX) and the KWS model: their shapes reach kernels and regions the
+    matrix does not (16-channel AVX2 depthwise, one-row and one-pixel regions, single-vector channel loops, 1x1
+    squeeze layers); and every line of their libraries indented by its brace depth."""
+    from dwscodegen.backends.templates import generate_kernels
+    chosen = load_target(target)
+    found, misplaced = [], []
+    for path in EXAMPLE_MODELS:
+        graph = load_model(path)
+        kernels = generate_kernels(graph, chosen)
+        found += _degenerate(path.name, kernels)
+        for file_name, text in assemble(graph, kernels, "templates", chosen).files.items():
+            misplaced += [(path.name, file_name, error) for error in _brace_errors(text)[:3]]
+    assert not found, found[:10]
+    assert not misplaced, misplaced[:5]
 
 
 @pytest.mark.parametrize("target", TARGETS)
