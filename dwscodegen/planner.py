@@ -129,8 +129,8 @@ def _fuse_greedily(graph: Graph, lags: dict[tuple[int, str], int], moves: bool |
     def clear(f: RowFusion, kept: tuple[RowFusion, ...]) -> bool:
         return not any(set(f.ops) & set(g.ops) for g in kept)
 
-    middles = sorted({m for f in fusions for m in f.middles}, key=lambda m: (-graph.tensor(m).nbytes, m))
-    for middle in middles:
+    made_by = {w.middle: w.producer for f in fusions for w in f.windows}
+    for middle in sorted(made_by, key=lambda m: (-graph.tensor(m).nbytes, made_by[m])):
         if best.fused_middle(middle):
             continue
         trials = [_plan_fused(graph, lags, moves, (*best.fusions, f))
