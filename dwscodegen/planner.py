@@ -10,9 +10,9 @@ below an input whose last reader it is; the output may then extend over that inp
 byte while both are live. DWSCODEGEN_DISJOINT_ARENA=1 turns overlapping off (the benchmarks' baseline).
 Moves: where lags would add up along a chain, an output may be written below its input and moved (memmove)
 to a place of its own after its producer; a move is kept only where it lowers the arena.
-Row fusion (row_fusion.py): a fusable pair's middle tensor is not placed at all; its window (KH rows) is an
-item live only during the fused pair, and the consumer's output may overlap the producer's input by the
-pipeline's own lag. The rule of the default plan: the lowest arena among the plans whose only extra
+Row fusion (row_fusion.py): a fused chain's middle tensors are not placed at all; each one's window (its
+reader's KH rows) is an item live only while the chain runs (in its last op's call), and the chain's output
+may overlap its input by the pipeline's own lag. The rule of the default plan: the lowest arena among the plans whose only extra
 instructions are row copies, that is in place, moves (one memmove per moved tensor) and row fusions (the kept
 window rows copied once per output row, no arithmetic recomputed); a fusion is kept only where it lowers the
 arena (greedy, largest middle tensor first; a fusion is a chain of 2 or more layers, every middle tensor a

@@ -189,7 +189,7 @@ def schedule(graph: Graph, fusion: RowFusion) -> list[tuple[int, list[int]]]:
 
 
 def first_rows(graph: Graph, fusion: RowFusion) -> list[list[int]]:
-    """Per output row of the chain (one image): the rows of the first op computes for it, in order."""
+    """Per output row of the chain (one image): the rows the first op computes for it, in order."""
     levels = window_schedules(graph, fusion)
 
     def pulled(k: int, entry: int) -> list[int]:

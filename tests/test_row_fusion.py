@@ -477,3 +477,19 @@ def test_zoo_mobilenet_v2_fuses_its_blocks_on_m4():
     fused_into = {j: f.consumer for f in lib.plan.fusions for j in f.ops[:-1]}
     assert report.row_fused == fused_into
     assert all((n == 0) == (op.index in fused_into) for op, n in zip(g.ops, report.layer_instructions))
+
+
+@pytest.mark.parametrize("core", ["x86_64", "cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("stride,batch", [((1, 1), 1), ((2, 2), 2)])
+def test_chain_output_overlaps_its_input_bit_exact(core, stride, batch):
+    """An MBConv block between copies: the chain's output is placed over its input by the pipeline's lag
+    (row_fusion.fused_lag: each output row is written after the input rows it pulls are read)."""
+    target = target_or_skip(core)
+    g = chain_graph([ConvCase(CONV, (batch, 9, 8, 4), (1, 1), out_channels=24, out_zp=-3),
+                     ConvCase(DW, ANY, (3, 3), stride=stride, activation="relu6", out_zp=11),
+                     ConvCase(CONV, ANY, (1, 1), out_channels=6)], "int8", seed=17, in_arena=True)
+    lib = generate_library(g, target)
+    assert _fused_ops(lib) == [(1, 2, 3)] and lib.plan.overlaps["y"][0] == "x"
+    x, y = lib.plan.offsets["x"], lib.plan.offsets["y"]
+    assert y < x + g.tensor("x").nbytes and x < y + g.tensor("y").nbytes   # they share bytes
+    assert_verified(verify_graph(g, target, runs=2, seed=3, footprint=False))
