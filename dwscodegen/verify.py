@@ -298,7 +298,7 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
             stage("rebuilding with per-layer tracing to compare every layer")
             report.layers = _layer_comparisons(graph, target, sources, work, runs, references, timeout, lsb)
         if not report.ok:
-            report.first_bad_layer = _first_bad_layer(report.layers)
+            report.first_bad_layer = _first_bad_layer(report.layers, report.row_fused)
         stage(None)
         return report
 
@@ -324,8 +324,11 @@ def _layer_comparisons(graph: Graph, target: Target, sources: list[Path], work: 
     return result
 
 
-def _first_bad_layer(layers: list[tuple]) -> str:
+def _first_bad_layer(layers: list[tuple], row_fused: dict[int, int] | None = None) -> str:
     for op, c in layers:
         if not c.ok:
-            return f"{op.where()} is the first layer that differs: {c.summary()}"
+            # a row-fused chain has one output traced, its last op's: the difference may be in any of its ops
+            inside = sorted(i for i, last in (row_fused or {}).items() if last == op.index)
+            within = f" (ops {', '.join(map(str, inside))} run row-fused in its call, untraced)" if inside else ""
+            return f"{op.where()} is the first layer that differs{within}: {c.summary()}"
     return "every layer output matches the reference; the difference is in how outputs are written"
