@@ -8,8 +8,10 @@ RAM = static data + arena (bss) + the stack bound (footprint.measure: gcc -fstac
 - in place: outputs overlap their dying input by their kernel's lag, no moves (DWSCODEGEN_ARENA_NO_MOVES=1);
 - in place + moves: outputs written below their input are moved back where lags would add up
   (DWSCODEGEN_NO_ROW_FUSION=1);
-- in place + moves + row fusion: the default; besides, consecutive conv-like pairs run row by row through a
-  window of the consumer's rows where that lowers the arena (row_fusion.py).
+- in place + moves + row pairs: besides, consecutive conv-like pairs run row by row through a window of the
+  consumer's rows where that lowers the arena (DWSCODEGEN_ROW_FUSION_PAIRS=1; the default before chains);
+- in place + moves + row fusion: the default; chains of 2 or more conv-like layers run row by row, each middle
+  tensor only a window of its reader's rows, where that lowers the arena (row_fusion.py).
 Instructions: QEMU executed instructions of one verified run (outputs checked against the model's framework)
 for the models named by --count. Writes benchmarks/results/memory.{md,json}.
 """
@@ -27,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from dwscodegen.backends import generate_library  # noqa: E402
 from dwscodegen.footprint import measure  # noqa: E402
 from dwscodegen.importers import load_model  # noqa: E402
-from dwscodegen.planner import DISJOINT_ENV, NO_FUSION_ENV, NO_MOVES_ENV  # noqa: E402
+from dwscodegen.planner import DISJOINT_ENV, NO_FUSION_ENV, NO_MOVES_ENV, PAIRS_ONLY_ENV  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
 
@@ -36,13 +38,14 @@ DEFAULT_MODELS = ["kws_ref_model", "kws_ref_model_float32", "zoo/mbv1_a025_96_c2
                   "zoo/mbv2_a035_96_s8", "zoo/mbv2_a035_96_f32", "zoo/mbv3s_96_s8", "zoo/mbv3s_96_f32",
                   "zoo/effb0_96_s8"]
 FUSED = "in place + moves + row fusion"
+PAIRS = "in place + moves + row pairs"
 KWS_BEFORE = 3_561_950   # KWS int8 instructions on cortex-m4 before issue 13's plans
 PLANS = {"disjoint": {DISJOINT_ENV: "1"}, "in place": {NO_MOVES_ENV: "1", NO_FUSION_ENV: "1"},
-         "in place + moves": {NO_FUSION_ENV: "1"}, FUSED: {}}
+         "in place + moves": {NO_FUSION_ENV: "1"}, PAIRS: {PAIRS_ONLY_ENV: "1"}, FUSED: {}}
 
 
 def _with(env: dict, fn):
-    saved = {k: os.environ.get(k) for k in (DISJOINT_ENV, NO_MOVES_ENV, NO_FUSION_ENV)}
+    saved = {k: os.environ.get(k) for k in (DISJOINT_ENV, NO_MOVES_ENV, NO_FUSION_ENV, PAIRS_ONLY_ENV)}
     for k in saved:
         os.environ.pop(k, None)
     os.environ.update(env)
@@ -62,7 +65,8 @@ def measure_model(path: Path, target: str, count: bool) -> dict:
             fp = measure(lib, tgt)
             result = dict(arena=lib.arena_bytes, data=fp.data, bss=fp.bss, stack=fp.stack, ram=fp.ram,
                           in_place=len(lib.plan.overlaps), moves=len(lib.plan.moves), flash=fp.flash,
-                          fused=len(lib.plan.fusions), windows=sum(f.window_bytes for f in lib.plan.fusions))
+                          fused=len(lib.plan.fusions), fused_ops=sum(len(f.ops) for f in lib.plan.fusions),
+                          windows=sum(f.window_bytes for f in lib.plan.fusions))
             if count:
                 report = verify_graph(graph, tgt, runs=1, seed=0, footprint=False)
                 if not report.ok:
@@ -77,19 +81,19 @@ def measure_model(path: Path, target: str, count: bool) -> dict:
 def markdown(rows: list[dict], target: str) -> str:
     lines = [f"# RAM on {target}: in-place placement and row fusion (issue 13)", "",
              "RAM = static data + arena + stack bound (bytes); `benchmarks/memory.py` (see its docstring for the "
-             "four plans). Instructions: QEMU executed instructions of one verified run (bit-exact against the "
+             "five plans). Instructions: QEMU executed instructions of one verified run (bit-exact against the "
              "model's framework, else the script stops). Before = disjoint, after = the default plan (in place + "
-             "moves + row fusion).", "",
-             "| model | disjoint RAM | in place RAM | in place + moves RAM | in place + moves + row fusion RAM | "
+             "moves + row fusion of chains).", "",
+             "| model | disjoint RAM | in place RAM | in place + moves RAM | + row pairs RAM | + row chains RAM | "
              "arena before -> after | RAM after / before | instructions before | after | after / before |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         p = row["plans"]
         a, b = p["disjoint"], p[FUSED]
         ins = [f"{a['instructions']:,}", f"{b['instructions']:,}", f"{b['instructions'] / a['instructions']:.3f}"] \
             if "instructions" in a else ["", "", ""]
         lines.append(f"| {row['model']} | {a['ram']:,} | {p['in place']['ram']:,} | {p['in place + moves']['ram']:,} | "
-                     f"{b['ram']:,} | {a['arena']:,} -> {b['arena']:,} | {b['ram'] / a['ram']:.3f} | "
+                     f"{p[PAIRS]['ram']:,} | {b['ram']:,} | {a['arena']:,} -> {b['arena']:,} | {b['ram'] / a['ram']:.3f} | "
                      + " | ".join(ins) + " |")
     lines += ["", "## RAM budget vs instructions", "",
               "Each plan is a point on the trade: in place costs no instructions beyond the kernels' own "
@@ -97,15 +101,16 @@ def markdown(rows: list[dict], target: str) -> str:
               "tensor (dws_arena_move). Where moves do not lower the arena, none is kept. Without fusion "
               "MobileNetV1/V2 end at their largest single tensor plus a lag (mbv1: the 48x48x16 pointwise "
               "output, 36,864 B; mbv2: 48x48x48, 110,592 B); a row fusion never stores such a middle tensor, "
-              "only a window of the consumer's KH rows (the windows column: their bytes, planned in the arena); it costs the "
-              "kept window rows copied once per output row and one call per row, no arithmetic.", "",
-              "| model | plan | RAM | arena | in place | moves | fused pairs | windows | flash | instructions |",
+              "only a window of its reader's KH rows (the windows column: their bytes, planned in the arena); it costs the "
+              "kept window rows copied once per row and one call per row, no arithmetic. A chain (expand -> dw -> "
+              "project) stores none of its middle tensors; with pairs only, one of each block's stays whole.", "",
+              "| model | plan | RAM | arena | in place | moves | fused chains (ops) | windows | flash | instructions |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         for plan, p in row["plans"].items():
             ins = f"{p['instructions']:,}" if "instructions" in p else ""
             lines.append(f"| {row['model']} | {plan} | {p['ram']:,} | {p['arena']:,} | {p['in_place']} | "
-                         f"{p['moves']} | {p['fused']} | {p['windows']:,} | {p['flash']:,} | {ins} |")
+                         f"{p['moves']} | {p['fused']} ({p.get('fused_ops', 2 * p['fused'])}) | {p['windows']:,} | {p['flash']:,} | {ins} |")
     lines += ["", "## Goals (issue 13)", ""]
     by = {row["model"]: row["plans"] for row in rows}
     for model, limit, what in (("kws_ref_model", 9 * 1024, "KWS int8 <= 9 KiB"),

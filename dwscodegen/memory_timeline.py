@@ -1,6 +1,6 @@
 """The arena plan as data and as a picture: each intermediate tensor's offset, size and lifetime (op indices),
 the input it overlaps in place (and the kernel's lag), where a moved output was first written; the row-fused
-pairs and their windows (scratch live only during the fused pair); the peak.
+chains' windows (scratch live only during the fused chain, which runs in its last op's call); the peak.
 
 `inspect --json` carries `timeline(...)`; `inspect --memory-plot FILE.png` draws it.
 """
@@ -15,7 +15,9 @@ from .planner import ArenaPlan, lifetimes
 def timeline(graph: Graph, plan: ArenaPlan) -> dict:
     """{"arena_bytes", "peak": {"op", "bytes"}, "tensors": [{name, offset, bytes, first, last, overlaps,
     lag, written_at}], "fusions": [{producer, consumer, middle, middle_bytes, window, window_offset,
-    window_bytes, window_rows}]}: peak = the op whose live tensors (windows too) reach highest in the arena."""
+    window_bytes, window_rows, chain}]}: one entry per window, producer/consumer = the ops its middle tensor runs
+    between, chain = the fused ops (the window is live during all of them, in the last one's call);
+    peak = the op whose live tensors (windows too) reach highest in the arena."""
     live = lifetimes(graph)
     tensors = []
     for name in sorted(plan.offsets, key=lambda n: (live[n][0], plan.offsets[n], n)):
@@ -23,11 +25,12 @@ def timeline(graph: Graph, plan: ArenaPlan) -> dict:
         tensors.append(dict(name=name, offset=plan.offsets[name], bytes=graph.tensor(name).nbytes,
                             first=live[name][0], last=live[name][1], overlaps=over[0] if over else None,
                             lag=over[1] if over else None, written_at=plan.moves.get(name)))
-    fusions = [dict(producer=f.producer, consumer=f.consumer, middle=f.middle,
-                    middle_bytes=graph.tensor(f.middle).nbytes, window=f.window, window_offset=plan.windows[f.window],
-                    window_bytes=f.window_bytes, window_rows=f.rows) for f in plan.fusions]
+    fusions = [dict(producer=w.producer, consumer=w.reader, middle=w.middle,
+                    middle_bytes=graph.tensor(w.middle).nbytes, window=w.name, window_offset=plan.windows[w.name],
+                    window_bytes=w.nbytes, window_rows=w.rows, chain=list(f.ops))
+               for f in plan.fusions for w in f.windows]
     top = {op.index: max([_top(t, op.index) for t in tensors if t["first"] <= op.index <= t["last"]]
-                         + [w["window_offset"] + w["window_bytes"] for w in fusions if w["consumer"] == op.index],
+                         + [w["window_offset"] + w["window_bytes"] for w in fusions if w["chain"][-1] == op.index],
                          default=0)
            for op in graph.ops}
     peak = max(top, key=lambda i: (top[i], -i), default=0)
@@ -44,7 +47,7 @@ def peak_note(graph: Graph, plan: ArenaPlan) -> str:
     live = sorted((t for t in doc["tensors"] if t["first"] <= op.index <= t["last"]), key=lambda t: -t["bytes"])
     held = [f"'{t['name']}' {t['bytes']:,} B" for t in live[:3]]
     held += [f"the row window of '{w['middle']}' {w['window_bytes']:,} B" for w in doc["fusions"]
-             if w["consumer"] == op.index]
+             if w["chain"][-1] == op.index]
     return f"the arena ({plan.size:,} B) peaks at {op.where()}, holding {', '.join(held) or 'nothing'}"
 
 
@@ -71,8 +74,9 @@ def plot(graph: Graph, plan: ArenaPlan, path: Path) -> None:
         if t["written_at"] is not None:
             ax.add_patch(plt.Rectangle((t["first"] - 0.4, t["written_at"]), 0.8, t["bytes"], facecolor="none",
                                        edgecolor=color, hatch="//", linewidth=0.8))
-    for w in doc["fusions"]:   # a window: scratch of the fused pair, cross-hatched, over both its ops
-        ax.add_patch(plt.Rectangle((w["producer"] - 0.4, w["window_offset"]), w["consumer"] - w["producer"] + 0.8,
+    for w in doc["fusions"]:   # a window: scratch of the fused chain, cross-hatched, over all its ops
+        first, last = w["chain"][0], w["chain"][-1]
+        ax.add_patch(plt.Rectangle((first - 0.4, w["window_offset"]), last - first + 0.8,
                                    w["window_bytes"], facecolor="lightgrey", edgecolor="black", hatch="xx",
                                    linewidth=0.5))
     ax.axhline(doc["peak"]["bytes"], color="red", linestyle="--", linewidth=1)

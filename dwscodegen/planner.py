@@ -10,13 +10,14 @@ below an input whose last reader it is; the output may then extend over that inp
 byte while both are live. DWSCODEGEN_DISJOINT_ARENA=1 turns overlapping off (the benchmarks' baseline).
 Moves: where lags would add up along a chain, an output may be written below its input and moved (memmove)
 to a place of its own after its producer; a move is kept only where it lowers the arena.
-Row fusion (row_fusion.py): a fusable pair's middle tensor is not placed at all; its window (KH rows) is an
-item live only during the fused pair, and the consumer's output may overlap the producer's input by the
-pipeline's own lag. The rule of the default plan: the lowest arena among the plans whose only extra
+Row fusion (row_fusion.py): a fused chain's middle tensors are not placed at all; each one's window (its
+reader's KH rows) is an item live only while the chain runs (in its last op's call), and the chain's output
+may overlap its input by the pipeline's own lag. The rule of the default plan: the lowest arena among the plans whose only extra
 instructions are row copies, that is in place, moves (one memmove per moved tensor) and row fusions (the kept
 window rows copied once per output row, no arithmetic recomputed); a fusion is kept only where it lowers the
-arena (greedy, largest middle tensor first). DWSCODEGEN_NO_ROW_FUSION=1 turns fusion off (the benchmarks'
-earlier plans). Fusions are offered only by a backend that can render them (backends/library.assemble's
+arena (greedy, largest middle tensor first; a fusion is a chain of 2 or more layers, every middle tensor a
+window). DWSCODEGEN_NO_ROW_FUSION=1 turns fusion off, DWSCODEGEN_ROW_FUSION_PAIRS=1 fuses pairs only (the
+benchmarks' earlier plans). Fusions are offered only by a backend that can render them (backends/library.assemble's
 row_kernels): the templates road does; the tvm road does not (its kernels are TIR functions of whole
 tensors), so there this plan is the in-place + moves one. A RAM budget (--ram) does not change the plan,
 which is already the lowest; a library over it is refused with where the arena peaks (cli/fit.py).
@@ -33,6 +34,7 @@ ALIGN = 16   # bytes; keeps every tensor ready for 128-bit SIMD loads
 DISJOINT_ENV = "DWSCODEGEN_DISJOINT_ARENA"
 NO_MOVES_ENV = "DWSCODEGEN_ARENA_NO_MOVES"
 NO_FUSION_ENV = "DWSCODEGEN_NO_ROW_FUSION"
+PAIRS_ONLY_ENV = "DWSCODEGEN_ROW_FUSION_PAIRS"
 
 
 @dataclass(frozen=True)
@@ -49,14 +51,14 @@ class ArenaPlan:
     windows: dict[str, int] = field(default_factory=dict)
 
     def fused_middle(self, name: str) -> bool:
-        return any(f.middle == name for f in self.fusions)
+        return any(name in f.middles for f in self.fusions)
 
     def offset(self, name: str) -> int | None:
         return self.offsets.get(name)
 
     def window_middle(self, window: str) -> str | None:
         """The tensor whose rows a planned window holds (it has that tensor's dtype); None for a graph tensor."""
-        return next((f.middle for f in self.fusions if f.window == window), None)
+        return next((w.middle for f in self.fusions for w in f.windows if w.name == window), None)
 
 
 def disjoint_forced() -> bool:
@@ -106,17 +108,45 @@ def plan_arena(graph: Graph, lags: dict[tuple[int, str], int] | None = None, mov
     moves: also try writing such outputs below their input and moving them back up (one memmove each) so the
     lags do not add up along a chain; kept only where that lowers the arena (default: unless
     DWSCODEGEN_ARENA_NO_MOVES=1, the benchmarks' in-place-only plan).
-    fusions: the row fusions the backend can run (row_fusion.candidates); each kept only where it lowers
-    the arena, largest middle tensor first."""
+    fusions: the row fusions the backend can run (row_fusion.candidates: chains of 2 or more ops); each kept
+    only where it lowers the arena (_fuse_greedily)."""
     best = _plan_fused(graph, lags or {}, moves, ())
+    if os.environ.get(PAIRS_ONLY_ENV, "").strip() not in ("", "0"):
+        fusions = [f for f in fusions or () if len(f.ops) == 2]
     if fusions and fusion_allowed():
-        # greedy, one pass, largest middle tensor first: each fusion kept only if the arena drops with it
-        for f in sorted(fusions, key=lambda f: (-graph.tensor(f.middle).nbytes, f.producer)):
-            if any({f.producer, f.consumer} & {g.producer, g.consumer} for g in best.fusions):
-                continue
-            trial = _plan_fused(graph, lags or {}, moves, (*best.fusions, f))
-            if trial.size < best.size:
-                best = trial
+        best = _fuse_greedily(graph, lags or {}, moves, fusions, best)
+    return best
+
+
+def _fuse_greedily(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | None,
+                   fusions: list[RowFusion], best: ArenaPlan) -> ArenaPlan:
+    """Middle tensors largest first: of the chains that would not store it (and share no op with a chain kept
+    before) the one giving the lowest arena, kept if that is lower than without it (a longer chain stores
+    fewer middles but keeps its input and more windows live at once: only the trial tells; on a tie the
+    shorter). Taking the first chain that helps instead ends higher: on MobileNetV1 a 12-layer chain
+    (17,664 B) would shut out the 8-layer one (14,208 B). Then each kept chain is offered its extensions
+    (a chain holding it, clear of the others), kept where the arena drops again."""
+    def clear(f: RowFusion, kept: tuple[RowFusion, ...]) -> bool:
+        return not any(set(f.ops) & set(g.ops) for g in kept)
+
+    made_by = {w.middle: w.producer for f in fusions for w in f.windows}
+    for middle in sorted(made_by, key=lambda m: (-graph.tensor(m).nbytes, made_by[m])):
+        if best.fused_middle(middle):
+            continue
+        trials = [_plan_fused(graph, lags, moves, (*best.fusions, f))
+                  for f in sorted(fusions, key=lambda f: (len(f.ops), f.producer))
+                  if middle in f.middles and clear(f, best.fusions)]
+        lowest = min(trials, key=lambda p: p.size, default=best)
+        if lowest.size < best.size:
+            best = lowest
+    for g in best.fusions:
+        others = tuple(h for h in best.fusions if h != g)
+        for f in sorted(fusions, key=lambda f: (-len(f.ops), f.producer)):
+            if set(g.ops) < set(f.ops) and clear(f, others) and g in best.fusions:
+                trial = _plan_fused(graph, lags, moves, (*others, f))
+                if trial.size < best.size:
+                    best = trial
+                    break
     return best
 
 
@@ -143,17 +173,19 @@ def _plan_fused(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | No
     pairs = {} if disjoint_forced() else in_place_pairs(graph, lags)
     scratch = {}
     for f in fused:
-        producer, consumer = graph.ops[f.producer], graph.ops[f.consumer]
-        del live[f.middle]
-        pairs = {xy: lag for xy, lag in pairs.items() if f.middle not in xy}
-        for name in producer.inputs:
+        # the whole chain runs in its last op's step: what its ops read lives until then, its windows only then
+        for middle in f.middles:
+            del live[middle]
+        pairs = {xy: lag for xy, lag in pairs.items() if not set(f.middles) & set(xy)}
+        for name in {n for i in f.ops for n in graph.ops[i].inputs}:
             if name in live:
                 live[name] = (live[name][0], max(live[name][1], 2 * f.consumer))
-        x, y = producer.inputs[0], consumer.outputs[0]
+        x, y = graph.ops[f.producer].inputs[0], graph.ops[f.consumer].outputs[0]
         if x in live and y in live and live[x][1] == 2 * f.consumer:   # x dies in the pipeline
             pairs[(x, y)] = _align(fused_lag(graph, f))
-        scratch[f.window] = _align(f.window_bytes)
-        live[f.window] = (2 * f.consumer, 2 * f.consumer)
+        for w in f.windows:
+            scratch[w.name] = _align(w.nbytes)
+            live[w.name] = (2 * f.consumer, 2 * f.consumer)
     items = _Items(graph, scratch)
     best = _with_moves(items, live, pairs, set())
     if moves_allowed() if moves is None else moves:

@@ -1,19 +1,26 @@
-"""Row-streamed fusion of two convolution layers so the tensor between them is never stored whole.
+"""Row-streamed fusion of a chain of convolution layers so the tensors between them are never stored whole.
 
-A fused pair (producer -> middle tensor -> consumer) runs as a row pipeline: the consumer keeps a window of
-its KH input rows of the middle tensor; to compute its output row r the window holds middle rows
-r * stride - pad_top + 0..KH-1, rows outside the image filled with the middle tensor's zero point (int8; 0.0
-for float32), which is exactly TFLite's padding (a padded tap adds (zp - zp) * w = 0). The rows the previous
-window shares are copied up (KH - stride rows); the new ones are computed by the producer one row at a time,
-straight into the window. Both layers keep their specialised kernels: the producer becomes a kernel instance
-with one output row (one instance per distinct top/bottom padding of its input rows: its first rows, the
-interior, its last rows), the consumer an instance on an input of KH rows with no top/bottom padding and one
-output row; a short generated loop calls them (backends/row_pipeline.py).
+A fused chain (ops i, i+1, ..., j; the pair i, i+1 is the chain of two) runs as a row pipeline. Each middle
+tensor (op k's output, op k+1's input) lives only as a window of its reader's KH rows: to compute its output
+row r the reader's window holds middle rows r * stride - pad_top + 0..KH-1, rows outside the image filled
+with that middle tensor's zero point (int8; 0.0 for float32), which is exactly TFLite's padding (a padded tap
+adds (zp - zp) * w = 0). The rows the previous window shares are copied up (KH - stride rows); the new ones
+are computed by the previous layer one row at a time, straight into the window, which pulls the rows it needs
+from its own window the same way (a demand-driven line-buffer schedule: every middle row computed once, in
+order). Every layer keeps its specialised kernel: the first becomes a kernel instance with one output row
+(one instance per distinct top/bottom padding of its input rows: its first rows, the interior, its last rows),
+each later one an instance on an input of KH rows with no top/bottom padding and one output row; short
+generated loops call them (backends/row_pipeline.py).
+
+The generated loops slide an inner window by its reader's stride on each call, so an inner layer (neither the
+first nor the last) must be asked for its rows 0, 1, 2, ... in order; chains where it would skip or repeat a
+row are not offered (chain_ok). The last layer may skip rows (a strided consumer), as a pair's always could.
 
 What it costs: no extra arithmetic (every middle row is computed once), the kept window rows copied once per
-output row and one call per row. The planner (planner.py) takes a fusion only where it lowers the arena.
+row and one call per row. The planner (planner.py) takes a fusion only where it lowers the arena.
 Refused: dilation, strided pointwise producers, hybrid (float32 with int8 weights) layers, a middle tensor
-that anything else reads or that is a graph output, and layers that are not consecutive.
+that anything else reads or that is a graph output, layers that are not consecutive, top padding of a whole
+kernel or more, and the inner-row order above.
 """
 from __future__ import annotations
 
@@ -26,24 +33,53 @@ from .overlap import stream_lag
 from .qparams import is_hybrid
 
 FUSABLE = ("Conv2D", "DepthwiseConv2D")
+MAX_CHAIN = 8   # ops; longer runs are offered as their sub-chains (each planner trial is a whole placement)
 
 
 @dataclass(frozen=True)
-class RowFusion:
+class Window:
+    """A middle tensor's rows as its reader sees them: KH rows of the reader's input."""
+    middle: str         # the tensor never materialized (its producer's output)
     producer: int       # op index
-    consumer: int       # op index, producer + 1
-    middle: str         # the tensor never materialized
-    rows: int           # window rows (the consumer's KH)
+    reader: int         # op index, producer + 1
+    rows: int           # the reader's KH
     row_bytes: int      # one middle row of one image
 
     @property
-    def window(self) -> str:
+    def name(self) -> str:
         """The arena item of the window."""
         return f"{self.middle}@window"
 
     @property
-    def window_bytes(self) -> int:
+    def nbytes(self) -> int:
         return self.rows * self.row_bytes
+
+
+@dataclass(frozen=True)
+class RowFusion:
+    ops: tuple[int, ...]          # consecutive op indices, 2 or more
+    windows: tuple[Window, ...]   # one per middle tensor, windows[k] between ops[k] and ops[k + 1]
+
+    @property
+    def producer(self) -> int:
+        """The first op: it reads the chain's input, stored whole."""
+        return self.ops[0]
+
+    @property
+    def consumer(self) -> int:
+        """The last op: it writes the chain's output, stored whole; its call runs the whole chain."""
+        return self.ops[-1]
+
+    @property
+    def middles(self) -> tuple[str, ...]:
+        return tuple(w.middle for w in self.windows)
+
+    @property
+    def window_bytes(self) -> int:
+        return sum(w.nbytes for w in self.windows)
+
+    def where(self) -> str:
+        return "->".join(map(str, self.ops))
 
 
 def _kernel_hw(graph: Graph, op: Op) -> tuple[int, int]:
@@ -51,6 +87,7 @@ def _kernel_hw(graph: Graph, op: Op) -> tuple[int, int]:
 
 
 def fusable(graph: Graph, producer: Op, consumer: Op) -> bool:
+    """The pair can be a link of a chain: the consumer reads the producer's output row by row."""
     mid = producer.outputs[0]
     if producer.type not in FUSABLE or consumer.type not in FUSABLE or consumer.index != producer.index + 1:
         return False
@@ -66,15 +103,37 @@ def fusable(graph: Graph, producer: Op, consumer: Op) -> bool:
     return not (_kernel_hw(graph, producer) == (1, 1) and tuple(producer.attrs.stride) != (1, 1))
 
 
+def chain(graph: Graph, first: int, last: int) -> RowFusion:
+    """ops first..last as a fusion (whether it is safe: chain_ok)."""
+    windows = []
+    for k in range(first, last):
+        mid = graph.tensor(graph.ops[k].outputs[0])
+        windows.append(Window(mid.name, k, k + 1, _kernel_hw(graph, graph.ops[k + 1])[0],
+                              mid.nbytes // (mid.shape[0] * mid.shape[1])))
+    return RowFusion(tuple(range(first, last + 1)), tuple(windows))
+
+
+def chain_ok(graph: Graph, fusion: RowFusion) -> bool:
+    """Every link fusable, and every inner op asked for its rows 0, 1, 2, ... in order (the generated loops
+    slide its window by one stride per call)."""
+    if len(fusion.ops) < 2 or any(not fusable(graph, graph.ops[a], graph.ops[b])
+                                  for a, b in zip(fusion.ops, fusion.ops[1:])):
+        return False
+    levels = window_schedules(graph, fusion)
+    return all([r for r, _, _ in level] == list(range(len(level))) for level in levels[:-1])
+
+
 def candidates(graph: Graph) -> list[RowFusion]:
-    """Every fusable consecutive pair, in graph order."""
+    """Every safe chain of 2 to MAX_CHAIN consecutive ops, in graph order (shorter first at each start)."""
     found = []
-    for producer, consumer in zip(graph.ops, graph.ops[1:]):
-        if fusable(graph, producer, consumer):
-            mid = graph.tensor(producer.outputs[0])
-            kh = _kernel_hw(graph, consumer)[0]
-            found.append(RowFusion(producer.index, consumer.index, mid.name, kh,
-                                   mid.nbytes // (mid.shape[0] * mid.shape[1])))
+    for op in graph.ops:
+        last = op.index
+        while (last + 1 < len(graph.ops) and last + 1 - op.index < MAX_CHAIN
+               and fusable(graph, graph.ops[last], graph.ops[last + 1])):
+            last += 1
+            fusion = chain(graph, op.index, last)
+            if chain_ok(graph, fusion):
+                found.append(fusion)
     return found
 
 
@@ -104,24 +163,45 @@ def producer_classes(graph: Graph, op: Op) -> list[RowClass]:
     return runs
 
 
+def window_schedules(graph: Graph, fusion: RowFusion) -> list[list[tuple[int, int, list[int]]]]:
+    """Per window (one image): per row its reader computes, in order, (that row, the window rows kept from the
+    reader's last row, the middle rows computed for it in order; -1: a padding row filled with the zero point).
+    The last op computes all its rows; an earlier one the rows its reader's windows hold."""
+    reader_rows = list(range(graph.tensor(graph.ops[fusion.consumer].outputs[0]).shape[1]))
+    levels: list[list[tuple[int, int, list[int]]]] = []
+    for w in reversed(fusion.windows):
+        reader = graph.ops[w.reader]
+        h = graph.tensor(w.middle).shape[1]
+        s, pt = reader.attrs.stride[0], reader.attrs.pad[0]
+        keep = max(0, w.rows - s)
+        level = []
+        for r in reader_rows:
+            kept = 0 if r == 0 else keep
+            level.append((r, kept, [y if 0 <= y < h else -1 for y in range(r * s - pt + kept, r * s - pt + w.rows)]))
+        levels.insert(0, level)
+        reader_rows = [y for _, _, made in level for y in made if y >= 0]
+    return levels
+
+
 def schedule(graph: Graph, fusion: RowFusion) -> list[tuple[int, list[int]]]:
-    """Per consumer output row (one image): (kept rows, the middle rows computed for it, in order; -1: a
-    padding row filled with the zero point)."""
-    consumer = graph.ops[fusion.consumer]
-    mh = graph.tensor(fusion.middle).shape[1]
-    oh = graph.tensor(consumer.outputs[0]).shape[1]
-    s, pt = consumer.attrs.stride[0], consumer.attrs.pad[0]
-    keep = max(0, fusion.rows - s)
-    rows = []
-    for r in range(oh):
-        kept = 0 if r == 0 else keep
-        rows.append((kept, [y if 0 <= y < mh else -1 for y in range(r * s - pt + kept, r * s - pt + fusion.rows)]))
-    return rows
+    """Per output row of the chain (one image): (kept rows, the rows of the last window computed for it)."""
+    return [(kept, made) for _, kept, made in window_schedules(graph, fusion)[-1]]
+
+
+def first_rows(graph: Graph, fusion: RowFusion) -> list[list[int]]:
+    """Per output row of the chain (one image): the rows the first op computes for it, in order."""
+    levels = window_schedules(graph, fusion)
+
+    def pulled(k: int, entry: int) -> list[int]:
+        made = [y for y in levels[k][entry][2] if y >= 0]
+        # an inner op's rows are computed in order 0, 1, ... (chain_ok): its entry is its row
+        return made if k == 0 else [m for y in made for m in pulled(k - 1, y)]
+    return [pulled(len(levels) - 1, r) for r in range(len(levels[-1]))]
 
 
 def fused_lag(graph: Graph, fusion: RowFusion) -> int:
-    """Bytes by which the consumer's output may trail the producer's input (overlap.stream_lag, units =
-    output rows, each reading the producer's input rows of its new middle rows before writing its row)."""
+    """Bytes by which the chain's output may trail its input (overlap.stream_lag, units = output rows, each
+    reading the first op's input rows of the rows it pulls before writing its row)."""
     producer, consumer = graph.ops[fusion.producer], graph.ops[fusion.consumer]
     x, y = graph.tensor(producer.inputs[0]), graph.tensor(consumer.outputs[0])
     n, h = x.shape[0], x.shape[1]
@@ -129,8 +209,8 @@ def fused_lag(graph: Graph, fusion: RowFusion) -> int:
     s, pt = producer.attrs.stride[0], producer.attrs.pad[0]
     read_lo, write_hi = [], []
     for image in range(n):
-        for r, (_, made) in enumerate(schedule(graph, fusion)):
-            tops = [max(0, m * s - pt) for m in made if m >= 0]
+        for r, made in enumerate(first_rows(graph, fusion)):
+            tops = [max(0, m * s - pt) for m in made]
             read_lo.append((image * h + min(tops)) * x_row if tops else x.nbytes)
             write_hi.append((image * y.shape[1] + r + 1) * y_row)
     return stream_lag(np.array(read_lo, np.int64), np.array(write_hi, np.int64), buffered=True)

@@ -98,7 +98,7 @@ class VerifyReport:
     comparisons: list[Comparison]
     first_bad_layer: str | None = None
     layer_instructions: list[int] | None = None      # per layer, first run (Cortex-M only)
-    row_fused: dict[int, int] = field(default_factory=dict)   # producer -> consumer whose count includes it
+    row_fused: dict[int, int] = field(default_factory=dict)   # fused op -> the chain's last op, whose count includes it
     footprint: Footprint | None = None
     fit_problems: list[str] = field(default_factory=list)
     layers: list[tuple] = field(default_factory=list)     # (op, Comparison) when layers were checked
@@ -194,8 +194,8 @@ def _running(target: Target, runs: int) -> str:
 
 def _layer_counts(graph: Graph, result: RunResult, lib) -> list[int] | None:
     """Executed instructions per op of the first run, from the one marker per library call. A row-fused producer
-    has no call of its own (it runs inside its consumer's row pipeline): it counts 0, and the pair's instructions
-    are its consumer's (row_fused_into says which)."""
+    has no call of its own (it runs inside the row pipeline of its chain's last op): it counts 0, and the chain's
+    instructions are its last op's (row_fused_into says which)."""
     if not result.marker_counts:
         return None
     inside = row_fused_into(lib)
@@ -205,8 +205,8 @@ def _layer_counts(graph: Graph, result: RunResult, lib) -> list[int] | None:
 
 
 def row_fused_into(lib) -> dict[int, int]:
-    """op index of each row-fused producer -> the op whose call runs it (the library's plan)."""
-    return {f.producer: f.consumer for f in lib.plan.fusions}
+    """op index of each row-fused op but a chain's last -> the last op, whose call runs it (the library's plan)."""
+    return {i: f.consumer for f in lib.plan.fusions for i in f.ops[:-1]}
 
 
 def run_library(graph: Graph, target: Target, input_sets: list[dict[str, np.ndarray]], backend: str = "templates",
@@ -298,7 +298,7 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
             stage("rebuilding with per-layer tracing to compare every layer")
             report.layers = _layer_comparisons(graph, target, sources, work, runs, references, timeout, lsb)
         if not report.ok:
-            report.first_bad_layer = _first_bad_layer(report.layers)
+            report.first_bad_layer = _first_bad_layer(report.layers, report.row_fused)
         stage(None)
         return report
 
@@ -316,7 +316,7 @@ def _layer_comparisons(graph: Graph, target: Target, sources: list[Path], work: 
         if any(tensor.name not in ref for ref in references):
             continue   # the oracle did not keep this tensor
         if not (work / f"trace_0_{op.index}.bin").exists():
-            continue   # row-fused into the next layer (row_fusion.py): its output is never stored whole
+            continue   # row-fused into a later layer (row_fusion.py): its output is never stored whole
         got = np.stack([_read(work / f"trace_{r}_{op.index}.bin", tensor) for r in range(runs)])
         expected = np.stack([ref[tensor.name] for ref in references])
         result.append((op, compare(tensor.name, got, expected, runs_axis=True, int_tolerance=lsb,
@@ -324,8 +324,11 @@ def _layer_comparisons(graph: Graph, target: Target, sources: list[Path], work: 
     return result
 
 
-def _first_bad_layer(layers: list[tuple]) -> str:
+def _first_bad_layer(layers: list[tuple], row_fused: dict[int, int] | None = None) -> str:
     for op, c in layers:
         if not c.ok:
-            return f"{op.where()} is the first layer that differs: {c.summary()}"
+            # a row-fused chain has one output traced, its last op's: the difference may be in any of its ops
+            inside = sorted(i for i, last in (row_fused or {}).items() if last == op.index)
+            within = f" (ops {', '.join(map(str, inside))} run row-fused in its call, untraced)" if inside else ""
+            return f"{op.where()} is the first layer that differs{within}: {c.summary()}"
     return "every layer output matches the reference; the difference is in how outputs are written"

@@ -26,11 +26,32 @@ def test_off_by_one_rounding_in_one_layer_is_localized(monkeypatch):
         return replace(lib, files={**lib.files, c_name: text})
 
     monkeypatch.setattr(verify_mod, "generate_library", with_bug_in_dw)
+    # unfused: row-fused as one chain (its default plan), ops 0 and 1 have no trace of their own
+    monkeypatch.setenv("DWSCODEGEN_NO_ROW_FUSION", "1")
     report = verify_mod.verify_graph(load_model(EXAMPLE), load_target("x86_64"), runs=2, seed=3)
     assert not report.ok
     (c,) = report.comparisons
     assert c.mismatches > 0 and c.details and "expected" in c.details[0]
     assert report.first_bad_layer.startswith("op 1 'dw' (DepthwiseConv2D) is the first layer that differs")
+
+
+def test_a_difference_inside_a_row_fused_chain_names_the_chain(monkeypatch):
+    real = verify_mod.generate_library
+
+    def with_bug_in_fused_dw(graph, target, backend, *rest):
+        lib = real(graph, target, backend, *rest)
+        c_name = f"{graph.name}.c"
+        needle = "layer1_dw_window_multiplier[c], "   # the dw's one-row instance inside the chain
+        text = lib.files[c_name].replace(f"dws_clamp_s8(dws_multiply_by_quantized_multiplier(acc, {needle}",
+                                         f"dws_clamp_s8(1 + dws_multiply_by_quantized_multiplier(acc, {needle}")
+        assert text != lib.files[c_name]
+        return replace(lib, files={**lib.files, c_name: text})
+
+    monkeypatch.setattr(verify_mod, "generate_library", with_bug_in_fused_dw)
+    report = verify_mod.verify_graph(load_model(EXAMPLE), load_target("x86_64"), runs=2, seed=3)
+    assert not report.ok and report.row_fused == {0: 2, 1: 2}
+    assert report.first_bad_layer.startswith("op 2 'project' (Conv2D) is the first layer that differs "
+                                             "(ops 0, 1 run row-fused in its call, untraced)")
 
 
 def test_correct_library_passes():

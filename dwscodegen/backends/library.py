@@ -22,7 +22,7 @@ from .kernel import Kernel
 from .c_layout import layout_c
 from .layout import hoist_preludes
 from .render import C_TYPES, c_identifier, comment_safe, render
-from .row_pipeline import RowKernels, keeps_rows, pads_rows, pipeline_c
+from .row_pipeline import RowKernels, keeps_rows, padded_windows, pipeline_c
 
 C_KEYWORDS = {"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
               "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict",
@@ -102,7 +102,7 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
     plan = plan_arena(graph, {(k.op_index, name): lag for k in kernels for name, lag in k.overlap},
                       fusions=candidates(graph) if row_kernels else None)
     fused = {f.consumer: row_kernels(f) for f in plan.fusions} if row_kernels else {}
-    producers = {f.producer for f in plan.fusions}
+    producers = {i for f in plan.fusions for i in f.ops[:-1]}   # run inside the last op's call
     if plan.size > 2**31 - 1:
         raise DwsError(f"{graph.source}: the activation arena needs {plan.size:,} bytes; the generated C addresses "
                        "it with 32-bit int offsets, so at most 2,147,483,647")
@@ -129,7 +129,7 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
     calls = []
     for op, kernel in zip(graph.ops, kernels):
         if op.index in producers:
-            continue   # runs row by row inside its consumer's pipeline
+            continue   # runs row by row inside the pipeline of its chain's last op
         tensors = [t for t in op.inputs if not graph.tensor(t).is_const] + [op.outputs[0]]
         out = op.outputs[0]
         args = [pointer(t) for t in tensors[:-1]] + [pointer(out, plan.moves.get(out))]
@@ -138,8 +138,8 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
         if op.index in fused:
             rk = fused[op.index]
             x = graph.ops[rk.fusion.producer].inputs[0]
-            window = rk.fusion.window
-            call["pipeline"] = pipeline_c(graph, rk, pointer(x), pointer(window, plan.windows[window]), args[-1])
+            windows = [pointer(w.name, plan.windows[w.name]) for w in rk.fusion.windows]
+            call["pipeline"] = pipeline_c(graph, rk, pointer(x), windows, args[-1])
             calls.append(call)
             continue
         if kernel.images > 1:
@@ -154,14 +154,14 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
     arena_table = [comment_safe(f"{name:<{width}}  bytes {plan.offsets[name]:>7} .. "
                                 f"{plan.offsets[name] + graph.tensor(name).nbytes}")
                    for name in sorted(plan.offsets, key=lambda n: (plan.offsets[n], n))]
-    arena_table += [comment_safe(f"{f.window:<{width}}  bytes {plan.windows[f.window]:>7} .. "
-                                 f"{plan.windows[f.window] + f.window_bytes}  ({f.rows} rows, layers {f.producer}-{f.consumer})")
-                    for f in plan.fusions]
+    arena_table += [comment_safe(f"{w.name:<{width}}  bytes {plan.windows[w.name]:>7} .. "
+                                 f"{plan.windows[w.name] + w.nbytes}  ({w.rows} rows, layers {w.producer}-{w.reader})")
+                    for f in plan.fusions for w in f.windows]
     in_place = {op.index for op in graph.ops if op.outputs[0] in plan.overlaps} - set(fused)
     used = [k for k in kernels if k.op_index not in producers and k.op_index not in fused]
-    for rk in fused.values():   # the fused pairs' row kernels, in layer order
+    for rk in fused.values():   # the fused chains' row kernels, in layer order
         at = next((i for i, k in enumerate(used) if k.op_index > rk.fusion.consumer), len(used))
-        used[at:at] = [k for _, k in rk.producers] + [rk.consumer]
+        used[at:at] = [k for _, k in rk.producers] + list(rk.stages)
     sources, includes, helpers = hoist_preludes([CONST_ARRAY.sub(r"\1 DWS_WEIGHTS_SECTION = {", _aliasable(k)
                                                                  if k.op_index in in_place else k.source)
                                                  for k in used])
@@ -184,7 +184,7 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
         const_bytes=sum(k.const_bytes for k in used),
         arena_bytes=plan.size, arena_table=arena_table, io=_io_entries(graph, params),
         params=", ".join(params_list), args=", ".join(params[t] for t in [*graph.inputs, *graph.outputs]),
-        fills=sorted({graph.tensor(f.middle).dtype for f in plan.fusions if pads_rows(graph, f)}),
+        fills=sorted({graph.tensor(w.middle).dtype for f in plan.fusions for w in padded_windows(graph, f)}),
         first_input=params[graph.inputs[0]], kernels=sources, includes=includes, helpers=helpers, calls=calls)
     files = {f"{graph.name}.h": layout_c(render("library/library.h.j2", lib=lib)),
              f"{graph.name}.c": layout_c(render("library/library.c.j2", lib=lib))}

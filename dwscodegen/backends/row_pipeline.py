@@ -1,9 +1,13 @@
 """Rendering a row fusion (row_fusion.py): the one-row kernel instances a backend generates for it, and the
-generated loop that calls them through the window.
+generated loops that call them through the windows.
 
-A backend that can run fusions gives the library assembler a `row_kernels(fusion)` that renders the
-producer on the graphs `row_graph` builds (one per run of equally padded rows) and the consumer on an input
-of its KH rows; the loop here is backend-independent.
+A backend that can run fusions gives the library assembler a `row_kernels(fusion)` that renders the first op
+on the graphs `row_graph` builds (one per run of equally padded rows) and each later op on an input of its KH
+rows; the loops here are backend-independent. They nest one level per window, the last op's outermost: to
+compute its row, a level slides its window by the reader's stride (the rows it shares with the last one move
+up) and fills the new rows, each either padding, a row of the first op read from the chain's input, or a row
+of the op before computed from its own window one level further in. An inner op is asked for its rows 0, 1,
+2, ... (row_fusion.chain_ok), so its level keeps rows whenever its row is not 0.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from ..ir import Graph, Op, Tensor
-from ..row_fusion import RowClass, RowFusion, producer_classes, schedule
+from ..row_fusion import RowClass, RowFusion, Window, producer_classes, window_schedules
 from .kernel import Kernel
 from .render import c_affine, c_plus, comment_safe
 
@@ -20,8 +24,13 @@ from .render import c_affine, c_plus, comment_safe
 @dataclass(frozen=True)
 class RowKernels:
     fusion: RowFusion
-    producers: tuple[tuple[RowClass, Kernel], ...]   # per run of middle rows, the kernel computing one
-    consumer: Kernel                                 # one output row from the window
+    producers: tuple[tuple[RowClass, Kernel], ...]   # the first op, per run of its rows: the kernel computing one
+    stages: tuple[Kernel, ...]                       # each later op: one output row from its window
+
+    @property
+    def consumer(self) -> Kernel:
+        """The last op's kernel."""
+        return self.stages[-1]
 
 
 def row_graph(graph: Graph, op: Op, in_rows: int, pad_top: int, pad_bottom: int) -> Graph:
@@ -47,8 +56,9 @@ def producer_graphs(graph: Graph, fusion: RowFusion) -> list[tuple[RowClass, Gra
             for c in producer_classes(graph, op)]
 
 
-def consumer_graph(graph: Graph, fusion: RowFusion) -> Graph:
-    return row_graph(graph, graph.ops[fusion.consumer], fusion.rows, 0, 0)
+def stage_graphs(graph: Graph, fusion: RowFusion) -> list[Graph]:
+    """Each op after the first on its window: KH rows, no top/bottom padding (the window holds it)."""
+    return [row_graph(graph, graph.ops[w.reader], w.rows, 0, 0) for w in fusion.windows]
 
 
 def renamed(kernel: Kernel, suffix: str) -> Kernel:
@@ -63,76 +73,101 @@ def _row_elems(t: Tensor) -> int:
     return t.size // (t.shape[0] * t.shape[1])
 
 
-def pipeline_c(graph: Graph, rk: RowKernels, x: str, window: str, y: str) -> str:
-    """The C statements running the fused pair: x, window, y are the element pointers of the producer's
-    input, the window and the consumer's output."""
+def _what(graph: Graph, w: Window) -> str:
+    mt = graph.tensor(w.middle)
+    held = "its row" if w.rows == 1 else f"a window of its {w.rows} rows"
+    return f"'{w.middle}' ({'x'.join(map(str, mt.shape))}) is never stored whole, only {held}"
+
+
+def pipeline_c(graph: Graph, rk: RowKernels, x: str, windows: list[str], y: str) -> str:
+    """The C statements running the fused chain: x, windows, y are the element pointers of the first op's
+    input, each window (RowFusion.windows' order) and the last op's output."""
     f = rk.fusion
     producer, consumer = graph.ops[f.producer], graph.ops[f.consumer]
-    xt, mt, yt = graph.tensor(producer.inputs[0]), graph.tensor(f.middle), graph.tensor(consumer.outputs[0])
-    n, row = xt.shape[0], _row_elems(mt)
+    xt, yt = graph.tensor(producer.inputs[0]), graph.tensor(consumer.outputs[0])
+    n = xt.shape[0]
     image = "dws_image" if n > 1 else None
     x_img = c_plus(x, c_affine(image, xt.size // n))
     y_img = c_plus(y, c_affine(image, yt.size // n))
-    rows = schedule(graph, f)
-    keep = rows[-1][0] if len(rows) > 1 else 0
-    s, pt = consumer.attrs.stride[0], consumer.attrs.pad[0]
-    ps, ppt = producer.attrs.stride[0], producer.attrs.pad[0]
-    padded = any(m < 0 for _, made in rows for m in made)
-    one = f.rows == 1   # a pointwise consumer: its window is the one middle row, no loop over window rows
-    at_k = window if one else c_plus(window, c_affine("dws_k", row))
-    zero = f"(int8_t){int(mt.quant.zero_point[0])}" if mt.dtype == "int8" else "0.0f"
-    fill = "dws_fill_s8" if mt.dtype == "int8" else "dws_fill_f32"
-    what = "its row" if one else f"a window of its {f.rows} rows"
-    lines = ["/* " + comment_safe(f"{producer.where()} and {consumer.where()} fused row by row: '{f.middle}' "
-                                  f"({'x'.join(map(str, mt.shape))}) is never stored whole, only {what}") + " */"]
+    ops = [graph.ops[i].where() for i in f.ops]
+    lines = ["/* " + comment_safe(f"{', '.join(ops[:-1])} and {ops[-1]} fused row by row: "
+                                  + "; ".join(_what(graph, w) for w in f.windows)) + " */"]
     if image:
         lines.append(f"for (int dws_image = 0; dws_image < {n}; ++dws_image) {{")
     lines.append(f"for (int dws_row = 0; dws_row < {yt.shape[1]}; ++dws_row) {{")
-    if one:
-        lines.append(f"const int dws_y = {c_affine('dws_row', s, -pt)};")
-    else:
-        lines.append("int dws_k = 0;")
-        if keep:
-            bytes_ = keep * row * (1 if mt.dtype == "int8" else 4)
-            lines += ["if (dws_row > 0) {",
-                      f"/* the {keep} rows this window shares with the last one move up */",
-                      f"dws_arena_move((int8_t *)({window}), (const int8_t *)({c_plus(window, s * row)}), {bytes_});",
-                      f"dws_k = {keep};", "}"]
-        lines += [f"for (; dws_k < {f.rows}; ++dws_k) {{",
-                  f"const int dws_y = {c_affine('dws_row', s, -pt)} + dws_k;"]
-    branches = []
-    if padded:
-        branches.append((f"dws_y < 0 || dws_y >= {mt.shape[1]}", f"{fill}({at_k}, {zero}, {row});"))
-    for i, (c, kernel) in enumerate(rk.producers):
-        # the first input row it reads: dws_y * stride - pad_top, plus the rows its padding stands for
-        src = c_plus(x_img, c_affine("dws_y", ps * _row_elems(xt), (c.pad_top - ppt) * _row_elems(xt)))
-        cond = None if i == len(rk.producers) - 1 else f"dws_y <= {c.last}"
-        branches.append((cond, f"{kernel.fn}({src}, {at_k});"))
-    for i, (cond, call) in enumerate(branches):
-        head = "if" if i == 0 else "} else if"
-        if cond is None:
-            lines += ([call] if i == 0 else ["} else {", call, "}"])
-        else:
-            lines += [f"{head} ({cond}) {{", call]
-            if i == len(branches) - 1:
-                lines.append("}")
-    if not one:
-        lines.append("}")
-    lines += [f"{rk.consumer.fn}({window}, {c_plus(y_img, c_affine('dws_row', _row_elems(yt)))});", "}"]
+    levels = window_schedules(graph, f)
+    lines += _window_c(graph, rk, levels, len(levels) - 1, "dws_row", x_img, windows)
+    lines += [f"{rk.consumer.fn}({windows[-1]}, {c_plus(y_img, c_affine('dws_row', _row_elems(yt)))});", "}"]
     if image:
         lines.append("}")
     return "\n".join(lines)
 
 
+def _window_c(graph: Graph, rk: RowKernels, levels: list, k: int, row_var: str, x_img: str,
+              windows: list[str]) -> list[str]:
+    """The statements filling window k with the rows its reader's row `row_var` needs (see the docstring)."""
+    f = rk.fusion
+    w, rows = f.windows[k], levels[k]
+    producer, reader = graph.ops[f.producer], graph.ops[w.reader]
+    xt, mt = graph.tensor(producer.inputs[0]), graph.tensor(w.middle)
+    suffix = "" if k == len(levels) - 1 else str(len(levels) - 1 - k)   # the last window's names as a pair's
+    dws_k, dws_y = f"dws_k{suffix}", f"dws_y{suffix}"
+    window, row = windows[k], _row_elems(mt)
+    keep = rows[-1][1] if len(rows) > 1 else 0
+    s, pt = reader.attrs.stride[0], reader.attrs.pad[0]
+    ps, ppt = producer.attrs.stride[0], producer.attrs.pad[0]
+    padded = any(m < 0 for _, _, made in rows for m in made)
+    one = w.rows == 1   # a pointwise reader: its window is the one middle row, no loop over window rows
+    at_k = window if one else c_plus(window, c_affine(dws_k, row))
+    zero = f"(int8_t){int(mt.quant.zero_point[0])}" if mt.dtype == "int8" else "0.0f"
+    fill = "dws_fill_s8" if mt.dtype == "int8" else "dws_fill_f32"
+    lines = []
+    if one:
+        lines.append(f"const int {dws_y} = {c_affine(row_var, s, -pt)};")
+    else:
+        lines.append(f"int {dws_k} = 0;")
+        if keep:
+            bytes_ = keep * row * (1 if mt.dtype == "int8" else 4)
+            lines += [f"if ({row_var} > 0) {{",
+                      f"/* the {keep} rows this window shares with the last one move up */",
+                      f"dws_arena_move((int8_t *)({window}), (const int8_t *)({c_plus(window, s * row)}), {bytes_});",
+                      f"{dws_k} = {keep};", "}"]
+        lines += [f"for (; {dws_k} < {w.rows}; ++{dws_k}) {{",
+                  f"const int {dws_y} = {c_affine(row_var, s, -pt)} + {dws_k};"]
+    branches: list[tuple[str | None, list[str]]] = []
+    if padded:
+        branches.append((f"{dws_y} < 0 || {dws_y} >= {mt.shape[1]}", [f"{fill}({at_k}, {zero}, {row});"]))
+    if k == 0:
+        for i, (c, kernel) in enumerate(rk.producers):
+            # the first input row it reads: dws_y * stride - pad_top, plus the rows its padding stands for
+            src = c_plus(x_img, c_affine(dws_y, ps * _row_elems(xt), (c.pad_top - ppt) * _row_elems(xt)))
+            cond = None if i == len(rk.producers) - 1 else f"{dws_y} <= {c.last}"
+            branches.append((cond, [f"{kernel.fn}({src}, {at_k});"]))
+    else:   # the op before computes this row from its own window, filled one level further in
+        inner = _window_c(graph, rk, levels, k - 1, dws_y, x_img, windows)
+        branches.append((None, inner + [f"{rk.stages[k - 1].fn}({windows[k - 1]}, {at_k});"]))
+    for i, (cond, body) in enumerate(branches):
+        head = "if" if i == 0 else "} else if"
+        if cond is None:
+            lines += (body if i == 0 else ["} else {", *body, "}"])
+        else:
+            lines += [f"{head} ({cond}) {{", *body]
+            if i == len(branches) - 1:
+                lines.append("}")
+    if not one:
+        lines.append("}")
+    return lines
+
+
 def keeps_rows(graph: Graph, fusion: RowFusion) -> bool:
-    """Its loop moves window rows up (dws_arena_move)."""
-    rows = schedule(graph, fusion)
-    return len(rows) > 1 and rows[-1][0] > 0
+    """Its loops move window rows up (dws_arena_move)."""
+    return any(len(rows) > 1 and rows[-1][1] > 0 for rows in window_schedules(graph, fusion))
 
 
-def pads_rows(graph: Graph, fusion: RowFusion) -> bool:
-    """Its loop fills padding rows with the zero point (dws_fill_s8 / dws_fill_f32)."""
-    return any(m < 0 for _, made in schedule(graph, fusion) for m in made)
+def padded_windows(graph: Graph, fusion: RowFusion) -> list[Window]:
+    """The windows its loops fill padding rows of with the zero point (dws_fill_s8 / dws_fill_f32)."""
+    return [w for w, rows in zip(fusion.windows, window_schedules(graph, fusion))
+            if any(m < 0 for _, _, made in rows for m in made)]
 
 
 ARRAY = re.compile(r"^static const (\w+) (\w+)((?:\[[^\]\n]+\])+) = \{\n.*?^\};\n", re.M | re.S)

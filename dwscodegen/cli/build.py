@@ -59,10 +59,10 @@ def generate(model: Path, target: str, outdir: Path, backend: str, db_path: Path
 
 
 def _fusion_summary(plan) -> str:
-    """The row-fused pairs of the plan (row_fusion.py), for the footprint report."""
+    """The row-fused chains of the plan (row_fusion.py), for the footprint report."""
     if not plan.fusions:
         return ""
-    pairs = ", ".join(f"{f.producer}->{f.consumer}" for f in plan.fusions)
+    pairs = ", ".join(f.where() for f in plan.fusions)
     return (f"; row-fused layers {pairs} (windows {sum(f.window_bytes for f in plan.fusions):,} B in the arena; "
             "their middle tensors are never stored)")
 

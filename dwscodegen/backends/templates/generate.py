@@ -12,7 +12,7 @@ from ...targets import Target
 from . import simd
 from ...row_fusion import RowFusion
 from ..kernel import Kernel, kernel_name
-from ..row_pipeline import RowKernels, consumer_graph, producer_graphs, renamed, share_constants
+from ..row_pipeline import RowKernels, producer_graphs, renamed, share_constants, stage_graphs
 from ..render import comment_safe, render
 from .contexts import CONSTANT_KEYS, KERNELS
 from .streams import overlap_lags
@@ -110,7 +110,7 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | 
 
 
 def row_kernels(graph: Graph, target: Target, fusion: RowFusion, schedules: dict[int, dict] | None = None) -> RowKernels:
-    """The kernels of a row fusion (row_pipeline.py): the producer's one-row instances and the consumer's
+    """The kernels of a row fusion (row_pipeline.py): the first op's one-row instances and each later op's
     instance on its window, each the variant the layer's schedule names if it applies to that shape, else
     the one simd/ selects for it."""
     def one(g: Graph) -> Kernel:
@@ -122,4 +122,4 @@ def row_kernels(graph: Graph, target: Target, fusion: RowFusion, schedules: dict
     classes = producer_graphs(graph, fusion)
     rows = share_constants([renamed(one(g), suffix) for _, g, suffix in classes])
     return RowKernels(fusion, tuple(zip((c for c, _, _ in classes), rows)),
-                      renamed(one(consumer_graph(graph, fusion)), "window"))
+                      tuple(renamed(one(g), "window") for g in stage_graphs(graph, fusion)))
