@@ -166,6 +166,9 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
                                                                  if k.op_index in in_place else k.source)
                                                  for k in used])
     isas = [dict(macro=m, what=w) for header, m, w in ISA_HEADERS if f"#include <{header}>" in includes]
+    # the library's own memmove/memcpy (moves, row windows) include <string.h> in its head: a kernel's is dropped
+    moves = bool(plan.moves) or any(keeps_rows(graph, f) for f in plan.fusions)
+    includes = [line for line in includes if not (moves and line == "#include <string.h>")]
     params_list = [decl(t, True) for t in graph.inputs] + [decl(t, False) for t in graph.outputs]
     lib = dict(
         name=graph.name, macro=graph.name.upper(), guard=f"{graph.name.upper()}_H", version=__version__,
@@ -179,7 +182,8 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
         # the templates' float32 Logistic and Tanh share one exp (the tvm road computes its own)
         needs_exp=backend == "templates" and any(op.type in ("Logistic", "Tanh") and graph.op_dtype(op) == "float32"
                                                  for op in graph.ops),
-        moves=bool(plan.moves) or any(keeps_rows(graph, f) for f in plan.fusions), views=sorted(views), float_io=any(graph.tensor(t).dtype == "float32" for t in [*graph.inputs, *graph.outputs]),
+        moves=moves, views=sorted(views),
+        float_io=any(graph.tensor(t).dtype == "float32" for t in [*graph.inputs, *graph.outputs]),
         ops=graph.ops, macs=sum(op_macs(graph, op) for op in graph.ops),
         const_bytes=sum(k.const_bytes for k in used),
         arena_bytes=plan.size, arena_table=arena_table, io=_io_entries(graph, params),
