@@ -234,13 +234,14 @@ def _plan(graph: Graph, offsets: dict[str, int], pairs: dict[tuple[str, str], in
 
 def _best(graph: Graph, live: dict[str, tuple[int, int]], pairs: dict[tuple[str, str], int],
           made: dict[str, str]) -> dict[str, int]:
-    orders = [sorted(live, key=lambda n: (-_nbytes(graph, n, made), live[n][0], n))]
+    sizes = {n: _nbytes(graph, n, made) for n in live}   # looked up per pair of items by every placement
+    orders = [sorted(live, key=lambda n: (-sizes[n], live[n][0], n))]
     if pairs:
-        orders.append(sorted(live, key=lambda n: (-live[n][0], -_nbytes(graph, n, made), n)))
-        orders.append(sorted(live, key=lambda n: (live[n][0], -_nbytes(graph, n, made), n)))
-    plans = [_first_fit(graph, live, pairs, order, made) for order in orders]
+        orders.append(sorted(live, key=lambda n: (-live[n][0], -sizes[n], n)))
+        orders.append(sorted(live, key=lambda n: (live[n][0], -sizes[n], n)))
+    plans = [_first_fit(sizes, live, pairs, order, made) for order in orders]
     if pairs:
-        plans += [_first_fit(graph, live, pairs, order, made, two_sided=True) for order in orders]
+        plans += [_first_fit(sizes, live, pairs, order, made, two_sided=True) for order in orders]
     return min(plans, key=lambda p: (_end(graph, p, made), plans.index(p)))
 
 
@@ -248,21 +249,22 @@ def _nbytes(graph: Graph, item: str, made: dict[str, str]) -> int:
     return graph.tensor(made.get(item, item)).nbytes
 
 
-def _first_fit(graph: Graph, live: dict[str, tuple[int, int]], pairs: dict[tuple[str, str], int],
+def _first_fit(sizes: dict[str, int], live: dict[str, tuple[int, int]], pairs: dict[tuple[str, str], int],
                order: list[str], made: dict[str, str], two_sided: bool = False) -> dict[str, int]:
-    """Each item at the lowest aligned offset clear of every item live with it. Besides tensors, the items
-    of `made` (item -> tensor): where an output moved afterwards is written (free to overlap its moved copy)."""
+    """Each item (sizes: its bytes) at the lowest aligned offset clear of every item live with it. Besides
+    tensors, the items of `made` (item -> tensor): where an output moved afterwards is written (free to overlap
+    its moved copy)."""
     offsets: dict[str, int] = {}
     copies = {frozenset((i, y)) for i, y in made.items()}
     for name in order:
         first, last = live[name]
-        size = _nbytes(graph, name, made)
+        size = sizes[name]
         forbidden = []   # open intervals of offsets `name` may not take
         for other, at in offsets.items():
             f, l = live[other]
             if not (f <= last and first <= l) or frozenset((name, other)) in copies:
                 continue
-            end = at + _nbytes(graph, other, made)
+            end = at + sizes[other]
             if (other, name) in pairs:     # name is the output: at or below other - lag, or above it
                 forbidden.append((at - pairs[(other, name)], end))
             elif (name, other) in pairs:   # name is the input: other must trail it by the lag
@@ -272,7 +274,7 @@ def _first_fit(graph: Graph, live: dict[str, tuple[int, int]], pairs: dict[tuple
         if two_sided:
             # anywhere, below 0 too, where the extent of what is placed grows least (then nearest 0)
             low = min(offsets.values(), default=0)
-            high = max((at + _nbytes(graph, n, made) for n, at in offsets.items()), default=0)
+            high = max((at + sizes[n] for n, at in offsets.items()), default=0)
             edges = {0, low, (high - size) // ALIGN * ALIGN, *(_align(hi) for _, hi in forbidden),
                      *(lo // ALIGN * ALIGN for lo, _ in forbidden)}
             fits = [o for o in edges if not any(lo < o < hi for lo, hi in forbidden)]

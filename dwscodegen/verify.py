@@ -296,7 +296,7 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
                 report.top1[name] = top1_agreement(got, expected)
         if check_layers or not report.ok:
             stage("rebuilding with per-layer tracing to compare every layer")
-            report.layers = _layer_comparisons(graph, target, sources, work, runs, references, timeout, lsb)
+            report.layers = _layer_comparisons(graph, target, sources, work, runs, references, timeout, lsb, slack)
         if not report.ok:
             report.first_bad_layer = _first_bad_layer(report.layers, report.row_fused)
         stage(None)
@@ -304,12 +304,12 @@ def verify_graph(graph: Graph, target: Target, backend: str = "templates", runs:
 
 
 def _layer_comparisons(graph: Graph, target: Target, sources: list[Path], work: Path, runs: int,
-                       references: list[dict], timeout: float, lsb: int = 0) -> list[tuple]:
-    """Rebuild with DWS_TRACE and compare every layer's output that the oracle kept: [(op, Comparison)]."""
+                       references: list[dict], timeout: float, lsb: int, slack: dict[str, float]) -> list[tuple]:
+    """Rebuild with DWS_TRACE and compare every layer's output that the oracle kept: [(op, Comparison)], with
+    the outputs' tolerances (lsb int8 steps; slack: dequantized_tolerances)."""
     exe = compile_program(target, sources, [work], work / "harness_trace",
                           defines={"DWS_LAYER_HOOK": HOOK, "DWS_TRACE": "1"})
     _run_checked(target, exe, runs, work, timeout, count=False)
-    slack = dequantized_tolerances(graph, lsb)
     result = []
     for op in graph.ops:
         tensor = graph.tensor(op.outputs[0])

@@ -14,20 +14,16 @@ Quick subset by default; the whole matrix x styles x targets with -m slow.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
 from dwscodegen.backends.templates import generate_kernels, kernel_used, simd
-from dwscodegen.importers import load_model
-from dwscodegen.ops import OPS
 from dwscodegen.verify import verify_graph
 
 from .support.layers import MATRIX, ConvCase, assert_verified, conv_graph
-from .support.onnx_requant import STYLES, onnx_requant_graph
+from .support.onnx_requant import STYLES, onnx_requant_graph, qdq_model_convs
 from .support.targets import target_or_skip
 
-QDQ_MODEL = Path(__file__).resolve().parent.parent / "examples" / "mbv2_small_qdq.onnx"
 
 # What the generated C of an ONNX-requantized variant contains, per ISA: its epilogue.
 EPILOGUE = {"mve": "vcvtnq_s32_f32", "dsp": "dws_onnx_requantize", "thumb2": "dws_onnx_requantize",
@@ -94,9 +90,7 @@ def test_most_matrix_layers_have_a_variant():
 def test_qdq_model_end_to_end(target_name):
     pytest.importorskip("onnxruntime")
     target = target_or_skip(target_name)
-    graph = load_model(QDQ_MODEL)
-    convs = [op for op in graph.ops if OPS[op.type].kind == "conv" and graph.op_dtype(op) == "int8"]
-    assert convs and all(op.attrs.requant == "onnx" for op in convs)
+    graph, convs = qdq_model_convs()
     portable = [op.name for op in convs if kernel_used(graph, op, target) == simd.PORTABLE]
     assert portable == [], portable     # x86 too: the global pool's 256-tap depthwise by the window variant
     assert_verified(verify_graph(graph, target, runs=2, seed=3))                  # onnxruntime, within 1 LSB

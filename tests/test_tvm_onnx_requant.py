@@ -14,7 +14,6 @@ Quick subset by default; the whole matrix x styles and Cortex-M7 / M33 with -m s
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
@@ -23,15 +22,12 @@ pytest.importorskip("tvm")
 from dwscodegen.backends.templates.simd import common  # noqa: E402
 from dwscodegen.backends.tvm import generate_kernels  # noqa: E402
 from dwscodegen.backends.tvm import simd as tvm_simd  # noqa: E402
-from dwscodegen.importers import load_model  # noqa: E402
-from dwscodegen.ops import OPS  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
 
 from .support.layers import MATRIX, assert_verified, conv_graph  # noqa: E402
-from .support.onnx_requant import STYLES, onnx_requant_graph  # noqa: E402
+from .support.onnx_requant import STYLES, onnx_requant_graph, qdq_model_convs  # noqa: E402
 from .support.targets import target_or_skip  # noqa: E402
 
-QDQ_MODEL = Path(__file__).resolve().parent.parent / "examples" / "mbv2_small_qdq.onnx"
 ISA = {"cortex-m3": "THUMB2", "cortex-m4": "DSP", "cortex-m7": "DSP", "cortex-m33": "DSP", "cortex-m55": "MVE"}
 # test_onnx_requant_kernels.QUICK, plus depthwise layers with 3 and 5 channels (DSP channel tails in plain TVM C;
 # on MVE every depthwise layer of the matrix has fewer than 8 channels or exactly 8; Thumb-2 per its `lanes`).
@@ -93,9 +89,7 @@ def test_thumb2_takes_no_negative_scale():
 def test_qdq_model_tensorized_and_within_a_tenth_of_the_templates_road(target_name):
     pytest.importorskip("onnxruntime")
     target = target_or_skip(target_name)
-    graph = load_model(QDQ_MODEL)
-    convs = [op for op in graph.ops if OPS[op.type].kind == "conv" and graph.op_dtype(op) == "int8"]
-    assert convs and all(op.attrs.requant == "onnx" for op in convs)
+    graph, convs = qdq_model_convs()
     # The global pool (a 256-tap depthwise) is beyond the unrolled depthwise windows (common.MAX_DEPTHWISE_TAPS).
     small = [op for op in convs if op.type == "Conv2D"
              or graph.tensor(op.inputs[1]).shape[1] * graph.tensor(op.inputs[1]).shape[2] <= common.MAX_DEPTHWISE_TAPS]

@@ -166,9 +166,11 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
                                                                  if k.op_index in in_place else k.source)
                                                  for k in used])
     isas = [dict(macro=m, what=w) for header, m, w in ISA_HEADERS if f"#include <{header}>" in includes]
-    # the library's own memmove/memcpy (moves, row windows) include <string.h> in its head: a kernel's is dropped
     moves = bool(plan.moves) or any(keeps_rows(graph, f) for f in plan.fusions)
-    includes = [line for line in includes if not (moves and line == "#include <string.h>")]
+    # the standard headers the library's own code needs (memmove for moves and row windows) head the file; the
+    # kernels' includes follow its ISA checks, each header once in all
+    head = ["#include <stddef.h>", "#include <stdint.h>", *(["#include <string.h>"] if moves else [])]
+    includes = [line for line in includes if line not in head]
     params_list = [decl(t, True) for t in graph.inputs] + [decl(t, False) for t in graph.outputs]
     lib = dict(
         name=graph.name, macro=graph.name.upper(), guard=f"{graph.name.upper()}_H", version=__version__,
@@ -189,7 +191,8 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
         arena_bytes=plan.size, arena_table=arena_table, io=_io_entries(graph, params),
         params=", ".join(params_list), args=", ".join(params[t] for t in [*graph.inputs, *graph.outputs]),
         fills=sorted({graph.tensor(w.middle).dtype for f in plan.fusions for w in padded_windows(graph, f)}),
-        first_input=params[graph.inputs[0]], kernels=sources, includes=includes, helpers=helpers, calls=calls)
+        first_input=params[graph.inputs[0]], kernels=sources, head_includes=head, includes=includes, helpers=helpers,
+        calls=calls)
     files = {f"{graph.name}.h": layout_c(render("library/library.h.j2", lib=lib)),
              f"{graph.name}.c": layout_c(render("library/library.c.j2", lib=lib))}
     return Library(name=graph.name, files=files, arena_bytes=plan.size, const_bytes=lib["const_bytes"], plan=plan)

@@ -13,10 +13,24 @@ styles:
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from dwscodegen.ir import Graph, Quant
+from dwscodegen.ir import Graph, Op, Quant
+from dwscodegen.ops import OPS
 from dwscodegen.validate import validate
+
+QDQ_MODEL = Path(__file__).resolve().parents[2] / "examples" / "mbv2_small_qdq.onnx"
+
+
+def qdq_model_convs() -> tuple[Graph, list[Op]]:
+    """The ONNX QDQ example and its int8 conv layers, every one requantized as onnxruntime does."""
+    from dwscodegen.importers import load_model
+    graph = load_model(QDQ_MODEL)
+    convs = [op for op in graph.ops if OPS[op.type].kind == "conv" and graph.op_dtype(op) == "int8"]
+    assert convs and all(op.attrs.requant == "onnx" for op in convs)
+    return graph, convs
 
 from .layers import ConvCase, conv_graph
 

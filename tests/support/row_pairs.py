@@ -12,30 +12,8 @@ from .layers import ConvCase, conv_graph
 
 
 def pair_graph(first: ConvCase, second: ConvCase, dtype: str, seed: int = 0, in_arena: bool = False) -> Graph:
-    """first -> 'mid' -> second; second.in_shape is taken from first's output (its other fields kept)."""
-    g1 = conv_graph(first, dtype, seed=seed)
-    mid = g1.tensor("y")
-    second = dataclasses.replace(second, in_shape=mid.shape, in_zp=first.out_zp)
-    g2 = conv_graph(second, dtype, seed=seed + 1)
-    tensors = {n: t for n, t in g1.tensors.items() if n != "y"}
-    tensors["mid"] = dataclasses.replace(mid, name="mid")
-    names = {"x": "mid", "w": "w2", "b": "b2", "y": "y"}
-    for n, t in g2.tensors.items():
-        if n != "x":
-            tensors[names[n]] = dataclasses.replace(t, name=names[n])
-    op1, op2 = g1.ops[0], g2.ops[0]
-    ops = [Op(0, "first", op1.type, op1.inputs, ["mid"], op1.attrs),
-           Op(1, "second", op2.type, [names[n] for n in op2.inputs], ["y"], op2.attrs)]
-    inputs, outputs = ["x"], ["y"]
-    if in_arena:
-        for name, twin in (("x", "x_in"), ("y", "y_out")):
-            tensors[twin] = copy.deepcopy(tensors[name])
-            tensors[twin].name = twin
-        ops = [Op(0, "copy_in", "Reshape", ["x_in"], ["x"], NoAttrs()),
-               *(dataclasses.replace(op, index=op.index + 1) for op in ops),
-               Op(3, "copy_out", "Reshape", ["y"], ["y_out"], NoAttrs())]
-        inputs, outputs = ["x_in"], ["y_out"]
-    return validate(Graph("row_pair", tensors, ops, inputs, outputs, source="<test>"))
+    """first -> 'mid1' -> second: the chain of two (chain_graph)."""
+    return chain_graph([first, second], dtype, seed=seed, in_arena=in_arena)
 
 
 def chain_graph(cases: list[ConvCase], dtype: str, seed: int = 0, in_arena: bool = False) -> Graph:
