@@ -12,6 +12,7 @@
   (int8 weights, SIMD where its code costs little); every layer's smallest where only that meets the budget.
 
 Only the templates backend has kernel choices (the tvm road's schedules do not change the constants).
+speed also takes the fastest arena plan the RAM budget allows (ram_budget.py); balanced and size the lowest.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import numpy as np
 from .backends import Library, generate_library
 from .footprint import Footprint, measure
 from .ir import Graph, Op
+from .ram_budget import fastest_plan
 from .targets import Target
 from .variant_costs import DEFAULT, Candidate, is_default, layer_candidates
 
@@ -45,6 +47,7 @@ class Mix:
     speed: dict[int, dict] = field(default_factory=dict)          # the speed choice it started from
     records: list[dict] | None = None                             # the tuning records it was costed with
     notes: list[str] = field(default_factory=list)
+    plan_budget: int | None = None   # the arena budget its plan was traded under (ram_budget.py); None: the lowest
 
     @property
     def fits(self) -> bool:
@@ -115,16 +118,22 @@ def has_choice(target: Target, optimize: str, budget: int | None) -> bool:
 
 
 def choose(graph: Graph, target: Target, backend: str, optimize: str = "balanced", budget: int | None = None,
-           tuned: dict[int, dict] | None = None, records: list[dict] | None = None, built: Mix | None = None) -> Mix:
+           tuned: dict[int, dict] | None = None, records: list[dict] | None = None, built: Mix | None = None,
+           ram: int | None = None) -> Mix:
     """The kernels of every layer for `optimize` under `budget` bytes of flash (default: the target's part).
     tuned: the tuning database's best schedules (the speed choice); records: its records for this model. A tuned
     schedule naming the layer's default variant is the default schedule {} (one representation: Candidate.schedule).
     built: a Mix already built (e.g. the speed choice a fit error started from): a mix with its schedules reuses its
-    library and footprint instead of building them again."""
+    library and footprint instead of building them again. ram: the RAM budget of speed's plan (default: the
+    target's part)."""
     budget = budget if budget is not None else target.flash_bytes
     speed = {i: s for i, s in (tuned or {}).items() if not (backend == "templates" and is_default(graph, graph.ops[i], target, s))}
     mix = _choose(graph, target, backend, optimize, budget, speed, records, built)
     mix.records = records
+    if optimize == "speed":
+        mix.lib, mix.footprint, mix.plan_budget, note = fastest_plan(graph, target, backend, mix.schedules, mix.lib,
+                                                                     mix.footprint, ram, budget)
+        mix.notes += [note] if note else []
     return mix
 
 
@@ -181,7 +190,7 @@ def _flash(layers: list[list[Candidate]], picks: list[int]) -> int:
 
 def _built(graph, target, backend, schedules, built: Mix | None) -> tuple[Library, Footprint]:
     """The library of `schedules` and its footprint: `built`'s where it has the same schedules, else built now."""
-    if built is not None and built.schedules == schedules:
+    if built is not None and built.schedules == schedules and built.plan_budget is None:
         return built.lib, built.footprint
     return _build(graph, target, backend, schedules)
 

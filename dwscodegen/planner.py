@@ -19,8 +19,10 @@ arena (greedy, largest middle tensor first; a fusion is a chain of 2 or more lay
 window). DWSCODEGEN_NO_ROW_FUSION=1 turns fusion off, DWSCODEGEN_ROW_FUSION_PAIRS=1 fuses pairs only (the
 benchmarks' earlier plans). Fusions are offered only by a backend that can render them (backends/library.assemble's
 row_kernels): the templates road does; the tvm road does not (its kernels are TIR functions of whole
-tensors), so there this plan is the in-place + moves one. A RAM budget (--ram) does not change the plan,
-which is already the lowest; a library over it is refused with where the arena peaks (cli/fit.py).
+tensors), so there this plan is the in-place + moves one. A library over the RAM budget (--ram) is refused
+with where the arena peaks (cli/fit.py). Under `--optimize speed` the budget is spent instead (ram_budget.py):
+given an arena budget, the plan is the one with the fewest estimated extra instructions within it
+(fastest_within: chains dropped or shortened from the lowest plan; the unfused plan where it fits).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ import os
 from dataclasses import dataclass, field
 
 from .ir import Graph
-from .row_fusion import RowFusion, fused_lag
+from .row_fusion import RowFusion, extra_instructions, fused_lag
 
 ALIGN = 16   # bytes; keeps every tensor ready for 128-bit SIMD loads
 DISJOINT_ENV = "DWSCODEGEN_DISJOINT_ARENA"
@@ -103,19 +105,60 @@ def in_place_pairs(graph: Graph, lags: dict[tuple[int, str], int]) -> dict[tuple
 
 
 def plan_arena(graph: Graph, lags: dict[tuple[int, str], int] | None = None, moves: bool | None = None,
-               fusions: list[RowFusion] | None = None) -> ArenaPlan:
+               fusions: list[RowFusion] | None = None, arena_budget: int | None = None) -> ArenaPlan:
     """lags: (op index, input tensor) -> bytes by which that op's output may trail the input (Kernel.overlap).
     moves: also try writing such outputs below their input and moving them back up (one memmove each) so the
     lags do not add up along a chain; kept only where that lowers the arena (default: unless
     DWSCODEGEN_ARENA_NO_MOVES=1, the benchmarks' in-place-only plan).
     fusions: the row fusions the backend can run (row_fusion.candidates: chains of 2 or more ops); each kept
-    only where it lowers the arena (_fuse_greedily)."""
-    best = _plan_fused(graph, lags or {}, moves, ())
+    only where it lowers the arena (_fuse_greedily).
+    arena_budget: bytes the arena may take (--optimize speed): then the plan with the fewest extra instructions
+    within it (fastest_within); the lowest plan where none is."""
+    unfused = _plan_fused(graph, lags or {}, moves, ())
     if os.environ.get(PAIRS_ONLY_ENV, "").strip() not in ("", "0"):
         fusions = [f for f in fusions or () if len(f.ops) == 2]
-    if fusions and fusion_allowed():
-        best = _fuse_greedily(graph, lags or {}, moves, fusions, best)
-    return best
+    if not fusions or not fusion_allowed():
+        return unfused
+    lowest = _fuse_greedily(graph, lags or {}, moves, fusions, unfused)
+    if arena_budget is None or lowest.size > arena_budget:
+        return lowest
+    if unfused.size <= arena_budget:
+        return unfused
+    return fastest_within(graph, lags or {}, moves, fusions, lowest, arena_budget)
+
+
+def fusions_cost(graph: Graph, plan: ArenaPlan) -> int:
+    """Estimated instructions its row fusions add (row_fusion.extra_instructions)."""
+    return sum(extra_instructions(graph, f) for f in plan.fusions)
+
+
+def fastest_within(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | None, fusions: list[RowFusion],
+                   lowest: ArenaPlan, budget: int) -> ArenaPlan:
+    """From the lowest plan (which fits `budget`), step by step the cheapest change that still fits: a kept
+    chain dropped, or replaced by a chain sharing an op with it (a sub-chain, or one shifted; offered: clear of
+    the other chains). Each step lowers the estimated cost, so the walk ends; it trades a chain's row moves and
+    calls for the RAM the budget leaves."""
+    best = lowest
+    while True:
+        steps = []
+        for f in best.fusions:
+            others = tuple(g for g in best.fusions if g != f)
+            steps.append(others)
+            steps += [(*others, g) for g in fusions
+                      if g != f and set(g.ops) & set(f.ops) and not any(set(g.ops) & set(h.ops) for h in others)]
+        here = fusions_cost(graph, best)
+        costed = sorted(((sum(extra_instructions(graph, g) for g in step), i) for i, step in enumerate(steps)))
+        trial = None
+        for cost, i in costed:
+            if cost >= here:
+                break
+            trial = _plan_fused(graph, lags, moves, steps[i])
+            if trial.size <= budget:
+                break
+            trial = None
+        if trial is None:
+            return best
+        best = trial
 
 
 def _fuse_greedily(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | None,

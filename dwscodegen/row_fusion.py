@@ -214,3 +214,23 @@ def fused_lag(graph: Graph, fusion: RowFusion) -> int:
             read_lo.append((image * h + min(tops)) * x_row if tops else x.nbytes)
             write_hi.append((image * y.shape[1] + r + 1) * y_row)
     return stream_lag(np.array(read_lo, np.int64), np.array(write_hi, np.int64), buffered=True)
+
+
+# What a chain costs over running its layers whole, per the generated loops (backends/row_pipeline.py): the kept
+# window rows moved up (dws_arena_move copies words: a load, a store and the loop's add and branch, about one
+# instruction per byte) and a call per computed or padding row (arguments, prologue and epilogue, the kernel's
+# own per-call setup: a few dozen). Rough on purpose: it only ranks chains for the planner's speed trade
+# (planner.fastest_within); the benchmarks measure the plans it picks (benchmarks/memory.py).
+MOVE_PER_BYTE = 1.0
+PER_CALL = 40
+
+
+def extra_instructions(graph: Graph, fusion: RowFusion) -> int:
+    """Estimated instructions the chain adds to its layers' own (per MOVE_PER_BYTE and PER_CALL above)."""
+    images = graph.tensor(graph.ops[fusion.producer].inputs[0]).shape[0]
+    moved = calls = 0
+    for w, level in zip(fusion.windows, window_schedules(graph, fusion)):
+        for _, kept, made in level:
+            moved += kept * w.row_bytes
+            calls += len(made)
+    return int(images * (moved * MOVE_PER_BYTE + calls * PER_CALL))

@@ -15,14 +15,16 @@ BACKENDS = ("templates", "tvm")
 
 
 def generate_library(graph: Graph, target: Target, backend: str = "templates",
-                     schedules: dict[int, dict] | None = None) -> Library:
+                     schedules: dict[int, dict] | None = None, arena_budget: int | None = None) -> Library:
     """`schedules` maps op index -> schedule parameters (from tuning): for templates the kernel variant,
-    for tvm the loop schedule knobs."""
+    for tvm the loop schedule knobs. arena_budget: take the fastest arena plan within it (ram_budget.py), not
+    the lowest."""
     if backend == "templates":
         from .templates import generate_kernels
         from .templates.generate import row_kernels
         return assemble(graph, generate_kernels(graph, target, schedules), backend, target,
-                        row_kernels=lambda fusion: row_kernels(graph, target, fusion, schedules))
+                        row_kernels=lambda fusion: row_kernels(graph, target, fusion, schedules),
+                        arena_budget=arena_budget)
     if backend == "tvm":
         from .tvm import generate_kernels
         # The tvm road keeps the unfused plan (in place and moves): its kernels are TIR functions of the whole

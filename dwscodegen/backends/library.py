@@ -96,11 +96,12 @@ def _aliasable(kernel: Kernel) -> str:
 
 
 def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
-             row_kernels: Callable[[RowFusion], RowKernels] | None = None) -> Library:
+             row_kernels: Callable[[RowFusion], RowKernels] | None = None,
+             arena_budget: int | None = None) -> Library:
     """row_kernels: the backend's renderer of a row fusion's kernels (row_pipeline.py); without it (the tvm
-    road) no layers are fused."""
+    road) no layers are fused. arena_budget: the planner's speed trade (planner.plan_arena)."""
     plan = plan_arena(graph, {(k.op_index, name): lag for k in kernels for name, lag in k.overlap},
-                      fusions=candidates(graph) if row_kernels else None)
+                      fusions=candidates(graph) if row_kernels else None, arena_budget=arena_budget)
     fused = {f.consumer: row_kernels(f) for f in plan.fusions} if row_kernels else {}
     producers = {i for f in plan.fusions for i in f.ops[:-1]}   # run inside the last op's call
     if plan.size > 2**31 - 1:

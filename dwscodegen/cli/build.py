@@ -44,7 +44,7 @@ def generate(model: Path, target: str, outdir: Path, backend: str, db_path: Path
         progress(f"reading {model.name}")
         graph = load_model(model)
         progress(f"generating C ({backend} backend, {len(graph.ops)} layers) and measuring it on {tgt.name}")
-        mix = choose_kernels(graph, db_path, tgt, backend, optimize, budgets[0])
+        mix = choose_kernels(graph, db_path, tgt, backend, optimize, *budgets)
         lib, fp = mix.lib, mix.footprint
         progress(None)
     if check_fit(fp, tgt, *budgets):
@@ -93,7 +93,7 @@ def inspect(model: Path, target: str, backend: str, flash: str | None, ram: str 
     tgt = load_target(target)
     budgets = (parse_size(flash) if flash else None, parse_size(ram) if ram else None)
     graph = load_model(model)
-    mix = choose(graph, tgt, backend, optimize, budgets[0])
+    mix = choose(graph, tgt, backend, optimize, budgets[0], ram=budgets[1])
     lib, fp = mix.lib, mix.footprint
     rows = layer_rows(graph, lib.plan)
     macs, params = sum(r.macs for r in rows), sum(r.params for r in rows)

@@ -79,15 +79,17 @@ def verify(model: Path, target: str, backend: str, runs: int, seed: int, input_p
                    f"{tgt.name} ({backend} backend), {source}; oracle: {ORACLE_LABELS[oracle]}")
         budget = parse_size(flash) if flash else None
         mix = None
-        if has_choice(tgt, optimize, budget):
+        ram_budget = parse_size(ram) if ram else None
+        # speed chooses its arena plan under the RAM budget (ram_budget.py): the library generate would write
+        if has_choice(tgt, optimize, budget) or optimize == "speed":
             progress(f"choosing kernels (--optimize {optimize})")
-            mix = choose_kernels(graph, db_path, tgt, backend, optimize, budget)      # built and measured
+            mix = choose_kernels(graph, db_path, tgt, backend, optimize, budget, ram_budget)  # built and measured
             schedules = mix.schedules
         else:
             schedules = tuned_schedules(graph, db_path, tgt, backend)
         report = verify_graph(graph, tgt, backend, runs=runs, seed=seed, timeout=timeout, oracle=oracle,
                               schedules=schedules, progress=progress, input_sets=user.sets if user else None,
-                              flash=budget, ram=parse_size(ram) if ram else None,
+                              flash=budget, ram=ram_budget,
                               library=mix.lib if mix else None, measured=mix.footprint if mix else None)
     click.echo(f"  {tgt.name}: {report.footprint.summary()}")
     for note in report.oracle_notes:

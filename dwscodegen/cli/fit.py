@@ -12,10 +12,13 @@ def optimize_help() -> str:
     """The --optimize help, its size slack taken from the constant the size choice uses (flash_budget.SIZE_SLACK)."""
     from ..flash_budget import SIZE_SLACK
     fraction, slack = SIZE_SLACK
-    return ("Kernel choice per layer: speed = the fastest kernels (the library must fit as it is); balanced = "
+    return ("Kernel choice per layer: speed = the fastest kernels (the library must fit as it is), and the fastest "
+            "arena plan within the RAM budget (fewer row-fused layers where --ram, default the part, has room); "
+            "balanced = "
             "the fewest instructions that fit the flash budget (the fastest kernels whenever they fit; else "
             "int8-weight variants where they cost the fewest instructions); size = per layer the fastest kernel "
-            f"within {fraction * 100:g} % (or {slack / 1024:g} KiB) of its smallest.")
+            f"within {fraction * 100:g} % (or {slack / 1024:g} KiB) of its smallest. balanced and size take the "
+            "lowest-RAM arena plan.")
 
 
 def optimize_option(default: str = "balanced"):
@@ -27,13 +30,14 @@ def optimize_option(default: str = "balanced"):
 optimize_opt = optimize_option()
 
 
-def choose_kernels(graph, db_path: Path | None, tgt, backend: str, optimize: str, flash: int | None):
-    """The flash_budget.Mix of `optimize` under `flash` (default: the target's part); says which layers it moved
-    to smaller kernels."""
+def choose_kernels(graph, db_path: Path | None, tgt, backend: str, optimize: str, flash: int | None,
+                   ram: int | None = None):
+    """The flash_budget.Mix of `optimize` under `flash` and `ram` (default: the target's part); says which layers
+    it moved to smaller kernels."""
     from ..flash_budget import choose, smaller_layers
     selection = tuned_selection(graph, db_path, tgt, backend)
     mix = choose(graph, tgt, backend, optimize, flash, selection.schedules if selection else None,
-                 selection.records if selection else None)
+                 selection.records if selection else None, ram=ram)
     moved = smaller_layers(graph, tgt, mix)
     if moved:
         shown = ", ".join(f"'{op.name}' ({got})" for op, _, got in moved[:6])
