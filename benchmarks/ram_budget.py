@@ -25,7 +25,7 @@ from dwscodegen.backends import generate_library  # noqa: E402
 from dwscodegen.backends.templates import generate_kernels  # noqa: E402
 from dwscodegen.footprint import measure  # noqa: E402
 from dwscodegen.importers import load_model  # noqa: E402
-from dwscodegen.planner import fastest_within, fusions_cost, plan_arena  # noqa: E402
+from dwscodegen.planner import fastest_within, plan_cost, plan_arena  # noqa: E402
 from dwscodegen.row_fusion import candidates  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
@@ -61,7 +61,7 @@ def measure_model(path: Path, target: str, points: int) -> dict:
         if not report.ok:
             raise SystemExit(f"{path.name} (arena budget {budget:,}): outputs do not match the reference")
         rows.append(dict(arena_budget=budget, arena=lib.arena_bytes, ram=fp.ram, stack=fp.stack, flash=fp.flash,
-                         chains=[f.where() for f in plan.fusions], estimated_extra=fusions_cost(graph, plan),
+                         chains=[f.where() for f in plan.fusions], estimated_extra=plan_cost(graph, plan),
                          instructions=sum(report.layer_instructions)))
         print(path.stem, rows[-1], flush=True)
     return dict(model=path.stem, plans=rows)

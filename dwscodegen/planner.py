@@ -30,7 +30,7 @@ import os
 from dataclasses import dataclass, field
 
 from .ir import Graph
-from .row_fusion import RowFusion, extra_instructions, fused_lag
+from .row_fusion import MOVE_PER_BYTE, RowFusion, extra_instructions, fused_lag
 
 ALIGN = 16   # bytes; keeps every tensor ready for 128-bit SIMD loads
 DISJOINT_ENV = "DWSCODEGEN_DISJOINT_ARENA"
@@ -132,12 +132,18 @@ def fusions_cost(graph: Graph, plan: ArenaPlan) -> int:
     return sum(extra_instructions(graph, f) for f in plan.fusions)
 
 
+def plan_cost(graph: Graph, plan: ArenaPlan) -> int:
+    """Estimated instructions the plan adds to the kernels': its fusions' and its moves' (a word copy each)."""
+    return fusions_cost(graph, plan) + int(MOVE_PER_BYTE * sum(graph.tensor(y).nbytes for y in plan.moves))
+
+
 def fastest_within(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | None, fusions: list[RowFusion],
                    lowest: ArenaPlan, budget: int) -> ArenaPlan:
     """From the lowest plan (which fits `budget`), step by step the cheapest change that still fits: a kept
     chain dropped, or replaced by a chain sharing an op with it (a sub-chain, or one shifted; offered: clear of
-    the other chains). Each step lowers the estimated cost, so the walk ends; it trades a chain's row moves and
-    calls for the RAM the budget leaves."""
+    the other chains). A step's cost (plan_cost) counts the moves its placement needs besides its chains, so
+    steps are placed in order of their chains' cost, a lower bound, until that bound reaches the best found.
+    Each step lowers the cost, so the walk ends; it trades row moves and calls for the RAM the budget leaves."""
     best = lowest
     while True:
         steps = []
@@ -146,19 +152,16 @@ def fastest_within(graph: Graph, lags: dict[tuple[int, str], int], moves: bool |
             steps.append(others)
             steps += [(*others, g) for g in fusions
                       if g != f and set(g.ops) & set(f.ops) and not any(set(g.ops) & set(h.ops) for h in others)]
-        here = fusions_cost(graph, best)
-        costed = sorted(((sum(extra_instructions(graph, g) for g in step), i) for i, step in enumerate(steps)))
-        trial = None
-        for cost, i in costed:
-            if cost >= here:
+        found, cost = None, plan_cost(graph, best)
+        for bound, i in sorted((sum(extra_instructions(graph, g) for g in step), i) for i, step in enumerate(steps)):
+            if bound >= cost:
                 break
             trial = _plan_fused(graph, lags, moves, steps[i])
-            if trial.size <= budget:
-                break
-            trial = None
-        if trial is None:
+            if trial.size <= budget and plan_cost(graph, trial) < cost:
+                found, cost = trial, plan_cost(graph, trial)
+        if found is None:
             return best
-        best = trial
+        best = found
 
 
 def _fuse_greedily(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | None,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .backends import Library, generate_library
 from .footprint import Footprint, measure
-from .planner import fusions_cost
+from .planner import plan_cost
 from .targets import Target
 
 ROUNDS = 4
@@ -39,7 +39,7 @@ def fastest_plan(graph, target: Target, backend: str, schedules: dict[int, dict]
         measured = measure(trial, target)
         # flash as speed has it: the library must fit as it is (a lowest plan over the flash budget fails anyway)
         if measured.ram <= budget and (flash is None or measured.flash <= flash or fp.flash > flash):
-            saved = fusions_cost(graph, lib.plan) - fusions_cost(graph, trial.plan)
+            saved = plan_cost(graph, lib.plan) - plan_cost(graph, trial.plan)
             kept = len(trial.plan.fusions)
             note = (f"--optimize speed: RAM budget {budget:,} B, so the arena is {trial.arena_bytes:,} B instead of "
                     f"the lowest {lib.arena_bytes:,} B, with {kept} row-fused chain(s) instead of "
