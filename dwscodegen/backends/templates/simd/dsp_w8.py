@@ -55,7 +55,8 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> dict | None:
     4 scales] and `weights` [tap][4 channels] int8 (one word per tap: SXTB16 gives lanes (c, c+2), its ROR #8
     form (c+1, c+3), as from the input word). The kernel loops over channel groups outside the regions and
     widens a group's weights once into int16 pairs on the stack (2 * taps words), so its inner loop is dsp.py's
-    (widening per tap and pixel cost it 1.25-1.37x dsp.py's instructions on M4; now 0.96-1.04x)."""
+    (widening per tap and pixel cost it 1.25-1.37x dsp.py's instructions on M4; now 0.98-1.04x on M4 and
+    M7: benchmarks/results/loop_order.md)."""
     taps = info.KH * info.KW
     planned = depthwise_regions(info)
     if planned is None or 2 * taps * 4 > STACK_BUDGET:          # the widened weights of one group
