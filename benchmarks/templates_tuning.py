@@ -53,7 +53,7 @@ def main() -> None:
              "Executed instructions under QEMU (each layer alone, every candidate bit-exact against the reference) "
              "and the one-layer library's flash, per candidate: the default schedule `{}` (the preferred variant), "
              "`portable`, and each variant of templates/kernels/variants.toml that applies (register tiles pixels x "
-             f"channels, int16 / int8 weights, depthwise forms), `tune --trials {args.trials}`. "
+             f"channels, int16 / int8 weights, K-loop unroll, loop order, depthwise forms), `tune --trials {args.trials}`. "
              "vs default: the candidate's instructions over the default's.", ""]
     for op in distinct_layers(graph):
         records = by_key.get(layer_key(graph, op), [])

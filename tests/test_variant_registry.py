@@ -6,6 +6,8 @@
 - Every variant renders, compiles warning-free (the toolchain's -Werror flags) and is bit-exact (float32: within
   the verifier's tolerance) on a seeded random layer it applies to, on a target with its ISA: Cortex-M4, M55 and
   x86 by default; Cortex-M3, M7 and M33 with the slow tests. The generated kernel's banner names the variant.
+- Every variant of the channel loop order (`order = "channels"`) is bit-exact on a strided pointwise layer and on
+  a plane smaller than its pixel tile as well.
 """
 from __future__ import annotations
 
@@ -170,3 +172,31 @@ def test_every_variant_is_exact_on_a_layer(tmp_path, name, target_name):
         report = verify_graph(graph, target, runs=2, seed=3, oracle="numpy", schedules=schedules, footprint=False)
         assert_verified(report)
     assert tried, f"no test layer of {variant.op} {variant.dtype} takes {name} on {target_name}"
+
+
+# --- the channel order (`order = "channels"`) on the pointwise shapes the matrix above leaves out ---------
+
+def _channel_order_cases():
+    out = []
+    for name, v in VARIANTS.items():
+        if v.order != "channels":
+            continue
+        for t in [t for t in FAST + SLOW if not t.startswith("x86") and name in simd.offered(load_target(t))]:
+            out.append(pytest.param(name, t, marks=[pytest.mark.qemu] + ([pytest.mark.slow] if t in SLOW else []),
+                                    id=f"{name}-{t}"))
+    return out
+
+
+@pytest.mark.parametrize("name,target_name", _channel_order_cases())
+def test_the_channel_order_is_exact_strided_and_below_one_tile(tmp_path, name, target_name):
+    """Strided pointwise layers (the pixel pointers from the output index) and planes of fewer pixels than the
+    tile (only the tail loop): the channel loop outside, every pixel inside, bit-exact."""
+    target = target_or_skip(target_name)
+    schedules = {0: {"kernel": name}}
+    cases = [ConvCase(CV, (1, 7, 6, 20), (1, 1), out_channels=11, stride=(2, 2), padding="VALID", activation="relu"),
+             ConvCase(CV, (1, 1, 1, 36), (1, 1), out_channels=7, padding="VALID")]
+    for i, case in enumerate(cases):
+        graph = conv_graph(case, "int8", seed=31 + i)
+        assert name in kernel_choices(graph, graph.ops[0], target)
+        report = verify_graph(graph, target, runs=2, seed=3, oracle="numpy", schedules=schedules, footprint=False)
+        assert_verified(report)

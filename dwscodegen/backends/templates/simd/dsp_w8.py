@@ -16,7 +16,7 @@ import numpy as np
 
 from . import dsp
 from . import registry
-from .common import ConvInfo, DepthwiseRegions, RequantPlan, ceil_to, depthwise_regions
+from .common import STACK_BUDGET, ConvInfo, DepthwiseRegions, RequantPlan, ceil_to, depthwise_regions
 
 
 
@@ -53,12 +53,15 @@ def _gemm(info: ConvInfo, ctx: dict, plan: RequantPlan, rows: np.ndarray) -> dic
 def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> dict | None:
     """dsp.py's region kernel with int8 weights: per group of 4 channels, `params` [4 requantization records,
     4 scales] and `weights` [tap][4 channels] int8 (one word per tap: SXTB16 gives lanes (c, c+2), its ROR #8
-    form (c+1, c+3), as from the input word)."""
+    form (c+1, c+3), as from the input word). The kernel loops over channel groups outside the regions and
+    widens a group's weights once into int16 pairs on the stack (2 * taps words), so its inner loop is dsp.py's
+    (widening per tap and pixel cost it 1.25-1.37x dsp.py's instructions on M4; now 0.98-1.04x on M4 and
+    M7: benchmarks/results/loop_order.md)."""
+    taps = info.KH * info.KW
     planned = depthwise_regions(info)
-    if planned is None:
+    if planned is None or 2 * taps * 4 > STACK_BUDGET:          # the widened weights of one group
         return None
     c4 = ceil_to(info.C, 4)
-    taps = info.KH * info.KW
     order = np.arange(c4)
     live = np.where(order < info.C, order, -1)
     records = dsp.requant_records(info, plan, live).reshape(c4 // 4, -1)

@@ -10,8 +10,9 @@ from functools import lru_cache
 from ....paths import TEMPLATES_DIR
 
 REGISTRY_FILE = TEMPLATES_DIR / "kernels" / "variants.toml"
-FIELDS = {"op", "dtype", "isa", "features", "template", "tile", "weights", "unroll", "default", "stream",
+FIELDS = {"op", "dtype", "isa", "features", "template", "tile", "weights", "unroll", "order", "default", "stream",
           "estimate", "constraints"}
+ORDERS = ("pixels", "channels")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Variant:
     tile: tuple[int, int] | None = None
     weights: str | None = None
     unroll: int | None = None
+    order: str = "pixels"
     default: bool = True
     stream: Stream | None = None
     estimate: tuple[float, int] | None = None     # (instructions per MAC, code bytes)
@@ -42,8 +44,9 @@ class Variant:
         return self.tile[0] if self.tile else 1
 
     def context(self) -> dict:
-        """What the variant's template reads from the registry: its name (the banner), tile and unroll."""
-        out: dict = dict(variant=self.name)
+        """What the variant's template reads from the registry: its name (the banner), tile, unroll and loop
+        order (the GEMM templates' pixel_loop macros read ORDER)."""
+        out: dict = dict(variant=self.name, ORDER=self.order)
         if self.tile is not None:
             out["tile"] = self.tile
         if self.unroll is not None:
@@ -55,12 +58,14 @@ def _variant(name: str, entry: dict) -> Variant:
     unknown = set(entry) - FIELDS
     if unknown:
         raise ValueError(f"{REGISTRY_FILE}: [{name}]: unknown field(s) {sorted(unknown)}; known: {sorted(FIELDS)}")
+    if entry.get("order", "pixels") not in ORDERS:
+        raise ValueError(f"{REGISTRY_FILE}: [{name}]: order {entry['order']!r}; known: {list(ORDERS)}")
     stream = entry.get("stream")
     estimate = entry.get("estimate")
     return Variant(name=name, op=entry["op"], dtype=entry["dtype"], isa=tuple(entry["isa"]),
                    features=frozenset(entry["features"]), template=entry["template"],
                    tile=tuple(entry["tile"]) if "tile" in entry else None, weights=entry.get("weights"),
-                   unroll=entry.get("unroll"), default=entry.get("default", True),
+                   unroll=entry.get("unroll"), order=entry.get("order", "pixels"), default=entry.get("default", True),
                    stream=None if stream is None else Stream(**stream),
                    estimate=None if estimate is None else (float(estimate["per_mac"]), int(estimate["code"])),
                    constraints=dict(entry.get("constraints", {})))

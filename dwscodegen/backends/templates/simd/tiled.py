@@ -5,7 +5,8 @@ with immediate offsets and one MLA per multiply-accumulate, and in the requantiz
 
 - Pointwise and im2col convolution: a tile of P output pixels x Q output channels accumulates in registers,
   each input byte loaded once per tile and each weight once per pixel pair; weights are reordered at
-  generation time to [channel block][k][Q] so the tile reads them with one pointer.
+  generation time to [channel block][k][Q] so the tile reads them with one pointer. A pointwise variant with
+  `order = "channels"` (variants.toml) swaps the loops: channel blocks outer, every pixel inner.
 - Depthwise: the output plane in regions whose taps inside the input are the same (common.depthwise_regions),
   every tap unrolled with constant offsets, the input offset folded into one bias per region.
 - Requantization: the round / noround plans of common.requant_plan with the doubling and left shift applied
