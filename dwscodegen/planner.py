@@ -12,9 +12,14 @@ Moves: where lags would add up along a chain, an output may be written below its
 to a place of its own after its producer; a move is kept only where it lowers the arena.
 Row fusion (row_fusion.py): a fused chain's middle tensors are not placed at all; each one's window (its
 reader's KH rows) is an item live only while the chain runs (in its last op's call), and the chain's output
-may overlap its input by the pipeline's own lag. The rule of the default plan: the lowest arena among the plans whose only extra
-instructions are row copies, that is in place, moves (one memmove per moved tensor) and row fusions (the kept
-window rows copied once per output row, no arithmetic recomputed); a fusion is kept only where it lowers the
+may overlap its input by the pipeline's own lag.
+Scratch (Kernel.scratch: im2col patches, padded tiles): each op's is an item `<op name>@scratch` live only during
+that op's call, clear of everything live then; a fused chain's kernels run one after another inside its last op's
+call, so they share one item of the largest of their scratch, live in that call; nothing else is on the stack
+but registers' spills and call frames (the footprint's stack bound).
+The rule of the default plan: the lowest arena among the plans whose only extra instructions are row copies,
+that is in place, moves (one memmove per moved tensor) and row fusions (the kept window rows copied once per
+output row, no arithmetic recomputed); a fusion is kept only where it lowers the
 arena (greedy, largest middle tensor first; a fusion is a chain of 2 or more layers, every middle tensor a
 window). DWSCODEGEN_NO_ROW_FUSION=1 turns fusion off, DWSCODEGEN_ROW_FUSION_PAIRS=1 fuses pairs only (the
 benchmarks' earlier plans). Fusions are offered only by a backend that can render them (backends/library.assemble's
@@ -27,6 +32,7 @@ given an arena budget, the plan is the one with the fewest estimated extra instr
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .ir import Graph
@@ -51,6 +57,8 @@ class ArenaPlan:
     # the row fusions taken (row_fusion.py) and the offset of each one's window (RowFusion.window -> bytes)
     fusions: tuple[RowFusion, ...] = ()
     windows: dict[str, int] = field(default_factory=dict)
+    # op index -> (offset, bytes) of the scratch its kernel (a fused chain: its kernels, under its last op) takes
+    scratch: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def fused_middle(self, name: str) -> bool:
         return any(name in f.middles for f in self.fusions)
@@ -61,6 +69,29 @@ class ArenaPlan:
     def window_middle(self, window: str) -> str | None:
         """The tensor whose rows a planned window holds (it has that tensor's dtype); None for a graph tensor."""
         return next((w.middle for f in self.fusions for w in f.windows if w.name == window), None)
+
+
+def scratch_item(graph: Graph, op_index: int) -> str:
+    """The name the plan's pictures and tables give op's scratch."""
+    return f"{graph.ops[op_index].name}@scratch"
+
+
+@dataclass(frozen=True)
+class ScratchNeeds:
+    """The bytes of scratch each op's kernel takes (op index -> bytes, none listed for none), and `chain`: a fused
+    chain's, the largest of its row kernels' (they run one at a time), from the backend's row kernels (without
+    it, the largest of its ops' whole-layer kernels')."""
+    ops: dict[int, int] = field(default_factory=dict)
+    chain: Callable[[RowFusion], int] | None = None
+
+    def of(self, fused: tuple[RowFusion, ...]) -> dict[int, int]:
+        """op index -> scratch bytes in a plan running the `fused` chains (a chain's under its last op)."""
+        out = {i: n for i, n in self.ops.items() if n and not any(i in f.ops for f in fused)}
+        for f in fused:
+            n = self.chain(f) if self.chain else max(self.ops.get(i, 0) for i in f.ops)
+            if n:
+                out[f.consumer] = n
+        return out
 
 
 def disjoint_forced() -> bool:
@@ -105,26 +136,29 @@ def in_place_pairs(graph: Graph, lags: dict[tuple[int, str], int]) -> dict[tuple
 
 
 def plan_arena(graph: Graph, lags: dict[tuple[int, str], int] | None = None, moves: bool | None = None,
-               fusions: list[RowFusion] | None = None, arena_budget: int | None = None) -> ArenaPlan:
+               fusions: list[RowFusion] | None = None, scratch: ScratchNeeds | None = None,
+               arena_budget: int | None = None) -> ArenaPlan:
     """lags: (op index, input tensor) -> bytes by which that op's output may trail the input (Kernel.overlap).
     moves: also try writing such outputs below their input and moving them back up (one memmove each) so the
     lags do not add up along a chain; kept only where that lowers the arena (default: unless
     DWSCODEGEN_ARENA_NO_MOVES=1, the benchmarks' in-place-only plan).
     fusions: the row fusions the backend can run (row_fusion.candidates: chains of 2 or more ops); each kept
     only where it lowers the arena (_fuse_greedily).
+    scratch: the kernels' scratch, each planned live during its op's call.
     arena_budget: bytes the arena may take (--optimize speed): then the plan with the fewest extra instructions
     within it (fastest_within); the lowest plan where none is."""
-    unfused = _plan_fused(graph, lags or {}, moves, ())
+    scratch = scratch or ScratchNeeds()
+    unfused = _plan_fused(graph, lags or {}, moves, (), scratch)
     if os.environ.get(PAIRS_ONLY_ENV, "").strip() not in ("", "0"):
         fusions = [f for f in fusions or () if len(f.ops) == 2]
     if not fusions or not fusion_allowed():
         return unfused
-    lowest = _fuse_greedily(graph, lags or {}, moves, fusions, unfused)
+    lowest = _fuse_greedily(graph, lags or {}, moves, fusions, unfused, scratch)
     if arena_budget is None or lowest.size > arena_budget:
         return lowest
     if unfused.size <= arena_budget:
         return unfused
-    return fastest_within(graph, lags or {}, moves, fusions, lowest, arena_budget)
+    return fastest_within(graph, lags or {}, moves, fusions, lowest, arena_budget, scratch)
 
 
 def fusions_cost(graph: Graph, plan: ArenaPlan) -> int:
@@ -138,7 +172,7 @@ def plan_cost(graph: Graph, plan: ArenaPlan) -> int:
 
 
 def fastest_within(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | None, fusions: list[RowFusion],
-                   lowest: ArenaPlan, budget: int) -> ArenaPlan:
+                   lowest: ArenaPlan, budget: int, scratch: ScratchNeeds | None = None) -> ArenaPlan:
     """From the lowest plan (which fits `budget`), step by step the cheapest change that still fits: a kept
     chain dropped, or replaced by a chain sharing an op with it (a sub-chain, or one shifted; offered: clear of
     the other chains). A step's cost (plan_cost) counts the moves its placement needs besides its chains, so
@@ -156,7 +190,7 @@ def fastest_within(graph: Graph, lags: dict[tuple[int, str], int], moves: bool |
         for bound, i in sorted((sum(extra_instructions(graph, g) for g in step), i) for i, step in enumerate(steps)):
             if bound >= cost:
                 break
-            trial = _plan_fused(graph, lags, moves, steps[i])
+            trial = _plan_fused(graph, lags, moves, steps[i], scratch or ScratchNeeds())
             if trial.size <= budget and plan_cost(graph, trial) < cost:
                 found, cost = trial, plan_cost(graph, trial)
         if found is None:
@@ -165,7 +199,7 @@ def fastest_within(graph: Graph, lags: dict[tuple[int, str], int], moves: bool |
 
 
 def _fuse_greedily(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | None,
-                   fusions: list[RowFusion], best: ArenaPlan) -> ArenaPlan:
+                   fusions: list[RowFusion], best: ArenaPlan, scratch: ScratchNeeds) -> ArenaPlan:
     """Middle tensors largest first: of the chains that would not store it (and share no op with a chain kept
     before) the one giving the lowest arena, kept if that is lower than without it (a longer chain stores
     fewer middles but keeps its input and more windows live at once: only the trial tells; on a tie the
@@ -179,7 +213,7 @@ def _fuse_greedily(graph: Graph, lags: dict[tuple[int, str], int], moves: bool |
     for middle in sorted(made_by, key=lambda m: (-graph.tensor(m).nbytes, made_by[m])):
         if best.fused_middle(middle):
             continue
-        trials = [_plan_fused(graph, lags, moves, (*best.fusions, f))
+        trials = [_plan_fused(graph, lags, moves, (*best.fusions, f), scratch)
                   for f in sorted(fusions, key=lambda f: (len(f.ops), f.producer))
                   if middle in f.middles and clear(f, best.fusions)]
         lowest = min(trials, key=lambda p: p.size, default=best)
@@ -189,7 +223,7 @@ def _fuse_greedily(graph: Graph, lags: dict[tuple[int, str], int], moves: bool |
         others = tuple(h for h in best.fusions if h != g)
         for f in sorted(fusions, key=lambda f: (-len(f.ops), f.producer)):
             if set(g.ops) < set(f.ops) and clear(f, others) and g in best.fusions:
-                trial = _plan_fused(graph, lags, moves, (*others, f))
+                trial = _plan_fused(graph, lags, moves, (*others, f), scratch)
                 if trial.size < best.size:
                     best = trial
                     break
@@ -197,7 +231,8 @@ def _fuse_greedily(graph: Graph, lags: dict[tuple[int, str], int], moves: bool |
 
 
 class _Items:
-    """The graph's tensors plus the planned scratch items (windows), as far as the placement sees them."""
+    """The graph's tensors plus the planned scratch items (windows, kernels' scratch), as far as the placement
+    sees them."""
 
     def __init__(self, graph: Graph, scratch: dict[str, int]):
         self.graph, self.scratch = graph, scratch
@@ -214,7 +249,7 @@ class _Scratch:
 
 
 def _plan_fused(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | None,
-                fused: tuple[RowFusion, ...]) -> ArenaPlan:
+                fused: tuple[RowFusion, ...], needs: ScratchNeeds) -> ArenaPlan:
     live = {n: (2 * a, 2 * b) for n, (a, b) in lifetimes(graph).items()}   # half steps: moves run between ops
     pairs = {} if disjoint_forced() else in_place_pairs(graph, lags)
     scratch = {}
@@ -232,6 +267,10 @@ def _plan_fused(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | No
         for w in f.windows:
             scratch[w.name] = _align(w.nbytes)
             live[w.name] = (2 * f.consumer, 2 * f.consumer)
+    calls = {f"{i}@scratch": (i, n) for i, n in needs.of(fused).items()}   # not a tensor name: those have no '@'
+    for item, (i, n) in calls.items():
+        scratch[item] = _align(n)
+        live[item] = (2 * i, 2 * i)
     items = _Items(graph, scratch)
     best = _with_moves(items, live, pairs, set())
     if moves_allowed() if moves is None else moves:
@@ -245,9 +284,10 @@ def _plan_fused(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | No
                     best = fewer
     plan = _plan(items, best[1], pairs, best[2])
     offsets = {n: o for n, o in plan.offsets.items() if n not in scratch}
-    windows = {n: o for n, o in plan.offsets.items() if n in scratch}
+    windows = {n: o for n, o in plan.offsets.items() if n in scratch and n not in calls}
     return ArenaPlan(offsets=offsets, size=plan.size, overlaps=plan.overlaps, moves=plan.moves,
-                     fusions=tuple(sorted(fused, key=lambda f: f.producer)), windows=windows)
+                     fusions=tuple(sorted(fused, key=lambda f: f.producer)), windows=windows,
+                     scratch={i: (plan.offsets[item], n) for item, (i, n) in sorted(calls.items(), key=lambda c: c[1])})
 
 
 def _with_moves(graph: Graph, live: dict[str, tuple[int, int]], pairs: dict[tuple[str, str], int],

@@ -22,7 +22,9 @@ from dwscodegen.backends import generate_library
 from dwscodegen.errors import DwsError
 from dwscodegen.importers import load_model
 from dwscodegen.memory_timeline import plot, timeline
-from dwscodegen.planner import NO_FUSION_ENV, lifetimes, plan_arena
+from dwscodegen.backends.templates import generate_kernels
+from dwscodegen.backends.templates.generate import row_kernels
+from dwscodegen.planner import NO_FUSION_ENV, ScratchNeeds, lifetimes, plan_arena
 from dwscodegen.row_fusion import (
     candidates,
     chain,
@@ -258,7 +260,9 @@ def test_inspect_json_and_plot_show_the_fusion(tmp_path):
     assert result.exit_code == 0, result.output
     plan = json.loads(result.output)["memory_plan"]
     assert [(f["producer"], f["consumer"]) for f in plan["fusions"]] == [(0, 1)]
-    assert plan["peak"]["bytes"] == plan["fusions"][0]["window_bytes"]
+    # at the peak, the window and the chain's kernels' scratch
+    assert plan["peak"]["bytes"] == plan["fusions"][0]["window_bytes"] + sum(
+        s["bytes"] for s in plan["scratch"] if s["op"] == plan["peak"]["op"])
     g = load_model(model)
     path = tmp_path / "plan.png"
     plot(g, generate_library(g, load_target("cortex-m4")).plan, path)
@@ -430,13 +434,26 @@ def test_chain_matrix_covers_batch_strides_and_padding():
     assert {layer.padding for c in cases for layer in c if isinstance(layer.padding, str)} == {"SAME", "VALID"}
 
 
+def _assert_whole_unless_its_scratch_costs_more(g, target, lib, length: int) -> None:
+    """The whole chain is fused, unless its row kernels' scratch (planner.ScratchNeeds) makes the plan with it
+    higher than the one taken (4-layer case 2 on the DSP cores: a 224-byte patch on tensors of a few hundred)."""
+    if _fused_ops(lib) == _whole(length):
+        return
+    kernels = generate_kernels(g, target)
+    whole = next(f for f in candidates(g) if f.ops == _whole(length)[0])
+    needs = ScratchNeeds({k.op_index: k.scratch for k in kernels}, lambda f: row_kernels(g, target, f).scratch)
+    only = plan_arena(g, {(k.op_index, n): lag for k in kernels for n, lag in k.overlap}, fusions=[whole],
+                      scratch=needs)
+    assert lib.plan.size < only.size, (lib.plan.size, only.size)
+
+
 def _chain_on_core(core: str, length: int, i: int, count: int, dtype: str = "int8"):
     target = target_or_skip(core)
     cases = _chain_cases(seed=53 + length, count=count, length=length)[i]
     g = chain_graph(cases, dtype, seed=200 + i, in_arena=i % 2 == 1)
     lib = generate_library(g, target)
     if i % 2 == 0:
-        assert _fused_ops(lib) == _whole(length)
+        _assert_whole_unless_its_scratch_costs_more(g, target, lib, length)
     report = verify_graph(g, target, runs=1, seed=i, footprint=False)
     assert_verified(report)
     # one count per op: every fused op but a chain's last counts 0, the last holds the chain

@@ -22,8 +22,9 @@ def generate_library(graph: Graph, target: Target, backend: str = "templates",
     if backend == "templates":
         from .templates import generate_kernels
         from .templates.generate import row_kernels
+        rendered: dict = {}   # the one-row kernels the chains the planner tries share
         return assemble(graph, generate_kernels(graph, target, schedules), backend, target,
-                        row_kernels=lambda fusion: row_kernels(graph, target, fusion, schedules),
+                        row_kernels=lambda fusion: row_kernels(graph, target, fusion, schedules, rendered),
                         arena_budget=arena_budget)
     if backend == "tvm":
         from .tvm import generate_kernels

@@ -14,11 +14,11 @@ from .. import __version__
 from ..errors import DwsError
 from ..ops import op_macs, touches_int8
 from ..ir import Graph
-from ..planner import ArenaPlan, plan_arena
+from ..planner import ArenaPlan, ScratchNeeds, plan_arena, scratch_item
 from ..row_fusion import RowFusion, candidates
 from ..qparams import is_hybrid
 from ..targets import Target
-from .kernel import Kernel
+from .kernel import Kernel, entry_signature
 from .c_layout import layout_c
 from .layout import hoist_preludes
 from .render import C_TYPES, c_identifier, comment_safe, render
@@ -88,7 +88,7 @@ def _aliasable(kernel: Kernel) -> str:
     overlaps an input in this plan. The output keeps it (without it every int8 store may alias the kernel's
     patches, which costs a third more instructions); the declared order makes every input byte read before
     an output store reaches it, and tests/test_overlap.py checks each compiled kernel bit-exactly."""
-    signature = re.compile(rf"^(static (?:inline )?void {re.escape(kernel.fn)}\()([^)]*)\)", re.M)
+    signature = entry_signature(kernel.fn)
     if not signature.search(kernel.source):
         raise AssertionError(f"{kernel.fn}: no entry point to drop restrict from")
     return signature.sub(lambda m: m[1] + m[2].replace("const int8_t *restrict ", "const int8_t *")
@@ -100,9 +100,19 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
              arena_budget: int | None = None) -> Library:
     """row_kernels: the backend's renderer of a row fusion's kernels (row_pipeline.py); without it (the tvm
     road) no layers are fused. arena_budget: the planner's speed trade (planner.plan_arena)."""
+    rendered: dict[RowFusion, RowKernels] = {}   # each chain the planner tries, rendered once
+
+    def chain(f: RowFusion) -> RowKernels:
+        if f not in rendered:
+            rendered[f] = row_kernels(f)
+        return rendered[f]
+
+    scratch = ScratchNeeds({k.op_index: k.scratch for k in kernels if k.scratch},
+                           (lambda f: chain(f).scratch) if row_kernels else None)
     plan = plan_arena(graph, {(k.op_index, name): lag for k in kernels for name, lag in k.overlap},
-                      fusions=candidates(graph) if row_kernels else None, arena_budget=arena_budget)
-    fused = {f.consumer: row_kernels(f) for f in plan.fusions} if row_kernels else {}
+                      fusions=candidates(graph) if row_kernels else None, scratch=scratch,
+                      arena_budget=arena_budget)
+    fused = {f.consumer: chain(f) for f in plan.fusions}
     producers = {i for f in plan.fusions for i in f.ops[:-1]}   # run inside the last op's call
     if plan.size > 2**31 - 1:
         raise DwsError(f"{graph.source}: the activation arena needs {plan.size:,} bytes; the generated C addresses "
@@ -124,6 +134,14 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
         views.add("s8")
         return f"arena_s8 + {offset}" if offset else "arena_s8"
 
+    def scratch_pointer(op_index: int) -> str | None:
+        """The arena bytes of op's scratch (a fused chain's under its last op), None without."""
+        if op_index not in plan.scratch:
+            return None
+        views.add("s8")
+        offset = plan.scratch[op_index][0]
+        return f"arena_s8 + {offset}" if offset else "arena_s8"
+
     def decl(name: str, const: bool) -> str:
         return f"{'const ' if const else ''}{C_TYPES[graph.tensor(name).dtype]} *{params[name]}"
 
@@ -134,13 +152,14 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
         tensors = [t for t in op.inputs if not graph.tensor(t).is_const] + [op.outputs[0]]
         out = op.outputs[0]
         args = [pointer(t) for t in tensors[:-1]] + [pointer(out, plan.moves.get(out))]
-        call = dict(fn=kernel.fn, args=args, output=pointer(out), bytes=graph.tensor(out).nbytes, images=1,
+        work = scratch_pointer(op.index)
+        call = dict(fn=kernel.fn, args=args + ([work] if kernel.scratch else []), output=pointer(out), bytes=graph.tensor(out).nbytes, images=1,
                     move=None if out not in plan.moves else dict(src=args[-1]), layer=op.index, pipeline=None)
         if op.index in fused:
             rk = fused[op.index]
             x = graph.ops[rk.fusion.producer].inputs[0]
             windows = [pointer(w.name, plan.windows[w.name]) for w in rk.fusion.windows]
-            call["pipeline"] = pipeline_c(graph, rk, pointer(x), windows, args[-1])
+            call["pipeline"] = pipeline_c(graph, rk, pointer(x), windows, args[-1], work)
             calls.append(call)
             continue
         if kernel.images > 1:
@@ -149,7 +168,8 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
             strides = [graph.tensor(t).size // kernel.images for t in tensors]
             if any(graph.tensor(t).size != s * kernel.images for t, s in zip(tensors, strides)):
                 raise AssertionError(f"{op.where()}: tensors {tensors} do not split into {kernel.images} images")
-            call.update(images=kernel.images, args=[f"{a} + dws_image * {s}" for a, s in zip(args, strides)])
+            call.update(images=kernel.images, args=[f"{a} + dws_image * {s}" for a, s in zip(args, strides)]
+                        + ([work] if kernel.scratch else []))
         calls.append(call)
     width = max((len(name) for name in plan.offsets), default=0)
     arena_table = [comment_safe(f"{name:<{width}}  bytes {plan.offsets[name]:>7} .. "
@@ -158,6 +178,9 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
     arena_table += [comment_safe(f"{w.name:<{width}}  bytes {plan.windows[w.name]:>7} .. "
                                  f"{plan.windows[w.name] + w.nbytes}  ({w.rows} rows, layers {w.producer}-{w.reader})")
                     for f in plan.fusions for w in f.windows]
+    arena_table += [comment_safe(f"{scratch_item(graph, i):<{width}}  bytes {at:>7} .. {at + n}  (scratch of "
+                                 f"{'layers %d-%d' % (fused[i].fusion.producer, i) if i in fused else 'layer %d' % i})")
+                    for i, (at, n) in plan.scratch.items()]
     in_place = {op.index for op in graph.ops if op.outputs[0] in plan.overlaps} - set(fused)
     used = [k for k in kernels if k.op_index not in producers and k.op_index not in fused]
     for rk in fused.values():   # the fused chains' row kernels, in layer order

@@ -126,6 +126,39 @@ def comment_safe(text: str) -> str:
     return re.sub(r"\?(?=\?)", "? ", text.replace("*/", "* /").replace("/*", "/ *"))
 
 
+SCRATCH_TYPES = {"int8_t": 1, "int16_t": 2, "int32_t": 4, "float": 4}
+SCRATCH_ALIGN = 16   # each view of a kernel's scratch starts at a multiple of this (the arena's ALIGN)
+
+
+def scratch_view(k: dict, ctype: str, name: str, dims) -> str:
+    """A template's scratch buffer `ctype name[dims...]` (Kernel.scratch says which buffers are scratch) as a
+    view into the kernel's `void *restrict scratch` parameter, after the views declared before it (each
+    SCRATCH_ALIGN-aligned); recorded in the kernel's context (`scratch_views`: name -> offset, bytes, alignment),
+    which is where Kernel.scratch comes from. The C reads as the array did: `name[i][j]`."""
+    views = k.setdefault("scratch_views", {})
+    dims = [int(d) for d in dims]
+    if name not in views:
+        offset = max((_align_to(o + n, SCRATCH_ALIGN) for o, n, _ in views.values()), default=0)
+        views[name] = (offset, SCRATCH_TYPES[ctype] * int(np.prod(dims)), SCRATCH_TYPES[ctype])
+    offset = views[name][0]
+    inner = "".join(f"[{d}]" for d in dims[1:])
+    pointer = f"(*const {name}){inner}" if inner else f"*const {name}"
+    if offset == 0:
+        return f"{ctype} {pointer} = scratch;"
+    cast = f"({ctype} (*){inner})" if inner else f"({ctype} *)"
+    return f"{ctype} {pointer} = {cast}((unsigned char *)scratch + {offset});"
+
+
+def scratch_of(k: dict) -> tuple[int, int]:
+    """(bytes, alignment) of the scratch a rendered kernel's views take (0, 1 for none)."""
+    views = k.get("scratch_views", {}).values()
+    return (max((o + n for o, n, _ in views), default=0), max((a for _, _, a in views), default=1))
+
+
+def _align_to(n: int, align: int) -> int:
+    return (n + align - 1) // align * align
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -135,6 +168,7 @@ def environment() -> jinja2.Environment:
     env.filters.update(plus_term=plus_term, c_float=c_float, c_int=c_int, c_array=c_array_body, c_type=C_TYPES.__getitem__,
                        reindent=reindent, c_index=c_index, c_plus=c_plus,
                        c_affine=c_affine)
+    env.globals.update(scratch_view=scratch_view)
     return env
 
 

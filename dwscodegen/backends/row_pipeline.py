@@ -28,6 +28,11 @@ class RowKernels:
     stages: tuple[Kernel, ...]                       # each later op: one output row from its window
 
     @property
+    def scratch(self) -> int:
+        """Bytes of scratch the chain needs: its kernels run one at a time, so the largest kernel's."""
+        return max(k.scratch for k in (*(k for _, k in self.producers), *self.stages))
+
+    @property
     def consumer(self) -> Kernel:
         """The last op's kernel."""
         return self.stages[-1]
@@ -79,9 +84,10 @@ def _what(graph: Graph, w: Window) -> str:
     return f"'{w.middle}' ({'x'.join(map(str, mt.shape))}) is never stored whole, only {held}"
 
 
-def pipeline_c(graph: Graph, rk: RowKernels, x: str, windows: list[str], y: str) -> str:
+def pipeline_c(graph: Graph, rk: RowKernels, x: str, windows: list[str], y: str, scratch: str | None = None) -> str:
     """The C statements running the fused chain: x, windows, y are the element pointers of the first op's
-    input, each window (RowFusion.windows' order) and the last op's output."""
+    input, each window (RowFusion.windows' order) and the last op's output; scratch, the chain's scratch (the
+    row kernels with Kernel.scratch take it, one call at a time)."""
     f = rk.fusion
     producer, consumer = graph.ops[f.producer], graph.ops[f.consumer]
     xt, yt = graph.tensor(producer.inputs[0]), graph.tensor(consumer.outputs[0])
@@ -96,15 +102,19 @@ def pipeline_c(graph: Graph, rk: RowKernels, x: str, windows: list[str], y: str)
         lines.append(f"for (int dws_image = 0; dws_image < {n}; ++dws_image) {{")
     lines.append(f"for (int dws_row = 0; dws_row < {yt.shape[1]}; ++dws_row) {{")
     levels = window_schedules(graph, f)
-    lines += _window_c(graph, rk, levels, len(levels) - 1, "dws_row", x_img, windows)
-    lines += [f"{rk.consumer.fn}({windows[-1]}, {c_plus(y_img, c_affine('dws_row', _row_elems(yt)))});", "}"]
+    lines += _window_c(graph, rk, levels, len(levels) - 1, "dws_row", x_img, windows, scratch)
+    lines += [_call(rk.consumer, [windows[-1], c_plus(y_img, c_affine('dws_row', _row_elems(yt)))], scratch), "}"]
     if image:
         lines.append("}")
     return "\n".join(lines)
 
 
+def _call(kernel: Kernel, args: list[str], scratch: str | None) -> str:
+    return f"{kernel.fn}({', '.join(args + ([scratch] if kernel.scratch else []))});"
+
+
 def _window_c(graph: Graph, rk: RowKernels, levels: list, k: int, row_var: str, x_img: str,
-              windows: list[str]) -> list[str]:
+              windows: list[str], scratch: str | None) -> list[str]:
     """The statements filling window k with the rows its reader's row `row_var` needs (see the docstring)."""
     f = rk.fusion
     w, rows = f.windows[k], levels[k]
@@ -142,10 +152,10 @@ def _window_c(graph: Graph, rk: RowKernels, levels: list, k: int, row_var: str, 
             # the first input row it reads: dws_y * stride - pad_top, plus the rows its padding stands for
             src = c_plus(x_img, c_affine(dws_y, ps * _row_elems(xt), (c.pad_top - ppt) * _row_elems(xt)))
             cond = None if i == len(rk.producers) - 1 else f"{dws_y} <= {c.last}"
-            branches.append((cond, [f"{kernel.fn}({src}, {at_k});"]))
+            branches.append((cond, [_call(kernel, [src, at_k], scratch)]))
     else:   # the op before computes this row from its own window, filled one level further in
-        inner = _window_c(graph, rk, levels, k - 1, dws_y, x_img, windows)
-        branches.append((None, inner + [f"{rk.stages[k - 1].fn}({windows[k - 1]}, {at_k});"]))
+        inner = _window_c(graph, rk, levels, k - 1, dws_y, x_img, windows, scratch)
+        branches.append((None, inner + [_call(rk.stages[k - 1], [windows[k - 1], at_k], scratch)]))
     for i, (cond, body) in enumerate(branches):
         head = "if" if i == 0 else "} else if"
         if cond is None:

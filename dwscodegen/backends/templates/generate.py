@@ -11,9 +11,9 @@ from ...qparams import is_hybrid
 from ...targets import Target
 from . import simd
 from ...row_fusion import RowFusion
-from ..kernel import Kernel, kernel_name
+from ..kernel import Kernel, kernel_name, with_scratch
 from ..row_pipeline import RowKernels, producer_graphs, renamed, share_constants, stage_graphs
-from ..render import comment_safe, render
+from ..render import comment_safe, render, scratch_of
 from .contexts import CONSTANT_KEYS, KERNELS
 from .streams import overlap_lags
 
@@ -104,21 +104,29 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict[int, dict] | 
         ctx["title"] = comment_safe(f"{op.where()}, kernel {stem}" + (" (portable)" if variant is None else ""))
         const_bytes = _const_bytes(ctx)
         images = graph.tensor(op.inputs[0]).shape[0] if op.type in PER_IMAGE else 1
-        kernels.append(Kernel(op_index=op.index, fn=ctx["fn"], source=render(template, k=ctx),
-                              const_bytes=const_bytes, images=images, overlap=overlap_lags(graph, op, stem)))
+        source = render(template, k=ctx)   # records the scratch views the template declares in ctx
+        kernels.append(with_scratch(Kernel(op_index=op.index, fn=ctx["fn"], source=source, const_bytes=const_bytes,
+                                           images=images, overlap=overlap_lags(graph, op, stem)), *scratch_of(ctx)))
     return kernels
 
 
-def row_kernels(graph: Graph, target: Target, fusion: RowFusion, schedules: dict[int, dict] | None = None) -> RowKernels:
+def row_kernels(graph: Graph, target: Target, fusion: RowFusion, schedules: dict[int, dict] | None = None,
+                rendered: dict | None = None) -> RowKernels:
     """The kernels of a row fusion (row_pipeline.py): the first op's one-row instances and each later op's
     instance on its window, each the variant the layer's schedule names if it applies to that shape, else
-    the one simd/ selects for it."""
+    the one simd/ selects for it. rendered: the instances rendered for other chains of the graph (an op's
+    instance on given rows is the same in every chain), filled in."""
+    rendered = {} if rendered is None else rendered
+
     def one(g: Graph) -> Kernel:
         op = g.ops[0]
-        schedule = (schedules or {}).get(op.index, {})
-        if schedule.get("kernel") not in (None, *kernel_choices(g, op, target)):
-            schedule = {}
-        return generate_kernels(g, target, {op.index: schedule})[0]
+        key = (op.index, g.tensor(g.inputs[0]).shape[1], op.attrs.pad)
+        if key not in rendered:
+            schedule = (schedules or {}).get(op.index, {})
+            if schedule.get("kernel") is not None and schedule["kernel"] not in kernel_choices(g, op, target):
+                schedule = {}
+            rendered[key] = generate_kernels(g, target, {op.index: schedule})[0]
+        return rendered[key]
     classes = producer_graphs(graph, fusion)
     rows = share_constants([renamed(one(g), suffix) for _, g, suffix in classes])
     return RowKernels(fusion, tuple(zip((c for c, _, _ in classes), rows)),

@@ -32,7 +32,7 @@ from .common import INT32_MAX, ConvInfo, DepthwiseRegions, conv_info, depthwise_
 
 INT32_MIN = -(1 << 31)
 
-STACK_BUDGET = 65536      # bytes of patch buffers a kernel may put on the (host) stack per call
+STACK_BUDGET = 65536      # bytes of patch buffers a kernel may take per call (its scratch, Kernel.scratch)
 INT16_MAX = 32767
 
 

@@ -253,7 +253,7 @@ def plan_layer(info: ConvInfo, prescale_doubling: bool, weight_limit: int | None
 
 # --- depthwise regions ---------------------------------------------------------------------------
 
-STACK_BUDGET = 8192     # bytes of patch buffers a variant may put on the stack per call
+STACK_BUDGET = 8192     # bytes of patch buffers a variant may take per call (its scratch, in the arena: Kernel.scratch)
 UNROLLED_TAPS = 400     # depthwise: taps unrolled over all regions of the output plane, at most
 MAX_DEPTHWISE_TAPS = 25  # depthwise variants unroll the window: up to 5x5
 

@@ -54,7 +54,7 @@ def _depthwise(info: ConvInfo, ctx: dict, plan: RequantPlan) -> dict | None:
     """dsp.py's region kernel with int8 weights: per group of 4 channels, `params` [4 requantization records,
     4 scales] and `weights` [tap][4 channels] int8 (one word per tap: SXTB16 gives lanes (c, c+2), its ROR #8
     form (c+1, c+3), as from the input word). The kernel loops over channel groups outside the regions and
-    widens a group's weights once into int16 pairs on the stack (2 * taps words), so its inner loop is dsp.py's
+    widens a group's weights once into int16 pairs in its scratch (2 * taps words), so its inner loop is dsp.py's
     (widening per tap and pixel cost it 1.25-1.37x dsp.py's instructions on M4; now 0.98-1.04x on M4 and
     M7: benchmarks/results/loop_order.md)."""
     taps = info.KH * info.KW

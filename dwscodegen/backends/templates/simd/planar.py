@@ -1,7 +1,7 @@
 """The plan of the DSP depthwise variant `depthwise_conv2d_s8_dsp_pairs_1c`: one channel at a time, its taps in
 pairs (SMLAD: two int16 products summed per instruction, so a 9-tap row is 5 multiply-accumulates).
 
-Per input channel and per band of output rows, the kernel copies the channel's input window into a stack plane
+Per input channel and per band of output rows, the kernel copies the channel's input window into a plane (scratch)
 of int16 values, the input zero point where the window lies outside the input (the bias folds the input offset
 over all taps, so padding taps add nothing, as in TFLite). Each plane row runs along the kernel's pair axis A
 (x, or y for a Kx1 kernel, so 1xK and Kx1 both pair their K taps), split into D phase rows where the dilation

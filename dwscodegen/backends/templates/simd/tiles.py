@@ -3,7 +3,7 @@
 
 Those kernels take any depthwise layer: a depth multiplier above 1, any kernel size, dilation, stride and
 explicit (asymmetric) padding. Per group of output channels (the SIMD lanes) and per output tile, they copy
-the input window the tile reads into a stack buffer as int16 lanes, with the input zero point where the
+the input window the tile reads into a buffer (scratch) as int16 lanes, with the input zero point where the
 window lies outside the input; lane j of a group holds input channel (o + j) // multiplier, so a multiplier
 is only a different copy. Every output of the tile then reads all KH x KW taps from the buffer at constant
 offsets: no bounds checks, no per-border bias, one loop body. The bias folds the input offset over all taps,
