@@ -25,7 +25,9 @@ def generate_library(graph: Graph, target: Target, backend: str = "templates",
                         row_kernels=lambda fusion: row_kernels(graph, target, fusion, schedules))
     if backend == "tvm":
         from .tvm import generate_kernels
-        # The tvm road keeps the unfused plan (in place and moves): its kernels are TIR functions of the whole
-        # tensors, with no one-row instances to pipeline (no row_kernels), so no layer is row-fused there.
-        return assemble(graph, generate_kernels(graph, target, schedules), backend, target)
+        from .tvm.backend import row_kernels as tvm_row_kernels
+        # The same row fusions as templates: the tvm road renders each fused layer's one-row graphs through its
+        # own kernels (TIR functions of those shapes). Its kernels declare no overlap, so there is no in place.
+        return assemble(graph, generate_kernels(graph, target, schedules), backend, target,
+                        row_kernels=lambda fusion: tvm_row_kernels(graph, target, fusion, schedules))
     raise DwsError(f"unknown backend '{backend}'; available: {', '.join(BACKENDS)}")

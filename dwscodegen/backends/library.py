@@ -97,8 +97,8 @@ def _aliasable(kernel: Kernel) -> str:
 
 def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
              row_kernels: Callable[[RowFusion], RowKernels] | None = None) -> Library:
-    """row_kernels: the backend's renderer of a row fusion's kernels (row_pipeline.py); without it (the tvm
-    road) no layers are fused."""
+    """row_kernels: the backend's renderer of a row fusion's kernels (row_pipeline.py); without it no layers
+    are fused."""
     plan = plan_arena(graph, {(k.op_index, name): lag for k in kernels for name, lag in k.overlap},
                       fusions=candidates(graph) if row_kernels else None)
     fused = {f.consumer: row_kernels(f) for f in plan.fusions} if row_kernels else {}

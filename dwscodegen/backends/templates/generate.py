@@ -12,7 +12,7 @@ from ...targets import Target
 from . import simd
 from ...row_fusion import RowFusion
 from ..kernel import Kernel, kernel_name
-from ..row_pipeline import RowKernels, producer_graphs, renamed, share_constants, stage_graphs
+from ..row_pipeline import RowKernels, fusion_kernels
 from ..render import comment_safe, render
 from .contexts import CONSTANT_KEYS, KERNELS
 from .streams import overlap_lags
@@ -119,7 +119,4 @@ def row_kernels(graph: Graph, target: Target, fusion: RowFusion, schedules: dict
         if schedule.get("kernel") not in (None, *kernel_choices(g, op, target)):
             schedule = {}
         return generate_kernels(g, target, {op.index: schedule})[0]
-    classes = producer_graphs(graph, fusion)
-    rows = share_constants([renamed(one(g), suffix) for _, g, suffix in classes])
-    return RowKernels(fusion, tuple(zip((c for c, _, _ in classes), rows)),
-                      tuple(renamed(one(g), "window") for g in stage_graphs(graph, fusion)))
+    return fusion_kernels(graph, fusion, one)
