@@ -282,7 +282,7 @@ def test_generated_c_is_byte_identical_and_has_the_pipeline():
 
 
 def test_a_road_without_row_kernels_keeps_the_unfused_plan():
-    """The tvm road assembles without row_kernels (backends/__init__.py): the same graph is not fused there."""
+    """A road assembling without row_kernels (one that cannot render fusions) keeps the unfused plan."""
     from dwscodegen.backends.library import assemble
     from dwscodegen.backends.templates.generate import generate_kernels
     g = pair_graph(ConvCase(CONV, (1, 9, 8, 4), (1, 1), out_channels=24),

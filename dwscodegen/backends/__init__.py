@@ -28,7 +28,11 @@ def generate_library(graph: Graph, target: Target, backend: str = "templates",
                         arena_budget=arena_budget)
     if backend == "tvm":
         from .tvm import generate_kernels
-        # The tvm road keeps the unfused plan (in place and moves): its kernels are TIR functions of the whole
-        # tensors, with no one-row instances to pipeline (no row_kernels), so no layer is row-fused there.
-        return assemble(graph, generate_kernels(graph, target, schedules), backend, target)
+        from .tvm.backend import row_kernels as tvm_row_kernels
+        # The same row fusions as templates: the tvm road renders each fused layer's one-row graphs through its
+        # own kernels (TIR functions of those shapes). Its kernels declare no overlap, so there is no in place,
+        # and no scratch (TVM keeps its temporaries local), so the planner need not build every chain it tries.
+        return assemble(graph, generate_kernels(graph, target, schedules), backend, target,
+                        row_kernels=lambda fusion: tvm_row_kernels(graph, target, fusion, schedules),
+                        row_scratch=lambda fusion: 0, arena_budget=arena_budget)
     raise DwsError(f"unknown backend '{backend}'; available: {', '.join(BACKENDS)}")

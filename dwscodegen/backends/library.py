@@ -97,9 +97,10 @@ def _aliasable(kernel: Kernel) -> str:
 
 def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
              row_kernels: Callable[[RowFusion], RowKernels] | None = None,
-             arena_budget: int | None = None) -> Library:
-    """row_kernels: the backend's renderer of a row fusion's kernels (row_pipeline.py); without it (the tvm
-    road) no layers are fused. arena_budget: the planner's speed trade (planner.plan_arena)."""
+             row_scratch: Callable[[RowFusion], int] | None = None, arena_budget: int | None = None) -> Library:
+    """row_kernels: the backend's renderer of a row fusion's kernels (row_pipeline.py); without it no layers
+    are fused. row_scratch: a chain's scratch bytes where the backend knows it without rendering the chain
+    (default: its rendered kernels'). arena_budget: the planner's speed trade (planner.plan_arena)."""
     rendered: dict[RowFusion, RowKernels] = {}   # each chain the planner tries, rendered once
 
     def chain(f: RowFusion) -> RowKernels:
@@ -108,7 +109,7 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
         return rendered[f]
 
     scratch = ScratchNeeds({k.op_index: k.scratch for k in kernels if k.scratch},
-                           (lambda f: chain(f).scratch) if row_kernels else None)
+                           row_scratch or ((lambda f: chain(f).scratch) if row_kernels else None))
     plan = plan_arena(graph, {(k.op_index, name): lag for k in kernels for name, lag in k.overlap},
                       fusions=candidates(graph) if row_kernels else None, scratch=scratch,
                       arena_budget=arena_budget)

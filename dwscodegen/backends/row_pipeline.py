@@ -3,7 +3,8 @@ generated loops that call them through the windows.
 
 A backend that can run fusions gives the library assembler a `row_kernels(fusion)` that renders the first op
 on the graphs `row_graph` builds (one per run of equally padded rows) and each later op on an input of its KH
-rows; the loops here are backend-independent. They nest one level per window, the last op's outermost: to
+rows, through its own kernels (`fusion_kernels`: both roads, templates/generate.py and tvm/backend.py); the
+loops here are backend-independent. They nest one level per window, the last op's outermost: to
 compute its row, a level slides its window by the reader's stride (the rows it shares with the last one move
 up) and fills the new rows, each either padding, a row of the first op read from the chain's input, or a row
 of the op before computed from its own window one level further in. An inner op is asked for its rows 0, 1,
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..ir import Graph, Op, Tensor
@@ -64,6 +66,15 @@ def producer_graphs(graph: Graph, fusion: RowFusion) -> list[tuple[RowClass, Gra
 def stage_graphs(graph: Graph, fusion: RowFusion) -> list[Graph]:
     """Each op after the first on its window: KH rows, no top/bottom padding (the window holds it)."""
     return [row_graph(graph, graph.ops[w.reader], w.rows, 0, 0) for w in fusion.windows]
+
+
+def fusion_kernels(graph: Graph, fusion: RowFusion, render_one: Callable[[Graph], Kernel]) -> RowKernels:
+    """The kernels of a fusion, `render_one` being the backend's kernel of the one op of a `row_graph`: the
+    first op's instances (sharing their constants, share_constants) and each later op's instance on its window."""
+    classes = producer_graphs(graph, fusion)
+    rows = share_constants([renamed(render_one(g), suffix) for _, g, suffix in classes])
+    return RowKernels(fusion, tuple(zip((c for c, _, _ in classes), rows)),
+                      tuple(renamed(render_one(g), "window") for g in stage_graphs(graph, fusion)))
 
 
 def renamed(kernel: Kernel, suffix: str) -> Kernel:

@@ -12,7 +12,7 @@ from ...targets import Target
 from . import simd
 from ...row_fusion import RowFusion
 from ..kernel import Kernel, kernel_name, with_scratch
-from ..row_pipeline import RowKernels, producer_graphs, renamed, share_constants, stage_graphs
+from ..row_pipeline import RowKernels, fusion_kernels
 from ..render import comment_safe, render, scratch_of
 from .contexts import CONSTANT_KEYS, KERNELS
 from .streams import overlap_lags
@@ -127,7 +127,4 @@ def row_kernels(graph: Graph, target: Target, fusion: RowFusion, schedules: dict
                 schedule = {}
             rendered[key] = generate_kernels(g, target, {op.index: schedule})[0]
         return rendered[key]
-    classes = producer_graphs(graph, fusion)
-    rows = share_constants([renamed(one(g), suffix) for _, g, suffix in classes])
-    return RowKernels(fusion, tuple(zip((c for c, _, _ in classes), rows)),
-                      tuple(renamed(one(g), "window") for g in stage_graphs(graph, fusion)))
+    return fusion_kernels(graph, fusion, one)

@@ -6,8 +6,10 @@ holds the op's constant arrays, the TVM-emitted function (`static void <fn>_tvm(
 [multiplier, shift | scale,] output)`) and the wrapper `static void <fn>(const T *restrict input,
 T *restrict output)` (Add: `(a, b, output)`; Concatenation: `(input0, input1, ..., output)`) that the
 library's run function calls.  Conv2D, DepthwiseConv2D and Add are built here; the glue ops and hybrid
-Conv2D in glue.py.  The int8 parameters come from qparams.py, like every backend's, so
-the two roads are interchangeable and bit-identical on int8.
+Conv2D in glue.py.  The int8 parameters come from qparams.py, like every backend's, so the two roads are
+interchangeable and bit-identical on int8.  A row-fused chain (row_fusion.py) takes row_kernels: each fused
+layer built again on its one-row graphs (row_pipeline.py), one TVM build per instance, tensorized where
+simd.py takes that shape.
 
 TVM is imported only inside generate_kernels (and the modules it calls into).
 """
@@ -21,9 +23,11 @@ from ...errors import DwsError
 from ...ir import OP_TYPES, Graph, Op
 from ...ops import conv_kind
 from ...qparams import add_qparams, conv_qparams, fold_input_offset, is_hybrid, onnx_requant_scales
+from ...row_fusion import RowFusion
 from ...targets import Target
 from ..kernel import Kernel, kernel_name
 from ..render import C_TYPES, c_array_body, comment_safe
+from ..row_pipeline import RowKernels, fusion_kernels
 from . import compute, knobs, schedules, simd, simd_glue
 from .compute import ConvSpec
 from .emit import lower_kernel
@@ -198,6 +202,22 @@ def generate_kernels(graph: Graph, target: Target, schedules: dict | None = None
             tensorized = simd.tensorized_kernel(graph, op, target, kind, overrides)
             kernels.append(tensorized or _conv_kernel(graph, op, kind, overrides, lanes))
     return kernels
+
+
+def row_kernels(graph: Graph, target: Target, fusion: RowFusion, schedules: dict | None = None) -> RowKernels:
+    """The kernels of a row fusion (row_pipeline.py), each this road's kernel of the one-row graph: tensorized
+    where simd.py takes that shape. A layer's tuned knobs apply where the instance has the layer's knob family
+    (schedule_kind) and build on its shape; otherwise the instance takes the defaults."""
+    def one(g: Graph) -> Kernel:
+        op = g.ops[0]
+        overrides = (schedules or {}).get(op.index)
+        if overrides and schedule_kind(g, op, target) == schedule_kind(graph, graph.ops[op.index], target):
+            try:
+                return generate_kernels(g, target, {op.index: overrides})[0]
+            except DwsError:   # e.g. a pixel tile whose patches exceed the stack on this shape
+                pass
+        return generate_kernels(g, target)[0]
+    return fusion_kernels(graph, fusion, one)
 
 
 def vector_lanes(target: Target) -> int:
