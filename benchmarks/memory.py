@@ -10,8 +10,8 @@ RAM = static data + arena (bss) + the stack bound (footprint.measure: gcc -fstac
   (DWSCODEGEN_NO_ROW_FUSION=1);
 - in place + moves + row pairs: besides, consecutive conv-like pairs run row by row through a window of the
   consumer's rows where that lowers the arena (DWSCODEGEN_ROW_FUSION_PAIRS=1; the default before chains);
-- in place + moves + row fusion: the default; chains of 2 or more conv-like layers run row by row, each middle
-  tensor only a window of its reader's rows, where that lowers the arena (row_fusion.py).
+- in place + moves + row fusion: the default; chains of 2 or more conv-like and element-wise layers run row by
+  row, each middle tensor only a window of its reader's rows, where that lowers the arena (row_fusion.py).
 Instructions: QEMU executed instructions of one verified run (outputs checked against the model's framework)
 for the models named by --count. Writes benchmarks/results/memory.{md,json}.
 """

@@ -11,8 +11,10 @@ byte while both are live. DWSCODEGEN_DISJOINT_ARENA=1 turns overlapping off (the
 Moves: where lags would add up along a chain, an output may be written below its input and moved (memmove)
 to a place of its own after its producer; a move is kept only where it lowers the arena.
 Row fusion (row_fusion.py): a fused chain's middle tensors are not placed at all; each one's window (its
-reader's KH rows) is an item live only while the chain runs (in its last op's call), and the chain's output
-may overlap its input by the pipeline's own lag.
+reader's KH rows, one row for an element-wise reader) is an item live only while the chain runs (in its last
+op's call); what its ops read (its input, the sides of its element-wise ops) lives until then. The chain's
+output may overlap its input by the pipeline's own lag, unless an op of the chain reads that input as a side
+too (a residual Add): a side keeps its bytes.
 Scratch (Kernel.scratch: im2col patches, padded tiles): each op's is an item `<op name>@scratch` live only during
 that op's call, clear of everything live then; a fused chain's kernels run one after another inside its last op's
 call, so they share one item of the largest of their scratch, live in that call; nothing else is on the stack
@@ -21,7 +23,7 @@ The rule of the default plan: the lowest arena among the plans whose only extra 
 that is in place, moves (one memmove per moved tensor) and row fusions (the kept window rows copied once per
 output row, no arithmetic recomputed); a fusion is kept only where it lowers the
 arena (greedy, largest middle tensor first; a fusion is a chain of 2 or more layers, every middle tensor a
-window). DWSCODEGEN_NO_ROW_FUSION=1 turns fusion off, DWSCODEGEN_ROW_FUSION_PAIRS=1 fuses pairs only (the
+window; each set of chains is placed once). DWSCODEGEN_NO_ROW_FUSION=1 turns fusion off, DWSCODEGEN_ROW_FUSION_PAIRS=1 fuses pairs only (the
 benchmarks' earlier plans). Fusions are offered only by a backend that can render them (backends/library.assemble's
 row_kernels): both roads do, each rendering a fused layer's one-row graphs through its own kernels. The tvm
 road's kernels declare no lags, so there nothing is in place or moved and the fusions alone lower the arena.
@@ -32,12 +34,13 @@ unfused plan where it fits).
 """
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .ir import Graph
-from .row_fusion import MOVE_PER_BYTE, RowFusion, extra_instructions, fused_lag
+from .row_fusion import MOVE_PER_BYTE, RowFusion, extra_instructions, fused_lag, side_inputs
 
 ALIGN = 16   # bytes; keeps every tensor ready for 128-bit SIMD loads
 DISJOINT_ENV = "DWSCODEGEN_DISJOINT_ARENA"
@@ -212,12 +215,22 @@ def _fuse_greedily(graph: Graph, lags: dict[tuple[int, str], int], moves: bool |
     def clear(f: RowFusion, kept: tuple[RowFusion, ...]) -> bool:
         return not any(set(f.ops) & set(g.ops) for g in kept)
 
+    # A set of chains is placed once, whichever phase asks, and with every move it may take: dropping the moves
+    # the arena does not need (one placement per move) is left to the plan chosen.
+    tried: dict[frozenset[RowFusion], ArenaPlan] = {}
+
+    def trial(fused: tuple[RowFusion, ...]) -> ArenaPlan:
+        if frozenset(fused) not in tried:
+            tried[frozenset(fused)] = _plan_fused(graph, lags, moves, fused, scratch, settle=False)
+        return tried[frozenset(fused)]
+
+    unfused, best = best, trial(())
     made_by = {w.middle: w.producer for f in fusions for w in f.windows}
     while True:
         for middle in sorted(made_by, key=lambda m: (-graph.tensor(m).nbytes, made_by[m])):
             if best.fused_middle(middle):
                 continue
-            trials = [_plan_fused(graph, lags, moves, (*best.fusions, f), scratch)
+            trials = [trial((*best.fusions, f))
                       for f in sorted(fusions, key=lambda f: (len(f.ops), f.producer))
                       if middle in f.middles and clear(f, best.fusions)]
             lowest = min(trials, key=lambda p: p.size, default=best)
@@ -228,15 +241,19 @@ def _fuse_greedily(graph: Graph, lags: dict[tuple[int, str], int], moves: bool |
             others = tuple(h for h in extended.fusions if h != g)
             for f in sorted(fusions, key=lambda f: (-len(f.ops), f.producer)):
                 if set(g.ops) < set(f.ops) and clear(f, others) and g in extended.fusions:
-                    trial = _plan_fused(graph, lags, moves, (*others, f), scratch)
-                    if trial.size < extended.size:
-                        extended = trial
+                    longer = trial((*others, f))
+                    if longer.size < extended.size:
+                        extended = longer
                         break
         if extended is best:
-            return best
+            break
         # an extension moved the peak: the middles whose trials found no gain before are offered again (without
         # in-place lags, the tvm road's case: on MobileNetV2 its arena ends at 16,128 B instead of 36,864 B)
         best = extended
+    if not best.fusions:
+        return unfused
+    chosen = _plan_fused(graph, lags, moves, best.fusions, scratch)
+    return chosen if chosen.size < unfused.size else unfused
 
 
 class _Items:
@@ -258,7 +275,9 @@ class _Scratch:
 
 
 def _plan_fused(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | None,
-                fused: tuple[RowFusion, ...], needs: ScratchNeeds) -> ArenaPlan:
+                fused: tuple[RowFusion, ...], needs: ScratchNeeds, settle: bool = True) -> ArenaPlan:
+    """The plan with the row fusions `fused` and the kernels' scratch `needs`; settle: drop the moves the arena
+    does not need."""
     live = {n: (2 * a, 2 * b) for n, (a, b) in lifetimes(graph).items()}   # half steps: moves run between ops
     pairs = {} if disjoint_forced() else in_place_pairs(graph, lags)
     scratch = {}
@@ -270,8 +289,12 @@ def _plan_fused(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | No
         for name in {n for i in f.ops for n in graph.ops[i].inputs}:
             if name in live:
                 live[name] = (live[name][0], max(live[name][1], 2 * f.consumer))
-        x, y = graph.ops[f.producer].inputs[0], graph.ops[f.consumer].outputs[0]
-        if x in live and y in live and live[x][1] == 2 * f.consumer:   # x dies in the pipeline
+        # a side's rows are read at the rows of the op reading it, not as the chain's own lag says: the chain's
+        # output keeps clear of it (and of the chain's input when that is a side too)
+        x, y = f.input, graph.ops[f.consumer].outputs[0]
+        read = set(side_inputs(graph, f))
+        pairs = {xy: lag for xy, lag in pairs.items() if not (xy[0] in read and xy[1] == y)}
+        if x in live and y in live and live[x][1] == 2 * f.consumer and x not in read:   # x dies in the pipeline
             pairs[(x, y)] = _align(fused_lag(graph, f))
         for w in f.windows:
             scratch[w.name] = _align(w.nbytes)
@@ -287,7 +310,7 @@ def _plan_fused(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | No
         trial = _with_moves(items, live, pairs, {y for _, y in movable})
         if trial[0] < best[0]:
             best = trial
-            for _, y in movable:   # each move costs a memmove: drop those the arena does not need
+            for _, y in movable if settle else ():   # each move costs a memmove: drop those the arena does not need
                 fewer = _with_moves(items, live, pairs, set(best[2]) - {y})
                 if fewer[0] <= best[0]:
                     best = fewer
@@ -334,30 +357,45 @@ def _best(graph: Graph, live: dict[str, tuple[int, int]], pairs: dict[tuple[str,
     if pairs:
         orders.append(sorted(live, key=lambda n: (-live[n][0], -sizes[n], n)))
         orders.append(sorted(live, key=lambda n: (live[n][0], -sizes[n], n)))
-    plans = [_first_fit(sizes, live, pairs, order, made) for order in orders]
+    together = _live_together(live, made)
+    plans = [_first_fit(sizes, together, pairs, order) for order in orders]
     if pairs:
-        plans += [_first_fit(sizes, live, pairs, order, made, two_sided=True) for order in orders]
+        plans += [_first_fit(sizes, together, pairs, order, two_sided=True) for order in orders]
     return min(plans, key=lambda p: (_end(graph, p, made), plans.index(p)))
+
+
+def _live_together(live: dict[str, tuple[int, int]], made: dict[str, str]) -> dict[str, set[str]]:
+    """Per item, the items live at a step with it that may not share its bytes (all but its moved copy, made:
+    item -> tensor); the same for every order a placement tries, so found once (a sweep by first step)."""
+    copies = {frozenset((i, y)) for i, y in made.items()}
+    together: dict[str, set[str]] = {n: set() for n in live}
+    by_first = sorted(live, key=lambda n: live[n][0])
+    for i, a in enumerate(by_first):
+        for b in by_first[i + 1:]:
+            if live[b][0] > live[a][1]:
+                break
+            if frozenset((a, b)) not in copies:
+                together[a].add(b)
+                together[b].add(a)
+    return together
 
 
 def _nbytes(graph: Graph, item: str, made: dict[str, str]) -> int:
     return graph.tensor(made.get(item, item)).nbytes
 
 
-def _first_fit(sizes: dict[str, int], live: dict[str, tuple[int, int]], pairs: dict[tuple[str, str], int],
-               order: list[str], made: dict[str, str], two_sided: bool = False) -> dict[str, int]:
-    """Each item (sizes: its bytes) at the lowest aligned offset clear of every item live with it. Besides
-    tensors, the items of `made` (item -> tensor): where an output moved afterwards is written (free to overlap
-    its moved copy)."""
+def _first_fit(sizes: dict[str, int], together: dict[str, set[str]], pairs: dict[tuple[str, str], int],
+               order: list[str], two_sided: bool = False) -> dict[str, int]:
+    """Each item (sizes: its bytes) at the lowest aligned offset clear of every item live with it (together;
+    an output moved afterwards is free to overlap where it is written, planner._with_moves)."""
     offsets: dict[str, int] = {}
-    copies = {frozenset((i, y)) for i, y in made.items()}
+    low = high = 0   # the extent of what is placed
     for name in order:
-        first, last = live[name]
         size = sizes[name]
         forbidden = []   # open intervals of offsets `name` may not take
-        for other, at in offsets.items():
-            f, l = live[other]
-            if not (f <= last and first <= l) or frozenset((name, other)) in copies:
+        for other in together[name]:
+            at = offsets.get(other)
+            if at is None:
                 continue
             end = at + sizes[other]
             if (other, name) in pairs:     # name is the output: at or below other - lag, or above it
@@ -368,24 +406,45 @@ def _first_fit(sizes: dict[str, int], live: dict[str, tuple[int, int]], pairs: d
                 forbidden.append((at - size, end))
         if two_sided:
             # anywhere, below 0 too, where the extent of what is placed grows least (then nearest 0)
-            low = min(offsets.values(), default=0)
-            high = max((at + sizes[n] for n, at in offsets.items()), default=0)
             edges = {0, low, (high - size) // ALIGN * ALIGN, *(_align(hi) for _, hi in forbidden),
                      *(lo // ALIGN * ALIGN for lo, _ in forbidden)}
-            fits = [o for o in edges if not any(lo < o < hi for lo, hi in forbidden)]
-            offsets[name] = min(fits, key=lambda o: (max(high, o + size) - min(low, o), abs(o), o))
-            continue
-        offset, moved = 0, True
-        while moved:
-            moved = False
-            for lo, hi in forbidden:
-                if lo < offset < hi:
-                    offset, moved = _align(hi), True
-        offsets[name] = offset
+            blocked = _union(forbidden)
+            fits = [o for o in edges if not _inside(blocked, o)]
+            at = min(fits, key=lambda o: (max(high, o + size) - min(low, o), abs(o), o))
+        else:
+            at, moved = 0, True
+            while moved:
+                moved = False
+                for lo, hi in forbidden:
+                    if lo < at < hi:
+                        at, moved = _align(hi), True
+        low, high = (min(low, at), max(high, at + size)) if offsets else (at, at + size)
+        offsets[name] = at
     if two_sided:
-        low = min(offsets.values(), default=0)
         return {n: o - low for n, o in offsets.items()}
     return offsets
+
+
+def _union(intervals: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Open intervals merged where they overlap (touching ones stay apart: their common end is free), as the
+    sorted starts and ends."""
+    los: list[int] = []
+    his: list[int] = []
+    for lo, hi in sorted(intervals):
+        if lo >= hi:
+            continue
+        if his and lo < his[-1]:
+            his[-1] = max(his[-1], hi)
+        else:
+            los.append(lo)
+            his.append(hi)
+    return los, his
+
+
+def _inside(blocked: tuple[list[int], list[int]], o: int) -> bool:
+    los, his = blocked
+    i = bisect.bisect_left(los, o) - 1   # the last interval starting below o
+    return i >= 0 and o < his[i]
 
 
 def _end(graph: Graph, offsets: dict[str, int], made: dict[str, str]) -> int:

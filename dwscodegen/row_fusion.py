@@ -1,4 +1,5 @@
-"""Row-streamed fusion of a chain of convolution layers so the tensors between them are never stored whole.
+"""Row-streamed fusion of a chain of convolution and element-wise layers so the tensors between them are never
+stored whole.
 
 A fused chain (ops i, i+1, ..., j; the pair i, i+1 is the chain of two) runs as a row pipeline. Each middle
 tensor (op k's output, op k+1's input) lives only as a window of its reader's KH rows: to compute its output
@@ -12,15 +13,25 @@ order). Every layer keeps its specialised kernel: the first becomes a kernel ins
 each later one an instance on an input of KH rows with no top/bottom padding and one output row; short
 generated loops call them (backends/row_pipeline.py).
 
+Element-wise members (HardSwish, Table, Logistic, Relu, ...; ops.OPS kind "elementwise") are stages of one
+row: output row r is the op on row r of its streamed input, so the window an element-wise reader has is one
+row and keeps none (no row moves), and its kernel instance is the op on a one-row tensor. A binary one (Mul,
+Add, ...) streams the input of its output's shape (the middle, inside a chain) and reads its other input, a
+side, stored whole and computed before the chain: one broadcast over rows (N and H of 1, e.g. a squeeze-excite
+scale 1x1x1xC, also a constant) passed whole to every row, or a tensor of the output's shape read row by
+row (a residual Add). A side is never a middle (a middle has one reader, the next op).
+
 The generated loops slide an inner window by its reader's stride on each call, so an inner layer (neither the
 first nor the last) must be asked for its rows 0, 1, 2, ... in order; chains where it would skip or repeat a
 row are not offered (chain_ok). The last layer may skip rows (a strided consumer), as a pair's always could.
 
 What it costs: no extra arithmetic (every middle row is computed once), the kept window rows copied once per
 row and one call per row. The planner (planner.py) takes a fusion only where it lowers the arena.
-Refused: dilation, strided pointwise producers, hybrid (float32 with int8 weights) layers, a middle tensor
-that anything else reads or that is a graph output, layers that are not consecutive, top padding of a whole
-kernel or more, and the inner-row order above.
+Refused: dilation, strided pointwise producers, hybrid (float32 with int8 weights) layers, a dtype change
+(Quantize / Dequantize), an element-wise op that broadcasts its streamed input or has a side neither
+broadcast over rows nor of its output's shape (or a constant one of its output's shape), a middle tensor that
+anything else reads or that is a graph output, layers that are not consecutive, top padding of a whole kernel
+or more, and the inner-row order above.
 """
 from __future__ import annotations
 
@@ -29,11 +40,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .ir import Graph, Op
+from .ops import OPS
 from .overlap import stream_lag
 from .qparams import is_hybrid
 
-FUSABLE = ("Conv2D", "DepthwiseConv2D")
-MAX_CHAIN = 8   # ops; longer runs are offered as their sub-chains (each planner trial is a whole placement)
+FUSABLE = ("Conv2D", "DepthwiseConv2D")   # conv-like: each output row reads a window of KH input rows
+ELEMENTWISE = tuple(t for t, f in OPS.items() if f.kind == "elementwise")   # each output row reads its own row
+# conv-like ops of a chain; longer runs are offered as their sub-chains (each planner trial is a whole placement).
+# Element-wise members do not count: they keep no rows and add no window of more than one row.
+MAX_CHAIN = 8
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,7 @@ class Window:
 class RowFusion:
     ops: tuple[int, ...]          # consecutive op indices, 2 or more
     windows: tuple[Window, ...]   # one per middle tensor, windows[k] between ops[k] and ops[k + 1]
+    input: str                    # the chain's input (the first op's streamed input), stored whole
 
     @property
     def producer(self) -> int:
@@ -86,21 +102,73 @@ def _kernel_hw(graph: Graph, op: Op) -> tuple[int, int]:
     return tuple(graph.tensor(op.inputs[1]).shape[1:3])
 
 
+def rows_read(graph: Graph, op: Op) -> tuple[int, int, int]:
+    """(rows, stride, top padding) of a stage's streamed input per output row: a conv-like op's KH rows from
+    row r * stride - pad_top; an element-wise op's row r alone."""
+    if op.type in FUSABLE:
+        return _kernel_hw(graph, op)[0], op.attrs.stride[0], op.attrs.pad[0]
+    return 1, 1, 0
+
+
+def streamed(graph: Graph, op: Op, mid: str | None = None) -> str:
+    """The input a chain streams through `op` row by row: `mid` where op reads it; else a conv's input, an
+    element-wise op's first non-constant input of its output's shape (its other inputs are its sides)."""
+    if mid in op.inputs:
+        return mid
+    if op.type in FUSABLE:
+        return op.inputs[0]
+    shape = graph.tensor(op.outputs[0]).shape
+    return next((n for n in op.inputs if not graph.tensor(n).is_const and graph.tensor(n).shape == shape),
+                op.inputs[0])
+
+
+def sides(graph: Graph, op: Op, data: str) -> list[str]:
+    """An element-wise op's other non-constant inputs than the streamed `data` (a conv's are none)."""
+    if op.type in FUSABLE:
+        return []
+    return [n for n in op.inputs if n != data and not graph.tensor(n).is_const]
+
+
+def side_per_row(graph: Graph, op: Op, side: str) -> bool:
+    """A side the pipeline reads row by row (a full tensor of the output's shape) rather than whole for every
+    row (one broadcast over the rows, e.g. a squeeze-excite scale 1x1x1xC)."""
+    return graph.tensor(side).shape == graph.tensor(op.outputs[0]).shape
+
+
+def _stage_ok(graph: Graph, op: Op, data: str) -> bool:
+    """`op` can compute one output row from one row (element-wise) or KH rows (conv-like) of `data` alone."""
+    if op.type in FUSABLE:
+        return not is_hybrid(graph, op) and tuple(op.attrs.dilation) == (1, 1)
+    if op.type not in ELEMENTWISE or op.inputs.count(data) != 1:
+        return False
+    y = graph.tensor(op.outputs[0])
+    if graph.tensor(data).shape != y.shape or len(y.shape) != 4:
+        return False
+    for n in op.inputs:   # every other input the same for every row (broadcast over H and N) or read row by row
+        t = graph.tensor(n)
+        shape = (1,) * (4 - len(t.shape)) + tuple(t.shape)
+        if n != data and not (shape[:2] == (1, 1) or (not t.is_const and side_per_row(graph, op, n))):
+            return False
+    return True
+
+
 def fusable(graph: Graph, producer: Op, consumer: Op) -> bool:
     """The pair can be a link of a chain: the consumer reads the producer's output row by row."""
     mid = producer.outputs[0]
-    if producer.type not in FUSABLE or consumer.type not in FUSABLE or consumer.index != producer.index + 1:
+    if consumer.index != producer.index + 1 or mid in graph.outputs or mid in graph.inputs:
         return False
-    if consumer.inputs[0] != mid or mid in graph.outputs or mid in graph.inputs:
+    if streamed(graph, consumer, mid) != mid or consumer.inputs.count(mid) != 1:
         return False
-    if any(mid in op.inputs for op in graph.ops if op is not consumer) or consumer.inputs.count(mid) != 1:
+    if any(mid in op.inputs for op in graph.ops if op is not consumer):
         return False
-    if any(is_hybrid(graph, op) or tuple(op.attrs.dilation) != (1, 1) for op in (producer, consumer)):
+    x = streamed(graph, producer)
+    if not (_stage_ok(graph, producer, x) and _stage_ok(graph, consumer, mid)):
         return False
-    if graph.tensor(producer.inputs[0]).dtype != graph.tensor(mid).dtype or len(graph.tensor(mid).shape) != 4:
+    if graph.tensor(x).dtype != graph.tensor(mid).dtype or len(graph.tensor(mid).shape) != 4:
         return False
     # a 1x1 producer with a stride reads rows the generic row walk would not skip: keep it to stride 1
-    return not (_kernel_hw(graph, producer) == (1, 1) and tuple(producer.attrs.stride) != (1, 1))
+    return not (producer.type in FUSABLE and _kernel_hw(graph, producer) == (1, 1)
+                and tuple(producer.attrs.stride) != (1, 1))
 
 
 def chain(graph: Graph, first: int, last: int) -> RowFusion:
@@ -108,9 +176,16 @@ def chain(graph: Graph, first: int, last: int) -> RowFusion:
     windows = []
     for k in range(first, last):
         mid = graph.tensor(graph.ops[k].outputs[0])
-        windows.append(Window(mid.name, k, k + 1, _kernel_hw(graph, graph.ops[k + 1])[0],
+        windows.append(Window(mid.name, k, k + 1, rows_read(graph, graph.ops[k + 1])[0],
                               mid.nbytes // (mid.shape[0] * mid.shape[1])))
-    return RowFusion(tuple(range(first, last + 1)), tuple(windows))
+    return RowFusion(tuple(range(first, last + 1)), tuple(windows), streamed(graph, graph.ops[first]))
+
+
+def side_inputs(graph: Graph, fusion: RowFusion) -> list[str]:
+    """The tensors the chain's element-wise ops read besides what it streams (each stored whole, computed before
+    the chain), in op order."""
+    data = [fusion.input, *fusion.middles]
+    return [n for op_index, d in zip(fusion.ops, data) for n in sides(graph, graph.ops[op_index], d)]
 
 
 def chain_ok(graph: Graph, fusion: RowFusion) -> bool:
@@ -124,12 +199,15 @@ def chain_ok(graph: Graph, fusion: RowFusion) -> bool:
 
 
 def candidates(graph: Graph) -> list[RowFusion]:
-    """Every safe chain of 2 to MAX_CHAIN consecutive ops, in graph order (shorter first at each start)."""
+    """Every safe chain of 2 or more consecutive ops, at most MAX_CHAIN of them conv-like, in graph order
+    (shorter first at each start)."""
     found = []
     for op in graph.ops:
-        last = op.index
-        while (last + 1 < len(graph.ops) and last + 1 - op.index < MAX_CHAIN
-               and fusable(graph, graph.ops[last], graph.ops[last + 1])):
+        last, convs = op.index, int(op.type in FUSABLE)
+        while last + 1 < len(graph.ops) and fusable(graph, graph.ops[last], graph.ops[last + 1]):
+            convs += graph.ops[last + 1].type in FUSABLE
+            if convs > MAX_CHAIN:
+                break
             last += 1
             fusion = chain(graph, op.index, last)
             if chain_ok(graph, fusion):
@@ -148,10 +226,9 @@ class RowClass:
 
 def producer_classes(graph: Graph, op: Op) -> list[RowClass]:
     """Runs of consecutive output rows of `op` whose input windows are padded alike (top, bottom)."""
-    h = graph.tensor(op.inputs[0]).shape[1]
+    h = graph.tensor(streamed(graph, op)).shape[1]
     oh = graph.tensor(op.outputs[0]).shape[1]
-    kh = _kernel_hw(graph, op)[0]
-    s, pt = op.attrs.stride[0], op.attrs.pad[0]
+    kh, s, pt = rows_read(graph, op)
     runs: list[RowClass] = []
     for r in range(oh):
         top = r * s - pt
@@ -170,9 +247,8 @@ def window_schedules(graph: Graph, fusion: RowFusion) -> list[list[tuple[int, in
     reader_rows = list(range(graph.tensor(graph.ops[fusion.consumer].outputs[0]).shape[1]))
     levels: list[list[tuple[int, int, list[int]]]] = []
     for w in reversed(fusion.windows):
-        reader = graph.ops[w.reader]
         h = graph.tensor(w.middle).shape[1]
-        s, pt = reader.attrs.stride[0], reader.attrs.pad[0]
+        _, s, pt = rows_read(graph, graph.ops[w.reader])
         keep = max(0, w.rows - s)
         level = []
         for r in reader_rows:
@@ -203,10 +279,10 @@ def fused_lag(graph: Graph, fusion: RowFusion) -> int:
     """Bytes by which the chain's output may trail its input (overlap.stream_lag, units = output rows, each
     reading the first op's input rows of the rows it pulls before writing its row)."""
     producer, consumer = graph.ops[fusion.producer], graph.ops[fusion.consumer]
-    x, y = graph.tensor(producer.inputs[0]), graph.tensor(consumer.outputs[0])
+    x, y = graph.tensor(fusion.input), graph.tensor(consumer.outputs[0])
     n, h = x.shape[0], x.shape[1]
     x_row, y_row = x.nbytes // (n * h), y.nbytes // (y.shape[0] * y.shape[1])
-    s, pt = producer.attrs.stride[0], producer.attrs.pad[0]
+    _, s, pt = rows_read(graph, producer)
     read_lo, write_hi = [], []
     for image in range(n):
         for r, made in enumerate(first_rows(graph, fusion)):

@@ -7,7 +7,10 @@ run bit-exactly (int8) / within tolerance (float32) against the oracle over a se
 strides, paddings, multipliers and batches on x86_64 natively and on Cortex-M4 (DSP) and M55 (MVE) under
 QEMU (M3/M7/M33 and the rest of the matrix with --runslow); chains of 3 and 4 layers the same way (strides in
 different places, int8 and float32, batch 2); the planner taking a chain over a pair where the arena is lower;
-the zoo MobileNetV1 and V2 end to end; the RAM error.
+the zoo MobileNetV1 and V2 end to end; the RAM error. Element-wise members (first, middle, last; HardSwish,
+Logistic, a broadcast squeeze-excite Mul, a Mul reading a full side row by row, a residual Add) the same way,
+with what the planner must refuse (an element-wise op reading a middle twice or as its side, a constant side
+of the full shape, a side broadcast over W only along H) and the zoo MobileNetV3-small end to end.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from dwscodegen.row_fusion import (
     fused_lag,
     producer_classes,
     schedule,
+    side_inputs,
     window_schedules,
 )
 from dwscodegen.targets import load_target
@@ -40,7 +44,7 @@ from dwscodegen.verify import verify_graph
 
 from .support.cli import assert_refused, copy_example, invoke
 from .support.layers import ConvCase, assert_verified
-from .support.row_pairs import chain_graph, pair_graph
+from .support.row_pairs import Elementwise, chain_graph, pair_graph, stage_graph
 from .support.targets import target_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -510,3 +514,155 @@ def test_chain_output_overlaps_its_input_bit_exact(core, stride, batch):
     x, y = lib.plan.offsets["x"], lib.plan.offsets["y"]
     assert y < x + g.tensor("x").nbytes and x < y + g.tensor("y").nbytes   # they share bytes
     assert_verified(verify_graph(g, target, runs=2, seed=3, footprint=False))
+
+
+# --- element-wise members -------------------------------------------------------------------------------------
+
+HS, MUL, ADD = "HardSwish", "Mul", "Add"
+
+
+def _stages(dtype: str, first: bool = True) -> list:
+    """HardSwish (first) -> pw -> HardSwish -> dw 3x3 s2 -> squeeze-excite Mul -> pw -> HardSwish/Logistic
+    (last): element-wise members first, inner and last, and a broadcast side."""
+    head = [Elementwise(HS, in_shape=(1, 9, 7, 4), out_zp=3)] if first else []
+    return [*head, ConvCase(CONV, (1, 9, 7, 4) if not first else ANY, (1, 1), out_channels=8, out_zp=5),
+            Elementwise(HS, out_zp=-4), ConvCase(DW, ANY, (3, 3), stride=(2, 2), out_zp=-7),
+            Elementwise(MUL, side="scale", out_zp=2), ConvCase(CONV, ANY, (1, 1), out_channels=5, out_zp=1),
+            Elementwise("Logistic" if dtype == "float32" else HS, out_zp=6)]
+
+
+def _residual(batch: int = 2) -> list:
+    """An MBConv block with a HardSwish, a Mul by a full side read row by row and the residual Add of the
+    block's input: the chain's input is a side too."""
+    return [ConvCase(CONV, (batch, 9, 7, 4), (1, 1), out_channels=12, out_zp=-2), Elementwise(HS, out_zp=-4),
+            ConvCase(DW, ANY, (3, 3), out_zp=9), Elementwise(MUL, side="full", out_zp=2),
+            ConvCase(CONV, ANY, (1, 1), out_channels=4, out_zp=-6), Elementwise(ADD, side="residual", out_zp=4)]
+
+
+def _stores_no_middle(lib) -> None:
+    middles = {m for f in lib.plan.fusions for m in f.middles}
+    assert middles and not middles & set(lib.plan.offsets)
+
+
+def test_an_elementwise_stage_is_one_row_and_keeps_none():
+    g = stage_graph(_stages("int8"), "int8")
+    f = chain(g, 0, 6)
+    assert chain_ok(g, f) and f in candidates(g) and f.input == "x" and side_inputs(g, f) == ["s"]
+    # the readers: pw, HardSwish, dw, Mul, pw, HardSwish: one row each but the dw's three
+    assert [w.rows for w in f.windows] == [1, 1, 3, 1, 1, 1]
+    levels = window_schedules(g, f)
+    assert all(kept == 0 and made == [r] for k in (0, 1, 3, 4, 5) for r, kept, made in levels[k])
+    assert levels[2][:2] == [(0, 0, [-1, 0, 1]), (1, 1, [2, 3])]
+    assert first_rows(g, f)[:2] == [[0, 1], [2, 3]]
+    # the element-wise members do not count against MAX_CHAIN (conv-like ops only): 3 here
+    assert max(len(c.ops) for c in candidates(g)) == 7
+
+
+def test_planner_refuses_what_a_row_cannot_compute():
+    def offered(g) -> list[tuple[int, ...]]:
+        return sorted({f.ops for f in candidates(g)})
+
+    base = [ConvCase(CONV, (1, 9, 7, 4), (1, 1), out_channels=6), Elementwise(HS), Elementwise(MUL, side="full")]
+    g = stage_graph(base, "int8")
+    assert offered(g) == [(0, 1), (0, 1, 2), (1, 2)]
+    # the Mul's side is the pw's output, read by the HardSwish too: mid1 can be no middle; the side of the
+    # chain HardSwish -> Mul it can be (stored whole, computed before)
+    g.ops[2].inputs = ["mid1", "mid2"]
+    g.inputs.remove("r")
+    assert offered(g) == [(1, 2)]
+    # a middle read twice by the one op (Mul(mid2, mid2)) is no row stream
+    g.ops[2].inputs = ["mid2", "mid2"]
+    assert offered(g) == [(0, 1)]
+    # a constant side of the output's shape would be the whole tensor in every row's kernel
+    g = stage_graph(base, "int8")
+    g.tensors["r"].data = np.zeros(g.tensors["r"].shape, np.int8)
+    g.inputs.remove("r")
+    assert offered(g) == [(0, 1)]
+    # a side broadcast over W but not H (1xHx1xC) is neither one row for all nor one row each
+    g = stage_graph(base, "float32")
+    g.tensors["r"] = dataclasses.replace(g.tensors["r"], shape=(1, 9, 1, 6))
+    assert offered(g) == [(0, 1)]
+
+
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+@pytest.mark.parametrize("in_arena", [False, True])
+def test_elementwise_chains_match_the_oracle_on_x86(dtype, in_arena):
+    target = target_or_skip("x86_64")
+    for stages, seed in ((_stages(dtype), 3), (_residual(), 5)):
+        g = stage_graph(stages, dtype, seed=seed, in_arena=in_arena)
+        lib = generate_library(g, target)
+        assert any(g.ops[i].type in (HS, MUL, ADD, "Logistic") for f in lib.plan.fusions for i in f.ops)
+        _stores_no_middle(lib)
+        assert_verified(verify_graph(g, target, runs=2, seed=seed, footprint=False))
+
+
+def test_the_chain_input_read_as_a_side_keeps_its_bytes():
+    """The residual Add reads the block's input row by row while the chain streams it: the output may not
+    overlap it (the chain's lag does not hold for a side) when the whole block is one chain."""
+    from dwscodegen.backends.templates.generate import generate_kernels
+    g = stage_graph(_residual(batch=1), "int8", seed=5, in_arena=True)
+    lags = {(k.op_index, n): lag for k in generate_kernels(g, load_target("x86_64")) for n, lag in k.overlap}
+    block = chain(g, 2, 7)   # after the copies of x and r
+    plan = plan_arena(g, lags, fusions=[block])
+    assert plan.fusions == (block,) and side_inputs(g, block) == ["r", "x"] and "y" not in plan.overlaps
+    x, y = plan.offsets["x"], plan.offsets["y"]
+    assert y >= x + g.tensor("x").nbytes or x >= y + g.tensor("y").nbytes
+
+
+def _stages_on_core(core: str, which: str, dtype: str = "int8", in_arena: bool = False):
+    target = target_or_skip(core)
+    stages, seed = {"members": (_stages(dtype), 3), "inner": (_stages(dtype, first=False), 4),
+                    "residual": (_residual(), 5)}[which]
+    g = stage_graph(stages, dtype, seed=seed, in_arena=in_arena)
+    lib = generate_library(g, target)
+    _stores_no_middle(lib)
+    report = verify_graph(g, target, runs=1, seed=seed, footprint=False)
+    assert_verified(report)
+    fused_into = {j: f.consumer for f in lib.plan.fusions for j in f.ops[:-1]}
+    assert report.row_fused == fused_into
+
+
+@pytest.mark.parametrize("core", ["cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("which,in_arena", [("members", False), ("residual", True)])
+def test_elementwise_chains_bit_exact_on_m4_and_m55(core, which, in_arena):
+    _stages_on_core(core, which, in_arena=in_arena)
+
+
+def test_float32_elementwise_chain_on_m4():
+    _stages_on_core("cortex-m4", "members", "float32")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("core", ["cortex-m3", "cortex-m7", "cortex-m33", "cortex-m4", "cortex-m55"])
+@pytest.mark.parametrize("which,dtype,in_arena", [("members", "int8", True), ("inner", "int8", False),
+                                                  ("residual", "int8", False), ("inner", "float32", True),
+                                                  ("residual", "float32", True)])
+def test_elementwise_chains_bit_exact_on_every_core(core, which, dtype, in_arena):
+    _stages_on_core(core, which, dtype, in_arena)
+
+
+MBV3S = ROOT.parent / "shared" / "models" / "zoo" / "mbv3s_96_s8.tflite"
+
+
+def test_zoo_mobilenet_v3_small_fuses_its_stem():
+    """Table -> Conv2D 3x3 s2 -> HardSwish -> DepthwiseConv2D s2 runs as one chain: the 96x96x3 and 48x48x16
+    tensors (36,864 B each, the peak before) are never stored; the arena halves (37,136 B before)."""
+    if not MBV3S.exists():
+        pytest.skip(f"{MBV3S} is not here")
+    g = load_model(MBV3S)
+    lib = generate_library(g, load_target("cortex-m4"))
+    assert (0, 1, 2, 3) in [f.ops for f in lib.plan.fusions]
+    assert lib.arena_bytes <= 20 * 1024
+    _stores_no_middle(lib)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("core", ["cortex-m4", "cortex-m55"])
+def test_zoo_mobilenet_v3_small_bit_exact(core):
+    if not MBV3S.exists():
+        pytest.skip(f"{MBV3S} is not here")
+    target = target_or_skip(core)
+    g = load_model(MBV3S)
+    report = verify_graph(g, target, runs=1, seed=0)
+    assert_verified(report)
+    assert report.footprint.ram <= 28 * 1024

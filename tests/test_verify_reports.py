@@ -49,9 +49,10 @@ def test_a_difference_inside_a_row_fused_chain_names_the_chain(monkeypatch):
 
     monkeypatch.setattr(verify_mod, "generate_library", with_bug_in_fused_dw)
     report = verify_mod.verify_graph(load_model(EXAMPLE), load_target("x86_64"), runs=2, seed=3)
-    assert not report.ok and report.row_fused == {0: 2, 1: 2}
-    assert report.first_bad_layer.startswith("op 2 'project' (Conv2D) is the first layer that differs "
-                                             "(ops 0, 1 run row-fused in its call, untraced)")
+    # the whole block, its residual Add too, is one chain (the Add reads the block's input row by row)
+    assert not report.ok and report.row_fused == {0: 3, 1: 3, 2: 3}
+    assert report.first_bad_layer.startswith("op 3 'residual' (Add) is the first layer that differs "
+                                             "(ops 0, 1, 2 run row-fused in its call, untraced)")
 
 
 def test_correct_library_passes():

@@ -15,7 +15,7 @@ from ..errors import DwsError
 from ..ops import op_macs, touches_int8
 from ..ir import Graph
 from ..planner import ArenaPlan, ScratchNeeds, plan_arena, scratch_item
-from ..row_fusion import RowFusion, candidates
+from ..row_fusion import RowFusion, candidates, side_inputs
 from ..qparams import is_hybrid
 from ..targets import Target
 from .kernel import Kernel, entry_signature
@@ -158,9 +158,9 @@ def assemble(graph: Graph, kernels: list[Kernel], backend: str, target: Target,
                     move=None if out not in plan.moves else dict(src=args[-1]), layer=op.index, pipeline=None)
         if op.index in fused:
             rk = fused[op.index]
-            x = graph.ops[rk.fusion.producer].inputs[0]
             windows = [pointer(w.name, plan.windows[w.name]) for w in rk.fusion.windows]
-            call["pipeline"] = pipeline_c(graph, rk, pointer(x), windows, args[-1], work)
+            sides = {t: pointer(t) for t in side_inputs(graph, rk.fusion)}
+            call["pipeline"] = pipeline_c(graph, rk, pointer(rk.fusion.input), windows, args[-1], sides, work)
             calls.append(call)
             continue
         if kernel.images > 1:
