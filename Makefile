@@ -28,7 +28,7 @@ demo: setup
 	$(BIN)/dwscodegen verify examples/mbv2_inverted_residual_f32.json -t x86_64
 
 test: setup
-	$(BIN)/pytest $(PYTEST_JOBS) $(PYTEST_MARKS)
+	$(BIN)/pytest $(PYTEST_JOBS) $(PYTEST_MARKS) --durations=20
 
 # Benchmarks (not tests): Cortex-M instructions per layer (reference C loop, default, tuned, TVM, CMSIS-NN),
 # x86 times per layer against onnxruntime and TVM's LLVM build, and whole models per x86 level against

@@ -82,7 +82,8 @@ def test_tuner_sees_every_tile():
     graph = conv_graph(QUICK[0][0], "int8")
     assert kernel_choices(graph, graph.ops[0], load_target("cortex-m3")) == [
         "portable", "pointwise_conv2d_s8_tiled_2x4", "pointwise_conv2d_s8_tiled_2x2", "pointwise_conv2d_s8_tiled_1x4",
-        "pointwise_conv2d_s8_tiled_4x2", "pointwise_conv2d_s8_tiled_1x8"]      # the registry's, in its order
+        "pointwise_conv2d_s8_tiled_4x2", "pointwise_conv2d_s8_tiled_1x8",
+        "pointwise_conv2d_s8_tiled_2x4_channels"]                                  # the registry's, in its order
 
 
 @pytest.mark.qemu

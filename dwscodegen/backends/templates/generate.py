@@ -120,7 +120,8 @@ def row_kernels(graph: Graph, target: Target, fusion: RowFusion, schedules: dict
 
     def one(g: Graph) -> Kernel:
         op = g.ops[0]
-        key = (op.index, g.tensor(g.inputs[0]).shape[1], op.attrs.pad)
+        # an op's one-row graph is set by its inputs' shapes and its padding (element-wise ops have none)
+        key = (op.index, tuple(g.tensor(n).shape for n in op.inputs), getattr(op.attrs, "pad", None))
         if key not in rendered:
             schedule = (schedules or {}).get(op.index, {})
             if schedule.get("kernel") is not None and schedule["kernel"] not in kernel_choices(g, op, target):
