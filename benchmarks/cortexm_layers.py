@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -38,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dwscodegen.backends.templates import kernel_used  # noqa: E402
+from dwscodegen.planner import NO_FUSION_ENV  # noqa: E402
 from dwscodegen.errors import DwsError  # noqa: E402
 from dwscodegen.ops import OPS, layer_kind, op_macs  # noqa: E402
 from dwscodegen.importers import load_model  # noqa: E402
@@ -47,6 +49,10 @@ from dwscodegen.tuning_select import best_schedules  # noqa: E402
 from dwscodegen.tuning_db import TuningDB  # noqa: E402
 from dwscodegen.tuning_run import run_jobs  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
+
+# Per-layer figures: each layer its own kernel call, so no row fusion (inside a chain every op but the last
+# counts 0); the whole-model instructions with the default plan are in memory.md and tvm_zoo.md.
+os.environ.setdefault(NO_FUSION_ENV, "1")
 
 KWS = ROOT.parent / "shared" / "models" / "kws_ref_model.tflite"
 RESULTS = ROOT / "benchmarks" / "results"

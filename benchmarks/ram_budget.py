@@ -4,8 +4,8 @@ arena, each built, measured and run (not a test).
     .venv/bin/python benchmarks/ram_budget.py [--target cortex-m4] [--models zoo/mbv2_a035_96_s8 ...] [--points 16]
 
 For each model: the planner's speed trade (planner.fastest_within) over `--points` arena budgets spaced
-geometrically from the lowest plan's arena to the unfused one's; each distinct plan is then built as
-`generate --optimize speed` would (generate_library with that arena budget), its RAM measured (static + arena +
+geometrically from the lowest plan's arena to the unfused one's, each library built as `generate --optimize
+speed` builds it (generate_library with that arena budget); each distinct plan's RAM is measured (static + arena +
 stack bound) and its instructions counted under QEMU in one run verified against the model's framework (the
 script stops on a mismatch). The estimated extra instructions are the planner's ranking (row_fusion.
 extra_instructions); the measured column is what the trade really buys. Writes benchmarks/results/
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,11 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dwscodegen.backends import generate_library  # noqa: E402
-from dwscodegen.backends.templates import generate_kernels  # noqa: E402
 from dwscodegen.footprint import measure  # noqa: E402
 from dwscodegen.importers import load_model  # noqa: E402
-from dwscodegen.planner import fastest_within, plan_cost, plan_arena  # noqa: E402
-from dwscodegen.row_fusion import candidates  # noqa: E402
+from dwscodegen.planner import NO_FUSION_ENV, plan_cost  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
 
@@ -36,32 +35,37 @@ OUT = ROOT / "benchmarks" / "results"
 
 
 def trade_curve(graph, target, points: int) -> list[tuple[int, object]]:
-    """(the smallest arena budget that gives it, plan) per distinct plan, lowest arena first."""
-    lags = {(k.op_index, n): lag for k in generate_kernels(graph, target) for n, lag in k.overlap}
-    fusions = candidates(graph)
-    unfused = plan_arena(graph, lags)
-    lowest = plan_arena(graph, lags, fusions=fusions)
-    budgets = sorted({round(lowest.size * (unfused.size / lowest.size) ** (i / (points - 1)))
-                      for i in range(points)} | {unfused.size})
-    plans: dict[tuple, tuple[int, object]] = {}
+    """(the smallest arena budget that gives it, its library) per distinct plan, lowest arena first: each library
+    as `generate --optimize speed` builds it (generate_library with the arena budget)."""
+    unfused = _with_env(NO_FUSION_ENV, lambda: generate_library(graph, target)).arena_bytes
+    lowest = generate_library(graph, target).arena_bytes
+    budgets = sorted({round(lowest * (unfused / lowest) ** (i / (points - 1))) for i in range(points)} | {unfused})
+    libs: dict[tuple, tuple[int, object]] = {}
     for budget in budgets:
-        plan = unfused if budget >= unfused.size else fastest_within(graph, lags, None, fusions, lowest, budget)
-        plans.setdefault(plan.fusions, (budget, plan))
-    return sorted(plans.values(), key=lambda bp: bp[1].size)
+        lib = generate_library(graph, target, arena_budget=budget)
+        libs.setdefault(lib.plan.fusions, (budget, lib))
+    return sorted(libs.values(), key=lambda bl: bl[1].arena_bytes)
+
+
+def _with_env(name: str, fn):
+    saved = os.environ.get(name)
+    os.environ[name] = "1"
+    try:
+        return fn()
+    finally:
+        os.environ.pop(name) if saved is None else os.environ.__setitem__(name, saved)
 
 
 def measure_model(path: Path, target: str, points: int) -> dict:
     graph, tgt = load_model(path), load_target(target)
     rows = []
-    for budget, plan in trade_curve(graph, tgt, points):
-        lib = generate_library(graph, tgt, arena_budget=budget)
-        assert lib.plan.fusions == plan.fusions, "the library's plan is the planner's"
+    for budget, lib in trade_curve(graph, tgt, points):
         fp = measure(lib, tgt)
         report = verify_graph(graph, tgt, runs=1, seed=0, library=lib, measured=fp)
         if not report.ok:
             raise SystemExit(f"{path.name} (arena budget {budget:,}): outputs do not match the reference")
         rows.append(dict(arena_budget=budget, arena=lib.arena_bytes, ram=fp.ram, stack=fp.stack, flash=fp.flash,
-                         chains=[f.where() for f in plan.fusions], estimated_extra=plan_cost(graph, plan),
+                         chains=[f.where() for f in lib.plan.fusions], estimated_extra=plan_cost(graph, lib.plan),
                          instructions=sum(report.layer_instructions)))
         print(path.stem, rows[-1], flush=True)
     return dict(model=path.stem, plans=rows)
