@@ -69,10 +69,10 @@ def candidates(graph: Graph, op: Op, backend: str, trials: int, seed: int = 0, t
         default = kernel_used(graph, op, target) if target is not None else None
         return ([{}] + [{"kernel": k} for k in choices if k != default])[:max(trials, 1)]
     from .backends.tvm import schedule_kind
-    from .backends.tvm.knobs import SPACE, resolve
+    from .backends.tvm.knobs import resolve, searched
     kind = schedule_kind(graph, op, target or load_target("x86_64"))
-    space = SPACE.get(kind)
-    if space is None:
+    space = searched(kind, graph.op_dtype(op))
+    if not space:
         return [{}]
     valid = []
     for values in itertools.product(*space.values()):

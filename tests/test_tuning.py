@@ -120,3 +120,16 @@ def test_tune_templates_kernel_variants(tmp_path):
     assert dw < portable        # the SIMD kernel is measured faster, so it is what tuning keeps
     verified = CliRunner().invoke(main, ["verify", str(MODEL), "-t", "cortex-m4", "--db", str(db), "--inputs", "1"])
     assert verified.exit_code == 0 and "PASS" in verified.output
+
+
+def test_tvm_space_offers_a_knob_only_where_it_applies():
+    """exp_table is an int8 softmax knob: a float32 softmax (an ONNX QDQ model's) is not offered it, so its
+    candidates are not all rejected at build as they were (`tune` on mbv2_small_qdq: 4 of 4 rejected)."""
+    from dwscodegen.backends.tvm.knobs import searched
+    from dwscodegen.tuning import candidates
+    graph = load_model(MODEL.parent / "mbv2_small_qdq.onnx")
+    softmax = next(op for op in graph.ops if op.type == "Softmax")
+    assert graph.op_dtype(softmax) == "float32"
+    found = candidates(graph, softmax, "tvm", trials=8, target=load_target("cortex-m4"))
+    assert len(found) > 1 and not any("exp_table" in c for c in found)
+    assert "exp_table" in searched("softmax", "int8") and "exp_table" not in searched("softmax", "float32")

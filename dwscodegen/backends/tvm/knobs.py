@@ -18,6 +18,13 @@ class Knob:
     default: object
     space: tuple            # values the tuner tries (the first valid combination is not special)
     doc: str
+    dtypes: tuple = ()      # the op dtypes it applies to (empty: all); the tuner offers it only there
+
+
+def searched(kind: str, dtype: str) -> dict[str, list]:
+    """The knobs `tune` searches for a `kind` kernel whose op computes in `dtype`, with their values."""
+    return {name: values for name, values in SPACE.get(kind, {}).items()
+            if not KNOBS[kind][name].dtypes or dtype in KNOBS[kind][name].dtypes}
 
 
 _TILE_DOC = "{what} accumulated together ({acc} per pixel: every input value loaded once per tile), 1 = a scalar"
@@ -60,7 +67,8 @@ KNOBS: dict[str, dict[str, Knob]] = {
                                                         "and the output (default when depth <= 32)"),
                     exp_table=Knob(False, (False, True), "int8: the exps of the 256 possible differences to the row "
                                                          "maximum computed once per call into a table the rows read "
-                                                         "(default from 128 values: fewer exps than 2 per value)")),
+                                                         "(default from 128 values: fewer exps than 2 per value)",
+                                   dtypes=("int8",))),
     "pad": dict(decompose=Knob(True, (True, False), "fill with the pad value, then copy the input box; false: "
                                                     "one loop nest with an if_then_else per element")),
     "concat": dict(partition=Knob(True, (True, False), "one loop per input; false: one loop with a select "
