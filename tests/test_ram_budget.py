@@ -17,7 +17,7 @@ from dwscodegen.backends.templates.generate import generate_kernels
 from dwscodegen.flash_budget import choose
 from dwscodegen.importers import load_model
 from dwscodegen.output import MANIFEST
-from dwscodegen.planner import plan_cost, plan_arena
+from dwscodegen.planner import NO_FUSION_ENV, plan_arena, plan_cost
 from dwscodegen.row_fusion import candidates, extra_instructions
 from dwscodegen.targets import load_target
 from dwscodegen.verify import verify_graph
@@ -56,6 +56,8 @@ def test_speed_trade_spends_the_budget_on_fewer_chains():
     assert lowest.fusions and lowest.size < unfused.size
     assert within(lowest.size - 16) == lowest                 # nothing fits: the lowest stays
     assert within(unfused.size) == unfused                    # room for the unfused plan: no chain at all
+    apart = within(10 ** 9)                                   # room for everything: no layer in place either
+    assert not (apart.fusions or apart.overlaps or apart.moves) and apart.size > unfused.size
     assert within(lowest.size).size <= lowest.size
     costs = []
     for budget in [*range(lowest.size, unfused.size, 256), unfused.size]:
@@ -76,12 +78,14 @@ def test_extra_instructions_count_the_moves_and_the_calls():
     assert extra_instructions(g, f) == int(moved * 1.0 + calls * 40)
 
 
-def _middle_budget(graph, target) -> int:
-    """A RAM budget (whole library) just under the unfused plan's: the blocks have a plan in between (one pair
-    fused), the lowest plan fuses all six layers."""
+def _middle_budget(graph, target, monkeypatch) -> int:
+    """A RAM budget (whole library) just under the unfused in-place plan's: the blocks have a plan in between
+    (one pair fused), the lowest plan fuses all six layers."""
     lowest = choose(graph, target, "templates", "balanced")
-    unfused = choose(graph, target, "templates", "speed", ram=10 ** 9)
-    assert not unfused.lib.plan.fusions and lowest.lib.plan.fusions
+    with monkeypatch.context() as m:
+        m.setenv(NO_FUSION_ENV, "1")
+        unfused = choose(graph, target, "templates", "balanced")
+    assert not unfused.lib.plan.fusions and unfused.lib.plan.overlaps and lowest.lib.plan.fusions
     return unfused.footprint.ram - 1
 
 
@@ -105,10 +109,10 @@ def test_generate_speed_takes_the_traded_plan_and_says_so(tmp_path):
     assert tight.exit_code == 0 and "--optimize speed: RAM budget" not in tight.output   # the lowest plan
 
 
-def test_traded_plan_is_bit_exact_on_m4():
+def test_traded_plan_is_bit_exact_on_m4(monkeypatch):
     g = _blocks()
     target = target_or_skip("cortex-m4")
-    budget = _middle_budget(g, target)
+    budget = _middle_budget(g, target, monkeypatch)
     mix = choose(g, target, "templates", "speed", ram=budget)
     assert mix.plan_budget is not None and mix.footprint.ram <= budget
     lowest = generate_library(g, target)
