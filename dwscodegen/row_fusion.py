@@ -26,7 +26,8 @@ first nor the last) must be asked for its rows 0, 1, 2, ... in order; chains whe
 row are not offered (chain_ok). The last layer may skip rows (a strided consumer), as a pair's always could.
 
 What it costs: no extra arithmetic (every middle row is computed once), the kept window rows copied once per
-row and one call per row. The planner (planner.py) takes a fusion only where it lowers the arena.
+row and one call per row (extra_instructions estimates it). The planner (planner.py) takes a fusion only where
+it lowers the arena; under `--optimize speed` it drops those the RAM budget has room for (fastest_within).
 Refused: dilation, strided pointwise producers, hybrid (float32 with int8 weights) layers, a dtype change
 (Quantize / Dequantize), an element-wise op that broadcasts its streamed input or has a side neither
 broadcast over rows nor of its output's shape (or a constant one of its output's shape), a middle tensor that
