@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from dwscodegen.importers import load_model  # noqa: E402
 from dwscodegen.planner import NO_FUSION_ENV, plan_cost  # noqa: E402
 from dwscodegen.targets import load_target  # noqa: E402
 from dwscodegen.verify import verify_graph  # noqa: E402
+from memory import _with as with_plan_env  # noqa: E402  (benchmarks/memory.py: the plan env switches)
 
 MODELS = ROOT.parent / "shared" / "models"
 DEFAULT_MODELS = ["zoo/mbv1_a025_96_c2_s8", "zoo/mbv2_a035_96_s8", "zoo/mbv3s_96_s8"]
@@ -37,7 +37,7 @@ OUT = ROOT / "benchmarks" / "results"
 def trade_curve(graph, target, points: int) -> list[tuple[int, object]]:
     """(the smallest arena budget that gives it, its library) per distinct plan, lowest arena first: each library
     as `generate --optimize speed` builds it (generate_library with the arena budget)."""
-    unfused = _with_env(NO_FUSION_ENV, lambda: generate_library(graph, target)).arena_bytes
+    unfused = with_plan_env({NO_FUSION_ENV: "1"}, lambda: generate_library(graph, target)).arena_bytes
     lowest = generate_library(graph, target).arena_bytes
     budgets = sorted({round(lowest * (unfused / lowest) ** (i / (points - 1))) for i in range(points)} | {unfused})
     libs: dict[tuple, tuple[int, object]] = {}
@@ -45,15 +45,6 @@ def trade_curve(graph, target, points: int) -> list[tuple[int, object]]:
         lib = generate_library(graph, target, arena_budget=budget)
         libs.setdefault(lib.plan.fusions, (budget, lib))
     return sorted(libs.values(), key=lambda bl: bl[1].arena_bytes)
-
-
-def _with_env(name: str, fn):
-    saved = os.environ.get(name)
-    os.environ[name] = "1"
-    try:
-        return fn()
-    finally:
-        os.environ.pop(name) if saved is None else os.environ.__setitem__(name, saved)
 
 
 def measure_model(path: Path, target: str, points: int) -> dict:

@@ -181,7 +181,7 @@ def plan_cost(graph: Graph, plan: ArenaPlan) -> int:
 
 
 def fastest_within(graph: Graph, lags: dict[tuple[int, str], int], moves: bool | None, fusions: list[RowFusion],
-                   lowest: ArenaPlan, budget: int, scratch: ScratchNeeds | None = None) -> ArenaPlan:
+                   lowest: ArenaPlan, budget: int, scratch: ScratchNeeds) -> ArenaPlan:
     """From the lowest plan (which fits `budget`), step by step the cheapest change that still fits: a kept
     chain dropped, or replaced by a chain sharing an op with it (a sub-chain, or one shifted; offered: clear of
     the other chains). A step's cost (plan_cost) counts the moves its placement needs besides its chains, so
@@ -199,7 +199,7 @@ def fastest_within(graph: Graph, lags: dict[tuple[int, str], int], moves: bool |
         for bound, i in sorted((sum(extra_instructions(graph, g) for g in step), i) for i, step in enumerate(steps)):
             if bound >= cost:
                 break
-            trial = _plan_fused(graph, lags, moves, steps[i], scratch or ScratchNeeds())
+            trial = _plan_fused(graph, lags, moves, steps[i], scratch)
             if trial.size <= budget and plan_cost(graph, trial) < cost:
                 found, cost = trial, plan_cost(graph, trial)
         if found is None:
